@@ -1,0 +1,1 @@
+//! Transactional checking, Elle-style: list-append and rw-register.

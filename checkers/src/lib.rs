@@ -1,0 +1,18 @@
+//! faultline's checkers: histories, their formats, sequential models, and the checkers that
+//! prove or refute a consistency model over a history.
+//!
+//! This crate is pure and synchronous: no network, no async runtime, and the clock only to
+//! bound a search. It can be used alone, the way Knossos, Porcupine and Elle are.
+//!
+//! - [`history`]: events, paired operations, the in-memory [`History`].
+//! - [`verdict`]: [`Verdict`], [`CheckResult`], [`Budget`] and the [`Checker`] trait.
+
+pub mod elle;
+pub mod format;
+pub mod history;
+pub mod linear;
+pub mod model;
+pub mod verdict;
+
+pub use history::{Event, EventType, History, HistoryBuilder, HistoryError, Op, Outcome, Process};
+pub use verdict::{Anomaly, Budget, CheckResult, Checker, Verdict};

@@ -1,0 +1,149 @@
+//! Verdicts, anomalies and the [`Checker`] contract.
+//!
+//! Every checker answers `valid`, `invalid` (with anomalies and an explanation) or
+//! `unknown` (its budget ran out, or it was given input it cannot judge). Verdicts compose:
+//! invalid beats unknown beats valid.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::history::History;
+
+/// The answer of a checker.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Valid,
+    Unknown,
+    Invalid,
+}
+
+impl Verdict {
+    /// Composition of two verdicts: invalid beats unknown beats valid.
+    pub fn and(self, other: Verdict) -> Verdict {
+        self.max(other)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Valid => "valid",
+            Verdict::Unknown => "unknown",
+            Verdict::Invalid => "invalid",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One violation found in a history.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Anomaly {
+    /// The anomaly's name from the literature (`G1c`, `G-single`, `stale-read`,
+    /// `nonlinearizable`, `lost`, ...).
+    pub kind: String,
+    /// A sentence a person can read.
+    pub explanation: String,
+    /// Structured evidence for reports (the ops, the cycle, the states).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub data: Value,
+}
+
+/// What one checker concluded about one history.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct CheckResult {
+    /// The checker's name (`linearizable`, `list-append`, ...).
+    pub checker: String,
+    pub verdict: Verdict,
+    /// One line for the verdict summary.
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anomalies: Vec<Anomaly>,
+    /// Checker-specific structured output (statistics, failing key, isolation levels).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub details: Value,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl CheckResult {
+    /// A result that says the checker could not judge the history.
+    pub fn unknown(checker: &str, why: impl Into<String>) -> CheckResult {
+        CheckResult {
+            checker: checker.to_string(),
+            verdict: Verdict::Unknown,
+            summary: why.into(),
+            anomalies: Vec::new(),
+            details: Value::Null,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// Limits on a search. A checker that reaches one answers `unknown`, never hangs.
+///
+/// Defaults: no deadline, 1 GiB of search memory, one worker thread per available core.
+#[derive(Clone, Debug)]
+pub struct Budget {
+    /// When the search must stop. The only use of the clock in this crate: it bounds work,
+    /// it never changes a verdict that is reached in time.
+    pub deadline: Option<Instant>,
+    /// Bytes the search's own structures (caches, stacks) may hold.
+    pub memory_bytes: usize,
+    /// Worker threads for checks that split into independent parts (keys).
+    pub threads: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            deadline: None,
+            memory_bytes: 1 << 30,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+        }
+    }
+}
+
+impl Budget {
+    /// A budget that ends `limit` from now.
+    pub fn with_time_limit(limit: Duration) -> Budget {
+        Budget {
+            deadline: Some(Instant::now() + limit),
+            ..Budget::default()
+        }
+    }
+
+    pub fn expired(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+/// A consistency check over a whole history.
+///
+/// Contract: pure and deterministic given the history (the budget only bounds work), never
+/// panics on odd input (it answers `unknown` and says why), and ignores nemesis events.
+pub trait Checker: Send + Sync {
+    /// The name used on the command line and in reports.
+    fn name(&self) -> &str;
+    fn check(&self, history: &History, budget: &Budget) -> CheckResult;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_beats_unknown_beats_valid() {
+        assert_eq!(Verdict::Valid.and(Verdict::Unknown), Verdict::Unknown);
+        assert_eq!(Verdict::Unknown.and(Verdict::Invalid), Verdict::Invalid);
+        assert_eq!(Verdict::Invalid.and(Verdict::Valid), Verdict::Invalid);
+        assert_eq!(Verdict::Valid.and(Verdict::Valid), Verdict::Valid);
+    }
+}

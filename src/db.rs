@@ -1,0 +1,1 @@
+//! The store lifecycle on a node: install, start, readiness, kill, wipe, logs.

@@ -1,0 +1,1 @@
+//! Workload generators: seeded streams of operations (register, cas-register, set, list-append).

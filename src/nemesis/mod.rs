@@ -1,0 +1,1 @@
+//! The nemesis: fault injectors (partition, kill, pause, clock) and their schedule.

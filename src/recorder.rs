@@ -1,0 +1,1 @@
+//! The recorder: streams history events to history.jsonl as they happen.

@@ -1,0 +1,1 @@
+//! Reports: report.html with plots and failure diagrams, results.json, junit.xml.

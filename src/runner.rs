@@ -1,0 +1,1 @@
+//! The runner: the phases of a test, from setup to teardown, under hard time limits.

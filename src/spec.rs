@@ -1,0 +1,1 @@
+//! Test specs (TOML): parsing, validation with file/line/key errors, CLI overrides.
