@@ -1,0 +1,17 @@
+//! faultline's one integration-test binary: it drives the built `faultline` executable and
+//! real components (network namespaces, iptables, etcd, Chromium).
+
+mod check_cli;
+mod cluster;
+mod demo_cli;
+mod report;
+mod run;
+
+use std::sync::{Mutex, MutexGuard};
+
+/// Tests that start clusters or browsers take this lock, so that on a 2-core machine they
+/// do not starve each other of CPU and time out.
+pub fn heavy() -> MutexGuard<'static, ()> {
+    static HEAVY: Mutex<()> = Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
