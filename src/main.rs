@@ -1,19 +1,9 @@
 //! The faultline controller. `main` is thin: parse, run, map the outcome to an exit code.
-
-mod cli;
-mod client;
-mod cluster;
-mod cmd;
-mod db;
-mod exit;
-mod generator;
-mod nemesis;
-mod recorder;
-mod report;
-mod runner;
-mod spec;
+//! Every module lives in the library target (`src/lib.rs`); add new modules there.
 
 use std::process::ExitCode;
+
+use faultline::{cli, exit};
 
 fn main() -> ExitCode {
     let code = match std::panic::catch_unwind(cli::main) {

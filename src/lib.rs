@@ -1,0 +1,15 @@
+//! The faultline controller as a library: the binary (`src/main.rs`) is a thin wrapper around
+//! [`cli::main`], and integration tests drive the cluster layer through these modules directly.
+
+pub mod cli;
+pub mod client;
+pub mod cluster;
+pub mod cmd;
+pub mod db;
+pub mod exit;
+pub mod generator;
+pub mod nemesis;
+pub mod recorder;
+pub mod report;
+pub mod runner;
+pub mod spec;
