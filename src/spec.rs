@@ -1,1 +1,1084 @@
-//! Test specs (TOML): parsing, validation with file/line/key errors, CLI overrides.
+//! Test specs: one TOML file says how to run a store, how to talk to it, what to ask of it
+//! and how to break it. `workloads/README.md` is the user's guide; this module is the
+//! reference: every key, its default, and the checks made before anything starts.
+//!
+//! ```toml
+//! name = "etcd-v3"                  # default: the file's stem
+//! [run]                             # all optional; CLI flags override
+//! nodes = 5                         # cluster size
+//! concurrency = 10                  # client workers; worker w talks to node w % nodes
+//! rate = 0                          # total ops/s; 0 = as fast as the store answers
+//! time_limit_s = 60                 # length of the main phase (the nemesis runs here)
+//! seed = 7                          # default: random, printed and stored with the run
+//! [db]
+//! start = ["etcd", "--name", "{{node}}", "--data-dir", "{{data_dir}}", ...]
+//! member = "{{node}}=http://{{ip}}:{{peer_port}}"   # one entry of {{initial_cluster}}
+//! ports = { client = 2379, peer = 2380 }            # each becomes {{NAME_port}}
+//! [db.ready]                        # readiness probe, run against every node
+//! path = "/health"
+//! [client]
+//! timeout_ms = 2000
+//! [client.ops.read]                 # one table per `f` of the workload
+//! method = "POST"
+//! path = "/v3/kv/range"
+//! body = '{"key":"{{key|base64}}"}'
+//! [[client.ops.read.rules]]         # first matching rule classifies the response
+//! status = [200]
+//! outcome = "ok"
+//! value = { pointer = "/kvs/0/value", decode = "base64", type = "int" }
+//! [workload]
+//! name = "cas-register"
+//! [nemesis]
+//! faults = ["partition", "kill"]
+//! ```
+//!
+//! Errors name the file, the line and the key, and say how to fix it (exit 3). Unknown keys
+//! are errors with the closest known key suggested: a misspelt optional key silently taking
+//! its default is how a test ends up checking nothing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::client::template::{did_you_mean, Template, TemplateError};
+
+/// A validation error, located in the spec file.
+#[derive(Debug, Clone)]
+pub struct SpecError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    /// The dotted key path (`client.ops.read.method`), when known.
+    pub key: Option<String>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        f.write_str(": ")?;
+        if let Some(key) = &self.key {
+            write!(f, "key `{key}`: ")?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// The whole spec, as written (after defaults). See the module docs for the shape.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The test's name: the directory its runs land in. Default: the file's stem.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub run: RunSettings,
+    pub db: DbSpec,
+    pub client: ClientSpec,
+    pub workload: WorkloadSpec,
+    #[serde(default)]
+    pub nemesis: NemesisSpec,
+    #[serde(default)]
+    pub checker: CheckerSpec,
+}
+
+/// Run settings; each has a CLI flag that overrides it.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunSettings {
+    /// Cluster size. Default 5.
+    pub nodes: usize,
+    /// Concurrent client workers. Default 10.
+    pub concurrency: usize,
+    /// Total operations per second over all workers; 0 means unlimited. Default 0.
+    pub rate: f64,
+    /// Length of the main phase in seconds. Default 60.
+    pub time_limit_s: u64,
+    /// The seed of every random choice. Default: drawn at random and printed.
+    pub seed: Option<u64>,
+    /// Node backend: `local` (network namespaces, needs root) or `loopback`. Default `local`.
+    pub backend: String,
+    /// Limit on setup (start and readiness of every node), seconds. Default 60.
+    pub setup_timeout_s: u64,
+    /// Quiet period after the final heal, before final reads, seconds. Default 5.
+    pub quiet_s: u64,
+    /// Limit on the final reads, seconds. Default 15.
+    pub final_reads_timeout_s: u64,
+    /// Limit on teardown, seconds. Default 30.
+    pub teardown_timeout_s: u64,
+    /// Limit on the checker, seconds; past it the verdict is unknown. Default 120.
+    pub check_timeout_s: u64,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            nodes: 5,
+            concurrency: 10,
+            rate: 0.0,
+            time_limit_s: 60,
+            seed: None,
+            backend: "local".into(),
+            setup_timeout_s: 60,
+            quiet_s: 5,
+            final_reads_timeout_s: 15,
+            teardown_timeout_s: 30,
+            check_timeout_s: 120,
+        }
+    }
+}
+
+/// How to run the store on a node. Command templates are argument vectors: each element is
+/// rendered and passed as one argument, never through a shell.
+///
+/// Variables in `start`, `wipe`, `member`, `env` and `logs`: `node` (`n1`), `ip`, `addr`
+/// (same as `ip`), `NAME_port` for each entry of `ports`, `data_dir` (inside the run
+/// directory, per node), `log_dir`, `initial_cluster` (every node's `member`, joined by
+/// `member_separator`), `nodes` (node names joined by commas), `index` (1-based).
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct DbSpec {
+    /// The store's program and arguments; it must stay in the foreground.
+    pub start: Vec<String>,
+    /// Extra command run before the first start (after the data dir is emptied).
+    #[serde(default)]
+    pub wipe: Vec<String>,
+    /// Environment variables for the store.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// One member of `{{initial_cluster}}`. Default `{{node}}={{ip}}`.
+    #[serde(default = "default_member")]
+    pub member: String,
+    #[serde(default = "default_separator")]
+    pub member_separator: String,
+    /// Named ports; `client` is the one the client and the readiness probe use.
+    #[serde(default = "default_ports")]
+    pub ports: BTreeMap<String, u16>,
+    /// Signal to stop the store at teardown (`TERM` or `KILL`). Default `TERM`.
+    #[serde(default = "default_stop_signal")]
+    pub stop_signal: String,
+    pub ready: ReadySpec,
+    /// Extra log files to collect at teardown (templates), besides the store's own output.
+    #[serde(default)]
+    pub logs: Vec<String>,
+}
+
+fn default_member() -> String {
+    "{{node}}={{ip}}".into()
+}
+fn default_separator() -> String {
+    ",".into()
+}
+fn default_ports() -> BTreeMap<String, u16> {
+    BTreeMap::from([("client".to_string(), 8080)])
+}
+fn default_stop_signal() -> String {
+    "TERM".into()
+}
+
+/// The readiness probe: an HTTP request to each node's client port, repeated until it
+/// answers one of `status` or `timeout_s` runs out (then the test cannot be carried out).
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ReadySpec {
+    #[serde(default = "default_get")]
+    pub method: String,
+    pub path: String,
+    #[serde(default = "default_ok_status")]
+    pub status: Vec<u16>,
+    /// If set, the body must contain this text.
+    #[serde(default)]
+    pub body_contains: Option<String>,
+    #[serde(default = "default_ready_timeout")]
+    pub timeout_s: u64,
+    #[serde(default = "default_ready_interval")]
+    pub interval_ms: u64,
+}
+
+fn default_get() -> String {
+    "GET".into()
+}
+fn default_ok_status() -> Vec<u16> {
+    vec![200]
+}
+fn default_ready_timeout() -> u64 {
+    30
+}
+fn default_ready_interval() -> u64 {
+    200
+}
+
+/// The declarative client: one [`OpSpec`] per operation `f`.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    /// Per-request limit; past it the op is `info` (or `fail` for a read). Default 2000.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Limit on opening a connection. Default 500.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Headers sent with every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub ops: BTreeMap<String, OpSpec>,
+}
+
+fn default_timeout_ms() -> u64 {
+    2000
+}
+fn default_connect_timeout_ms() -> u64 {
+    500
+}
+
+/// One operation as an HTTP request and the rules that classify its response.
+///
+/// Variables in `path`, `query`, `headers` and `body`: `key`, `value` (the invocation's
+/// value), `expected` and `new` (a `cas`'s `[expected, new]`), `node`, `ip`, `port`.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct OpSpec {
+    #[serde(default = "default_get")]
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// False for an op that changes nothing (a read): a timeout or an unrecognised answer is
+    /// then `fail`, not `info`. Default: false for `read`, true for everything else.
+    #[serde(default)]
+    pub side_effects: Option<bool>,
+    /// Tried in order; the first that matches classifies the response. None matching: `info`
+    /// (or `fail` without side effects).
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+}
+
+/// A response rule. Every condition given must hold.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// Statuses that match; empty matches any.
+    #[serde(default)]
+    pub status: Vec<u16>,
+    /// The body must contain this text.
+    #[serde(default)]
+    pub body_contains: Option<String>,
+    /// JSON pointers that must be absent from the body (or the body is not JSON).
+    #[serde(default)]
+    pub missing: Vec<String>,
+    /// JSON pointers that must be present in the body.
+    #[serde(default)]
+    pub present: Vec<String>,
+    /// Pointer -> value that must be equal (`{ "/succeeded" = true }`).
+    #[serde(default)]
+    pub equals: BTreeMap<String, toml::Value>,
+    pub outcome: RuleOutcome,
+    /// For `ok`: where the op's value comes from. Without it an `ok` keeps the invocation's
+    /// value (writes) — for a read it is `null`.
+    #[serde(default)]
+    pub value: Option<ExtractSpec>,
+    /// Text recorded as the op's `error` (for `fail` and `info`).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleOutcome {
+    Ok,
+    Fail,
+    Info,
+}
+
+/// How to take an `ok` op's value out of the response body.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractSpec {
+    /// JSON pointer into the body; `""` is the whole body.
+    pub pointer: String,
+    /// For a list: pointer applied to each element of the array found at `pointer`.
+    #[serde(default)]
+    pub each: Option<String>,
+    /// `base64` to decode a string before typing it.
+    #[serde(default)]
+    pub decode: Option<Decode>,
+    #[serde(rename = "type", default = "default_value_type")]
+    pub kind: ValueType,
+    /// What a missing pointer means: `null` (ok, value null: the key is absent), `fail` or
+    /// `info`. Default `null`.
+    #[serde(default = "default_if_missing")]
+    pub if_missing: IfMissing,
+}
+
+fn default_value_type() -> ValueType {
+    ValueType::Json
+}
+fn default_if_missing() -> IfMissing {
+    IfMissing::Null
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Decode {
+    Base64,
+}
+
+/// The type a value is converted to. `int` accepts a JSON number or a string of digits
+/// (etcd's gateway writes 64-bit numbers as strings).
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueType {
+    Int,
+    String,
+    Bool,
+    Json,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum IfMissing {
+    Null,
+    Fail,
+    Info,
+}
+
+/// The workload: which operations, over which keys.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// `register` (read, write), `cas-register` (read, write, cas) or `set` (add, then final
+    /// reads).
+    pub name: WorkloadKind,
+    /// Keys in use at once. Default 10.
+    #[serde(default = "default_keys")]
+    pub keys: usize,
+    /// A key is retired after this many ops and a fresh one takes its place, so each key's
+    /// history stays small enough to check. Default 200.
+    #[serde(default = "default_ops_per_key")]
+    pub ops_per_key: u64,
+    /// Relative weights of the operations. Defaults: read 2, write 1, cas 1.
+    #[serde(default = "default_weight2")]
+    pub read_weight: u32,
+    #[serde(default = "default_weight1")]
+    pub write_weight: u32,
+    #[serde(default = "default_weight1")]
+    pub cas_weight: u32,
+}
+
+fn default_keys() -> usize {
+    10
+}
+fn default_ops_per_key() -> u64 {
+    200
+}
+fn default_weight1() -> u32 {
+    1
+}
+fn default_weight2() -> u32 {
+    2
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadKind {
+    Register,
+    CasRegister,
+    Set,
+}
+
+impl WorkloadKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadKind::Register => "register",
+            WorkloadKind::CasRegister => "cas-register",
+            WorkloadKind::Set => "set",
+        }
+    }
+
+    /// The operations the workload issues; each needs a `[client.ops.F]`.
+    pub fn fs(self) -> &'static [&'static str] {
+        match self {
+            WorkloadKind::Register => &["read", "write"],
+            WorkloadKind::CasRegister => &["read", "write", "cas"],
+            WorkloadKind::Set => &["add", "read"],
+        }
+    }
+}
+
+/// The nemesis: random faults at an interval, or a scripted schedule.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct NemesisSpec {
+    /// Fault kinds drawn at random: `partition`, `kill`, `pause`, `clock`. Empty: none.
+    pub faults: Vec<String>,
+    /// Seconds between the end of one fault and the start of the next. Default 5.
+    pub interval_s: f64,
+    /// Seconds each fault lasts. Default 10.
+    pub duration_s: f64,
+    /// Partition topologies drawn from (`halves`, `random-halves`, `majorities-ring`,
+    /// `isolate-one`, `bridge`). Default: all.
+    pub topologies: Vec<String>,
+    /// A scripted schedule; when given, it replaces the random one.
+    pub schedule: Vec<ScheduledFault>,
+}
+
+impl Default for NemesisSpec {
+    fn default() -> Self {
+        NemesisSpec {
+            faults: Vec::new(),
+            interval_s: 5.0,
+            duration_s: 10.0,
+            topologies: Vec::new(),
+            schedule: Vec::new(),
+        }
+    }
+}
+
+/// One scripted fault: starts `at_s` seconds into the main phase and lasts `duration_s`.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledFault {
+    pub at_s: f64,
+    pub fault: String,
+    pub duration_s: f64,
+    /// For a partition: the topology. For kill/pause/clock: ignored.
+    #[serde(default)]
+    pub topology: Option<String>,
+    /// Target nodes by name; default: chosen by the seeded RNG.
+    #[serde(default)]
+    pub nodes: Vec<String>,
+}
+
+/// Checker settings. The model follows from the workload.
+#[derive(Deserialize, Serialize, Clone, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckerSpec {
+    /// Knossos's rule: an `ok` read of `null` observed nothing. Default false.
+    pub nil_read_matches_any: bool,
+}
+
+pub const FAULTS: [&str; 4] = ["partition", "kill", "pause", "clock"];
+pub const TOPOLOGIES: [&str; 5] = [
+    "halves",
+    "random-halves",
+    "majorities-ring",
+    "isolate-one",
+    "bridge",
+];
+pub const BACKENDS: [&str; 2] = ["local", "loopback"];
+
+/// CLI overrides of run settings and the nemesis.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub nodes: Option<usize>,
+    pub concurrency: Option<usize>,
+    pub rate: Option<f64>,
+    pub time_limit_s: Option<u64>,
+    pub nemesis: Option<Vec<String>>,
+    pub seed: Option<u64>,
+    pub backend: Option<String>,
+}
+
+/// A loaded, validated spec with its source text (stored with every run).
+#[derive(Clone, Debug)]
+pub struct LoadedSpec {
+    pub path: PathBuf,
+    pub source: String,
+    pub spec: Spec,
+}
+
+/// The variables of `[db]` templates, in the order their values are passed to `render`.
+pub fn db_vars(spec: &DbSpec) -> Vec<String> {
+    let mut vars: Vec<String> = [
+        "node",
+        "ip",
+        "addr",
+        "data_dir",
+        "log_dir",
+        "initial_cluster",
+        "nodes",
+        "index",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    vars.extend(spec.ports.keys().map(|p| format!("{p}_port")));
+    vars
+}
+
+/// The variables of `[client.ops]` templates, in render order.
+pub const OP_VARS: [&str; 7] = ["key", "value", "expected", "new", "node", "ip", "port"];
+
+impl LoadedSpec {
+    /// Reads, parses and validates a spec file.
+    pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
+        let source = std::fs::read_to_string(path).map_err(|e| SpecError {
+            file: path.to_path_buf(),
+            line: None,
+            key: None,
+            message: format!("cannot read the spec: {e}"),
+            hint: Some("give the path of a test spec, such as workloads/etcd-v3.toml".into()),
+        })?;
+        LoadedSpec::parse(path, source)
+    }
+
+    /// Parses and validates spec text; `path` names it in errors.
+    pub fn parse(path: &Path, source: String) -> Result<LoadedSpec, SpecError> {
+        let mut spec: Spec = toml::from_str(&source).map_err(|e| parse_error(path, &source, &e))?;
+        if spec.name.is_empty() {
+            spec.name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "test".into());
+        }
+        let loaded = LoadedSpec {
+            path: path.to_path_buf(),
+            source,
+            spec,
+        };
+        loaded.validate()?;
+        Ok(loaded)
+    }
+
+    /// Applies CLI overrides and validates again. On error the spec is left as it was, and
+    /// the error names the flag rather than the file.
+    pub fn apply(&mut self, o: &Overrides) -> Result<(), SpecError> {
+        let mut next = self.clone();
+        let run = &mut next.spec.run;
+        let mut flags: Vec<(&str, &str)> = Vec::new();
+        if let Some(n) = o.nodes {
+            run.nodes = n;
+            flags.push(("run.nodes", "--nodes"));
+        }
+        if let Some(c) = o.concurrency {
+            run.concurrency = c;
+            flags.push(("run.concurrency", "--concurrency"));
+        }
+        if let Some(r) = o.rate {
+            run.rate = r;
+            flags.push(("run.rate", "--rate"));
+        }
+        if let Some(t) = o.time_limit_s {
+            run.time_limit_s = t;
+            flags.push(("run.time_limit_s", "--time-limit"));
+        }
+        if let Some(s) = o.seed {
+            run.seed = Some(s);
+        }
+        if let Some(b) = &o.backend {
+            run.backend = b.clone();
+            flags.push(("run.backend", "--backend"));
+        }
+        if let Some(faults) = &o.nemesis {
+            next.spec.nemesis.faults = faults.clone();
+            // A fault list on the command line asks for random faults; a script would
+            // silently ignore it.
+            next.spec.nemesis.schedule.clear();
+            flags.push(("nemesis.faults", "--nemesis"));
+        }
+        match next.validate() {
+            Ok(()) => {
+                *self = next;
+                Ok(())
+            }
+            Err(mut e) => {
+                if let Some((_, flag)) = flags.iter().find(|(k, _)| e.key.as_deref() == Some(k)) {
+                    e.key = Some(flag.to_string());
+                    e.line = None;
+                    e.message = format!("{} (given on the command line)", e.message);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn err(&self, key: &str, message: impl Into<String>, hint: Option<String>) -> SpecError {
+        let path: Vec<&str> = key.split('.').collect();
+        SpecError {
+            file: self.path.clone(),
+            line: locate(&self.source, &path),
+            key: Some(key.to_string()),
+            message: message.into(),
+            hint,
+        }
+    }
+
+    fn validate(&self) -> Result<(), SpecError> {
+        let s = &self.spec;
+        let r = &s.run;
+        if r.nodes == 0 || r.nodes > 9 {
+            return Err(self.err(
+                "run.nodes",
+                format!("{} nodes is out of range", r.nodes),
+                Some("use 1 to 9 nodes (3 or 5 for a quorum store)".into()),
+            ));
+        }
+        if r.concurrency == 0 || r.concurrency > 1024 {
+            return Err(self.err(
+                "run.concurrency",
+                format!("concurrency {} is out of range", r.concurrency),
+                Some("use 1 to 1024 workers".into()),
+            ));
+        }
+        if !(r.rate >= 0.0 && r.rate.is_finite()) {
+            return Err(self.err(
+                "run.rate",
+                "the rate must be a non-negative number",
+                Some("0 means unlimited".into()),
+            ));
+        }
+        if r.time_limit_s == 0 {
+            return Err(self.err(
+                "run.time_limit_s",
+                "the main phase needs at least 1 second",
+                None,
+            ));
+        }
+        if !BACKENDS.contains(&r.backend.as_str()) {
+            return Err(self.err(
+                "run.backend",
+                format!("unknown backend `{}`", r.backend),
+                Some(suggest(&r.backend, &BACKENDS)),
+            ));
+        }
+        self.validate_db()?;
+        self.validate_client()?;
+        self.validate_workload()?;
+        self.validate_nemesis()
+    }
+
+    fn validate_db(&self) -> Result<(), SpecError> {
+        let db = &self.spec.db;
+        let vars = db_vars(db);
+        let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
+        if db.start.is_empty() {
+            return Err(self.err(
+                "db.start",
+                "the start command is empty",
+                Some(
+                    "give the program and its arguments, e.g. [\"etcd\", \"--name\", \"{{node}}\"]"
+                        .into(),
+                ),
+            ));
+        }
+        let templates = db
+            .start
+            .iter()
+            .map(|t| ("db.start", t))
+            .chain(db.wipe.iter().map(|t| ("db.wipe", t)))
+            .chain(db.logs.iter().map(|t| ("db.logs", t)))
+            .chain(db.env.iter().map(|(k, t)| (k.as_str(), t)))
+            .chain([("db.member", &db.member)]);
+        for (key, t) in templates {
+            let key = if db.env.contains_key(key) {
+                format!("db.env.{key}")
+            } else {
+                key.to_string()
+            };
+            Template::compile(t, &vars).map_err(|e| self.template_err(&key, e))?;
+        }
+        if !db.ports.contains_key("client") {
+            return Err(self.err(
+                "db.ports",
+                "there is no `client` port",
+                Some("add the port clients talk to: ports = { client = 2379 }".into()),
+            ));
+        }
+        if !matches!(db.stop_signal.as_str(), "TERM" | "KILL" | "INT") {
+            return Err(self.err(
+                "db.stop_signal",
+                format!("unknown signal `{}`", db.stop_signal),
+                Some("use TERM, INT or KILL".into()),
+            ));
+        }
+        if db.ready.status.is_empty() {
+            return Err(self.err(
+                "db.ready.status",
+                "no status would ever mean ready",
+                Some("e.g. status = [200]".into()),
+            ));
+        }
+        Ok(())
+    }
+
+    fn template_err(&self, key: &str, e: TemplateError) -> SpecError {
+        self.err(key, e.message, e.hint)
+    }
+
+    fn validate_client(&self) -> Result<(), SpecError> {
+        let c = &self.spec.client;
+        if c.timeout_ms == 0 {
+            return Err(self.err("client.timeout_ms", "a zero timeout fails every op", None));
+        }
+        for (k, t) in &c.headers {
+            Template::compile(t, &OP_VARS)
+                .map_err(|e| self.template_err(&format!("client.headers.{k}"), e))?;
+        }
+        for (f, op) in &c.ops {
+            let base = format!("client.ops.{f}");
+            if reqwest::Method::from_bytes(op.method.as_bytes()).is_err() {
+                return Err(self.err(
+                    &format!("{base}.method"),
+                    format!("`{}` is not an HTTP method", op.method),
+                    None,
+                ));
+            }
+            if !op.path.starts_with('/') {
+                return Err(self.err(
+                    &format!("{base}.path"),
+                    format!("the path {:?} does not start with `/`", op.path),
+                    Some("the node's address and port come first; write only the path, e.g. \"/v3/kv/range\"".into()),
+                ));
+            }
+            let mut templates: Vec<(String, &String)> = vec![(format!("{base}.path"), &op.path)];
+            templates.extend(
+                op.query
+                    .iter()
+                    .map(|(k, v)| (format!("{base}.query.{k}"), v)),
+            );
+            templates.extend(
+                op.headers
+                    .iter()
+                    .map(|(k, v)| (format!("{base}.headers.{k}"), v)),
+            );
+            templates.extend(op.body.iter().map(|b| (format!("{base}.body"), b)));
+            for (key, t) in templates {
+                Template::compile(t, &OP_VARS).map_err(|e| self.template_err(&key, e))?;
+            }
+            for (i, rule) in op.rules.iter().enumerate() {
+                let key = format!("{base}.rules");
+                let pointers = rule
+                    .missing
+                    .iter()
+                    .chain(&rule.present)
+                    .chain(rule.equals.keys())
+                    .chain(rule.value.iter().map(|v| &v.pointer))
+                    .chain(rule.value.iter().filter_map(|v| v.each.as_ref()));
+                for p in pointers {
+                    if !p.is_empty() && !p.starts_with('/') {
+                        return Err(self.err(
+                            &key,
+                            format!("rule {}: {p:?} is not a JSON pointer", i + 1),
+                            Some(format!("JSON pointers start with `/`: \"/{p}\"")),
+                        ));
+                    }
+                }
+                if rule.value.is_some() && rule.outcome != RuleOutcome::Ok {
+                    return Err(self.err(
+                        &key,
+                        format!("rule {}: only an `ok` rule takes a value", i + 1),
+                        Some("remove `value`, or make the outcome \"ok\"".into()),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_workload(&self) -> Result<(), SpecError> {
+        let w = &self.spec.workload;
+        for f in w.name.fs() {
+            if !self.spec.client.ops.contains_key(*f) {
+                return Err(self.err(
+                    "client.ops",
+                    format!(
+                        "the `{}` workload issues `{f}`, but there is no [client.ops.{f}]",
+                        w.name.name()
+                    ),
+                    Some(
+                        match did_you_mean(f, self.spec.client.ops.keys().map(String::as_str)) {
+                            Some(s) => format!("rename [client.ops.{s}] to [client.ops.{f}]"),
+                            None => format!("add a [client.ops.{f}] table saying how to `{f}`"),
+                        },
+                    ),
+                ));
+            }
+        }
+        if let Some(extra) = self
+            .spec
+            .client
+            .ops
+            .keys()
+            .find(|f| !w.name.fs().contains(&f.as_str()))
+        {
+            return Err(self.err(
+                &format!("client.ops.{extra}"),
+                format!("the `{}` workload never issues `{extra}`", w.name.name()),
+                Some(match did_you_mean(extra, w.name.fs().iter().copied()) {
+                    Some(s) => format!("did you mean [client.ops.{s}]?"),
+                    None => format!("it issues: {}", w.name.fs().join(", ")),
+                }),
+            ));
+        }
+        if w.keys == 0 {
+            return Err(self.err("workload.keys", "at least one key is needed", None));
+        }
+        if w.ops_per_key < 2 {
+            return Err(self.err(
+                "workload.ops_per_key",
+                "a key needs at least 2 ops to say anything",
+                None,
+            ));
+        }
+        if w.read_weight + w.write_weight + w.cas_weight == 0 {
+            return Err(self.err(
+                "workload.read_weight",
+                "all operation weights are zero",
+                None,
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_nemesis(&self) -> Result<(), SpecError> {
+        let n = &self.spec.nemesis;
+        for f in &n.faults {
+            if !FAULTS.contains(&f.as_str()) {
+                return Err(self.err(
+                    "nemesis.faults",
+                    format!("unknown fault `{f}`"),
+                    Some(suggest(f, &FAULTS)),
+                ));
+            }
+        }
+        for t in &n.topologies {
+            if !TOPOLOGIES.contains(&t.as_str()) {
+                return Err(self.err(
+                    "nemesis.topologies",
+                    format!("unknown topology `{t}`"),
+                    Some(suggest(t, &TOPOLOGIES)),
+                ));
+            }
+        }
+        if !(n.interval_s >= 0.0 && n.duration_s > 0.0) {
+            return Err(self.err("nemesis.duration_s", "durations must be positive", None));
+        }
+        let nodes: Vec<String> = (1..=self.spec.run.nodes).map(|i| format!("n{i}")).collect();
+        for (i, step) in n.schedule.iter().enumerate() {
+            let at = format!("nemesis.schedule (entry {})", i + 1);
+            if !FAULTS.contains(&step.fault.as_str()) {
+                return Err(self.err(
+                    "nemesis.schedule",
+                    format!("{at}: unknown fault `{}`", step.fault),
+                    Some(suggest(&step.fault, &FAULTS)),
+                ));
+            }
+            if let Some(t) = &step.topology {
+                if !TOPOLOGIES.contains(&t.as_str()) {
+                    return Err(self.err(
+                        "nemesis.schedule",
+                        format!("{at}: unknown topology `{t}`"),
+                        Some(suggest(t, &TOPOLOGIES)),
+                    ));
+                }
+            }
+            if let Some(bad) = step.nodes.iter().find(|n| !nodes.contains(n)) {
+                return Err(self.err(
+                    "nemesis.schedule",
+                    format!(
+                        "{at}: there is no node `{bad}` in a {}-node cluster",
+                        nodes.len()
+                    ),
+                    Some(format!("nodes are {}", nodes.join(", "))),
+                ));
+            }
+            if !(step.at_s >= 0.0 && step.duration_s > 0.0) {
+                return Err(self.err(
+                    "nemesis.schedule",
+                    format!("{at}: times must be positive"),
+                    None,
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn suggest(word: &str, options: &[&str]) -> String {
+    match did_you_mean(word, options.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`? (one of: {})", options.join(", ")),
+        None => format!("use one of: {}", options.join(", ")),
+    }
+}
+
+/// Turns a TOML or serde error into a located error, with a did-you-mean for unknown keys
+/// and values.
+fn parse_error(path: &Path, source: &str, e: &toml::de::Error) -> SpecError {
+    let span = e.span();
+    let line = span.clone().map(|s| line_of(source, s.start));
+    let message = e.message().trim().to_string();
+    let key = span.clone().and_then(|s| key_at(source, s));
+    let hint = unknown_name_hint(&message).or_else(|| missing_field_hint(&message));
+    SpecError {
+        file: path.to_path_buf(),
+        line,
+        key,
+        message,
+        hint,
+    }
+}
+
+/// From serde's "unknown field `x`, expected one of `a`, `b`" (and the same for variants),
+/// the closest expected name.
+fn unknown_name_hint(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
+    let (word, rest) = rest.split_once('`')?;
+    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    Some(match did_you_mean(word, expected.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!("expected one of: {}", expected.join(", ")),
+    })
+}
+
+fn missing_field_hint(message: &str) -> Option<String> {
+    let field = message.strip_prefix("missing field `")?.split('`').next()?;
+    Some(format!(
+        "add `{field}` (see workloads/README.md for what it means)"
+    ))
+}
+
+fn line_of(source: &str, offset: usize) -> usize {
+    source[..offset.min(source.len())].matches('\n').count() + 1
+}
+
+/// The key written at a span (for an unknown key the span covers the key itself).
+fn key_at(source: &str, span: Range<usize>) -> Option<String> {
+    let text = source.get(span)?.trim();
+    let key = text.split('=').next()?.trim().trim_matches('"');
+    (!key.is_empty() && key.len() < 64 && !key.contains('\n')).then(|| key.to_string())
+}
+
+/// The line of a dotted key path in the source, or of its deepest table that exists.
+fn locate(source: &str, path: &[&str]) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(source).ok()?;
+    let mut item: &toml_edit::Item = doc.as_item();
+    let mut best = None;
+    for part in path {
+        let table = item.as_table_like()?;
+        let (key, value) = table.get_key_value(part)?;
+        if let Some(span) = key.span().or_else(|| value.span()) {
+            best = Some(line_of(source, span.start));
+        }
+        item = value;
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[db]
+start = ["store", "--name", "{{node}}", "--listen", "{{ip}}:{{client_port}}"]
+ports = { client = 9000 }
+[db.ready]
+path = "/health"
+[client.ops.read]
+path = "/kv/{{key}}"
+[[client.ops.read.rules]]
+status = [200]
+outcome = "ok"
+value = { pointer = "/value", type = "int" }
+[client.ops.write]
+method = "PUT"
+path = "/kv/{{key}}"
+body = "{{value}}"
+[workload]
+name = "register"
+"#;
+
+    fn parse(src: &str) -> Result<LoadedSpec, SpecError> {
+        LoadedSpec::parse(Path::new("t.toml"), src.to_string())
+    }
+
+    #[test]
+    fn a_minimal_spec_takes_every_default() {
+        let s = parse(MINIMAL).unwrap().spec;
+        assert_eq!(s.name, "t");
+        assert_eq!(s.run.nodes, 5);
+        assert_eq!(s.client.timeout_ms, 2000);
+        assert_eq!(s.workload.keys, 10);
+        assert!(s.nemesis.faults.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line_and_a_suggestion() {
+        let src = MINIMAL.replace("method = \"PUT\"", "methd = \"PUT\"");
+        let err = parse(&src).unwrap_err();
+        assert_eq!(err.line, Some(14), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("t.toml:14"), "{text}");
+        assert!(text.contains("methd"), "{text}");
+        assert!(text.contains("did you mean `method`?"), "{text}");
+    }
+
+    #[test]
+    fn a_misspelt_variable_in_a_template_is_located() {
+        let src = MINIMAL.replace("body = \"{{value}}\"", "body = \"{{vlue}}\"");
+        let err = parse(&src).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("client.ops.write.body"));
+        assert_eq!(err.line, Some(16));
+        assert!(err.hint.unwrap().contains("value"));
+    }
+
+    #[test]
+    fn an_unknown_workload_suggests_the_closest() {
+        let err = parse(&MINIMAL.replace("\"register\"", "\"regster\"")).unwrap_err();
+        assert!(
+            err.to_string().contains("did you mean `register`?"),
+            "{err}"
+        );
+        assert_eq!(err.line, Some(18));
+    }
+
+    #[test]
+    fn a_workload_op_without_a_client_mapping_is_an_error() {
+        let err = parse(&MINIMAL.replace("\"register\"", "\"cas-register\"")).unwrap_err();
+        assert!(err.to_string().contains("no [client.ops.cas]"), "{err}");
+    }
+
+    #[test]
+    fn overrides_replace_the_spec_and_are_validated() {
+        let mut s = parse(MINIMAL).unwrap();
+        let o = Overrides {
+            nodes: Some(3),
+            nemesis: Some(vec!["partiton".into()]),
+            ..Overrides::default()
+        };
+        let err = s.apply(&o).unwrap_err();
+        assert!(
+            err.to_string().contains("did you mean `partition`?"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("--nemesis"), "{err}");
+        assert_eq!(s.spec.run.nodes, 5, "a failed override changes nothing");
+        let o = Overrides {
+            nodes: Some(3),
+            time_limit_s: Some(20),
+            ..Overrides::default()
+        };
+        s.apply(&o).unwrap();
+        assert_eq!((s.spec.run.nodes, s.spec.run.time_limit_s), (3, 20));
+    }
+}

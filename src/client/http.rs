@@ -1,0 +1,505 @@
+//! The declarative HTTP client: each operation `f` of a spec's `[client.ops.F]` is a request
+//! built from templates, and an ordered list of rules that classify the answer.
+//!
+//! ```text
+//!  Invocation{f: cas, key: k3, value: [4, 7]}
+//!     │  templates: path, query, headers, body  ({{key|base64}}, {{expected}}, {{new}})
+//!     v
+//!  POST http://10.44.0.3:2379/v3/kv/txn  ──►  200 {"header":{...}}      (no "succeeded")
+//!     │  rules, first match wins:
+//!     │    status=[200] equals{/succeeded=true}  -> ok
+//!     │    status=[200] missing=[/succeeded]     -> fail   (etcd omits false fields)
+//!     v    nothing matched / timeout / reset     -> info   (fail if the op has no side effects)
+//!  Completion{fail, error: "cas did not match"}
+//! ```
+//!
+//! The answer is never an error of the runner: garbage, a wrong status, an unparseable body,
+//! a value of the wrong type are all data, classified here, in one place.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::Method;
+use serde_json::Value;
+
+use super::template::Template;
+use super::{BoxFuture, Client, Completion, Invocation, Target};
+use crate::spec::{
+    ClientSpec, Decode, ExtractSpec, IfMissing, OpSpec, RuleOutcome, ValueType, OP_VARS,
+};
+
+/// A client built from a spec's `[client]` table, for a fixed list of nodes.
+pub struct HttpClient {
+    http: reqwest::Client,
+    targets: Vec<Target>,
+    ops: HashMap<String, CompiledOp>,
+    headers: Vec<(HeaderName, Template)>,
+}
+
+/// One `[client.ops.F]`, compiled.
+#[derive(Debug)]
+pub struct CompiledOp {
+    method: Method,
+    path: Template,
+    query: Vec<(String, Template)>,
+    headers: Vec<(HeaderName, Template)>,
+    body: Option<Template>,
+    side_effects: bool,
+    rules: Vec<Rule>,
+}
+
+#[derive(Debug)]
+struct Rule {
+    status: Vec<u16>,
+    body_contains: Option<String>,
+    missing: Vec<String>,
+    present: Vec<String>,
+    equals: Vec<(String, Value)>,
+    outcome: RuleOutcome,
+    value: Option<ExtractSpec>,
+    error: Option<String>,
+}
+
+impl HttpClient {
+    /// Builds the client; the spec has been validated, so templates compile.
+    pub fn new(spec: &ClientSpec, targets: Vec<Target>) -> anyhow::Result<HttpClient> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(spec.timeout_ms))
+            .connect_timeout(Duration::from_millis(spec.connect_timeout_ms))
+            // A redirect is a fail-over to another node behind our back.
+            .redirect(reqwest::redirect::Policy::none())
+            // Test traffic must reach the node itself, never a proxy from the environment.
+            .no_proxy()
+            .pool_max_idle_per_host(1024)
+            .tcp_nodelay(true)
+            .build()?;
+        let mut ops = HashMap::new();
+        for (f, op) in &spec.ops {
+            ops.insert(f.clone(), CompiledOp::compile(f, op)?);
+        }
+        Ok(HttpClient {
+            http,
+            targets,
+            ops,
+            headers: compile_headers(&spec.headers)?,
+        })
+    }
+
+    async fn perform(&self, node: usize, inv: &Invocation) -> Completion {
+        let Some(op) = self.ops.get(&inv.f) else {
+            return Completion::fail(format!("the spec has no [client.ops.{}]", inv.f));
+        };
+        let Some(target) = self.targets.get(node) else {
+            return Completion::fail(format!("no node {node}"));
+        };
+        let (expected, new) = match &inv.value {
+            Value::Array(a) if a.len() == 2 => (a[0].clone(), a[1].clone()),
+            _ => (Value::Null, Value::Null),
+        };
+        let key = inv.key.clone().map(Value::String).unwrap_or(Value::Null);
+        let node_v = Value::String(target.node.clone());
+        let ip = Value::String(target.ip.clone());
+        let port = Value::from(target.port);
+        // Order of OP_VARS.
+        let vars = [&key, &inv.value, &expected, &new, &node_v, &ip, &port];
+        debug_assert_eq!(vars.len(), OP_VARS.len());
+        let url = format!(
+            "http://{}:{}{}",
+            target.ip,
+            target.port,
+            op.path.render(&vars)
+        );
+        let mut req = self.http.request(op.method.clone(), url);
+        if !op.query.is_empty() {
+            let q: Vec<(&str, String)> = op
+                .query
+                .iter()
+                .map(|(k, t)| (k.as_str(), t.render(&vars)))
+                .collect();
+            req = req.query(&q);
+        }
+        for (name, t) in self.headers.iter().chain(&op.headers) {
+            if let Ok(v) = HeaderValue::from_str(&t.render(&vars)) {
+                req = req.header(name.clone(), v);
+            }
+        }
+        if let Some(body) = &op.body {
+            req = req.body(body.render(&vars));
+        }
+        let response = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return op.lost(&describe(&e)),
+        };
+        let status = response.status().as_u16();
+        match response.bytes().await {
+            Ok(body) => op.classify(inv, status, &String::from_utf8_lossy(&body)),
+            Err(e) => op.lost(&describe(&e)),
+        }
+    }
+}
+
+impl Client for HttpClient {
+    fn invoke<'a>(&'a self, node: usize, op: &'a Invocation) -> BoxFuture<'a, Completion> {
+        Box::pin(self.perform(node, op))
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connection refused".into()
+    } else {
+        // The chain names the cause (reset, closed before a full message, ...).
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            text = format!("{text}: {s}");
+            source = s.source();
+        }
+        text
+    }
+}
+
+fn compile_headers(
+    headers: &std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<Vec<(HeaderName, Template)>> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| anyhow::anyhow!("`{k}` is not a valid header name"))?;
+            Ok((name, Template::compile(v, &OP_VARS)?))
+        })
+        .collect()
+}
+
+impl CompiledOp {
+    /// Compiles one op; `f` decides the side-effects default.
+    pub fn compile(f: &str, op: &OpSpec) -> anyhow::Result<CompiledOp> {
+        let rules = op
+            .rules
+            .iter()
+            .map(|r| Rule {
+                status: r.status.clone(),
+                body_contains: r.body_contains.clone(),
+                missing: r.missing.clone(),
+                present: r.present.clone(),
+                equals: r
+                    .equals
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Value::Null)))
+                    .collect(),
+                outcome: r.outcome,
+                value: r.value.clone(),
+                error: r.error.clone(),
+            })
+            .collect();
+        Ok(CompiledOp {
+            method: Method::from_bytes(op.method.as_bytes())?,
+            path: Template::compile(&op.path, &OP_VARS)?,
+            query: op
+                .query
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), Template::compile(v, &OP_VARS)?)))
+                .collect::<anyhow::Result<_>>()?,
+            headers: compile_headers(&op.headers)?,
+            body: op
+                .body
+                .as_deref()
+                .map(|b| Template::compile(b, &OP_VARS))
+                .transpose()?,
+            side_effects: op.side_effects.unwrap_or(f != "read"),
+            rules,
+        })
+    }
+
+    /// The answer was lost (timeout, refused, reset): `fail` if the op changes nothing.
+    fn lost(&self, why: &str) -> Completion {
+        if self.side_effects {
+            Completion::info(why)
+        } else {
+            Completion::fail(why)
+        }
+    }
+
+    /// Classifies an answer by the first matching rule.
+    pub fn classify(&self, inv: &Invocation, status: u16, body: &str) -> Completion {
+        let json: Option<Value> = serde_json::from_str(body).ok();
+        for rule in &self.rules {
+            if !rule.matches(status, body, json.as_ref()) {
+                continue;
+            }
+            let error = || {
+                rule.error
+                    .clone()
+                    .unwrap_or_else(|| format!("HTTP {status}"))
+            };
+            return match rule.outcome {
+                RuleOutcome::Fail => Completion::fail(error()),
+                RuleOutcome::Info => Completion::info(error()),
+                RuleOutcome::Ok => match &rule.value {
+                    None if self.side_effects => Completion::ok(inv.value.clone()),
+                    None => Completion::ok(Value::Null),
+                    Some(x) => self.extract(x, json.as_ref()),
+                },
+            };
+        }
+        let mut excerpt: String = body.chars().take(120).collect();
+        if excerpt.len() < body.len() {
+            excerpt.push('…');
+        }
+        self.lost(&format!(
+            "unrecognised answer: HTTP {status} {}",
+            excerpt.trim()
+        ))
+    }
+
+    fn extract(&self, x: &ExtractSpec, json: Option<&Value>) -> Completion {
+        let Some(json) = json else {
+            return self.lost("the body is not JSON");
+        };
+        let Some(found) = json.pointer(&x.pointer) else {
+            return match x.if_missing {
+                IfMissing::Null => Completion::ok(Value::Null),
+                IfMissing::Fail => Completion::fail(format!("no {} in the answer", x.pointer)),
+                IfMissing::Info => Completion::info(format!("no {} in the answer", x.pointer)),
+            };
+        };
+        let typed = match &x.each {
+            None => convert(found, x),
+            Some(each) => match found {
+                Value::Array(items) => items
+                    .iter()
+                    .map(|item| match item.pointer(each) {
+                        Some(v) => convert(v, x),
+                        None => Err(format!("an element has no {each}")),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Value::Array),
+                Value::Null => Ok(Value::Array(Vec::new())),
+                other => Err(format!("{} is not a list: {other}", x.pointer)),
+            },
+        };
+        match typed {
+            Ok(v) => Completion::ok(v),
+            Err(e) => self.lost(&format!("cannot read {}: {e}", x.pointer)),
+        }
+    }
+}
+
+impl Rule {
+    fn matches(&self, status: u16, body: &str, json: Option<&Value>) -> bool {
+        if !self.status.is_empty() && !self.status.contains(&status) {
+            return false;
+        }
+        if let Some(text) = &self.body_contains {
+            if !body.contains(text.as_str()) {
+                return false;
+            }
+        }
+        let needs_json =
+            !self.missing.is_empty() || !self.present.is_empty() || !self.equals.is_empty();
+        if !needs_json {
+            return true;
+        }
+        // Garbage matches no rule that looks inside the body.
+        let Some(json) = json else {
+            return false;
+        };
+        self.missing.iter().all(|p| json.pointer(p).is_none())
+            && self.present.iter().all(|p| json.pointer(p).is_some())
+            && self.equals.iter().all(|(p, v)| json.pointer(p) == Some(v))
+    }
+}
+
+/// Decodes and types one extracted value.
+fn convert(v: &Value, x: &ExtractSpec) -> Result<Value, String> {
+    let decoded;
+    let v = match x.decode {
+        None => v,
+        Some(Decode::Base64) => {
+            let Value::String(s) = v else {
+                return Err(format!("expected base64 text, found {v}"));
+            };
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map_err(|e| format!("bad base64 {s:?}: {e}"))?;
+            decoded = Value::String(
+                String::from_utf8(bytes).map_err(|_| "decoded bytes are not UTF-8".to_string())?,
+            );
+            &decoded
+        }
+    };
+    match (x.kind, v) {
+        (ValueType::Int, Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(v.clone()),
+        (ValueType::Int, Value::String(s)) => s
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("{s:?} is not an integer")),
+        (ValueType::String, Value::String(_)) => Ok(v.clone()),
+        (ValueType::String, Value::Number(n)) => Ok(Value::String(n.to_string())),
+        (ValueType::Bool, Value::Bool(_)) => Ok(v.clone()),
+        (ValueType::Bool, Value::String(s)) if s == "true" || s == "false" => {
+            Ok(Value::Bool(s == "true"))
+        }
+        (ValueType::Json, Value::String(s)) if x.decode.is_some() => {
+            Ok(serde_json::from_str(s).unwrap_or_else(|_| v.clone()))
+        }
+        (ValueType::Json, _) => Ok(v.clone()),
+        (kind, other) => Err(format!("expected {kind:?}, found {other}").to_lowercase()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{ClientSpec, LoadedSpec};
+    use faultline_checkers::Outcome;
+    use serde_json::json;
+
+    fn ops(toml_src: &str) -> HashMap<String, CompiledOp> {
+        let spec: ClientSpec = toml::from_str(toml_src).unwrap();
+        spec.ops
+            .iter()
+            .map(|(f, op)| (f.clone(), CompiledOp::compile(f, op).unwrap()))
+            .collect()
+    }
+
+    fn inv(f: &str, value: Value) -> Invocation {
+        Invocation {
+            f: f.into(),
+            key: Some("k1".into()),
+            value,
+        }
+    }
+
+    const ETCD_V3: &str = r#"
+[ops.read]
+method = "POST"
+path = "/v3/kv/range"
+body = '{"key":"{{key|base64}}"}'
+[[ops.read.rules]]
+status = [200]
+outcome = "ok"
+value = { pointer = "/kvs/0/value", decode = "base64", type = "int" }
+[ops.cas]
+method = "POST"
+path = "/v3/kv/txn"
+[[ops.cas.rules]]
+status = [200]
+equals = { "/succeeded" = true }
+outcome = "ok"
+[[ops.cas.rules]]
+status = [200]
+missing = ["/succeeded"]
+outcome = "fail"
+error = "cas did not match"
+"#;
+
+    #[test]
+    fn a_read_takes_its_value_by_pointer_decoded_and_typed() {
+        let ops = ops(ETCD_V3);
+        let body =
+            r#"{"header":{"revision":"7"},"kvs":[{"key":"azE=","value":"MTI="}],"count":"1"}"#;
+        let c = ops["read"].classify(&inv("read", Value::Null), 200, body);
+        assert_eq!(c, Completion::ok(json!(12)));
+    }
+
+    #[test]
+    fn a_read_of_an_absent_key_is_ok_with_null() {
+        let ops = ops(ETCD_V3);
+        let c = ops["read"].classify(&inv("read", Value::Null), 200, r#"{"header":{}}"#);
+        assert_eq!(c, Completion::ok(Value::Null));
+    }
+
+    #[test]
+    fn a_cas_whose_succeeded_field_is_omitted_fails() {
+        let ops = ops(ETCD_V3);
+        let ok = ops["cas"].classify(&inv("cas", json!([1, 2])), 200, r#"{"succeeded":true}"#);
+        assert_eq!(ok, Completion::ok(json!([1, 2])));
+        let failed = ops["cas"].classify(&inv("cas", json!([1, 2])), 200, r#"{"header":{}}"#);
+        assert_eq!(failed.outcome, Outcome::Fail);
+        assert_eq!(failed.error.as_deref(), Some("cas did not match"));
+    }
+
+    #[test]
+    fn an_unrecognised_answer_is_info_for_a_write_and_fail_for_a_read() {
+        let ops = ops(ETCD_V3);
+        let cas = ops["cas"].classify(
+            &inv("cas", json!([1, 2])),
+            503,
+            "etcdserver: request timed out",
+        );
+        assert_eq!(cas.outcome, Outcome::Info);
+        assert!(cas.error.unwrap().contains("503"));
+        let read = ops["read"].classify(&inv("read", Value::Null), 500, "<html>");
+        assert_eq!(read.outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn garbage_in_a_value_is_data_not_an_error() {
+        let ops = ops(ETCD_V3);
+        let c = ops["read"].classify(
+            &inv("read", Value::Null),
+            200,
+            r#"{"kvs":[{"value":"!!"}]}"#,
+        );
+        assert_eq!(c.outcome, Outcome::Fail);
+        assert!(c.error.unwrap().contains("base64"));
+        let c = ops["cas"].classify(&inv("cas", json!([1, 2])), 200, "not json at all");
+        assert_eq!(c.outcome, Outcome::Info);
+    }
+
+    #[test]
+    fn a_list_is_read_element_by_element() {
+        let ops = ops(r#"
+[ops.read]
+path = "/set"
+[[ops.read.rules]]
+status = [200]
+outcome = "ok"
+value = { pointer = "/kvs", each = "/value", decode = "base64", type = "int" }
+"#);
+        let c = ops["read"].classify(
+            &inv("read", Value::Null),
+            200,
+            r#"{"kvs":[{"value":"MQ=="},{"value":"Mg=="}]}"#,
+        );
+        assert_eq!(c, Completion::ok(json!([1, 2])));
+    }
+
+    #[test]
+    fn the_spec_loader_and_the_client_agree_on_variables() {
+        // Every variable the loader accepts is one the client renders.
+        let src = r#"
+[db]
+start = ["x"]
+[db.ready]
+path = "/"
+[client.ops.read]
+path = "/{{key}}/{{value}}/{{expected}}/{{new}}/{{node}}/{{ip}}/{{port}}"
+[client.ops.write]
+path = "/"
+[workload]
+name = "register"
+"#;
+        let s = LoadedSpec::parse(std::path::Path::new("t.toml"), src.into()).unwrap();
+        let op = CompiledOp::compile("read", &s.spec.client.ops["read"]).unwrap();
+        assert_eq!(
+            op.path.render(&[
+                &json!("k"),
+                &json!(1),
+                &json!(2),
+                &json!(3),
+                &json!("n1"),
+                &json!("ip"),
+                &json!(80)
+            ]),
+            "/k/1/2/3/n1/ip/80"
+        );
+    }
+}
