@@ -6,6 +6,9 @@
 //!
 //! - [`history`]: events, paired operations, the in-memory [`History`].
 //! - [`verdict`]: [`Verdict`], [`CheckResult`], [`Budget`] and the [`Checker`] trait.
+//! - [`format`]: reading and writing histories (JSON Lines, Jepsen EDN and `history.txt`).
+//! - [`registry`]: every checker by name, as `faultline check --model` knows them.
+//! - [`set`], [`counter`], [`bank`]: Jepsen's set-full, counter and bank checkers.
 
 pub mod elle;
 pub mod format;
@@ -13,6 +16,11 @@ pub mod history;
 pub mod linear;
 pub mod model;
 pub mod verdict;
+
+pub mod bank;
+pub mod counter;
+pub mod registry;
+pub mod set;
 
 pub use history::{Event, EventType, History, HistoryBuilder, HistoryError, Op, Outcome, Process};
 pub use verdict::{Anomaly, Budget, CheckResult, Checker, Verdict};
