@@ -1,0 +1,478 @@
+//! Failure diagrams: SVG drawn by hand (plotters has no notion of lanes or graphs), so a person
+//! sees *why* a checker said invalid.
+//!
+//! **Linearizability.** The linearizability checker's `details` name the failing key, the
+//! model, the op that could not be placed (`failing_op`, an index into `History::ops`), the
+//! ops concurrent with it (`concurrent`), the ops already placed (`prefix`) and the states
+//! the model could be in at that point (`states`). The diagram draws each process as a lane
+//! and each op as a bar from its invocation to its completion (x is the order of events, not
+//! time, so short overlaps stay visible), marks the op that could not be placed, and lists the
+//! possible states. An op still open at the end runs to the right edge.
+//!
+//! ```text
+//!   p0 |==write 1==|        |==read 2 ✗==|
+//!   p1      |=====write 2=====|
+//!   states the model could be in before the ✗: {1}
+//! ```
+//!
+//! **Transactional anomalies.** An Elle-style checker reports a cycle as steps (an op, the
+//! edge type to the next step, the key and value behind that edge). The diagram places the
+//! ops on a circle and draws each dependency as a labelled arrow: `ww` (write-write), `wr`
+//! (write-read), `rw` (read-write anti-dependency, dashed), `process`, `realtime`.
+//!
+//! Every piece of text is escaped; a diagram draws at most [`MAX_OPS`] ops.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use faultline_checkers::{CheckResult, History, Op, Outcome};
+use serde_json::Value;
+
+use super::escape::{html, truncate};
+use super::stats::value_text;
+
+/// The most ops a linearizability diagram draws, so a huge prefix stays readable.
+pub const MAX_OPS: usize = 40;
+/// The most cycles drawn per checker.
+const MAX_CYCLES: usize = 5;
+
+/// Appends the diagrams a checker's result calls for (none for a valid result).
+pub fn for_checker(out: &mut String, c: &CheckResult, history: &History) {
+    if c.verdict != faultline_checkers::Verdict::Invalid {
+        return;
+    }
+    if let Some(failure) = LinearFailure::from_details(&c.details, history) {
+        linear(out, &failure, history);
+    }
+    let mut cycles = Vec::new();
+    for a in &c.anomalies {
+        collect_cycles(&a.data, &a.kind, &mut cycles);
+    }
+    if cycles.is_empty() {
+        collect_cycles(&c.details, "cycle", &mut cycles);
+    }
+    for (i, (name, steps)) in cycles.iter().take(MAX_CYCLES).enumerate() {
+        cycle(out, name, steps, history, i);
+    }
+}
+
+/// What the linearizability checker says about its failure, read from `details`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearFailure {
+    pub key: Option<String>,
+    pub model: Option<String>,
+    pub failing_op: usize,
+    pub concurrent: Vec<usize>,
+    pub prefix: Vec<usize>,
+    pub states: Vec<Value>,
+}
+
+impl LinearFailure {
+    /// Reads the details; `None` when they do not describe a failure within this history.
+    pub fn from_details(details: &Value, history: &History) -> Option<LinearFailure> {
+        let failing_op = details.get("failing_op")?.as_u64()? as usize;
+        if failing_op >= history.ops.len() {
+            return None;
+        }
+        let ids = |name: &str| -> Vec<usize> {
+            details
+                .get(name)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_u64().map(|v| v as usize))
+                        .filter(|&i| i < history.ops.len())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Some(LinearFailure {
+            key: details.get("key").filter(|k| !k.is_null()).map(value_text),
+            model: details
+                .get("model")
+                .and_then(Value::as_str)
+                .map(String::from),
+            failing_op,
+            concurrent: ids("concurrent"),
+            prefix: ids("prefix"),
+            states: details
+                .get("states")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The ops to draw: the failing op, the ops concurrent with it, and the latest placed ops,
+    /// at most [`MAX_OPS`], in invocation order.
+    fn ops_to_draw(&self, history: &History) -> Vec<usize> {
+        let failing = &history.ops[self.failing_op];
+        let mut chosen: BTreeSet<usize> = BTreeSet::new();
+        chosen.insert(self.failing_op);
+        chosen.extend(self.concurrent.iter().copied().take(MAX_OPS / 2));
+        let mut earlier: Vec<usize> = if self.prefix.is_empty() {
+            // No prefix given: the ops of the same key that began before the failing op ended.
+            history
+                .ops
+                .iter()
+                .filter(|o| o.key == failing.key && o.invoke_pos < failing.complete_pos_or_end())
+                .map(|o| o.id)
+                .collect()
+        } else {
+            self.prefix.clone()
+        };
+        earlier.sort_unstable_by_key(|&i| history.ops[i].invoke_pos);
+        for &i in earlier.iter().rev() {
+            if chosen.len() >= MAX_OPS {
+                break;
+            }
+            chosen.insert(i);
+        }
+        let mut ids: Vec<usize> = chosen.into_iter().collect();
+        ids.sort_unstable_by_key(|&i| history.ops[i].invoke_pos);
+        ids
+    }
+}
+
+/// A short description of an op: `write 3`, `read → 2`, `cas [1,2]`.
+pub fn op_text(op: &Op) -> String {
+    let value = match (&op.complete_value, op.outcome) {
+        (Some(v), Outcome::Ok) if !v.is_null() && *v != op.invoke_value => {
+            if op.invoke_value.is_null() {
+                format!("→ {}", value_text(v))
+            } else {
+                format!("{} → {}", value_text(&op.invoke_value), value_text(v))
+            }
+        }
+        _ if op.invoke_value.is_null() => String::new(),
+        _ => value_text(&op.invoke_value),
+    };
+    if value.is_empty() {
+        op.f.clone()
+    } else {
+        format!("{} {value}", op.f)
+    }
+}
+
+fn outcome_class(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Ok => "ok",
+        Outcome::Fail => "fail",
+        Outcome::Info => "info",
+    }
+}
+
+fn fill(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Ok => "#d6e4f7",
+        Outcome::Fail => "#eeeeee",
+        Outcome::Info => "#fbe3b8",
+    }
+}
+
+fn linear(out: &mut String, f: &LinearFailure, history: &History) {
+    let ids = f.ops_to_draw(history);
+    // x is the rank of each event position among the drawn ops, so bars keep their order and
+    // overlaps without wasting width on long quiet stretches.
+    let mut positions: BTreeSet<usize> = BTreeSet::new();
+    for &i in &ids {
+        let op = &history.ops[i];
+        positions.insert(op.invoke_pos);
+        if let Some(c) = op.complete_pos {
+            positions.insert(c);
+        }
+    }
+    let rank: BTreeMap<usize, usize> = positions.iter().enumerate().map(|(r, &p)| (p, r)).collect();
+    let lanes: BTreeSet<u64> = ids.iter().map(|&i| history.ops[i].process).collect();
+    let lane_of: BTreeMap<u64, usize> = lanes.iter().enumerate().map(|(l, &p)| (p, l)).collect();
+    let (left, step, lane_h, top) = (70.0, 46.0, 38.0, 30.0);
+    let width = left + step * (positions.len() as f64 + 1.5);
+    let height = top + lane_h * lanes.len() as f64 + 20.0;
+    let key = f.key.as_deref().unwrap_or("(no key)");
+    let _ = write!(
+        out,
+        "<div class=\"diagram\" id=\"linear-diagram\"><h3>Failing key {}{}</h3>\
+         <p class=\"muted\">Each lane is a process, each bar an operation from invocation to \
+         completion (x is the order of events). The op marked ✗ could not be placed in any order \
+         consistent with the model.</p>\
+         <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" \
+         viewBox=\"0 0 {width:.0} {height:.0}\" font-family=\"sans-serif\" font-size=\"11\">",
+        html(key),
+        f.model
+            .as_deref()
+            .map(|m| format!(" (model {})", html(m)))
+            .unwrap_or_default()
+    );
+    for (&p, &l) in &lane_of {
+        let y = top + lane_h * l as f64;
+        let _ = write!(
+            out,
+            "<line x1=\"{left}\" x2=\"{width:.0}\" y1=\"{:.0}\" y2=\"{:.0}\" stroke=\"#e4e4e8\"/>\
+             <text x=\"8\" y=\"{:.0}\" fill=\"#444\">process {p}</text>",
+            y + lane_h / 2.0,
+            y + lane_h / 2.0,
+            y + lane_h / 2.0 + 4.0
+        );
+    }
+    for &i in &ids {
+        let op = &history.ops[i];
+        let x0 = left + step * rank[&op.invoke_pos] as f64;
+        let x1 = match op.complete_pos {
+            Some(c) => left + step * rank[&c] as f64 + step * 0.8,
+            None => width - 4.0,
+        };
+        let y = top + lane_h * lane_of[&op.process] as f64 + 6.0;
+        let failing = i == f.failing_op;
+        let stroke = if failing {
+            "stroke=\"#c82828\" stroke-width=\"3\""
+        } else {
+            "stroke=\"#777\" stroke-width=\"1\""
+        };
+        let dash = if op.complete_pos.is_none() {
+            " stroke-dasharray=\"4 3\""
+        } else {
+            ""
+        };
+        let label = op_text(op);
+        let chars = (((x1 - x0) / 6.5) as usize).max(3);
+        let shown = if failing {
+            format!("✗ {}", truncate(&label, chars.saturating_sub(2)))
+        } else {
+            truncate(&label, chars)
+        };
+        let _ = write!(
+            out,
+            "<g class=\"op {}{}\" data-op=\"{i}\"><title>{}</title>\
+             <rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"3\" fill=\"{}\" {stroke}{dash}/>\
+             <text x=\"{:.1}\" y=\"{:.1}\"{}>{}</text></g>",
+            outcome_class(op.outcome),
+            if failing { " failing" } else { "" },
+            html(&format!(
+                "op {i}, process {}: {} ({}), history line {}",
+                op.process,
+                label,
+                outcome_class(op.outcome),
+                op.line
+            )),
+            (x1 - x0).max(8.0),
+            lane_h - 12.0,
+            fill(op.outcome),
+            x0 + 4.0,
+            y + lane_h / 2.0 - 2.0,
+            if failing { " fill=\"#c82828\" font-weight=\"bold\"" } else { "" },
+            html(&shown)
+        );
+    }
+    out.push_str("</svg>");
+    states(out, f);
+    ops_table(out, &ids, f.failing_op, history);
+    out.push_str("</div>\n");
+}
+
+fn states(out: &mut String, f: &LinearFailure) {
+    if f.states.is_empty() {
+        out.push_str("<p>No model state could be reached in which this op is allowed.</p>");
+        return;
+    }
+    let _ = write!(
+        out,
+        "<p class=\"states\">The model could be in {} state(s) when the ✗ op had to take effect, \
+         and none allows it:</p><ul class=\"states mono\">",
+        f.states.len()
+    );
+    for s in f.states.iter().take(20) {
+        let _ = write!(out, "<li>{}</li>", html(&truncate(&value_text(s), 300)));
+    }
+    if f.states.len() > 20 {
+        let _ = write!(out, "<li>… {} more</li>", f.states.len() - 20);
+    }
+    out.push_str("</ul>");
+}
+
+fn ops_table(out: &mut String, ids: &[usize], failing: usize, history: &History) {
+    out.push_str(
+        "<details><summary>The operations drawn</summary><table class=\"mono\"><tr><th>op</th>\
+         <th>process</th><th>f</th><th>value</th><th>outcome</th><th>line</th><th>node</th><th>error</th></tr>",
+    );
+    for &i in ids {
+        let op = &history.ops[i];
+        let _ = write!(
+            out,
+            "<tr{}><td>{i}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if i == failing { " class=\"fail\"" } else { "" },
+            op.process,
+            html(&op.f),
+            html(&truncate(&op_text(op), 200)),
+            outcome_class(op.outcome),
+            outcome_class(op.outcome),
+            op.line,
+            html(op.node.as_deref().unwrap_or("")),
+            html(&op.error.as_ref().map(value_text).unwrap_or_default())
+        );
+    }
+    out.push_str("</table></details>");
+}
+
+/// One step of a cycle: an op and the dependency edge from it to the next step's op.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub op: usize,
+    pub edge: String,
+    pub key: Option<String>,
+    pub value: Option<String>,
+}
+
+const OP_FIELDS: [&str; 4] = ["op", "op_id", "id", "from"];
+const EDGE_FIELDS: [&str; 4] = ["edge", "type", "rel", "kind"];
+
+fn step(v: &Value) -> Option<Step> {
+    let op = OP_FIELDS.iter().find_map(|f| v.get(f)?.as_u64())? as usize;
+    let edge = EDGE_FIELDS.iter().find_map(|f| v.get(f)).map(value_text)?;
+    Some(Step {
+        op,
+        edge,
+        key: v.get("key").filter(|k| !k.is_null()).map(value_text),
+        value: v.get("value").filter(|k| !k.is_null()).map(value_text),
+    })
+}
+
+/// Finds cycles (arrays of steps) anywhere in `data`, depth-first, named after the anomaly.
+fn collect_cycles(data: &Value, name: &str, out: &mut Vec<(String, Vec<Step>)>) {
+    match data {
+        Value::Array(items) if !items.is_empty() && items.iter().all(|i| step(i).is_some()) => {
+            out.push((name.to_string(), items.iter().filter_map(step).collect()));
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_cycles(i, name, out)),
+        Value::Object(map) => {
+            let name = map
+                .get("anomaly")
+                .or_else(|| map.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or(name);
+            map.values().for_each(|v| collect_cycles(v, name, out));
+        }
+        _ => {}
+    }
+}
+
+fn edge_color(edge: &str) -> &'static str {
+    match edge {
+        "ww" => "#b3261e",
+        "wr" => "#2563b5",
+        "rw" => "#7a4fb0",
+        "realtime" | "rt" => "#1d7a3a",
+        _ => "#666666",
+    }
+}
+
+fn cycle(out: &mut String, name: &str, steps: &[Step], history: &History, index: usize) {
+    let steps = &steps[..steps.len().min(MAX_OPS)];
+    let mut nodes: Vec<usize> = Vec::new();
+    for s in steps {
+        if !nodes.contains(&s.op) {
+            nodes.push(s.op);
+        }
+    }
+    let n = nodes.len().max(1) as f64;
+    let radius = (60.0 * n / std::f64::consts::PI).clamp(90.0, 320.0);
+    let (cx, cy) = (radius + 190.0, radius + 50.0);
+    let (width, height) = (2.0 * cx, 2.0 * cy);
+    let at = |op: usize| {
+        let k = nodes.iter().position(|&o| o == op).unwrap_or(0) as f64;
+        let a = -std::f64::consts::FRAC_PI_2 + 2.0 * std::f64::consts::PI * k / n;
+        (cx + radius * a.cos(), cy + radius * a.sin())
+    };
+    let marker = format!("arrow-{index}");
+    let _ = write!(
+        out,
+        "<div class=\"diagram cycle\" data-anomaly=\"{}\"><h3>Cycle: {}</h3>\
+         <p class=\"muted\">Each node is a transaction; an arrow A → B means A must come before B: \
+         ww (B overwrote A's write), wr (B read A's write), rw (B overwrote what A read; dashed), \
+         process and realtime (order of one process, or in real time). A cycle means no serial \
+         order exists.</p>\
+         <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" \
+         viewBox=\"0 0 {width:.0} {height:.0}\" font-family=\"sans-serif\" font-size=\"11\">\
+         <defs><marker id=\"{marker}\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" \
+         markerHeight=\"8\" orient=\"auto-start-reverse\"><path d=\"M0,0L10,5L0,10z\" fill=\"context-stroke\"/></marker></defs>",
+        html(name),
+        html(name)
+    );
+    for (i, s) in steps.iter().enumerate() {
+        let next = steps[(i + 1) % steps.len()].op;
+        let ((x0, y0), (x1, y1)) = (at(s.op), at(next));
+        // Stop short of the node circles and bow the edge outward, so a 2-cycle shows two arrows.
+        let (dx, dy) = (x1 - x0, y1 - y0);
+        let len = (dx * dx + dy * dy).sqrt().max(1.0);
+        let (ux, uy) = (dx / len, dy / len);
+        let (sx, sy, ex, ey) = (
+            x0 + ux * 24.0,
+            y0 + uy * 24.0,
+            x1 - ux * 24.0,
+            y1 - uy * 24.0,
+        );
+        let (mx, my) = ((sx + ex) / 2.0 - uy * 28.0, (sy + ey) / 2.0 + ux * 28.0);
+        let color = edge_color(&s.edge);
+        let dash = if s.edge == "rw" {
+            " stroke-dasharray=\"6 4\""
+        } else {
+            ""
+        };
+        let mut label = s.edge.clone();
+        if let Some(k) = &s.key {
+            let _ = write!(label, " {k}");
+        }
+        if let Some(v) = &s.value {
+            let _ = write!(label, "={v}");
+        }
+        let _ = write!(
+            out,
+            "<g class=\"edge\" data-edge=\"{}\"><path d=\"M{sx:.1},{sy:.1} Q{mx:.1},{my:.1} {ex:.1},{ey:.1}\" \
+             fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{dash} marker-end=\"url(#{marker})\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" fill=\"{color}\" text-anchor=\"middle\">{}</text></g>",
+            html(&s.edge),
+            (sx + ex) / 2.0 - uy * 20.0,
+            (sy + ey) / 2.0 + ux * 20.0 + 4.0,
+            html(&truncate(&label, 40))
+        );
+    }
+    for &op in &nodes {
+        let (x, y) = at(op);
+        let text = history.ops.get(op).map(op_text).unwrap_or_default();
+        let _ = write!(
+            out,
+            "<g class=\"txn\" data-op=\"{op}\"><title>{}</title><circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"22\" \
+             fill=\"#f3f3f6\" stroke=\"#444\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" \
+             font-weight=\"bold\">T{op}</text><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#333\">{}</text></g>",
+            html(&format!("op {op}: {text}")),
+            y + 4.0,
+            y + 36.0,
+            html(&truncate(&text, 36))
+        );
+    }
+    out.push_str("</svg></div>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn finds_cycle_steps_nested_in_anomaly_data() {
+        let data = json!({"cycles": [{"anomaly": "G1c", "steps": [
+            {"op": 1, "edge": "ww", "key": "x", "value": 1},
+            {"op": 2, "edge": "wr", "key": "y", "value": 2}]}]});
+        let mut cycles = Vec::new();
+        collect_cycles(&data, "cycle", &mut cycles);
+        assert_eq!(cycles.len(), 1);
+        assert_eq!(cycles[0].0, "G1c");
+        assert_eq!(cycles[0].1[1].edge, "wr");
+        assert_eq!(cycles[0].1[0].value.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn a_failing_op_outside_the_history_draws_nothing() {
+        let details = json!({"failing_op": 5});
+        assert!(LinearFailure::from_details(&details, &History::default()).is_none());
+    }
+}

@@ -1,0 +1,403 @@
+//! Latency and throughput over time, with the nemesis's fault windows shaded and labelled,
+//! drawn with plotters: to SVG (inlined in the page and saved as `latency.svg`,
+//! `throughput.svg`) and to PNG beside them (`latency.png`, `throughput.png`).
+//!
+//! Latency: each completed op is a point at its invocation time, its latency on a log scale,
+//! coloured by outcome (ok, fail, info). Above [`DENSITY_THRESHOLD`] ops the plot draws
+//! density bins instead (a grid of time × log-latency cells, each shaded by how many ops of
+//! each outcome fall in it), which bounds the SVG to a few thousand shapes whatever the
+//! history's length. Throughput: completions per second, per outcome, in at most 200 bins.
+//!
+//! The PNG backend draws text with DejaVu Sans, shipped in `fonts/` and compiled in, so no
+//! system font library is needed.
+//!
+//! Histories without times (some imported ones) have no latency; the plots are then left out
+//! and the page says why.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use anyhow::anyhow;
+use faultline_checkers::{History, Outcome};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::stats::{latency_ns, FaultWindow};
+use super::DENSITY_THRESHOLD;
+
+const SIZE: (u32, u32) = (960, 340);
+const DENSITY_COLUMNS: usize = 240;
+const DENSITY_ROWS: usize = 60;
+const THROUGHPUT_BINS: usize = 200;
+
+pub const OK: RGBColor = RGBColor(37, 99, 181);
+pub const FAIL: RGBColor = RGBColor(200, 40, 40);
+pub const INFO: RGBColor = RGBColor(222, 138, 0);
+
+/// The plots of one report.
+#[derive(Debug, Default)]
+pub struct Plots {
+    pub latency_svg: Option<String>,
+    pub throughput_svg: Option<String>,
+    /// Whether the latency plot shows density bins rather than points.
+    pub density: bool,
+    /// Why there are no plots, when there are none.
+    pub missing: Option<String>,
+    pub files: Vec<PathBuf>,
+}
+
+pub fn outcome_color(o: Outcome) -> RGBColor {
+    match o {
+        Outcome::Ok => OK,
+        Outcome::Fail => FAIL,
+        Outcome::Info => INFO,
+    }
+}
+
+fn window_color(kind: &str) -> RGBColor {
+    match kind {
+        "partition" => RGBColor(120, 80, 170),
+        "kill" => RGBColor(190, 30, 30),
+        "pause" => RGBColor(200, 160, 0),
+        "clock" => RGBColor(20, 140, 90),
+        _ => RGBColor(110, 110, 110),
+    }
+}
+
+/// What the plots draw, computed once and drawn to every backend.
+struct PlotData {
+    /// (invocation time s, latency ms, outcome); empty in density mode.
+    points: Vec<(f64, f64, Outcome)>,
+    /// Per outcome, the op count of each density cell (row-major, `DENSITY_ROWS` rows).
+    density: Option<[Vec<u32>; 3]>,
+    x_max: f64,
+    y_min: f64,
+    y_max: f64,
+    windows: Vec<(f64, f64, String, String)>,
+    bin_s: f64,
+    /// Per bin: completions per second for ok, fail, info.
+    throughput: Vec<[f64; 3]>,
+}
+
+fn register_font() {
+    static FONT: Once = Once::new();
+    FONT.call_once(|| {
+        let bytes: &'static [u8] = include_bytes!("fonts/DejaVuSans.ttf");
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            // The font is compiled in and known to parse; a failure here is a broken build.
+            register_font_style(bytes, style);
+        }
+    });
+}
+
+fn register_font_style(bytes: &'static [u8], style: FontStyle) {
+    if plotters::style::register_font("sans-serif", style, bytes).is_err() {
+        tracing::warn!("the bundled font could not be loaded; PNG plots will have no text");
+    }
+}
+
+/// Draws the plots, saves them in `run_dir` and returns their SVG text for the page.
+pub fn draw(run_dir: &Path, history: &History, windows: &[FaultWindow]) -> anyhow::Result<Plots> {
+    let Some(data) = plot_data(history, windows) else {
+        return Ok(Plots {
+            missing: Some(
+                "The history has no operation times, so latency and throughput cannot be plotted."
+                    .to_string(),
+            ),
+            ..Plots::default()
+        });
+    };
+    register_font();
+    let mut plots = Plots {
+        density: data.density.is_some(),
+        ..Plots::default()
+    };
+    let mut latency = String::new();
+    {
+        let root = SVGBackend::with_string(&mut latency, SIZE).into_drawing_area();
+        latency_chart(&root, &data)?;
+        root.present()
+            .map_err(|e| anyhow!("drawing the latency plot: {e}"))?;
+    }
+    let mut throughput = String::new();
+    {
+        let root = SVGBackend::with_string(&mut throughput, SIZE).into_drawing_area();
+        throughput_chart(&root, &data)?;
+        root.present()
+            .map_err(|e| anyhow!("drawing the throughput plot: {e}"))?;
+    }
+    for (name, svg) in [("latency", &latency), ("throughput", &throughput)] {
+        let path = run_dir.join(format!("{name}.svg"));
+        std::fs::write(&path, svg)?;
+        plots.files.push(path);
+        let png = run_dir.join(format!("{name}.png"));
+        {
+            let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
+            if name == "latency" {
+                latency_chart(&root, &data)?;
+            } else {
+                throughput_chart(&root, &data)?;
+            }
+            root.present()
+                .map_err(|e| anyhow!("writing {}: {e}", png.display()))?;
+        }
+        plots.files.push(png);
+    }
+    plots.latency_svg = Some(latency);
+    plots.throughput_svg = Some(throughput);
+    Ok(plots)
+}
+
+fn plot_data(history: &History, windows: &[FaultWindow]) -> Option<PlotData> {
+    let t0 = history.ops.iter().filter_map(|o| o.invoke_time).min()?;
+    let secs = |ns: u64| ns.saturating_sub(t0) as f64 / 1e9;
+    let mut x_max: f64 = 0.0;
+    let (mut y_min, mut y_max) = (f64::MAX, f64::MIN);
+    let mut samples: Vec<(f64, f64, Outcome)> = Vec::with_capacity(history.ops.len());
+    let mut completions: Vec<(f64, Outcome)> = Vec::with_capacity(history.ops.len());
+    for op in &history.ops {
+        if let Some(t) = op.invoke_time {
+            x_max = x_max.max(secs(t));
+        }
+        if let (Some(l), Some(t), Some(c)) = (latency_ns(op), op.invoke_time, op.complete_time) {
+            // Log scale: a zero latency (coarse clocks) is drawn at one microsecond.
+            let ms = (l as f64 / 1e6).max(0.001);
+            y_min = y_min.min(ms);
+            y_max = y_max.max(ms);
+            samples.push((secs(t), ms, op.outcome));
+            completions.push((secs(c), op.outcome));
+            x_max = x_max.max(secs(c));
+        }
+    }
+    if samples.is_empty() {
+        return None;
+    }
+    let windows: Vec<_> = windows
+        .iter()
+        .map(|w| {
+            let start = w.start_ns.map_or(0.0, secs);
+            let end = w.end_ns.map_or(x_max, secs).max(start);
+            x_max = x_max.max(end);
+            (start, end, w.kind.clone(), w.label.clone())
+        })
+        .collect();
+    let x_max = if x_max > 0.0 { x_max * 1.01 } else { 1.0 };
+    let (y_min, y_max) = (y_min / 1.5, (y_max * 1.5).max(y_min * 10.0));
+    let (bin_s, throughput) = throughput(&completions, x_max);
+    let density = (samples.len() > DENSITY_THRESHOLD).then(|| {
+        let mut cells = [
+            vec![0u32; DENSITY_COLUMNS * DENSITY_ROWS],
+            vec![0u32; DENSITY_COLUMNS * DENSITY_ROWS],
+            vec![0u32; DENSITY_COLUMNS * DENSITY_ROWS],
+        ];
+        let (ly0, ly1) = (y_min.ln(), y_max.ln());
+        for &(x, y, o) in &samples {
+            let col = ((x / x_max) * DENSITY_COLUMNS as f64) as usize;
+            let row = (((y.ln() - ly0) / (ly1 - ly0)) * DENSITY_ROWS as f64) as usize;
+            let cell = row.min(DENSITY_ROWS - 1) * DENSITY_COLUMNS + col.min(DENSITY_COLUMNS - 1);
+            cells[outcome_index(o)][cell] += 1;
+        }
+        cells
+    });
+    if density.is_some() {
+        samples = Vec::new();
+    }
+    Some(PlotData {
+        points: samples,
+        density,
+        x_max,
+        y_min,
+        y_max,
+        windows,
+        bin_s,
+        throughput,
+    })
+}
+
+fn outcome_index(o: Outcome) -> usize {
+    match o {
+        Outcome::Ok => 0,
+        Outcome::Fail => 1,
+        Outcome::Info => 2,
+    }
+}
+
+fn throughput(completions: &[(f64, Outcome)], x_max: f64) -> (f64, Vec<[f64; 3]>) {
+    // Whole seconds when the run is short enough, so the y axis reads as ops/s directly.
+    let bin_s = if x_max <= THROUGHPUT_BINS as f64 {
+        (x_max / 60.0).clamp(0.01, 1.0)
+    } else {
+        (x_max / THROUGHPUT_BINS as f64).ceil()
+    };
+    let bins = ((x_max / bin_s).ceil() as usize).max(1);
+    let mut counts = vec![[0f64; 3]; bins];
+    for &(t, o) in completions {
+        let b = ((t / bin_s) as usize).min(bins - 1);
+        counts[b][outcome_index(o)] += 1.0;
+    }
+    for c in &mut counts {
+        for v in c.iter_mut() {
+            *v /= bin_s;
+        }
+    }
+    (bin_s, counts)
+}
+
+type Area<DB> = DrawingArea<DB, Shift>;
+
+fn err<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> anyhow::Error {
+    move |e| anyhow!("drawing the {what} plot: {e}")
+}
+
+fn latency_chart<DB: DrawingBackend>(root: &Area<DB>, d: &PlotData) -> anyhow::Result<()> {
+    let e = err("latency");
+    root.fill(&WHITE).map_err(&e)?;
+    let caption = if d.density.is_some() {
+        "Latency (density of ops per cell, log scale)"
+    } else {
+        "Latency of each operation (log scale)"
+    };
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 17))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..d.x_max, (d.y_min..d.y_max).log_scale())
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .x_desc("time since start (s)")
+        .y_desc("latency (ms)")
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(&e)?;
+    draw_windows(&mut chart, d, d.y_min, d.y_max).map_err(&e)?;
+    if let Some(cells) = &d.density {
+        let (ly0, ly1) = (d.y_min.ln(), d.y_max.ln());
+        let cw = d.x_max / DENSITY_COLUMNS as f64;
+        let max = cells.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+        for (layer, color) in [(0, OK), (2, INFO), (1, FAIL)] {
+            let rects = cells[layer]
+                .iter()
+                .enumerate()
+                .filter(|(_, &n)| n > 0)
+                .map(|(i, &n)| {
+                    let (row, col) = (i / DENSITY_COLUMNS, i % DENSITY_COLUMNS);
+                    let y = |r: usize| (ly0 + (ly1 - ly0) * r as f64 / DENSITY_ROWS as f64).exp();
+                    let alpha = 0.25 + 0.75 * ((n as f64).ln_1p() / max.ln_1p());
+                    Rectangle::new(
+                        [
+                            (col as f64 * cw, y(row)),
+                            ((col + 1) as f64 * cw, y(row + 1)),
+                        ],
+                        color.mix(alpha).filled(),
+                    )
+                });
+            chart.draw_series(rects).map_err(&e)?;
+        }
+    } else {
+        for (o, label) in [
+            (Outcome::Ok, "ok"),
+            (Outcome::Info, "info"),
+            (Outcome::Fail, "fail"),
+        ] {
+            let color = outcome_color(o);
+            chart
+                .draw_series(
+                    d.points
+                        .iter()
+                        .filter(|p| p.2 == o)
+                        .map(|&(x, y, _)| Circle::new((x, y), 2, color.mix(0.7).filled())),
+                )
+                .map_err(&e)?
+                .label(label)
+                .legend(move |(x, y)| Circle::new((x, y), 4, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(&e)?;
+    }
+    Ok(())
+}
+
+fn draw_windows<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    d: &PlotData,
+    y0: f64,
+    y1: f64,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    chart.draw_series(d.windows.iter().map(|(a, b, kind, _)| {
+        Rectangle::new([(*a, y0), (*b, y1)], window_color(kind).mix(0.13).filled())
+    }))?;
+    // Labels sit in the top band of each window, shortened so neighbours overlap less.
+    let y_label = if y0 > 0.0 && y1 / y0 > 10.0 {
+        y1 / (y1 / y0).powf(0.04)
+    } else {
+        y1 - (y1 - y0) * 0.04
+    };
+    chart.draw_series(d.windows.iter().map(|(a, _, kind, label)| {
+        let text = super::escape::truncate(label, 28);
+        Text::new(
+            text,
+            (*a, y_label),
+            ("sans-serif", 11).into_font().color(&window_color(kind)),
+        )
+    }))?;
+    Ok(())
+}
+
+fn throughput_chart<DB: DrawingBackend>(root: &Area<DB>, d: &PlotData) -> anyhow::Result<()> {
+    let e = err("throughput");
+    root.fill(&WHITE).map_err(&e)?;
+    let peak = d
+        .throughput
+        .iter()
+        .flat_map(|b| b.iter().copied())
+        .fold(1.0f64, f64::max);
+    let y_max = peak * 1.15;
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!("Throughput (completions per second, {:.2} s bins)", d.bin_s),
+            ("sans-serif", 17),
+        )
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..d.x_max, 0f64..y_max)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .x_desc("time since start (s)")
+        .y_desc("ops/s")
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(&e)?;
+    draw_windows(&mut chart, d, 0.0, y_max).map_err(&e)?;
+    for (i, label) in [(0, "ok"), (2, "info"), (1, "fail")] {
+        let color = [OK, FAIL, INFO][i];
+        let line = d
+            .throughput
+            .iter()
+            .enumerate()
+            .map(|(b, v)| ((b as f64 + 0.5) * d.bin_s, v[i]));
+        chart
+            .draw_series(LineSeries::new(line, color.stroke_width(2)))
+            .map_err(&e)?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(&e)?;
+    Ok(())
+}
