@@ -1,1 +1,288 @@
-//! The store lifecycle on a node: install, start, readiness, kill, wipe, logs.
+//! The store's lifecycle on a node, as a spec's `[db]` describes it: render the commands,
+//! empty the data directory, start the daemon on every node, and wait until every node
+//! answers its readiness probe.
+//!
+//! Two things end setup with a clear error (exit 3) rather than a test of a broken cluster:
+//! a node whose process dies during start ("n3's store exited during setup", with the last
+//! lines of its log), and a node that never answers the probe within `ready.timeout_s`. Both
+//! name the node and the log file, which the runner copies into the run directory before
+//! teardown.
+//!
+//! Data directories are node-side paths (`<node dir>/data`), removed with the node at
+//! teardown; the store's output goes to the node's daemon log, collected into
+//! `nodes/<node>/` of the run directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::client::template::Template;
+use crate::client::Target;
+use crate::cluster::{Cluster, Daemon, Node};
+use crate::spec::{db_vars, DbSpec};
+
+/// The `[db]` templates rendered for one node.
+#[derive(Clone, Debug)]
+pub struct NodePlan {
+    pub node: String,
+    pub data_dir: PathBuf,
+    pub daemon: Daemon,
+    pub wipe: Vec<String>,
+    pub logs: Vec<PathBuf>,
+    pub target: Target,
+}
+
+/// Renders every node's commands. The spec was validated, so templates compile.
+pub fn plan(spec: &DbSpec, nodes: &[Arc<dyn Node>]) -> anyhow::Result<Vec<NodePlan>> {
+    let names = db_vars(spec);
+    let vars: Vec<&str> = names.iter().map(String::as_str).collect();
+    let compile = |t: &String| Template::compile(t, &vars).map_err(|e| anyhow::anyhow!("{e}"));
+    let member = compile(&spec.member)?;
+    let per_node: Vec<Vec<Value>> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| node_values(spec, n.as_ref(), i, nodes))
+        .collect();
+    let members: Vec<String> = per_node
+        .iter()
+        .map(|v| member.render(&v.iter().collect::<Vec<_>>()))
+        .collect();
+    let initial_cluster = Value::String(members.join(&spec.member_separator));
+    let mut plans = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let mut values = per_node[i].clone();
+        values[5] = initial_cluster.clone();
+        let refs: Vec<&Value> = values.iter().collect();
+        let render_all = |ts: &[String]| -> anyhow::Result<Vec<String>> {
+            ts.iter().map(|t| Ok(compile(t)?.render(&refs))).collect()
+        };
+        let env = spec
+            .env
+            .iter()
+            .map(|(k, t)| Ok((k.clone(), compile(t)?.render(&refs))))
+            .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
+        plans.push(NodePlan {
+            node: node.name().to_string(),
+            data_dir: data_dir(node.as_ref()),
+            daemon: Daemon {
+                argv: render_all(&spec.start)?,
+                env,
+                cwd: None,
+            },
+            wipe: render_all(&spec.wipe)?,
+            logs: render_all(&spec.logs)?
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+            target: Target {
+                node: node.name().to_string(),
+                ip: node.address().to_string(),
+                port: spec.ports["client"],
+            },
+        });
+    }
+    Ok(plans)
+}
+
+fn data_dir(node: &dyn Node) -> PathBuf {
+    node.dir().join("data")
+}
+
+/// Values in the order of [`db_vars`]; `initial_cluster` (index 5) is filled in later.
+fn node_values(spec: &DbSpec, node: &dyn Node, i: usize, all: &[Arc<dyn Node>]) -> Vec<Value> {
+    let ip = node.address().to_string();
+    let mut v = vec![
+        Value::String(node.name().to_string()),
+        Value::String(ip.clone()),
+        Value::String(ip),
+        Value::String(data_dir(node).display().to_string()),
+        Value::String(node.dir().display().to_string()),
+        Value::Null,
+        Value::String(all.iter().map(|n| n.name()).collect::<Vec<_>>().join(",")),
+        Value::from(i + 1),
+    ];
+    v.extend(spec.ports.values().map(|p| Value::from(*p)));
+    v
+}
+
+/// Empties each node's data directory, runs the `wipe` command, starts every daemon.
+pub fn start_all(cluster: &Cluster, plans: &[NodePlan], timeout: Duration) -> anyhow::Result<()> {
+    for (node, plan) in cluster.nodes().iter().zip(plans) {
+        let _ = std::fs::remove_dir_all(&plan.data_dir);
+        std::fs::create_dir_all(&plan.data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: cannot create the data directory {}: {e}",
+                plan.node,
+                plan.data_dir.display()
+            )
+        })?;
+        if !plan.wipe.is_empty() {
+            let out = node.exec(&plan.wipe, timeout)?;
+            if !out.success() {
+                anyhow::bail!(
+                    "{}: the wipe command {:?} failed ({:?}): {}",
+                    plan.node,
+                    plan.wipe,
+                    out.code,
+                    out.stderr.trim()
+                );
+            }
+        }
+        node.spawn_daemon(&plan.daemon).map_err(|e| {
+            anyhow::anyhow!("{}: cannot start {:?}: {e}", plan.node, plan.daemon.argv[0])
+        })?;
+    }
+    Ok(())
+}
+
+/// Waits until every node answers the readiness probe, a node's process dies, or `timeout`.
+pub async fn await_ready(
+    cluster: &Cluster,
+    spec: &DbSpec,
+    plans: &[NodePlan],
+    timeout: Duration,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(1000).min(timeout))
+        .build()?;
+    let method = reqwest::Method::from_bytes(spec.ready.method.as_bytes())?;
+    let mut pending: Vec<usize> = (0..plans.len()).collect();
+    let mut last: BTreeMap<usize, String> = BTreeMap::new();
+    loop {
+        let mut still = Vec::new();
+        for &i in &pending {
+            let node = &cluster.nodes()[i];
+            if !node.is_alive() {
+                anyhow::bail!(
+                    "{}: the store's process exited during setup; last lines of its log ({}):\n{}",
+                    plans[i].node,
+                    node.log_path().display(),
+                    tail(&node.log_path(), 15)
+                );
+            }
+            let t = &plans[i].target;
+            let url = format!("http://{}:{}{}", t.ip, t.port, spec.ready.path);
+            match http.request(method.clone(), &url).send().await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let body = r.text().await.unwrap_or_default();
+                    let body_ok = spec
+                        .ready
+                        .body_contains
+                        .as_ref()
+                        .is_none_or(|b| body.contains(b.as_str()));
+                    if spec.ready.status.contains(&status) && body_ok {
+                        continue;
+                    }
+                    last.insert(
+                        i,
+                        format!(
+                            "HTTP {status} {}",
+                            body.chars().take(100).collect::<String>().trim()
+                        ),
+                    );
+                }
+                Err(e) => {
+                    last.insert(
+                        i,
+                        if e.is_connect() {
+                            "connection refused".into()
+                        } else {
+                            e.to_string()
+                        },
+                    );
+                }
+            }
+            still.push(i);
+        }
+        pending = still;
+        if pending.is_empty() {
+            return Ok(started.elapsed());
+        }
+        if Instant::now() >= deadline {
+            let i = pending[0];
+            let names: Vec<&str> = pending.iter().map(|&i| plans[i].node.as_str()).collect();
+            anyhow::bail!(
+                "{} never became ready within {}s: the probe {} {} last got: {}; \
+                 the store's log ({}) ends with:\n{}",
+                names.join(", "),
+                timeout.as_secs(),
+                spec.ready.method,
+                spec.ready.path,
+                last.get(&i).map(String::as_str).unwrap_or("nothing"),
+                cluster.nodes()[i].log_path().display(),
+                tail(&cluster.nodes()[i].log_path(), 15)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(spec.ready.interval_ms)).await;
+    }
+}
+
+/// Stops every daemon with the spec's signal, then kills what is left.
+pub fn stop_all(cluster: &Cluster, spec: &DbSpec) {
+    let signal = match spec.stop_signal.as_str() {
+        "INT" => nix::sys::signal::Signal::SIGINT,
+        "KILL" => nix::sys::signal::Signal::SIGKILL,
+        _ => nix::sys::signal::Signal::SIGTERM,
+    };
+    for node in cluster.nodes() {
+        let _ = node.signal(nix::sys::signal::Signal::SIGCONT);
+        let _ = node.signal(signal);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cluster.nodes().iter().any(|n| n.is_alive()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for node in cluster.nodes() {
+        if node.is_alive() {
+            let _ = node.kill();
+        }
+    }
+}
+
+/// Copies every node's logs (the daemon log and the spec's `logs`) into `dest/<node>/`.
+pub fn collect_logs(cluster: &Cluster, plans: &[NodePlan], dest: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(e) = cluster.collect_logs(dest) {
+        problems.push(format!("collecting logs: {e}"));
+    }
+    for plan in plans {
+        for log in &plan.logs {
+            let target = dest
+                .join(&plan.node)
+                .join(log.file_name().unwrap_or_default());
+            if let Err(e) = std::fs::copy(log, &target) {
+                problems.push(format!("{}: {}: {e}", plan.node, log.display()));
+            }
+        }
+    }
+    problems
+}
+
+/// The last `n` lines of a text file, or a note that it cannot be read.
+pub fn tail(path: &Path, n: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let lines: Vec<&str> = text.lines().collect();
+            let start = lines.len().saturating_sub(n);
+            let out = lines[start..]
+                .iter()
+                .map(|l| format!("  | {l}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            if out.is_empty() {
+                "  | (empty)".into()
+            } else {
+                out
+            }
+        }
+        Err(e) => format!("  (cannot read it: {e})"),
+    }
+}

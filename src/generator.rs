@@ -38,6 +38,19 @@ struct KeyState {
     recent: Vec<i64>,
 }
 
+impl KeyState {
+    /// A value never written to this key before; a later `cas` may expect it.
+    fn fresh_value(&mut self) -> i64 {
+        let v = self.next_value;
+        self.next_value += 1;
+        self.recent.push(v);
+        if self.recent.len() > CAS_WINDOW {
+            self.recent.remove(0);
+        }
+        v
+    }
+}
+
 /// A seeded stream of operations for one workload.
 #[derive(Debug)]
 pub struct Generator {
@@ -93,15 +106,12 @@ impl Generator {
         let kind = self.kind;
         let state = &mut self.slots[slot];
         state.ops += 1;
+        // A cas on a key never written could only fail; write instead.
+        let cas = pick >= r + w && !state.recent.is_empty();
         let (f, value) = if pick < r {
             ("read", Value::Null)
-        } else if pick < r + w {
-            let v = state.next_value;
-            state.next_value += 1;
-            state.recent.push(v);
-            if state.recent.len() > CAS_WINDOW {
-                state.recent.remove(0);
-            }
+        } else if !cas {
+            let v = state.fresh_value();
             (
                 if kind == WorkloadKind::Set {
                     "add"
@@ -111,18 +121,8 @@ impl Generator {
                 json!(v),
             )
         } else {
-            let expected = if state.recent.is_empty() {
-                Value::Null
-            } else {
-                let i = self.rng.gen_range(0..state.recent.len());
-                json!(state.recent[i])
-            };
-            let new = state.next_value;
-            state.next_value += 1;
-            state.recent.push(new);
-            if state.recent.len() > CAS_WINDOW {
-                state.recent.remove(0);
-            }
+            let expected = state.recent[self.rng.gen_range(0..state.recent.len())];
+            let new = state.fresh_value();
             ("cas", json!([expected, new]))
         };
         let key = state.name.clone();

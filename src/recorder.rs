@@ -201,6 +201,13 @@ impl Recorder {
     }
 }
 
+/// Nemesis events go straight into the history.
+impl crate::nemesis::NemesisSink for Recorder {
+    fn record(&self, f: &str, value: Value) {
+        self.nemesis(f, value);
+    }
+}
+
 /// The fault a nemesis `f` belongs to, and whether it starts it.
 fn fault_of(f: &str) -> Option<(&'static str, bool)> {
     Some(match f {

@@ -1,1 +1,719 @@
-//! The runner: the phases of a test, from setup to teardown, under hard time limits.
+//! The runner: one test, from an empty machine to a verdict and back to an empty machine.
+//!
+//! ```text
+//!  setup ──► main phase ──────────────► heal + quiet ──► final reads ──► teardown ──► check
+//!  start,    workers + nemesis          end every fault,  every live key  logs in,       verdict,
+//!  ready     (time_limit_s)             let it settle     from every node nodes gone     report
+//! ```
+//!
+//! Every phase has a hard limit (the sum is printed at the start), so a hung store or a hung
+//! fault cannot hold a CI job: setup `setup_timeout_s`; the main phase `time_limit_s` plus one
+//! client timeout for the last operations in flight; the heal the nemesis's own bounded
+//! calls; the quiet period `quiet_s`; final reads `final_reads_timeout_s`; teardown
+//! `teardown_timeout_s`; the checker `check_timeout_s` (past it: unknown).
+//!
+//! Workers are tokio tasks. Worker `w` talks to node `w % nodes` only and starts as process
+//! `w`; when an operation ends `info` its process may still be acting on the store, so the
+//! worker continues as process `w + concurrency` (then `+ 2·concurrency`, ...). A global rate
+//! limit spaces invocations evenly over all workers.
+//!
+//! The cluster is torn down on every path — success, a setup error, a panic (its `Drop`) and
+//! Ctrl-C (the cluster registry's signal handler) — after the node logs are copied into the
+//! run directory, so a failed setup still leaves its evidence.
+//!
+//! A vacuous run is not a pass: if some operation of the workload never completed `ok` (a
+//! wrong URL, a cluster that never formed, a rule that never matches), a `workload` check
+//! answers unknown, and so does the run.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use faultline_checkers::linear::Linearizable;
+use faultline_checkers::model::{ModelKind, ModelOptions};
+use faultline_checkers::{Budget, CheckResult, Checker, History, Outcome, Verdict};
+use serde_json::Value;
+
+use crate::client::http::HttpClient;
+use crate::client::{Client, Invocation, Target};
+use crate::cluster::{BackendKind, Cluster, ClusterConfig};
+use crate::db::{self, NodePlan};
+use crate::exit::Code;
+use crate::generator::Generator;
+use crate::nemesis::{self, NemesisSink, Schedule, ScheduleConfig, ScriptStep, ScriptedOp};
+use crate::recorder::{self, Recorder};
+use crate::report::{self, RunMeta, Versions};
+use crate::spec::{LoadedSpec, Spec, WorkloadKind};
+
+/// How a run is carried out, beyond its spec.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The reports root: the run lands in `out/<spec name>/<UTC timestamp>/`.
+    pub out: PathBuf,
+    /// The command line, for the record.
+    pub command_line: Vec<String>,
+    /// Free text naming the store under test, for the report.
+    pub store: String,
+    /// A live progress line on stderr (when it is a terminal) instead of periodic log lines.
+    pub progress: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            out: PathBuf::from("reports"),
+            command_line: std::env::args().collect(),
+            store: String::new(),
+            progress: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+/// What a finished run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub run_dir: PathBuf,
+    pub verdict: Verdict,
+    pub code: Code,
+    pub checks: Vec<CheckResult>,
+    pub seed: u64,
+    /// Client operations recorded.
+    pub ops: usize,
+}
+
+/// The controller's log: lines to stderr and to `controller.log` in the run directory.
+#[derive(Clone)]
+pub struct Log {
+    file: Arc<Mutex<Option<std::fs::File>>>,
+    start: Instant,
+}
+
+impl Log {
+    fn open(path: &Path) -> Log {
+        Log {
+            file: Arc::new(Mutex::new(std::fs::File::create(path).ok())),
+            start: Instant::now(),
+        }
+    }
+
+    /// Writes one line, stamped with the seconds since the run started.
+    pub fn line(&self, text: &str) {
+        let line = format!("[{:>7.2}s] {text}", self.start.elapsed().as_secs_f64());
+        eprintln!("{line}");
+        if let Ok(mut f) = self.file.lock() {
+            if let Some(f) = f.as_mut() {
+                let _ = writeln!(f, "{line}");
+            }
+        }
+    }
+}
+
+/// Runs the test a spec describes and returns the verdict. An `Err` means the test could not
+/// be carried out (exit 3); the run directory, if it was made, keeps what was gathered.
+pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
+    let spec = &loaded.spec;
+    let seed = spec.run.seed.unwrap_or_else(rand::random::<u64>);
+    let started_wall = chrono::Utc::now();
+    let run_dir = make_run_dir(&opts.out, &spec.name, started_wall)?;
+    write_run_files(&run_dir, loaded, seed, &opts.command_line)?;
+    let log = Log::open(&run_dir.join("controller.log"));
+    let bound = total_bound(spec);
+    log.line(&format!(
+        "faultline run {}: {} nodes ({} backend), {} workers, {} for {}s, seed {seed}",
+        spec.name,
+        spec.run.nodes,
+        spec.run.backend,
+        spec.run.concurrency,
+        spec.workload.name.name(),
+        spec.run.time_limit_s
+    ));
+    log.line(&format!(
+        "every phase is bounded: at most {}s in all; run directory {}",
+        bound.as_secs(),
+        run_dir.display()
+    ));
+    crate::cluster::registry::install_interrupt_teardown()
+        .context("cannot install the Ctrl-C handler")?;
+    let backend: BackendKind = spec.run.backend.parse()?;
+    let cluster = Arc::new(
+        Cluster::start(&ClusterConfig::new(backend, spec.run.nodes))
+            .context("cannot create the cluster")?,
+    );
+    let plans = db::plan(&spec.db, cluster.nodes())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()?;
+    let start = Instant::now();
+    let (rec, writer) = recorder::create(&run_dir.join(report::HISTORY_FILE), start)?;
+    let phases = rt.block_on(phases(
+        &cluster,
+        spec,
+        &plans,
+        &rec,
+        seed,
+        &log,
+        opts.progress,
+    ));
+    drop(rec);
+    let events = writer.finish().context("writing history.jsonl")?;
+    let problems = finish_cluster(cluster, spec, &plans, &run_dir, &log);
+    let phase_outcome = phases?;
+    for p in problems {
+        log.line(&format!("warning: {p}"));
+    }
+    let history = History::from_events(events).context("the recorded history is malformed")?;
+    log.line(&format!(
+        "recorded {} operations ({} events); checking",
+        history.ops.len(),
+        history.event_count
+    ));
+    let checks = check(spec, &history, &phase_outcome);
+    let meta = RunMeta {
+        spec_name: spec.name.clone(),
+        store: opts.store.clone(),
+        nodes: plans.iter().map(|p| p.node.clone()).collect(),
+        seed: Some(seed),
+        command_line: opts.command_line.clone(),
+        started: Some(started_wall),
+        finished: Some(chrono::Utc::now()),
+        duration: Some(start.elapsed()),
+        versions: Versions::current(),
+        spec_text: Some(loaded.source.clone()),
+        run_dir: run_dir.clone(),
+        ..RunMeta::default()
+    };
+    let outputs = report::write_outputs(&run_dir, &meta, &history, &checks)?;
+    for c in &checks {
+        log.line(&format!("{}: {} — {}", c.checker, c.verdict, c.summary));
+    }
+    log.line(&format!("report: {}", outputs.report_html.display()));
+    Ok(RunOutcome {
+        run_dir,
+        verdict: outputs.verdict,
+        code: outputs.code,
+        checks,
+        seed,
+        ops: history.ops.len(),
+    })
+}
+
+/// The bound printed at the start: every phase's hard limit added up.
+pub fn total_bound(spec: &Spec) -> Duration {
+    let r = &spec.run;
+    let client = Duration::from_millis(spec.client.timeout_ms);
+    Duration::from_secs(
+        r.setup_timeout_s
+            + r.time_limit_s
+            + HEAL_BOUND_S
+            + r.quiet_s
+            + r.final_reads_timeout_s
+            + r.teardown_timeout_s
+            + r.check_timeout_s,
+    ) + client * 2
+}
+
+/// A bound on the final heal: stopping every fault calls the cluster, whose calls are each
+/// bounded; this is the budget we announce for them.
+const HEAL_BOUND_S: u64 = 30;
+
+/// What the phases learned that the checks need.
+struct PhaseOutcome {
+    final_reads_done: bool,
+}
+
+async fn phases(
+    cluster: &Arc<Cluster>,
+    spec: &Spec,
+    plans: &[NodePlan],
+    rec: &Recorder,
+    seed: u64,
+    log: &Log,
+    progress: bool,
+) -> anyhow::Result<PhaseOutcome> {
+    // Setup.
+    let setup = Duration::from_secs(spec.run.setup_timeout_s);
+    {
+        let (c, p) = (cluster.clone(), plans.to_vec());
+        tokio::task::spawn_blocking(move || db::start_all(&c, &p, setup)).await??;
+    }
+    let took = db::await_ready(cluster, &spec.db, plans, setup).await?;
+    log.line(&format!(
+        "setup: every node is ready after {:.1}s",
+        took.as_secs_f64()
+    ));
+
+    let targets: Vec<Target> = plans.iter().map(|p| p.target.clone()).collect();
+    let client: Arc<dyn Client> = Arc::new(HttpClient::new(&spec.client, targets.clone())?);
+    let generator = Arc::new(Mutex::new(Generator::new(&spec.workload, seed)));
+
+    // Main phase.
+    let schedule = build_schedule(spec, seed)?;
+    let nemesis = schedule.map(|s| {
+        s.spawn(
+            cluster.clone(),
+            Arc::new(rec.clone()) as Arc<dyn NemesisSink>,
+        )
+    });
+    let main = Duration::from_secs(spec.run.time_limit_s);
+    log.line(&format!(
+        "main phase: {}s{}",
+        main.as_secs(),
+        if nemesis.is_some() {
+            " with faults"
+        } else {
+            ""
+        }
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let ticker = tokio::spawn(progress_loop(
+        rec.clone(),
+        log.clone(),
+        stop.clone(),
+        progress,
+    ));
+    let workers = spawn_workers(spec, &client, &generator, rec, &targets, main);
+    let mut next_process = 0;
+    for w in workers {
+        next_process = next_process.max(w.await.unwrap_or(0));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = ticker.await;
+
+    // Final heal and quiet period.
+    if let Some(n) = nemesis {
+        log.line("heal: ending every fault");
+        let errors = tokio::task::spawn_blocking(move || n.finish()).await?;
+        for e in errors {
+            log.line(&format!("nemesis: {e}"));
+        }
+    }
+    log.line(&format!("quiet period: {}s", spec.run.quiet_s));
+    tokio::time::sleep(Duration::from_secs(spec.run.quiet_s)).await;
+
+    // Final reads.
+    let reads = generator
+        .lock()
+        .map(|g| g.final_reads())
+        .unwrap_or_default();
+    let limit = Duration::from_secs(spec.run.final_reads_timeout_s);
+    let done = final_reads(&client, rec, &targets, reads, next_process, limit).await;
+    log.line(if done {
+        "final reads: done"
+    } else {
+        "final reads: did not finish in time"
+    });
+    Ok(PhaseOutcome {
+        final_reads_done: done,
+    })
+}
+
+fn spawn_workers(
+    spec: &Spec,
+    client: &Arc<dyn Client>,
+    generator: &Arc<Mutex<Generator>>,
+    rec: &Recorder,
+    targets: &[Target],
+    main: Duration,
+) -> Vec<tokio::task::JoinHandle<u64>> {
+    let concurrency = spec.run.concurrency as u64;
+    let pacer = Arc::new(Pacer::new(spec.run.rate));
+    let deadline = tokio::time::Instant::now() + main;
+    (0..concurrency)
+        .map(|w| {
+            let (client, generator, rec, pacer) = (
+                client.clone(),
+                generator.clone(),
+                rec.clone(),
+                pacer.clone(),
+            );
+            let node = (w as usize) % targets.len();
+            let name = targets[node].node.clone();
+            tokio::spawn(async move {
+                let mut process = w;
+                while tokio::time::Instant::now() < deadline {
+                    if !pacer.wait(deadline).await {
+                        break;
+                    }
+                    let Ok(op) = generator.lock().map(|mut g| g.next_op()) else {
+                        break;
+                    };
+                    rec.invoke(process, &op, &name);
+                    let c = client.invoke(node, &op).await;
+                    rec.complete(process, &op, &c, &name);
+                    if c.outcome == Outcome::Info {
+                        process += concurrency;
+                    }
+                }
+                process + concurrency
+            })
+        })
+        .collect()
+}
+
+/// Spaces invocations evenly: the n-th starts no earlier than n / rate after the first.
+struct Pacer {
+    interval: Option<Duration>,
+    start: tokio::time::Instant,
+    issued: AtomicU64,
+}
+
+impl Pacer {
+    fn new(rate: f64) -> Pacer {
+        Pacer {
+            interval: (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate)),
+            start: tokio::time::Instant::now(),
+            issued: AtomicU64::new(0),
+        }
+    }
+
+    /// Waits for the next slot; false if it falls after `deadline`.
+    async fn wait(&self, deadline: tokio::time::Instant) -> bool {
+        let Some(interval) = self.interval else {
+            return true;
+        };
+        let n = self.issued.fetch_add(1, Ordering::Relaxed);
+        let at = self.start + interval.mul_f64(n as f64);
+        if at >= deadline {
+            return false;
+        }
+        tokio::time::sleep_until(at).await;
+        true
+    }
+}
+
+/// Reads every key from every node, one fresh process per node, within `limit`.
+async fn final_reads(
+    client: &Arc<dyn Client>,
+    rec: &Recorder,
+    targets: &[Target],
+    reads: Vec<Invocation>,
+    first_process: u64,
+    limit: Duration,
+) -> bool {
+    let reads = Arc::new(reads);
+    let stride = targets.len() as u64;
+    let tasks: Vec<_> = targets
+        .iter()
+        .enumerate()
+        .map(|(node, t)| {
+            let (client, rec, reads, name) =
+                (client.clone(), rec.clone(), reads.clone(), t.node.clone());
+            tokio::spawn(async move {
+                let mut process = first_process + node as u64;
+                for op in reads.iter() {
+                    rec.invoke(process, op, &name);
+                    let c = client.invoke(node, op).await;
+                    rec.complete(process, op, &c, &name);
+                    if c.outcome == Outcome::Info {
+                        process += stride;
+                    }
+                }
+            })
+        })
+        .collect();
+    let all = async {
+        for t in tasks {
+            let _ = t.await;
+        }
+    };
+    tokio::time::timeout(limit, all).await.is_ok()
+}
+
+/// Prints progress every second on a terminal (one line, rewritten), every 10 s otherwise.
+async fn progress_loop(rec: Recorder, log: Log, stop: Arc<AtomicBool>, tty: bool) {
+    let counters = rec.counters().clone();
+    let every = if tty {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(10)
+    };
+    let mut last = (Instant::now(), 0u64);
+    let mut ticks = tokio::time::interval(every);
+    ticks.tick().await;
+    while !stop.load(Ordering::Relaxed) {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = tokio::time::sleep(Duration::from_millis(200)) => { continue; }
+        }
+        let done = counters.completed();
+        let rate = (done - last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-3);
+        last = (Instant::now(), done);
+        let faults = counters
+            .faults
+            .lock()
+            .map(|f| {
+                f.iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        let line = format!(
+            "{:.0} ops/s  ok {}  fail {}  info {}  faults: {}",
+            rate,
+            counters.ok.load(Ordering::Relaxed),
+            counters.fail.load(Ordering::Relaxed),
+            counters.info.load(Ordering::Relaxed),
+            if faults.is_empty() {
+                "none".into()
+            } else {
+                faults
+            }
+        );
+        if tty {
+            eprint!("\r\x1b[2K{line}");
+        } else {
+            log.line(&line);
+        }
+    }
+    if tty {
+        eprintln!();
+    }
+}
+
+/// Turns the spec's `[nemesis]` into a schedule; `None` when it injects nothing.
+fn build_schedule(spec: &Spec, seed: u64) -> anyhow::Result<Option<Schedule>> {
+    let n = &spec.nemesis;
+    // The nemesis draws from its own stream, so adding a fault does not change the ops.
+    let seed = seed ^ 0x6e65_6d65_7369_7321;
+    if !n.schedule.is_empty() {
+        let mut steps = Vec::new();
+        for s in &n.schedule {
+            let at = Duration::from_secs_f64(s.at_s);
+            let end = Duration::from_secs_f64(s.at_s + s.duration_s);
+            let target = || s.target.as_deref().unwrap_or("one").parse();
+            let (begin, stop) = match s.fault.as_str() {
+                "partition" => (
+                    ScriptedOp::StartPartition(
+                        s.topology.as_deref().unwrap_or("random-halves").parse()?,
+                    ),
+                    ScriptedOp::StopPartition,
+                ),
+                "kill" => (ScriptedOp::Kill(target()?), ScriptedOp::Restart),
+                "pause" => (ScriptedOp::Pause(target()?), ScriptedOp::Resume),
+                other => anyhow::bail!("the nemesis cannot script `{other}`"),
+            };
+            steps.push(ScriptStep { at, op: begin });
+            steps.push(ScriptStep { at: end, op: stop });
+        }
+        steps.sort_by_key(|s| s.at);
+        return Ok(Some(Schedule::Scripted { steps, seed }));
+    }
+    if n.faults.is_empty() {
+        return Ok(None);
+    }
+    let topologies = if n.topologies.is_empty() {
+        vec![
+            "random-halves".to_string(),
+            "isolate-one".into(),
+            "majorities-ring".into(),
+        ]
+    } else {
+        n.topologies.clone()
+    };
+    let mut nemeses: Vec<Box<dyn nemesis::Nemesis>> = Vec::new();
+    for f in &n.faults {
+        nemeses.push(match f.as_str() {
+            "partition" => Box::new(nemesis::PartitionNemesis::new(
+                topologies
+                    .iter()
+                    .map(|t| t.parse())
+                    .collect::<Result<_, _>>()?,
+            )),
+            "kill" => Box::new(nemesis::KillNemesis::new(n.kill_target.parse()?)),
+            "pause" => Box::new(nemesis::PauseNemesis::new(n.pause_target.parse()?)),
+            other => anyhow::bail!("the nemesis has no `{other}` fault"),
+        });
+    }
+    Ok(Some(Schedule::Random {
+        config: ScheduleConfig {
+            interval: Duration::from_secs_f64(n.interval_s),
+            duration: Duration::from_secs_f64(n.duration_s),
+            jitter: 0.5,
+            seed,
+        },
+        nemeses,
+    }))
+}
+
+/// Stops the store, copies the logs into the run directory, tears the cluster down.
+fn finish_cluster(
+    cluster: Arc<Cluster>,
+    spec: &Spec,
+    plans: &[NodePlan],
+    run_dir: &Path,
+    log: &Log,
+) -> Vec<String> {
+    log.line("teardown: stopping the store, collecting logs");
+    let limit = Duration::from_secs(spec.run.teardown_timeout_s);
+    let (db_spec, plans, dest) = (spec.db.clone(), plans.to_vec(), run_dir.join("nodes"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        db::stop_all(&cluster, &db_spec);
+        let mut problems = db::collect_logs(&cluster, &plans, &dest);
+        match Arc::try_unwrap(cluster) {
+            Ok(c) => {
+                if let Err(e) = c.teardown() {
+                    problems.push(e.to_string());
+                }
+            }
+            // Some task still holds it; its drop tears the cluster down.
+            Err(_) => problems
+                .push("the cluster is still referenced; it is torn down when released".into()),
+        }
+        let _ = tx.send(problems);
+    });
+    match rx.recv_timeout(limit) {
+        Ok(problems) => problems,
+        Err(_) => vec![format!(
+            "teardown did not finish within {}s; `faultline clean` removes what is left",
+            limit.as_secs()
+        )],
+    }
+}
+
+/// The checks of a run: the model's checker, and the workload's own sanity check.
+fn check(spec: &Spec, history: &History, phases: &PhaseOutcome) -> Vec<CheckResult> {
+    let budget = Budget::with_time_limit(Duration::from_secs(spec.run.check_timeout_s));
+    let options = ModelOptions {
+        nil_read_matches_any: spec.checker.nil_read_matches_any,
+        ..ModelOptions::default()
+    };
+    let checker: Box<dyn Checker> = match spec.workload.name {
+        WorkloadKind::Register => Box::new(Linearizable {
+            model: ModelKind::Register,
+            options,
+        }),
+        WorkloadKind::CasRegister => Box::new(Linearizable {
+            model: ModelKind::CasRegister,
+            options,
+        }),
+        WorkloadKind::Set => Box::new(Linearizable {
+            model: ModelKind::Set,
+            options,
+        }),
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        checker.check(history, &budget)
+    }))
+    .unwrap_or_else(|_| CheckResult::unknown(checker.name(), "the checker panicked"));
+    vec![result, workload_check(spec, history, phases)]
+}
+
+/// `unknown` when some operation of the workload never completed `ok`: such a run tested
+/// nothing about that operation, and a pass would be a lie.
+fn workload_check(spec: &Spec, history: &History, phases: &PhaseOutcome) -> CheckResult {
+    let mut missing = Vec::new();
+    let mut counts = serde_json::Map::new();
+    for f in spec.workload.name.fs() {
+        let ops = history.ops.iter().filter(|o| o.f == *f);
+        let (mut ok, mut fail, mut info) = (0u64, 0u64, 0u64);
+        for o in ops {
+            match o.outcome {
+                Outcome::Ok => ok += 1,
+                Outcome::Fail => fail += 1,
+                Outcome::Info => info += 1,
+            }
+        }
+        counts.insert(
+            f.to_string(),
+            serde_json::json!({"ok": ok, "fail": fail, "info": info}),
+        );
+        if ok == 0 {
+            missing.push(*f);
+        }
+    }
+    let mut warnings = Vec::new();
+    if spec.workload.name == WorkloadKind::Set && !phases.final_reads_done {
+        warnings.push("the final reads did not finish in time".to_string());
+    }
+    let (verdict, summary) = if missing.is_empty() {
+        (
+            Verdict::Valid,
+            "every operation of the workload succeeded at least once".to_string(),
+        )
+    } else {
+        (
+            Verdict::Unknown,
+            format!(
+                "vacuous run: `{}` never completed ok, so nothing was tested about it; check the \
+                 spec's [client.ops] rules against the store's answers (the `error` of each op in \
+                 history.jsonl says what came back)",
+                missing.join("`, `")
+            ),
+        )
+    };
+    CheckResult {
+        checker: "workload".into(),
+        verdict,
+        summary,
+        anomalies: Vec::new(),
+        details: Value::Object(counts),
+        warnings,
+    }
+}
+
+/// `out/<name>/<UTC timestamp with ms>/`, and `out/<name>/latest` pointing at it.
+fn make_run_dir(
+    out: &Path,
+    name: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<PathBuf> {
+    let base = out.join(name);
+    let stamp = now.format("%Y%m%dT%H%M%S%.3fZ").to_string();
+    let dir = base.join(&stamp);
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the run directory {}", dir.display()))?;
+    let latest = base.join("latest");
+    let tmp = base.join(format!(".latest-{stamp}"));
+    #[cfg(unix)]
+    {
+        let _ = std::fs::remove_file(&tmp);
+        if std::os::unix::fs::symlink(&stamp, &tmp).is_ok() {
+            let _ = std::fs::rename(&tmp, &latest);
+        }
+    }
+    Ok(dir)
+}
+
+fn write_run_files(
+    dir: &Path,
+    loaded: &LoadedSpec,
+    seed: u64,
+    command_line: &[String],
+) -> anyhow::Result<()> {
+    let spec_text = match toml::to_string(&loaded.spec) {
+        Ok(effective) => format!(
+            "# The spec as run: {} with defaults and command-line overrides applied.\n{effective}",
+            loaded.path.display()
+        ),
+        Err(_) => loaded.source.clone(),
+    };
+    std::fs::write(dir.join("spec.toml"), spec_text)?;
+    std::fs::write(dir.join("seed"), format!("{seed}\n"))?;
+    std::fs::write(
+        dir.join("command-line"),
+        format!("{}\n", shell_words(command_line)),
+    )?;
+    Ok(())
+}
+
+fn shell_words(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,".contains(&b))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -44,6 +44,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::client::template::{did_you_mean, Template, TemplateError};
+use crate::cluster::{Target, Topology};
 
 /// A validation error, located in the spec file.
 #[derive(Debug, Clone)]
@@ -427,14 +428,21 @@ impl WorkloadKind {
 #[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(deny_unknown_fields, default)]
 pub struct NemesisSpec {
-    /// Fault kinds drawn at random: `partition`, `kill`, `pause`, `clock`. Empty: none.
+    /// Fault kinds drawn at random: `partition`, `kill`, `pause`. Empty: none.
     pub faults: Vec<String>,
-    /// Seconds between the end of one fault and the start of the next. Default 5.
+    /// Which nodes a `kill` hits: `one`, `minority`, `majority`, `all` or names
+    /// (`n1,n3`). Default `minority`.
+    pub kill_target: String,
+    /// Which nodes a `pause` hits (as `kill_target`). Default `one`.
+    pub pause_target: String,
+    /// Mean seconds between the end of one fault and the start of the next (each wait is
+    /// drawn from ±50 % of it). Default 5.
     pub interval_s: f64,
-    /// Seconds each fault lasts. Default 10.
+    /// Mean seconds each fault lasts (±50 %). Default 10.
     pub duration_s: f64,
     /// Partition topologies drawn from (`halves`, `random-halves`, `majorities-ring`,
-    /// `isolate-one`, `bridge`). Default: all.
+    /// `isolate-one`, `bridge`, or explicit components `n1,n2|n3,n4,n5`). Default:
+    /// `random-halves`, `isolate-one`, `majorities-ring`.
     pub topologies: Vec<String>,
     /// A scripted schedule; when given, it replaces the random one.
     pub schedule: Vec<ScheduledFault>,
@@ -444,6 +452,8 @@ impl Default for NemesisSpec {
     fn default() -> Self {
         NemesisSpec {
             faults: Vec::new(),
+            kill_target: "minority".into(),
+            pause_target: "one".into(),
             interval_s: 5.0,
             duration_s: 10.0,
             topologies: Vec::new(),
@@ -459,12 +469,13 @@ pub struct ScheduledFault {
     pub at_s: f64,
     pub fault: String,
     pub duration_s: f64,
-    /// For a partition: the topology. For kill/pause/clock: ignored.
+    /// For a partition: the topology (default `random-halves`).
     #[serde(default)]
     pub topology: Option<String>,
-    /// Target nodes by name; default: chosen by the seeded RNG.
+    /// For kill and pause: `one`, `minority`, `majority`, `all` or node names (`n1,n3`).
+    /// Default `one`.
     #[serde(default)]
-    pub nodes: Vec<String>,
+    pub target: Option<String>,
 }
 
 /// Checker settings. The model follows from the workload.
@@ -475,14 +486,7 @@ pub struct CheckerSpec {
     pub nil_read_matches_any: bool,
 }
 
-pub const FAULTS: [&str; 4] = ["partition", "kill", "pause", "clock"];
-pub const TOPOLOGIES: [&str; 5] = [
-    "halves",
-    "random-halves",
-    "majorities-ring",
-    "isolate-one",
-    "bridge",
-];
+pub const FAULTS: [&str; 3] = ["partition", "kill", "pause"];
 pub const BACKENDS: [&str; 2] = ["local", "loopback"];
 
 /// CLI overrides of run settings and the nemesis.
@@ -850,6 +854,7 @@ impl LoadedSpec {
 
     fn validate_nemesis(&self) -> Result<(), SpecError> {
         let n = &self.spec.nemesis;
+        let nodes: Vec<String> = (1..=self.spec.run.nodes).map(|i| format!("n{i}")).collect();
         for f in &n.faults {
             if !FAULTS.contains(&f.as_str()) {
                 return Err(self.err(
@@ -860,20 +865,15 @@ impl LoadedSpec {
             }
         }
         for t in &n.topologies {
-            if !TOPOLOGIES.contains(&t.as_str()) {
-                return Err(self.err(
-                    "nemesis.topologies",
-                    format!("unknown topology `{t}`"),
-                    Some(suggest(t, &TOPOLOGIES)),
-                ));
-            }
+            self.check_topology("nemesis.topologies", t, &nodes)?;
         }
+        self.check_target("nemesis.kill_target", &n.kill_target, &nodes)?;
+        self.check_target("nemesis.pause_target", &n.pause_target, &nodes)?;
         if !(n.interval_s >= 0.0 && n.duration_s > 0.0) {
             return Err(self.err("nemesis.duration_s", "durations must be positive", None));
         }
-        let nodes: Vec<String> = (1..=self.spec.run.nodes).map(|i| format!("n{i}")).collect();
         for (i, step) in n.schedule.iter().enumerate() {
-            let at = format!("nemesis.schedule (entry {})", i + 1);
+            let at = format!("entry {}", i + 1);
             if !FAULTS.contains(&step.fault.as_str()) {
                 return Err(self.err(
                     "nemesis.schedule",
@@ -882,23 +882,10 @@ impl LoadedSpec {
                 ));
             }
             if let Some(t) = &step.topology {
-                if !TOPOLOGIES.contains(&t.as_str()) {
-                    return Err(self.err(
-                        "nemesis.schedule",
-                        format!("{at}: unknown topology `{t}`"),
-                        Some(suggest(t, &TOPOLOGIES)),
-                    ));
-                }
+                self.check_topology("nemesis.schedule", t, &nodes)?;
             }
-            if let Some(bad) = step.nodes.iter().find(|n| !nodes.contains(n)) {
-                return Err(self.err(
-                    "nemesis.schedule",
-                    format!(
-                        "{at}: there is no node `{bad}` in a {}-node cluster",
-                        nodes.len()
-                    ),
-                    Some(format!("nodes are {}", nodes.join(", "))),
-                ));
+            if let Some(t) = &step.target {
+                self.check_target("nemesis.schedule", t, &nodes)?;
             }
             if !(step.at_s >= 0.0 && step.duration_s > 0.0) {
                 return Err(self.err(
@@ -909,6 +896,35 @@ impl LoadedSpec {
             }
         }
         Ok(())
+    }
+
+    fn check_topology(&self, key: &str, t: &str, nodes: &[String]) -> Result<(), SpecError> {
+        let topology: Topology = t.parse().map_err(|e: crate::cluster::Error| {
+            self.err(key, e.to_string(), Some(suggest(t, &Topology::NAMES)))
+        })?;
+        let mut rng = rand::rngs::mock::StepRng::new(0, 1);
+        topology
+            .grudge(nodes, &mut rng)
+            .map(|_| ())
+            .map_err(|e| self.err(key, e.to_string(), None))
+    }
+
+    fn check_target(&self, key: &str, t: &str, nodes: &[String]) -> Result<(), SpecError> {
+        let target: Target = t.parse().map_err(|e: crate::cluster::Error| {
+            self.err(
+                key,
+                e.to_string(),
+                Some("use one, minority, majority, all or node names like n1,n3".into()),
+            )
+        })?;
+        let mut rng = rand::rngs::mock::StepRng::new(0, 1);
+        target.select(nodes, &mut rng).map(|_| ()).map_err(|e| {
+            self.err(
+                key,
+                e.to_string(),
+                Some(format!("nodes are {}", nodes.join(", "))),
+            )
+        })
     }
 }
 
