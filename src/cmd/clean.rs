@@ -1,12 +1,43 @@
-//! `faultline clean`.
+//! `faultline clean`: removes the namespaces, links, rules, processes and state directories
+//! that a killed controller left behind, and says what it removed. See [`crate::cluster::clean`].
 
 use clap::Args;
 
+use crate::cluster::clean::{clean, CleanOptions};
 use crate::exit::Code;
 
 #[derive(Args, Debug)]
-pub struct CleanArgs {}
+pub struct CleanArgs {
+    /// Also remove runs whose controller is still running.
+    #[arg(long)]
+    pub force: bool,
+    /// Only the run with this id (six hex digits, as in `fl<run>-n1`).
+    #[arg(long, value_name = "RUN")]
+    pub run: Option<String>,
+}
 
-pub fn execute(_args: CleanArgs) -> anyhow::Result<Code> {
-    anyhow::bail!("`faultline clean` is not available in this build yet")
+/// Prints one line per object removed (stdout) and per object skipped or left (stderr). Exit 0
+/// when nothing was left that should have gone, 3 otherwise.
+pub fn execute(args: CleanArgs) -> anyhow::Result<Code> {
+    let report = clean(&CleanOptions {
+        force: args.force,
+        run_id: args.run,
+    });
+    for what in &report.removed {
+        println!("removed {what}");
+    }
+    if report.removed.is_empty() {
+        println!("nothing to clean");
+    }
+    for what in &report.skipped {
+        eprintln!("faultline: skipped {what}");
+    }
+    for what in &report.failed {
+        eprintln!("faultline: could not remove {what}");
+    }
+    Ok(if report.failed.is_empty() {
+        Code::Valid
+    } else {
+        Code::Error
+    })
 }

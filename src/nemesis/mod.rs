@@ -1,1 +1,101 @@
-//! The nemesis: fault injectors (partition, kill, pause, clock) and their schedule.
+//! The nemesis: faults injected into a running cluster on a schedule, each recorded in the
+//! history.
+//!
+//! A fault kind is a [`Nemesis`] with a pair of verbs — it starts a fault and later stops it:
+//!
+//! | kind | start | stop | value in the history |
+//! |---|---|---|---|
+//! | `partition` | `start-partition` | `stop-partition` | the grudge, `{"n1":["n3","n4","n5"],...}` |
+//! | `kill` | `kill` (SIGKILL the process group) | `restart` (same command) | `["n2","n4"]` |
+//! | `pause` | `pause` (SIGSTOP) | `resume` (SIGCONT) | `["n3"]` |
+//!
+//! (Clock faults, `clock-bump`/`clock-reset`, will be a fourth kind.)
+//!
+//! Each start and stop is reported to a [`NemesisSink`] — the recorder — once it is in force
+//! (rules installed on every node, signals delivered), as one `info` line of process
+//! `nemesis`:
+//!
+//! ```text
+//! {"process":"nemesis","type":"info","f":"start-partition","value":{"n1":["n3","n4","n5"],...}}
+//! {"process":"nemesis","type":"info","f":"stop-partition","value":{"n1":["n3","n4","n5"],...}}
+//! ```
+//!
+//! A [`Schedule`] drives the faults from its own thread ([`Schedule::spawn`]):
+//!
+//! - **random**: after a quiet interval (seeded jitter) it picks one enabled fault kind that
+//!   is applicable now (partitions need a backend that supports them), starts it, holds it
+//!   for a while (seeded jitter), stops it, and so on; one fault at a time.
+//! - **scripted**: a list of (offset from the start, operation), for deterministic tests.
+//!
+//! [`RunningSchedule::finish`] stops the schedule and then performs the **final heal**: it
+//! ends every fault still in force (recording each stop), heals the network, resumes every
+//! node and restarts every dead daemon, so the last phase of a test sees a whole cluster.
+//! Every random choice comes from one `ChaCha8Rng` seeded by the caller: a seed replays the
+//! same fault sequence (the timing of the store's reactions is, of course, its own).
+
+mod faults;
+mod schedule;
+
+use serde_json::Value;
+
+pub use faults::{KillNemesis, PartitionNemesis, PauseNemesis};
+pub use schedule::{RunningSchedule, Schedule, ScheduleConfig, ScriptStep, ScriptedOp};
+
+use crate::cluster::{Cluster, Result};
+
+/// Where nemesis events go: the recorder implements it and writes one history line per call,
+/// stamped with its own clock. `f` is one of the verbs above; `value` the grudge or node list.
+pub trait NemesisSink: Send + Sync {
+    fn record(&self, f: &str, value: Value);
+}
+
+/// A sink that forgets everything, for callers that only want the faults.
+pub struct NullSink;
+
+impl NemesisSink for NullSink {
+    fn record(&self, _f: &str, _value: Value) {}
+}
+
+/// A recorded start or stop: the history `f` and `value`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultEvent {
+    pub f: &'static str,
+    pub value: Value,
+}
+
+/// The kinds of fault the schedule knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FaultKind {
+    Partition,
+    Kill,
+    Pause,
+}
+
+impl FaultKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Partition => "partition",
+            FaultKind::Kill => "kill",
+            FaultKind::Pause => "pause",
+        }
+    }
+}
+
+/// One kind of fault with its paired verbs. `start` puts a fault in force and says what it
+/// did; `stop` undoes exactly that fault (and is a no-op returning `None` when none is in
+/// force). A nemesis holds at most one fault at a time.
+pub trait Nemesis: Send {
+    fn kind(&self) -> FaultKind;
+
+    /// Whether `start` can work on this cluster now (a partition needs backend support).
+    fn applicable(&self, cluster: &Cluster) -> bool;
+
+    /// Whether a fault of this nemesis is in force.
+    fn is_active(&self) -> bool;
+
+    /// Starts a fault, drawing any random choice (topology, target nodes) from `rng`.
+    fn start(&mut self, cluster: &Cluster, rng: &mut dyn rand::RngCore) -> Result<FaultEvent>;
+
+    /// Stops the fault in force, if any.
+    fn stop(&mut self, cluster: &Cluster) -> Result<Option<FaultEvent>>;
+}

@@ -1,0 +1,382 @@
+//! Grudges, topologies and targets: who a partition cuts off, and which nodes a process fault
+//! hits.
+//!
+//! A **grudge** maps each node to the set of nodes whose packets it drops (inbound). A
+//! symmetric grudge cuts links both ways; an asymmetric one (as `majorities-ring` on an even
+//! or small cluster) lets a node hear a peer that does not hear it. A grudge is written to the
+//! history as it is: `{"n1":["n3","n4","n5"],"n2":["n3","n4","n5"],...}`.
+//!
+//! Named **topologies**, for nodes `n1..n5`:
+//!
+//! ```text
+//! halves           n1 n2 | n3 n4 n5            (in the cluster's order; smaller half first)
+//! random-halves    the same after a seeded shuffle
+//! isolate-one      n4 | n1 n2 n3 n5            (a node drawn by the seeded rng)
+//! majorities-ring  ring n3-n1-n5-n2-n4 (shuffled); each node hears itself and its ring
+//!                  neighbours, a majority, and no two nodes hear the same majority
+//! bridge           n1 n2 | n3 | n4 n5: n3 hears everyone, the halves do not hear each other
+//! n1,n2|n3,n4,n5   explicit components; a node not named stays connected to every node
+//! ```
+//!
+//! **Targets** of kill and pause: `one` (a random node), `minority` (n − majority random nodes:
+//! 2 of 5, 1 of 3), `majority` (⌊n/2⌋+1 random nodes), `all`, or a comma-separated list of node
+//! names. Every random choice takes the caller's seeded rng, so
+//! a seed replays the same faults.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{Error, Result};
+
+/// Node → the nodes whose packets it drops. Nodes with an empty set are left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Grudge(BTreeMap<String, BTreeSet<String>>);
+
+impl Grudge {
+    /// The empty grudge: nobody drops anything.
+    pub fn none() -> Grudge {
+        Grudge::default()
+    }
+
+    /// A complete partition into `components`: each node drops every node of every other
+    /// component. Nodes in no component are untouched.
+    pub fn from_components(components: &[Vec<String>]) -> Grudge {
+        let mut grudge = Grudge::none();
+        for (i, component) in components.iter().enumerate() {
+            for (j, other) in components.iter().enumerate() {
+                if i == j {
+                    continue;
+                }
+                for node in component {
+                    for peer in other {
+                        grudge.add(node, peer);
+                    }
+                }
+            }
+        }
+        grudge
+    }
+
+    /// Makes `node` drop packets from `peer`.
+    pub fn add(&mut self, node: &str, peer: &str) {
+        if node != peer {
+            self.0
+                .entry(node.to_string())
+                .or_default()
+                .insert(peer.to_string());
+        }
+    }
+
+    /// The nodes `node` drops.
+    pub fn dropped_by(&self, node: &str) -> impl Iterator<Item = &str> {
+        self.0.get(node).into_iter().flatten().map(String::as_str)
+    }
+
+    /// Whether `node` drops packets from `peer`.
+    pub fn drops(&self, node: &str, peer: &str) -> bool {
+        self.0.get(node).is_some_and(|s| s.contains(peer))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The grudge as the history's `value`: `{"n1":["n3","n4"],...}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a grudge is a map of strings")
+    }
+
+    /// Fails naming the first node the grudge mentions that is not in `nodes`.
+    pub fn check_nodes(&self, nodes: &[String]) -> Result<()> {
+        for (node, peers) in &self.0 {
+            for name in std::iter::once(node).chain(peers) {
+                if !nodes.contains(name) {
+                    return Err(Error::Invalid(format!(
+                        "the partition names node {name:?}, which is not in the cluster (nodes: {})",
+                        nodes.join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Grudge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(n, peers)| {
+                format!(
+                    "{n} drops {}",
+                    peers.iter().cloned().collect::<Vec<_>>().join(",")
+                )
+            })
+            .collect();
+        if parts.is_empty() {
+            f.write_str("no partition")
+        } else {
+            f.write_str(&parts.join("; "))
+        }
+    }
+}
+
+/// A way to cut a cluster, turned into a concrete [`Grudge`] by [`Topology::grudge`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Topology {
+    Halves,
+    RandomHalves,
+    IsolateOne,
+    MajoritiesRing,
+    Bridge,
+    /// Components as written: `n1,n2|n3,n4,n5`.
+    Explicit(Vec<Vec<String>>),
+}
+
+impl Topology {
+    /// The names `FromStr` accepts besides explicit components.
+    pub const NAMES: [&'static str; 5] = [
+        "halves",
+        "random-halves",
+        "isolate-one",
+        "majorities-ring",
+        "bridge",
+    ];
+
+    /// The grudge this topology means for `nodes` (in cluster order), drawing any random
+    /// choice from `rng`. Fails for an explicit topology naming unknown nodes, or when the
+    /// cluster is too small to cut (fewer than 2 nodes; `bridge` needs 3).
+    pub fn grudge<R: Rng + ?Sized>(&self, nodes: &[String], rng: &mut R) -> Result<Grudge> {
+        let n = nodes.len();
+        let min = if *self == Topology::Bridge { 3 } else { 2 };
+        if n < min && !matches!(self, Topology::Explicit(_)) {
+            return Err(Error::Invalid(format!(
+                "the {self} partition needs at least {min} nodes, the cluster has {n}"
+            )));
+        }
+        Ok(match self {
+            Topology::Halves => halves(nodes),
+            Topology::RandomHalves => halves(&shuffled(nodes, rng)),
+            Topology::IsolateOne => {
+                let lone = rng.gen_range(0..n);
+                let rest: Vec<String> = nodes
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != lone)
+                    .map(|(_, s)| s.clone())
+                    .collect();
+                Grudge::from_components(&[vec![nodes[lone].clone()], rest])
+            }
+            Topology::MajoritiesRing => majorities_ring(&shuffled(nodes, rng)),
+            Topology::Bridge => bridge(nodes),
+            Topology::Explicit(components) => {
+                let grudge = Grudge::from_components(components);
+                let named: Vec<&String> = components.iter().flatten().collect();
+                if let Some(unknown) = named.iter().find(|s| !nodes.contains(s)) {
+                    return Err(Error::Invalid(format!(
+                        "partition {self} names node {unknown:?}, which is not in the cluster \
+                         (nodes: {})",
+                        nodes.join(", ")
+                    )));
+                }
+                grudge
+            }
+        })
+    }
+}
+
+fn shuffled<R: Rng + ?Sized>(nodes: &[String], rng: &mut R) -> Vec<String> {
+    let mut v = nodes.to_vec();
+    v.shuffle(rng);
+    v
+}
+
+fn halves(nodes: &[String]) -> Grudge {
+    let (a, b) = nodes.split_at(nodes.len() / 2);
+    Grudge::from_components(&[a.to_vec(), b.to_vec()])
+}
+
+/// Two halves and a middle node that both halves hear and that hears both.
+fn bridge(nodes: &[String]) -> Grudge {
+    let half = nodes.len() / 2;
+    let (a, rest) = nodes.split_at(half);
+    let b = &rest[1..];
+    let mut grudge = Grudge::none();
+    for x in a {
+        for y in b {
+            grudge.add(x, y);
+            grudge.add(y, x);
+        }
+    }
+    grudge
+}
+
+/// Each node hears a window of `majority` consecutive ring members around itself (one more
+/// on the right when the window cannot be centred), so every node sees a majority and no two
+/// nodes see the same one.
+fn majorities_ring(ring: &[String]) -> Grudge {
+    let n = ring.len();
+    let majority = n / 2 + 1;
+    let left = (majority - 1) / 2;
+    let right = majority - 1 - left;
+    let mut grudge = Grudge::none();
+    for (i, node) in ring.iter().enumerate() {
+        let visible: BTreeSet<usize> = (0..=left)
+            .map(|d| (i + n - d) % n)
+            .chain((0..=right).map(|d| (i + d) % n))
+            .collect();
+        for (j, peer) in ring.iter().enumerate() {
+            if !visible.contains(&j) {
+                grudge.add(node, peer);
+            }
+        }
+    }
+    grudge
+}
+
+impl FromStr for Topology {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim();
+        Ok(match s {
+            "halves" => Topology::Halves,
+            "random-halves" => Topology::RandomHalves,
+            "isolate-one" => Topology::IsolateOne,
+            "majorities-ring" => Topology::MajoritiesRing,
+            "bridge" => Topology::Bridge,
+            _ if s.contains('|') => Topology::Explicit(parse_components(s)?),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "unknown partition {s:?}; expected one of {} or components such as \
+                     \"n1,n2|n3,n4,n5\"",
+                    Topology::NAMES.join(", ")
+                )))
+            }
+        })
+    }
+}
+
+fn parse_components(s: &str) -> Result<Vec<Vec<String>>> {
+    let mut seen = BTreeSet::new();
+    let mut components = Vec::new();
+    for part in s.split('|') {
+        let names: Vec<String> = part
+            .split(',')
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        if names.is_empty() {
+            return Err(Error::Invalid(format!(
+                "partition {s:?} has an empty component"
+            )));
+        }
+        for name in &names {
+            if !seen.insert(name.clone()) {
+                return Err(Error::Invalid(format!(
+                    "partition {s:?} names node {name:?} twice"
+                )));
+            }
+        }
+        components.push(names);
+    }
+    Ok(components)
+}
+
+impl fmt::Display for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Topology::Halves => f.write_str("halves"),
+            Topology::RandomHalves => f.write_str("random-halves"),
+            Topology::IsolateOne => f.write_str("isolate-one"),
+            Topology::MajoritiesRing => f.write_str("majorities-ring"),
+            Topology::Bridge => f.write_str("bridge"),
+            Topology::Explicit(c) => {
+                let parts: Vec<String> = c.iter().map(|p| p.join(",")).collect();
+                f.write_str(&parts.join("|"))
+            }
+        }
+    }
+}
+
+/// Which nodes a kill or pause hits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    One,
+    Minority,
+    Majority,
+    All,
+    Nodes(Vec<String>),
+}
+
+impl Target {
+    /// The nodes hit, in cluster order, drawing random ones from `rng`. May be empty (the
+    /// minority of a 1-node cluster); names not in `nodes` are an error.
+    pub fn select<R: Rng + ?Sized>(&self, nodes: &[String], rng: &mut R) -> Result<Vec<String>> {
+        let n = nodes.len();
+        let majority = n / 2 + 1;
+        let count = match self {
+            Target::One => n.min(1),
+            Target::Minority => n - majority.min(n),
+            Target::Majority => majority.min(n),
+            Target::All => n,
+            Target::Nodes(names) => {
+                if let Some(unknown) = names.iter().find(|s| !nodes.contains(s)) {
+                    return Err(Error::Invalid(format!(
+                        "target names node {unknown:?}, which is not in the cluster (nodes: {})",
+                        nodes.join(", ")
+                    )));
+                }
+                return Ok(nodes
+                    .iter()
+                    .filter(|s| names.contains(s))
+                    .cloned()
+                    .collect());
+            }
+        };
+        let chosen: BTreeSet<&String> = nodes.choose_multiple(rng, count).collect();
+        Ok(nodes
+            .iter()
+            .filter(|s| chosen.contains(s))
+            .cloned()
+            .collect())
+    }
+}
+
+impl FromStr for Target {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim();
+        Ok(match s {
+            "one" => Target::One,
+            "minority" => Target::Minority,
+            "majority" => Target::Majority,
+            "all" => Target::All,
+            "" => {
+                return Err(Error::Invalid(
+                    "empty fault target; expected one, minority, majority, all or node names"
+                        .into(),
+                ))
+            }
+            _ => Target::Nodes(s.split(',').map(|n| n.trim().to_string()).collect()),
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::One => f.write_str("one"),
+            Target::Minority => f.write_str("minority"),
+            Target::Majority => f.write_str("majority"),
+            Target::All => f.write_str("all"),
+            Target::Nodes(names) => f.write_str(&names.join(",")),
+        }
+    }
+}

@@ -1,0 +1,640 @@
+//! The `local` backend: one network namespace per node on a bridge owned by the run.
+//!
+//! Names carry the run id `<run>` (six hex digits) so that concurrent runs never meet and
+//! `faultline clean` can find a dead run's objects by name alone:
+//!
+//! | object | name | where |
+//! |---|---|---|
+//! | namespace of node `n1` | `fl<run>-n1` | `ip netns` |
+//! | bridge | `fl<run>-br`, address 10.a.b.254/24 | host |
+//! | veth of the i-th node | `fl<run>-v<i>` (host end), `eth0` (inside) | host / namespace |
+//! | partition rules | chain `FAULTLINE`, jumped to first thing in INPUT | each namespace |
+//! | host rule (only with br_netfilter) | `FORWARD -i fl<run>-br -o fl<run>-br -j ACCEPT`, comment `faultline-<run>` | host |
+//!
+//! Interface names stay within the kernel's 15 bytes (`fl` + 6 + `-v200` = 13). The /24 is
+//! drawn from 10.128.0.0/9 by the run id and moved on until it overlaps no address or route of
+//! the machine. Setup is one `ip -batch` on the host plus, for every node in parallel, one
+//! `ip -n <ns> -batch` and one `iptables-restore`: about 20 ms for five nodes.
+//!
+//! A partition rewrites each node's `FAULTLINE` chain with one `iptables-restore --noflush`
+//! (declaring the chain flushes it; no other rule or chain is touched), all nodes in parallel,
+//! and returns when every node has its rules. Rules drop inbound packets by source address;
+//! the controller (10.a.b.254) is never dropped, so clients keep reaching their nodes.
+//!
+//! When the host has `br_netfilter` loaded, bridged packets pass the host's FORWARD chain,
+//! where a firewall (Docker's among them) may drop them; the run then adds one ACCEPT rule for
+//! its own bridge and removes it at teardown.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::process::{self, DaemonSlot};
+use super::{state, Backend, BackendKind, Daemon, Error, Grudge, Node, Output, Result};
+
+/// Every namespace and link of a local run starts with this, then the run id and a dash.
+pub const NAME_PREFIX: &str = "fl";
+/// The chain faultline owns in each namespace.
+pub const CHAIN: &str = "FAULTLINE";
+/// Time limit of each `ip` or `iptables` command faultline runs.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A node in its own network namespace.
+pub struct LocalNode {
+    name: String,
+    namespace: String,
+    address: Ipv4Addr,
+    dir: PathBuf,
+    daemon: DaemonSlot,
+}
+
+impl LocalNode {
+    /// The node's network namespace (`fl<run>-<node>`).
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// `argv` wrapped to run inside the namespace.
+    fn in_namespace(&self, argv: &[String]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.namespace]).args(argv);
+        cmd
+    }
+
+    /// Replaces the node's `FAULTLINE` chain with DROP rules for `sources`.
+    fn set_drops(&self, sources: &[Ipv4Addr]) -> Result<()> {
+        let mut rules = format!("*filter\n:{CHAIN} - [0:0]\n-F {CHAIN}\n");
+        for source in sources {
+            rules.push_str(&format!("-A {CHAIN} -s {source}/32 -j DROP\n"));
+        }
+        rules.push_str("COMMIT\n");
+        let mut cmd = self.in_namespace(&argv(&["iptables-restore", "-w", "5", "--noflush"]));
+        process::run_ok(
+            &mut cmd,
+            &format!("setting the partition rules of node {}", self.name),
+            Some(rules.as_bytes()),
+            COMMAND_TIMEOUT,
+        )?;
+        Ok(())
+    }
+}
+
+impl Node for LocalNode {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn address(&self) -> IpAddr {
+        IpAddr::V4(self.address)
+    }
+
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn exec(&self, argv: &[String], timeout: Duration) -> Result<Output> {
+        if argv.is_empty() {
+            return Err(Error::Invalid("exec needs a program to run".into()));
+        }
+        let mut cmd = self.in_namespace(argv);
+        cmd.current_dir(&self.dir);
+        process::run(cmd, &format!("{:?} on node {}", argv, self.name), timeout)
+    }
+
+    fn spawn_daemon(&self, daemon: &Daemon) -> Result<()> {
+        self.daemon.spawn(daemon, |d| self.in_namespace(&d.argv))
+    }
+
+    fn signal(&self, signal: Signal) -> Result<()> {
+        self.daemon.signal(signal)
+    }
+
+    fn is_alive(&self) -> bool {
+        self.daemon.is_alive()
+    }
+
+    fn kill(&self) -> Result<()> {
+        self.daemon.kill()
+    }
+
+    fn restart(&self) -> Result<()> {
+        self.daemon.restart(|d| self.in_namespace(&d.argv))
+    }
+
+    fn copy_in(&self, local: &Path, dest: &Path) -> Result<()> {
+        process::copy_file(local, dest)
+    }
+
+    fn fetch_logs(&self, dest_dir: &Path) -> Result<Vec<PathBuf>> {
+        process::copy_logs(&self.dir, dest_dir)
+    }
+}
+
+/// A run's namespaces, bridge and rules.
+pub struct LocalCluster {
+    run_id: String,
+    /// The 10.a.b.0/24 of the run, as (a, b).
+    subnet: (u8, u8),
+    local_nodes: Vec<Arc<LocalNode>>,
+    nodes: Vec<Arc<dyn Node>>,
+    /// True once teardown ran; guards against a second one and serialises concurrent ones.
+    torn_down: Mutex<bool>,
+}
+
+impl LocalCluster {
+    /// Plans the run (names, subnet, addresses) without creating anything.
+    pub fn new(run_id: &str, names: &[String]) -> Result<Arc<LocalCluster>> {
+        let subnet = pick_subnet(run_id)?;
+        let dir = state::state_dir(run_id);
+        let local_nodes: Vec<Arc<LocalNode>> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let node_dir = dir.join(name);
+                Arc::new(LocalNode {
+                    name: name.clone(),
+                    namespace: namespace_name(run_id, name),
+                    address: Ipv4Addr::new(10, subnet.0, subnet.1, i as u8 + 1),
+                    daemon: DaemonSlot::new(node_dir.clone(), node_dir.join("daemon.log")),
+                    dir: node_dir,
+                })
+            })
+            .collect();
+        let nodes = local_nodes
+            .iter()
+            .map(|n| n.clone() as Arc<dyn Node>)
+            .collect();
+        Ok(Arc::new(LocalCluster {
+            run_id: run_id.to_string(),
+            subnet,
+            local_nodes,
+            nodes,
+            torn_down: Mutex::new(false),
+        }))
+    }
+
+    /// The local nodes, with their namespaces.
+    pub fn local_nodes(&self) -> &[Arc<LocalNode>] {
+        &self.local_nodes
+    }
+
+    fn bridge(&self) -> String {
+        format!("{NAME_PREFIX}{}-br", self.run_id)
+    }
+
+    fn bridge_address(&self) -> Ipv4Addr {
+        Ipv4Addr::new(10, self.subnet.0, self.subnet.1, 254)
+    }
+
+    fn address_of(&self, name: &str) -> Option<Ipv4Addr> {
+        self.local_nodes
+            .iter()
+            .find(|n| n.name == name)
+            .map(|n| n.address)
+    }
+
+    /// The bridge and every namespace with its veth, in one `ip -batch`.
+    fn create_links(&self) -> Result<()> {
+        let bridge = self.bridge();
+        let mut batch = format!(
+            "link add {bridge} type bridge\naddr add {}/24 dev {bridge}\nlink set {bridge} up\n",
+            self.bridge_address()
+        );
+        for (i, node) in self.local_nodes.iter().enumerate() {
+            let veth = veth_name(&self.run_id, i);
+            let ns = &node.namespace;
+            batch.push_str(&format!(
+                "netns add {ns}\nlink add {veth} type veth peer name eth0 netns {ns}\n\
+                 link set {veth} master {bridge} up\n"
+            ));
+        }
+        let mut cmd = Command::new("ip");
+        cmd.args(["-batch", "-"]);
+        process::run_ok(
+            &mut cmd,
+            &format!("creating the bridge and namespaces of run {}", self.run_id),
+            Some(batch.as_bytes()),
+            COMMAND_TIMEOUT,
+        )?;
+        Ok(())
+    }
+
+    /// Addresses, loopback and the empty `FAULTLINE` chain inside one namespace.
+    fn configure_namespace(&self, node: &LocalNode) -> Result<()> {
+        let batch = format!(
+            "link set lo up\naddr add {}/24 dev eth0\nlink set eth0 up\n",
+            node.address
+        );
+        let mut cmd = Command::new("ip");
+        cmd.args(["-n", &node.namespace, "-batch", "-"]);
+        process::run_ok(
+            &mut cmd,
+            &format!("configuring the network of node {}", node.name),
+            Some(batch.as_bytes()),
+            COMMAND_TIMEOUT,
+        )?;
+        let rules = format!("*filter\n:{CHAIN} - [0:0]\n-I INPUT 1 -j {CHAIN}\nCOMMIT\n");
+        let mut cmd = node.in_namespace(&argv(&["iptables-restore", "-w", "5", "--noflush"]));
+        process::run_ok(
+            &mut cmd,
+            &format!("creating the {CHAIN} chain of node {}", node.name),
+            Some(rules.as_bytes()),
+            COMMAND_TIMEOUT,
+        )?;
+        Ok(())
+    }
+
+    /// With br_netfilter, bridged packets meet the host's FORWARD chain: let ours through.
+    fn allow_bridge_forwarding(&self) -> Result<()> {
+        if !bridge_netfilter_on() {
+            return Ok(());
+        }
+        let bridge = self.bridge();
+        let mut cmd = Command::new("iptables");
+        cmd.args(["-w", "5", "-I", "FORWARD", "1"])
+            .args(forward_rule(&bridge, &self.run_id));
+        process::run_ok(
+            &mut cmd,
+            "allowing the run's bridge through the host's FORWARD chain",
+            None,
+            COMMAND_TIMEOUT,
+        )?;
+        Ok(())
+    }
+
+    /// Runs `f` on every node at once and returns the first error.
+    fn on_all_nodes(&self, f: impl Fn(&LocalNode) -> Result<()> + Sync) -> Result<()> {
+        let results: Vec<Result<()>> = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .local_nodes
+                .iter()
+                .map(|node| s.spawn(|| f(node)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::Invalid("panicked".into())))
+                })
+                .collect()
+        });
+        results.into_iter().collect()
+    }
+}
+
+impl Backend for LocalCluster {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Local
+    }
+
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    fn nodes(&self) -> &[Arc<dyn Node>] {
+        &self.nodes
+    }
+
+    fn setup(&self) -> Result<()> {
+        let names: Vec<String> = self.local_nodes.iter().map(|n| n.name.clone()).collect();
+        state::create(&self.run_id, BackendKind::Local, &names)?;
+        self.create_links()?;
+        self.allow_bridge_forwarding()?;
+        self.on_all_nodes(|node| self.configure_namespace(node))
+    }
+
+    fn supports_partitions(&self) -> bool {
+        true
+    }
+
+    fn partition(&self, grudge: &Grudge) -> Result<()> {
+        self.on_all_nodes(|node| {
+            let sources: Vec<Ipv4Addr> = grudge
+                .dropped_by(&node.name)
+                .filter_map(|peer| self.address_of(peer))
+                .collect();
+            node.set_drops(&sources)
+        })
+    }
+
+    fn heal(&self) -> Result<()> {
+        self.on_all_nodes(|node| node.set_drops(&[]))
+    }
+
+    fn teardown(&self) -> Vec<String> {
+        let mut done = self.torn_down.lock().unwrap_or_else(|p| p.into_inner());
+        if *done {
+            return Vec::new();
+        }
+        *done = true;
+        let mut leftovers = Vec::new();
+        for node in &self.local_nodes {
+            if let Err(e) = node.daemon.kill() {
+                leftovers.push(format!("the daemon of node {}: {e}", node.name));
+            }
+        }
+        let purge = purge_run(&self.run_id);
+        leftovers.extend(purge.failed);
+        let dir = state::state_dir(&self.run_id);
+        if dir.exists() {
+            if let Err(e) = fs::remove_dir_all(&dir) {
+                leftovers.push(format!("{}: {e}", dir.display()));
+            }
+        }
+        leftovers
+    }
+}
+
+/// What [`purge_run`] removed and what it could not.
+#[derive(Debug, Default)]
+pub struct Purge {
+    pub removed: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+/// Removes every process, namespace, link and host rule named after run `run_id`, found by
+/// name alone: the teardown of a live run and `faultline clean` of a dead one share it.
+pub fn purge_run(run_id: &str) -> Purge {
+    let prefix = format!("{NAME_PREFIX}{run_id}-");
+    let mut purge = Purge::default();
+    let namespaces: Vec<String> = list_namespaces()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    for ns in &namespaces {
+        for pid in namespace_pids(ns) {
+            let pid = Pid::from_raw(pid);
+            let _ = kill(pid, Signal::SIGCONT);
+            if kill(pid, Signal::SIGKILL).is_ok() {
+                purge
+                    .removed
+                    .push(format!("process {pid} in namespace {ns}"));
+            }
+        }
+    }
+    let links: Vec<String> = list_links()
+        .into_iter()
+        .filter(|l| l.starts_with(&prefix))
+        .collect();
+    // Veths first (deleting one end deletes its peer at once), then the bridge, then the
+    // namespaces: a namespace dies lazily, and would leave its veth behind for a moment.
+    let mut batch = String::new();
+    let (bridges, veths): (Vec<&String>, Vec<&String>) =
+        links.iter().partition(|l| l.ends_with("-br"));
+    for link in veths.iter().chain(bridges.iter()) {
+        batch.push_str(&format!("link del {link}\n"));
+    }
+    for ns in &namespaces {
+        batch.push_str(&format!("netns del {ns}\n"));
+    }
+    if !batch.is_empty() {
+        let mut cmd = Command::new("ip");
+        cmd.args(["-force", "-batch", "-"]);
+        let _ = process::run_with_input(
+            &mut cmd,
+            "removing links and namespaces",
+            Some(batch.as_bytes()),
+            COMMAND_TIMEOUT,
+        );
+    }
+    let links_left: BTreeSet<String> = list_links().into_iter().collect();
+    let namespaces_left: BTreeSet<String> = list_namespaces().into_iter().collect();
+    for link in &links {
+        if links_left.contains(link) {
+            purge.failed.push(format!("link {link}"));
+        } else {
+            purge.removed.push(format!("link {link}"));
+        }
+    }
+    for ns in &namespaces {
+        if namespaces_left.contains(ns) {
+            purge.failed.push(format!("namespace {ns}"));
+        } else {
+            purge.removed.push(format!("namespace {ns}"));
+        }
+    }
+    remove_forward_rules(run_id, &mut purge);
+    purge
+}
+
+/// Deletes the host FORWARD rules carrying the run's comment.
+fn remove_forward_rules(run_id: &str, purge: &mut Purge) {
+    let mut cmd = Command::new("iptables");
+    cmd.args(["-w", "5", "-S", "FORWARD"]);
+    let Ok(out) = process::run(cmd, "iptables -S FORWARD", COMMAND_TIMEOUT) else {
+        return;
+    };
+    let comment = format!("faultline-{run_id}");
+    let count = out.stdout.lines().filter(|l| l.contains(&comment)).count();
+    let bridge = format!("{NAME_PREFIX}{run_id}-br");
+    for _ in 0..count {
+        let mut cmd = Command::new("iptables");
+        cmd.args(["-w", "5", "-D", "FORWARD"])
+            .args(forward_rule(&bridge, run_id));
+        match process::run_ok(&mut cmd, "iptables -D FORWARD", None, COMMAND_TIMEOUT) {
+            Ok(_) => purge
+                .removed
+                .push(format!("host FORWARD rule for bridge {bridge}")),
+            Err(e) => purge
+                .failed
+                .push(format!("host FORWARD rule for bridge {bridge}: {e}")),
+        }
+    }
+}
+
+fn forward_rule(bridge: &str, run_id: &str) -> Vec<String> {
+    argv(&[
+        "-i",
+        bridge,
+        "-o",
+        bridge,
+        "-j",
+        "ACCEPT",
+        "-m",
+        "comment",
+        "--comment",
+        &format!("faultline-{run_id}"),
+    ])
+}
+
+fn bridge_netfilter_on() -> bool {
+    fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
+        .is_ok_and(|v| v.trim() == "1")
+}
+
+pub(crate) fn namespace_name(run_id: &str, node: &str) -> String {
+    format!("{NAME_PREFIX}{run_id}-{node}")
+}
+
+fn veth_name(run_id: &str, index: usize) -> String {
+    format!("{NAME_PREFIX}{run_id}-v{}", index + 1)
+}
+
+/// The run id in a faultline object name (`fl1a2b3c-n1` → `1a2b3c`), if it is one.
+pub fn run_id_of(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix(NAME_PREFIX)?;
+    let (id, tail) = rest.split_once('-')?;
+    (state::is_run_id(id) && !tail.is_empty()).then_some(id)
+}
+
+/// Names of all network namespaces (`ip netns list`).
+pub fn list_namespaces() -> Vec<String> {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "list"]);
+    match process::run(cmd, "ip netns list", COMMAND_TIMEOUT) {
+        Ok(out) => out
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Names of all links of the host namespace (`ip -o link`), without their `@peer` suffix.
+pub fn list_links() -> Vec<String> {
+    let mut cmd = Command::new("ip");
+    cmd.args(["-o", "link", "show"]);
+    match process::run(cmd, "ip -o link show", COMMAND_TIMEOUT) {
+        Ok(out) => out
+            .stdout
+            .lines()
+            .filter_map(|l| {
+                let name = l.split(": ").nth(1)?;
+                Some(name.split('@').next().unwrap_or(name).to_string())
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Pids of the processes inside namespace `ns`.
+pub fn namespace_pids(ns: &str) -> Vec<i32> {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "pids", ns]);
+    match process::run(cmd, "ip netns pids", COMMAND_TIMEOUT) {
+        Ok(out) => out
+            .stdout
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Picks the run's 10.a.b.0/24: a start drawn from the run id, moved on past any /24 that
+/// overlaps an address or route of the machine (other runs' bridges included).
+fn pick_subnet(run_id: &str) -> Result<(u8, u8)> {
+    let taken = taken_networks();
+    let seed = u32::from_str_radix(run_id, 16).unwrap_or(0);
+    for step in 0..(128 * 256) {
+        let k = (seed + step) % (128 * 256);
+        let (a, b) = (128 + (k / 256) as u8, (k % 256) as u8);
+        let candidate = u32::from(Ipv4Addr::new(10, a, b, 0));
+        if !taken
+            .iter()
+            .any(|&(net, len)| overlaps(candidate, 24, net, len))
+        {
+            return Ok((a, b));
+        }
+    }
+    Err(Error::Invalid(
+        "no free /24 left in 10.128.0.0/9 for the run's nodes".into(),
+    ))
+}
+
+fn overlaps(a: u32, a_len: u8, b: u32, b_len: u8) -> bool {
+    let len = a_len.min(b_len);
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    a & mask == b & mask
+}
+
+/// Every IPv4 network of the host's addresses and routes, as (network, prefix length).
+fn taken_networks() -> Vec<(u32, u8)> {
+    let mut taken = Vec::new();
+    for args in [
+        &["-4", "-o", "addr", "show"][..],
+        &["-4", "route", "show", "table", "all"],
+    ] {
+        let mut cmd = Command::new("ip");
+        cmd.args(args);
+        let Ok(out) = process::run(cmd, "ip", COMMAND_TIMEOUT) else {
+            continue;
+        };
+        for word in out.stdout.split_whitespace() {
+            // A default route says nothing about which private subnets are in use.
+            if let Some(net) = parse_cidr(word).filter(|&(_, len)| len > 0) {
+                taken.push(net);
+            }
+        }
+    }
+    taken
+}
+
+fn parse_cidr(word: &str) -> Option<(u32, u8)> {
+    let (ip, len) = match word.split_once('/') {
+        Some((ip, len)) => (ip, len.parse().ok()?),
+        None => (word, 32),
+    };
+    let ip: Ipv4Addr = ip.parse().ok()?;
+    (len <= 32).then_some((u32::from(ip), len))
+}
+
+fn argv(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_names_fit_in_fifteen_bytes() {
+        assert!(veth_name("abcdef", 199).len() <= 15);
+        assert!(format!("{NAME_PREFIX}abcdef-br").len() <= 15);
+    }
+
+    #[test]
+    fn recognises_its_own_object_names_only() {
+        assert_eq!(run_id_of("fl1a2b3c-n1"), Some("1a2b3c"));
+        assert_eq!(run_id_of("fl1a2b3c-br"), Some("1a2b3c"));
+        assert_eq!(run_id_of("flannel.1"), None);
+        assert_eq!(run_id_of("fl1a2b3c"), None);
+        assert_eq!(run_id_of("flXYZXYZ-n1"), None);
+        assert_eq!(run_id_of("eth0"), None);
+    }
+
+    #[test]
+    fn a_subnet_overlaps_the_routes_that_contain_it() {
+        let net = u32::from(Ipv4Addr::new(10, 200, 3, 0));
+        assert!(overlaps(net, 24, u32::from(Ipv4Addr::new(10, 0, 0, 0)), 8));
+        assert!(overlaps(
+            net,
+            24,
+            u32::from(Ipv4Addr::new(10, 200, 3, 7)),
+            32
+        ));
+        assert!(!overlaps(
+            net,
+            24,
+            u32::from(Ipv4Addr::new(10, 200, 4, 0)),
+            24
+        ));
+        assert!(
+            overlaps(net, 24, 0, 0),
+            "a default route overlaps everything"
+        );
+        assert_eq!(
+            parse_cidr("192.0.2.2/24"),
+            Some((u32::from(Ipv4Addr::new(192, 0, 2, 2)), 24))
+        );
+        assert_eq!(parse_cidr("dev"), None);
+    }
+}

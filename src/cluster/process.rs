@@ -1,0 +1,303 @@
+//! Processes on the controller's machine, shared by the `local` and `loopback` backends:
+//! commands run to completion under a deadline, and daemons in their own process group with
+//! their output in a log file and their identity in a pidfile.
+
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+use super::state::{self, ProcessId};
+use super::{Daemon, Error, Output, Result};
+
+/// How long a killed process may take to be reaped before we give up waiting.
+const REAP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs `cmd` in its own process group with no stdin, collecting its output; kills the group
+/// and fails once `timeout` has passed.
+pub(crate) fn run(mut cmd: Command, what: &str, timeout: Duration) -> Result<Output> {
+    run_with_input(&mut cmd, what, None, timeout)
+}
+
+/// As [`run`], writing `input` to the command's stdin first.
+pub(crate) fn run_with_input(
+    cmd: &mut Command,
+    what: &str,
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<Output> {
+    cmd.process_group(0)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::command(what.to_string(), format!("could not start: {e}")))?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        // A command that exits without reading its input is judged by its exit status.
+        let _ = stdin.write_all(input);
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let status = match wait_until(&mut child, Instant::now() + timeout) {
+        Some(status) => status,
+        None => {
+            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let _ = child.wait();
+            return Err(Error::command(
+                what.to_string(),
+                format!("no answer within {} ms; killed", timeout.as_millis()),
+            ));
+        }
+    };
+    Ok(Output {
+        code: status.code(),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+/// As [`run_with_input`], but a non-zero exit is an error carrying the command's stderr.
+pub(crate) fn run_ok(
+    cmd: &mut Command,
+    what: &str,
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<Output> {
+    let out = run_with_input(cmd, what, input, timeout)?;
+    if out.success() {
+        Ok(out)
+    } else {
+        Err(Error::command(
+            what.to_string(),
+            format!(
+                "exited with {}: {}",
+                out.code.map_or("a signal".into(), |c| c.to_string()),
+                out.stderr.trim()
+            ),
+        ))
+    }
+}
+
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut buf);
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+/// Polls `child` until it exits or `deadline` passes, backing off from 1 ms to 20 ms so that
+/// short commands return quickly without spinning on long ones.
+fn wait_until(child: &mut Child, deadline: Instant) -> Option<std::process::ExitStatus> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// The one daemon a node runs, with the command that started it (for restarts).
+pub(crate) struct DaemonSlot {
+    node_dir: PathBuf,
+    log_path: PathBuf,
+    inner: Mutex<SlotInner>,
+}
+
+#[derive(Default)]
+struct SlotInner {
+    child: Option<Child>,
+    daemon: Option<Daemon>,
+}
+
+impl DaemonSlot {
+    pub fn new(node_dir: PathBuf, log_path: PathBuf) -> DaemonSlot {
+        DaemonSlot {
+            node_dir,
+            log_path,
+            inner: Mutex::new(SlotInner::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts `daemon`; `command` turns it into the [`Command`] that runs it on the node
+    /// (wrapped in `ip netns exec` for a namespace, as is for loopback).
+    pub fn spawn(&self, daemon: &Daemon, command: impl Fn(&Daemon) -> Command) -> Result<()> {
+        let mut inner = self.lock();
+        if let Some(child) = inner.child.as_mut() {
+            if matches!(child.try_wait(), Ok(None)) {
+                return Err(Error::Invalid(format!(
+                    "a daemon is already running in {} (pid {}); kill it first",
+                    self.node_dir.display(),
+                    child.id()
+                )));
+            }
+        }
+        if daemon.argv.is_empty() {
+            return Err(Error::Invalid("a daemon needs a program to run".into()));
+        }
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .map_err(|e| Error::io(format!("opening {}", self.log_path.display()), e))?;
+        let _ = writeln!(
+            log,
+            "--- faultline: starting {:?} at {} ---",
+            daemon.argv,
+            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        );
+        let err_log = log
+            .try_clone()
+            .map_err(|e| Error::io(format!("opening {}", self.log_path.display()), e))?;
+        let mut cmd = command(daemon);
+        cmd.current_dir(daemon.cwd.as_deref().unwrap_or(&self.node_dir))
+            .envs(&daemon.env)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err_log);
+        let child = cmd.spawn().map_err(|e| {
+            Error::command(
+                format!("starting {:?}", daemon.argv),
+                format!("could not start: {e}"),
+            )
+        })?;
+        let id = ProcessId::of(child.id() as i32).unwrap_or(ProcessId {
+            pid: child.id() as i32,
+            start_ticks: 0,
+        });
+        let pidfile = state::pidfile(&self.node_dir);
+        fs::write(&pidfile, id.to_line())
+            .map_err(|e| Error::io(format!("writing {}", pidfile.display()), e))?;
+        inner.child = Some(child);
+        inner.daemon = Some(daemon.clone());
+        Ok(())
+    }
+
+    /// Sends `signal` to the daemon's process group.
+    pub fn signal(&self, signal: Signal) -> Result<()> {
+        let inner = self.lock();
+        let Some(child) = inner.child.as_ref() else {
+            return Err(Error::Invalid(format!(
+                "no daemon was started in {}",
+                self.node_dir.display()
+            )));
+        };
+        // ESRCH: the group is gone already, which is what a signal to a dead daemon means.
+        match killpg(Pid::from_raw(child.id() as i32), signal) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+            Err(e) => Err(Error::command(
+                format!("sending {signal} to pid {}", child.id()),
+                e.to_string(),
+            )),
+        }
+    }
+
+    pub fn is_alive(&self) -> bool {
+        let mut inner = self.lock();
+        inner
+            .child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// SIGCONT then SIGKILL to the group, and reaps the leader. A no-op without a daemon.
+    pub fn kill(&self) -> Result<()> {
+        let mut inner = self.lock();
+        let Some(child) = inner.child.as_mut() else {
+            return Ok(());
+        };
+        let group = Pid::from_raw(child.id() as i32);
+        let _ = killpg(group, Signal::SIGCONT);
+        let _ = killpg(group, Signal::SIGKILL);
+        if wait_until(child, Instant::now() + REAP_TIMEOUT).is_none() {
+            return Err(Error::command(
+                format!("killing pid {}", child.id()),
+                "it did not die within 5 s of SIGKILL",
+            ));
+        }
+        let _ = fs::remove_file(state::pidfile(&self.node_dir));
+        Ok(())
+    }
+
+    /// Kills the daemon if it lives, then starts its last command again.
+    pub fn restart(&self, command: impl Fn(&Daemon) -> Command) -> Result<()> {
+        self.kill()?;
+        let daemon = self.lock().daemon.clone().ok_or_else(|| {
+            Error::Invalid(format!(
+                "no daemon was started in {}, so none can be restarted",
+                self.node_dir.display()
+            ))
+        })?;
+        self.spawn(&daemon, command)
+    }
+}
+
+/// Copies `local` to `dest`, creating `dest`'s parent directories.
+pub(crate) fn copy_file(local: &Path, dest: &Path) -> Result<()> {
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+    }
+    fs::copy(local, dest).map_err(|e| {
+        Error::io(
+            format!("copying {} to {}", local.display(), dest.display()),
+            e,
+        )
+    })?;
+    Ok(())
+}
+
+/// Copies every `*.log` file of `node_dir` into `dest_dir`.
+pub(crate) fn copy_logs(node_dir: &Path, dest_dir: &Path) -> Result<Vec<PathBuf>> {
+    fs::create_dir_all(dest_dir)
+        .map_err(|e| Error::io(format!("creating {}", dest_dir.display()), e))?;
+    let entries = fs::read_dir(node_dir)
+        .map_err(|e| Error::io(format!("reading {}", node_dir.display()), e))?;
+    let mut copied = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let dest = dest_dir.join(entry.file_name());
+            copy_file(&path, &dest)?;
+            copied.push(dest);
+        }
+    }
+    copied.sort();
+    Ok(copied)
+}
+
+/// SIGCONT then SIGKILL to the process group recorded in a pidfile, if that very process
+/// still exists. Returns the pid it killed.
+pub(crate) fn kill_pidfile(pidfile: &Path) -> Option<i32> {
+    let id = ProcessId::parse(&fs::read_to_string(pidfile).ok()?)?;
+    if !id.is_running() {
+        return None;
+    }
+    let group = Pid::from_raw(id.pid);
+    let _ = killpg(group, Signal::SIGCONT);
+    killpg(group, Signal::SIGKILL).ok()?;
+    Some(id.pid)
+}

@@ -1,0 +1,111 @@
+//! Every live cluster of this process, so that a signal can tear them all down.
+//!
+//! [`Cluster::start`](super::Cluster::start) registers its backend before creating anything
+//! and the cluster's `Drop` unregisters it after teardown. Two ways to use the registry:
+//!
+//! - call [`install_interrupt_teardown`] once at startup: the first SIGINT, SIGTERM or SIGHUP
+//!   tears down every live cluster, prints what it did on stderr, and exits with code 3 (the
+//!   test could not be carried out); a second signal during that teardown exits at once.
+//! - or handle signals yourself (e.g. with `tokio::signal`) and call [`teardown_all`] before
+//!   exiting.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use super::Backend;
+
+struct Entry {
+    id: u64,
+    backend: Arc<dyn Backend>,
+}
+
+static LIVE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+static NEXT_ID: Mutex<u64> = Mutex::new(0);
+
+/// Proof that a backend is in the registry; [`Registration::release`] takes it out.
+pub struct Registration {
+    id: u64,
+}
+
+fn live() -> std::sync::MutexGuard<'static, Vec<Entry>> {
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn register(backend: Arc<dyn Backend>) -> Registration {
+    let id = {
+        let mut next = NEXT_ID.lock().unwrap_or_else(|p| p.into_inner());
+        *next += 1;
+        *next
+    };
+    live().push(Entry { id, backend });
+    Registration { id }
+}
+
+impl Registration {
+    pub(crate) fn release(&self) {
+        live().retain(|e| e.id != self.id);
+    }
+}
+
+/// The run ids of the clusters alive in this process.
+pub fn live_run_ids() -> Vec<String> {
+    live()
+        .iter()
+        .map(|e| e.backend.run_id().to_string())
+        .collect()
+}
+
+/// Tears down every live cluster of this process and returns their run ids. Each teardown is
+/// idempotent, so a cluster later dropped by its owner does no harm.
+pub fn teardown_all() -> Vec<String> {
+    let backends: Vec<Arc<dyn Backend>> = live().iter().map(|e| e.backend.clone()).collect();
+    let mut ids = Vec::new();
+    for backend in backends {
+        for what in backend.teardown() {
+            eprintln!(
+                "faultline: teardown of run {} could not remove {what}; run `faultline clean`",
+                backend.run_id()
+            );
+        }
+        ids.push(backend.run_id().to_string());
+    }
+    ids
+}
+
+/// Installs (once) a handler thread that tears down every live cluster on the first SIGINT,
+/// SIGTERM or SIGHUP and exits the process with code 3. Calling it again does nothing.
+pub fn install_interrupt_teardown() -> std::io::Result<()> {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    if INSTALLED.get().is_some() {
+        return Ok(());
+    }
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let _ = INSTALLED.set(());
+    std::thread::Builder::new()
+        .name("faultline-signals".into())
+        .spawn(move || {
+            let mut tearing_down = false;
+            for signal in signals.forever() {
+                if tearing_down {
+                    // A second signal while tearing down means "stop now".
+                    eprintln!("faultline: interrupted again; exiting before teardown finished");
+                    std::process::exit(3);
+                }
+                tearing_down = true;
+                eprintln!(
+                    "faultline: interrupted by signal {signal}; tearing down {} cluster(s)",
+                    live().len()
+                );
+                std::thread::spawn(|| {
+                    let ids = teardown_all();
+                    if !ids.is_empty() {
+                        eprintln!("faultline: tore down run(s) {}", ids.join(", "));
+                    }
+                    std::process::exit(3);
+                });
+            }
+        })?;
+    Ok(())
+}
