@@ -1,12 +1,353 @@
-//! `faultline check`.
+//! `faultline check`: check recorded histories offline, ours or Jepsen's.
+//!
+//! Each history is read (format from `--format`, else the extension, else the content),
+//! checked against one model within its own time budget, and given one verdict line; then a
+//! summary line. A history that cannot be read is reported with its file and line, counts as
+//! "could not be carried out" (exit 3), and does not stop the others from being checked. The
+//! exit code is the most serious over all histories: 1, then 3, then 2, then 0.
 
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::Args;
+use faultline_checkers::elle::ConsistencyModel;
+use faultline_checkers::format::{self, edn, Format, FormatError, ReadOptions};
+use faultline_checkers::registry::{self, CheckerOptions};
+use faultline_checkers::{Budget, CheckResult, Checker, History, Verdict};
+use serde_json::{json, Value};
 
 use crate::exit::Code;
 
-#[derive(Args, Debug)]
-pub struct CheckArgs {}
+/// The time limit per history when `--time-limit` is not given.
+pub const DEFAULT_TIME_LIMIT_SECS: f64 = 60.0;
 
-pub fn execute(_args: CheckArgs) -> anyhow::Result<Code> {
-    anyhow::bail!("`faultline check` is not available in this build yet")
+/// Check histories against a model. Exit code: 0 all valid, 1 some history is invalid,
+/// 2 some could not be decided in time, 3 some could not be read (or bad usage); the most
+/// serious wins, in the order 1, 3, 2, 0.
+#[derive(Args, Debug)]
+#[command(after_long_help = models_help())]
+pub struct CheckArgs {
+    /// History files: faultline's history.jsonl, Jepsen's history.edn, history.txt or a
+    /// Jepsen log. `-` reads standard input.
+    #[arg(value_name = "HISTORY", required = true)]
+    pub histories: Vec<PathBuf>,
+
+    /// The model or checker (listed below under "Models and checkers").
+    #[arg(long, short = 'm', value_name = "M", default_value = "cas-register",
+          value_parser = model_names())]
+    pub model: String,
+
+    /// The history format; by default taken from the extension (.jsonl/.json, .edn,
+    /// .txt/.log), else guessed from the content.
+    #[arg(long, value_name = "FORMAT", value_parser = ["jsonl", "edn", "jepsen-txt"])]
+    pub format: Option<String>,
+
+    /// Print machine-readable results (one JSON document) instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The initial value, as JSON (or EDN): of every register for the linearizable models
+    /// (default null: absent, so a read of null before any write is fine); of the counter
+    /// for `counter` (default 0); the total, or a map of initial balances, for `bank`
+    /// (default: the total most reads agree on).
+    #[arg(long, value_name = "V")]
+    pub initial_value: Option<String>,
+
+    /// Knossos's reading of nil: an ok read of null observed nothing and matches any state.
+    /// By default a read of null means the key was absent (never written). Checking
+    /// Knossos's cas-register data as Knossos does needs this and --initial-value 0.
+    #[arg(long)]
+    pub nil_read_matches_any: bool,
+
+    /// The isolation level list-append and rw-register check against
+    /// (default strict-serializable, which also uses real-time order).
+    #[arg(long, value_name = "C", value_parser = consistency_names())]
+    pub consistency_model: Option<String>,
+
+    /// Seconds each history may take to check; past it the verdict is unknown (exit 2).
+    /// 0 means no limit.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIME_LIMIT_SECS)]
+    pub time_limit: f64,
+
+    /// Read Jepsen `[key value]` values as independent keys, each checked on its own
+    /// (by default they are detected: every client invocation holds such a tuple).
+    #[arg(long, conflicts_with = "no_independent")]
+    pub independent: bool,
+
+    /// Never read Jepsen values as `[key value]` tuples.
+    #[arg(long)]
+    pub no_independent: bool,
+
+    /// For set-full: a stale read (an element missing, then back) makes the history invalid.
+    #[arg(long)]
+    pub set_linearizable: bool,
+
+    /// For bank: balances may go below zero.
+    #[arg(long)]
+    pub allow_negative_balances: bool,
+}
+
+fn models_help() -> String {
+    let mut text = String::from("Models and checkers (--model):\n");
+    for line in registry::help_text().lines() {
+        let _ = writeln!(text, "  {line}");
+    }
+    text.push_str(
+        "\n`set` is the linearizable set model; `set-full` is Jepsen's cheaper set checker.\n\
+         Defaults: registers start as null (absent), an ok read of null means absent, a fail \
+         is a no-op, an info op may take effect at any later time or never, line order is \
+         real-time order.",
+    );
+    text
+}
+
+fn model_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        registry::CHECKERS
+            .iter()
+            .map(|c| PossibleValue::new(c.name).help(c.description)),
+    )
+}
+
+fn consistency_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(ConsistencyModel::ALL.iter().map(|m| m.name()))
+}
+
+/// The validated configuration of one `check` invocation.
+struct Config {
+    model: String,
+    checker: Box<dyn Checker>,
+    read: ReadOptions,
+    time_limit: Option<Duration>,
+    json: bool,
+}
+
+impl Config {
+    fn from_args(args: &CheckArgs) -> anyhow::Result<Config> {
+        let initial = match &args.initial_value {
+            None => Value::Null,
+            Some(text) => parse_value(text)
+                .with_context(|| format!("--initial-value {text:?} is neither JSON nor EDN"))?,
+        };
+        let consistency = args
+            .consistency_model
+            .as_deref()
+            .map(|name| ConsistencyModel::from_name(name).context("unknown consistency model"))
+            .transpose()?;
+        let options = CheckerOptions {
+            initial,
+            nil_read_matches_any: args.nil_read_matches_any,
+            consistency,
+            set_linearizable: args.set_linearizable,
+            allow_negative: args.allow_negative_balances,
+        };
+        let checker = registry::build(&args.model, &options)?;
+        if !args.time_limit.is_finite() || args.time_limit < 0.0 {
+            bail!("--time-limit must be a number of seconds, 0 or more");
+        }
+        let time_limit = (args.time_limit > 0.0).then(|| Duration::from_secs_f64(args.time_limit));
+        let independent = match (args.independent, args.no_independent) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        Ok(Config {
+            model: args.model.clone(),
+            checker,
+            read: ReadOptions {
+                format: args.format.as_deref().and_then(Format::from_name),
+                independent,
+            },
+            time_limit,
+            json: args.json,
+        })
+    }
+}
+
+/// JSON first (`0`, `"x"`, `{"a": 1}`), then EDN (`nil`, `:x`, `{:a 1}`).
+fn parse_value(text: &str) -> anyhow::Result<Value> {
+    if let Ok(v) = serde_json::from_str(text) {
+        return Ok(v);
+    }
+    Ok(edn::parse(text)?.to_json())
+}
+
+/// What happened to one history.
+struct Outcome {
+    path: PathBuf,
+    code: Code,
+    ops: usize,
+    elapsed: Duration,
+    result: Option<CheckResult>,
+    error: Option<FormatError>,
+    warnings: Vec<String>,
+}
+
+pub fn execute(args: CheckArgs) -> anyhow::Result<Code> {
+    let config = Config::from_args(&args)?;
+    let mut outcomes = Vec::with_capacity(args.histories.len());
+    for path in &args.histories {
+        let outcome = check_one(&config, path);
+        if !config.json {
+            print_outcome(&outcome);
+        }
+        outcomes.push(outcome);
+    }
+    let code = outcomes.iter().fold(Code::Valid, |c, o| c.worst(o.code));
+    if config.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json_report(&config, &outcomes, code))?
+        );
+    } else {
+        println!("{}", summary_line(&outcomes, code));
+    }
+    Ok(code)
+}
+
+fn check_one(config: &Config, path: &Path) -> Outcome {
+    let started = Instant::now();
+    let history = match format::read_path(path, &config.read) {
+        Ok(h) => h,
+        Err(e) => {
+            return Outcome {
+                path: path.to_path_buf(),
+                code: Code::Error,
+                ops: 0,
+                elapsed: started.elapsed(),
+                result: None,
+                error: Some(e),
+                warnings: Vec::new(),
+            }
+        }
+    };
+    let result = run_checker(config, &history);
+    let mut warnings = history.warnings.clone();
+    warnings.extend(result.warnings.iter().cloned());
+    Outcome {
+        path: path.to_path_buf(),
+        code: Code::from(result.verdict),
+        ops: history.ops.len(),
+        elapsed: started.elapsed(),
+        result: Some(result),
+        error: None,
+        warnings,
+    }
+}
+
+/// Runs the checker within the time budget. A checker that panics degrades to unknown (the
+/// panic message is already on stderr), so one bad history cannot hide the others' verdicts.
+fn run_checker(config: &Config, history: &History) -> CheckResult {
+    let budget = match config.time_limit {
+        Some(limit) => Budget::with_time_limit(limit),
+        None => Budget::default(),
+    };
+    let checker = &config.checker;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        checker.check(history, &budget)
+    })) {
+        Ok(result) => result,
+        Err(_) => CheckResult::unknown(
+            checker.name(),
+            "the checker crashed on this history (see the message above); please report it",
+        ),
+    }
+}
+
+fn location(e: &FormatError) -> String {
+    match (e.line, e.column) {
+        (Some(l), Some(c)) => format!("line {l}, column {c}: "),
+        (Some(l), None) => format!("line {l}: "),
+        _ => String::new(),
+    }
+}
+
+fn print_outcome(o: &Outcome) {
+    let path = o.path.display();
+    if let Some(e) = &o.error {
+        println!("{path}: error: {}{}", location(e), e.message);
+        return;
+    }
+    let Some(r) = &o.result else { return };
+    println!(
+        "{path}: {} ({} ops, {} ms): {}",
+        r.verdict,
+        o.ops,
+        o.elapsed.as_millis(),
+        r.summary
+    );
+    for a in &r.anomalies {
+        let mut lines = a.explanation.lines();
+        println!("  {}: {}", a.kind, lines.next().unwrap_or(""));
+        for line in lines {
+            println!("    {line}");
+        }
+    }
+    for w in &o.warnings {
+        println!("  warning: {w}");
+    }
+}
+
+fn summary_line(outcomes: &[Outcome], code: Code) -> String {
+    let count = |c: Code| outcomes.iter().filter(|o| o.code == c).count();
+    format!(
+        "{} {}: {} valid, {} invalid, {} unknown, {} unreadable (exit {})",
+        outcomes.len(),
+        if outcomes.len() == 1 {
+            "history"
+        } else {
+            "histories"
+        },
+        count(Code::Valid),
+        count(Code::Invalid),
+        count(Code::Unknown),
+        count(Code::Error),
+        code as u8
+    )
+}
+
+fn json_report(config: &Config, outcomes: &[Outcome], code: Code) -> Value {
+    let histories: Vec<Value> = outcomes
+        .iter()
+        .map(|o| {
+            let verdict = match (&o.result, o.code) {
+                (Some(r), _) => r.verdict.as_str(),
+                (None, _) => "error",
+            };
+            json!({
+                "path": o.path.display().to_string(),
+                "verdict": verdict,
+                "exit_code": o.code as u8,
+                "ops": o.ops,
+                "elapsed_ms": o.elapsed.as_secs_f64() * 1000.0,
+                "result": o.result,
+                "error": o.error.as_ref().map(|e| json!({
+                    "message": e.message, "line": e.line, "column": e.column,
+                    "text": e.to_string(),
+                })),
+                "warnings": o.warnings,
+            })
+        })
+        .collect();
+    let count = |v: Verdict| {
+        outcomes
+            .iter()
+            .filter(|o| o.result.as_ref().is_some_and(|r| r.verdict == v))
+            .count()
+    };
+    json!({
+        "model": config.model,
+        "checker": config.checker.name(),
+        "histories": histories,
+        "summary": {
+            "valid": count(Verdict::Valid),
+            "invalid": count(Verdict::Invalid),
+            "unknown": count(Verdict::Unknown),
+            "unreadable": outcomes.iter().filter(|o| o.error.is_some()).count(),
+        },
+        "exit_code": code as u8,
+    })
 }

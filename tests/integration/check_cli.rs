@@ -1,1 +1,319 @@
-//! Integration tests: check_cli.
+//! `faultline check` as a user runs it: the built binary on history files, judged by its
+//! verdict lines, its JSON and its exit code.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn faultline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .output()
+        .expect("the faultline binary runs")
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("faultline exits with a code")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Writes `text` to `name` in a fresh temporary directory.
+fn history_file(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// Knossos's histories sit beside the repository, in `shared/testdata/knossos/<model>/<good|bad>/`.
+fn knossos_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/knossos")
+}
+
+fn edn_files(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "edn"))
+        .map(|p| p.to_str().unwrap().to_string())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn knossos_histories_get_their_known_verdicts() {
+    let root = knossos_dir();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for model in ["cas-register", "multi-register", "mutex"] {
+        for (folder, verdict, exit) in [("good", "valid", 0), ("bad", "invalid", 1)] {
+            let dir = root.join(model).join(folder);
+            if !dir.exists() {
+                continue;
+            }
+            let files = edn_files(&dir);
+            let mut args = vec!["check", "--json", "--model", model];
+            args.extend(files.iter().map(String::as_str));
+            let out = faultline(&args);
+            let report: Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("{model}/{folder}: not JSON ({e}): {}", stdout(&out)));
+            for h in report["histories"].as_array().unwrap() {
+                checked += 1;
+                if h["verdict"] != verdict {
+                    wrong.push(format!(
+                        "{}: {} (expected {verdict}): {}",
+                        h["path"], h["verdict"], h["result"]["summary"]
+                    ));
+                }
+            }
+            if code(&out) != exit {
+                wrong.push(format!(
+                    "{model}/{folder}: exit {} (expected {exit})",
+                    code(&out)
+                ));
+            }
+        }
+    }
+    assert!(
+        checked >= 30,
+        "only {checked} Knossos histories found under {}",
+        root.display()
+    );
+    assert!(wrong.is_empty(), "wrong verdicts:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn an_invalid_knossos_history_explains_itself_in_the_verdict_line() {
+    let file = knossos_dir().join("cas-register/bad/bad-analysis.edn");
+    let out = faultline(&["check", file.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert_eq!(code(&out), 1, "{text}");
+    assert!(text.contains("bad-analysis.edn: invalid"), "{text}");
+    assert!(
+        text.lines().count() >= 3,
+        "no explanation under the verdict:\n{text}"
+    );
+    assert!(text.trim_end().ends_with("(exit 1)"), "{text}");
+}
+
+const WRITE: &str = r#"{"process":0,"type":"invoke","f":"add","value":1}"#;
+const WRITE_OK: &str = r#"{"process":0,"type":"ok","f":"add","value":1}"#;
+const READ: &str = r#"{"process":1,"type":"invoke","f":"read","value":null}"#;
+
+#[test]
+fn malformed_json_is_an_error_naming_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = history_file(
+        &dir,
+        "bad.jsonl",
+        &format!("{WRITE}\n{{\"process\":0,\n{WRITE_OK}\n"),
+    );
+    let out = faultline(&["check", "--model", "counter", &bad]);
+    let text = stdout(&out);
+    assert_eq!(code(&out), 3, "{text}");
+    assert!(
+        text.contains("bad.jsonl: error: line 2: not valid JSON"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unknown_type_is_an_error_naming_the_value_and_the_choices() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = history_file(
+        &dir,
+        "h.jsonl",
+        &format!(
+            "{WRITE}\n{}\n",
+            r#"{"process":0,"type":"okay","f":"add","value":1}"#
+        ),
+    );
+    let out = faultline(&["check", "--model", "counter", &bad]);
+    assert_eq!(code(&out), 3);
+    assert!(
+        stdout(&out).contains(
+            "h.jsonl: error: line 2: unknown type \"okay\" (expected invoke, ok, fail or info)"
+        ),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_completion_without_an_invocation_is_an_error_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = history_file(&dir, "h.jsonl", &format!("{READ}\n{WRITE_OK}\n"));
+    let out = faultline(&["check", "--model", "counter", &bad]);
+    assert_eq!(code(&out), 3);
+    assert!(
+        stdout(&out).contains("error: line 2: `ok` completion of `add` by process 0"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn two_invocations_in_flight_on_one_process_are_an_error_with_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = history_file(&dir, "h.jsonl", &format!("{WRITE}\n{READ}\n{WRITE}\n"));
+    let out = faultline(&["check", "--model", "counter", &bad]);
+    assert_eq!(code(&out), 3);
+    assert!(
+        stdout(&out).contains("error: line 3: process 0 invokes"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_torn_last_line_is_a_warning_and_the_prefix_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let read_ok = r#"{"process":1,"type":"ok","f":"read","value":0}"#;
+    // The read of 0 after an acknowledged add of 1 is out of bounds: the prefix is judged.
+    let torn = history_file(
+        &dir,
+        "torn.jsonl",
+        &format!("{WRITE}\n{WRITE_OK}\n{READ}\n{read_ok}\n{{\"process\":2,\"type\":\"inv"),
+    );
+    let out = faultline(&["check", "--model", "counter", &torn]);
+    let text = stdout(&out);
+    assert_eq!(code(&out), 1, "{text}");
+    assert!(text.contains("torn.jsonl: invalid (2 ops"), "{text}");
+    assert!(
+        text.contains("warning: line 5: torn last line ignored"),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_history_is_checked_and_the_most_serious_code_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = history_file(&dir, "good.jsonl", &format!("{WRITE}\n{WRITE_OK}\n"));
+    let unreadable = history_file(&dir, "unreadable.jsonl", "{\"process\":0\n\n");
+    let invalid = history_file(
+        &dir,
+        "invalid.jsonl",
+        &format!(
+            "{WRITE}\n{WRITE_OK}\n{READ}\n{}\n",
+            r#"{"process":1,"type":"ok","f":"read","value":7}"#
+        ),
+    );
+    let out = faultline(&["check", "--model", "counter", &good, &unreadable]);
+    assert_eq!(code(&out), 3, "{}", stdout(&out));
+    let out = faultline(&["check", "--model", "counter", &unreadable, &invalid, &good]);
+    let text = stdout(&out);
+    assert_eq!(code(&out), 1, "{text}");
+    assert!(text.contains("good.jsonl: valid"), "{text}");
+    assert!(text.contains("invalid.jsonl: invalid"), "{text}");
+    assert!(text.contains("unreadable.jsonl: error: line 1"), "{text}");
+    assert!(
+        text.contains("3 histories: 1 valid, 1 invalid, 0 unknown, 1 unreadable (exit 1)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn jepsen_history_txt_and_log_lines_are_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let txt = history_file(
+        &dir,
+        "jepsen.log",
+        "2017-03-10 11:27:13,123 INFO jepsen.core - Running test\n\
+         INFO  jepsen.util - 0\t:invoke\t:add\t1\n\
+         INFO  jepsen.util - 0\t:ok\t:add\t1\n\
+         INFO  jepsen.util - :nemesis\t:info\t:start\t\"Cut off [:n1]\"\n\
+         INFO  jepsen.util - 1 :invoke :add 5\n\
+         INFO  jepsen.util - 1 :info :add 5 :timeout\n\
+         INFO  jepsen.util - 2\t:invoke\t:read\tnil\n\
+         INFO  jepsen.util - 2\t:ok\t:read\t6\n",
+    );
+    let out = faultline(&["check", "--json", "--model", "counter", &txt]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let h = &report["histories"][0];
+    assert_eq!(code(&out), 0, "{h}");
+    assert_eq!(h["ops"], 3);
+    assert_eq!(
+        h["warnings"][0],
+        "skipped 1 line(s) that hold no op (the first is line 1)"
+    );
+    // Forced to text lines, an EDN file's first line is no op: nothing is read.
+    let edn = history_file(
+        &dir,
+        "h.edn",
+        "[{:process 0, :type :invoke, :f :add, :value 1}]",
+    );
+    let out = faultline(&[
+        "check",
+        "--json",
+        "--model",
+        "counter",
+        "--format",
+        "jepsen-txt",
+        &edn,
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["histories"][0]["ops"], 0);
+}
+
+#[test]
+fn malformed_edn_is_an_error_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = history_file(
+        &dir,
+        "history.edn",
+        "[{:process 0, :type :invoke, :f :add, :value 1}\n {:process 0, :type :ok, :f :add, :value 1]",
+    );
+    let out = faultline(&["check", "--model", "counter", &bad]);
+    assert_eq!(code(&out), 3);
+    assert!(
+        stdout(&out).contains("history.edn: error: line 2, column 43:"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn usage_errors_exit_3_not_2() {
+    assert_eq!(code(&faultline(&["check"])), 3);
+    assert_eq!(
+        code(&faultline(&[
+            "check",
+            "--model",
+            "no-such-model",
+            "h.jsonl"
+        ])),
+        3
+    );
+    let out = faultline(&["check", "--consistency-model", "serializable", "h.jsonl"]);
+    assert_eq!(code(&out), 3);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not apply"));
+    assert_eq!(
+        code(&faultline(&["check", "--time-limit", "-1", "h.jsonl"])),
+        3
+    );
+}
+
+#[test]
+fn help_lists_every_model_with_its_description() {
+    let out = faultline(&["check", "--help"]);
+    assert_eq!(code(&out), 0);
+    let text = stdout(&out);
+    for name in [
+        "cas-register",
+        "multi-register",
+        "list-append",
+        "set-full",
+        "counter",
+        "bank",
+    ] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(name)),
+            "{name} missing:\n{text}"
+        );
+    }
+    assert!(text.contains("--nil-read-matches-any"));
+}
