@@ -1,14 +1,75 @@
 //! Transactional checking, Elle-style: list-append and rw-register.
+//!
+//! A transactional history is a set of `txn` operations, each a list of micro-operations
+//! on keys. The checker never sees the database's internal order; it *infers* a
+//! dependency graph between transactions from what they observed (Adya's `ww`, `wr` and
+//! `rw` dependencies), adds the orders the clients saw (`process`: one process's
+//! transactions in turn; `realtime`: one transaction completed before another began), and
+//! looks for cycles. A cycle means no order of the transactions — serial, or consistent with
+//! real time — explains the observations.
+//!
+//! ```text
+//!   process 0:  [T1 append x 3, r y []]---------ok
+//!   process 1:      [T2 append y 5, r x []]--------ok
+//!
+//!   T1 --rw(y: missed 5)--> T2 --rw(x: missed 3)--> T1        G2-item (write skew)
+//! ```
+//!
+//! The data types make dependencies recoverable: in **list-append** ([`list_append`]) a
+//! read returns the whole list, which reveals each key's version order; in **rw-register**
+//! ([`rw_register`]) writes are unique, so a read names its writer, and the order of
+//! versions is known only where the history proves it.
+//!
+//! Anomalies, with the names printed (see [`anomaly`] for the isolation levels each rules
+//! out and the JSON schema of the result's `details`):
+//!
+//! - cycles, named by the most specific class they belong to: `G0` (write cycle), `G1c`
+//!   (circular information flow), `G-single` (exactly one anti-dependency), `G-nonadjacent`
+//!   (several, none adjacent), `G2-item` (anti-dependency cycle), each with `-process` or
+//!   `-realtime` when the cycle needs those order edges;
+//! - without a cycle: `G1a`, `G1b`, `dirty-update`, `internal`, `future-read`,
+//!   `duplicate-elements`, `incompatible-order`, `garbage-read`, `lost-update`,
+//!   `lost-append`.
+//!
+//! The chosen [`ConsistencyModel`] (default strict serializability) decides which anomalies
+//! make the history invalid; the others are reported as notes. Either way the result names
+//! every isolation level the history rules out.
+//!
+//! Complexity: parsing, the per-key inference and the graph are linear in the history
+//! (keys are analysed in parallel); real-time order costs O(n) edges through barrier
+//! nodes ([`graph`]); components are found by an iterative Tarjan, and cycle search runs
+//! only inside components. A strictly serializable history of a million transactions
+//! checks in seconds (`cargo bench -p faultline-checkers --bench elle`).
+//!
+//! References: Adya, Liskov and O'Neil, "Generalized Isolation Level Definitions" (ICDE
+//! 2000); Kingsbury and Alvaro, "Elle: Inferring Isolation Anomalies from Experimental
+//! Observations" (VLDB 2020).
 
-use crate::history::History;
+pub mod anomaly;
+pub mod gen;
+mod graph;
+pub mod list_append;
+pub mod rw_register;
+mod txn;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::history::{History, Outcome};
 use crate::verdict::{Budget, CheckResult, Checker};
 
-/// The isolation level a transactional history is checked against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+use anomaly::{describe_cycle, Found, Stats};
+use graph::{classify, DepEdge, Graph};
+use txn::{Shape, Txns};
+
+/// The isolation level a transactional history is checked against; by default strict
+/// serializability.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ConsistencyModel {
     ReadCommitted,
     SnapshotIsolation,
     Serializable,
+    #[default]
     StrictSerializable,
 }
 
@@ -32,9 +93,14 @@ impl ConsistencyModel {
     pub fn from_name(name: &str) -> Option<ConsistencyModel> {
         ConsistencyModel::ALL.into_iter().find(|m| m.name() == name)
     }
+
+    /// Whether this model forbids an anomaly kind (`G-single`, `G1a`, ...).
+    pub fn forbids(self, kind: &str) -> bool {
+        anomaly::ruled_out(kind).contains(&self)
+    }
 }
 
-/// Elle's list-append checker.
+/// Elle's list-append checker: transactions of `["append", k, v]` and `["r", k, [..]]`.
 #[derive(Clone, Debug)]
 pub struct ListAppend {
     pub model: ConsistencyModel,
@@ -45,12 +111,12 @@ impl Checker for ListAppend {
         "list-append"
     }
 
-    fn check(&self, _history: &History, _budget: &Budget) -> CheckResult {
-        CheckResult::unknown(self.name(), "the list-append checker is not built yet")
+    fn check(&self, history: &History, budget: &Budget) -> CheckResult {
+        check(self.name(), self.model, Shape::List, history, budget)
     }
 }
 
-/// Elle's rw-register checker.
+/// Elle's rw-register checker: transactions of `["w", k, v]` and `["r", k, v]`.
 #[derive(Clone, Debug)]
 pub struct RwRegister {
     pub model: ConsistencyModel,
@@ -61,7 +127,127 @@ impl Checker for RwRegister {
         "rw-register"
     }
 
-    fn check(&self, _history: &History, _budget: &Budget) -> CheckResult {
-        CheckResult::unknown(self.name(), "the rw-register checker is not built yet")
+    fn check(&self, history: &History, budget: &Budget) -> CheckResult {
+        check(self.name(), self.model, Shape::Register, history, budget)
     }
+}
+
+/// What the per-key inference of one or more keys produced.
+#[derive(Default)]
+pub(crate) struct KeyOut {
+    pub edges: Vec<DepEdge>,
+    pub found: Vec<Found>,
+    pub warnings: Vec<String>,
+}
+
+impl KeyOut {
+    fn append(&mut self, mut other: KeyOut) {
+        self.edges.append(&mut other.edges);
+        self.found.append(&mut other.found);
+        self.warnings.append(&mut other.warnings);
+    }
+}
+
+fn check(
+    name: &str,
+    model: ConsistencyModel,
+    shape: Shape,
+    history: &History,
+    budget: &Budget,
+) -> CheckResult {
+    let txns = match Txns::parse(history, shape) {
+        Ok(txns) => txns,
+        Err(e) => return CheckResult::unknown(name, e.message),
+    };
+    let per_key = |k: usize, out: &mut KeyOut| match shape {
+        Shape::List => list_append::check_key(&txns, history, k, out),
+        Shape::Register => rw_register::check_key(&txns, history, k, out),
+    };
+    let inferred = for_each_key(txns.keys.len(), budget.threads, per_key);
+    let mut found = inferred.found;
+    let mut warnings = inferred.warnings;
+    if txns.skipped > 0 {
+        warnings.push(format!(
+            "{} operations are not `txn` and were not checked",
+            txns.skipped
+        ));
+    }
+    let graph = Graph::build(&txns, history, inferred.edges);
+    let mut scratch = graph.scratch();
+    let (components, comp) = graph.components(&mut scratch);
+    let mut incomplete = None;
+    for scc in &components {
+        if budget.expired() {
+            incomplete = Some(format!(
+                "the time budget ran out while searching {} cyclic components for cycles",
+                components.len()
+            ));
+            break;
+        }
+        let id = comp[scc[0] as usize];
+        match graph.find_cycle(scc, id, &comp, &mut scratch) {
+            Some(hops) => found.push(describe_cycle(
+                &hops,
+                &classify(&hops),
+                history,
+                &txns,
+                shape,
+            )),
+            None => found.push(Found::new(
+                "cycle",
+                format!(
+                    "{} transactions depend on each other in a cycle, but the search for \
+                     a short witness ran out of work",
+                    scc.iter().filter(|&&v| (v as usize) < graph.n_txns).count()
+                ),
+                serde_json::Value::Null,
+            )),
+        }
+    }
+    let count = |o: Outcome| txns.outcome.iter().filter(|&&x| x == o).count();
+    let stats = Stats {
+        txns: txns.len(),
+        ok: count(Outcome::Ok),
+        info: count(Outcome::Info),
+        fail: count(Outcome::Fail),
+        keys: txns.keys.len(),
+        edges: graph.edge_count(),
+        components: components.len(),
+    };
+    anomaly::result(name, model, found, stats, warnings, incomplete)
+}
+
+/// Runs `f` over every key on up to `threads` threads, in chunks handed out on demand;
+/// the outputs are joined in key order, so the result does not depend on scheduling.
+fn for_each_key(keys: usize, threads: usize, f: impl Fn(usize, &mut KeyOut) + Sync) -> KeyOut {
+    let threads = threads.clamp(1, 64);
+    if threads == 1 || keys < 256 {
+        let mut out = KeyOut::default();
+        (0..keys).for_each(|k| f(k, &mut out));
+        return out;
+    }
+    let chunk = keys.div_ceil(threads * 16);
+    let next = AtomicUsize::new(0);
+    let parts: Mutex<Vec<(usize, KeyOut)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let c = next.fetch_add(1, Ordering::Relaxed);
+                let lo = c * chunk;
+                if lo >= keys {
+                    break;
+                }
+                let mut out = KeyOut::default();
+                (lo..keys.min(lo + chunk)).for_each(|k| f(k, &mut out));
+                parts.lock().expect("no worker panics").push((c, out));
+            });
+        }
+    });
+    let mut parts = parts.into_inner().expect("no worker panics");
+    parts.sort_by_key(|p| p.0);
+    let mut out = KeyOut::default();
+    for (_, part) in parts {
+        out.append(part);
+    }
+    out
 }

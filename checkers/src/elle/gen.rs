@@ -1,0 +1,478 @@
+//! Generated list-append histories: strictly serializable by construction, optionally with
+//! one anomaly injected.
+//!
+//! [`list_append`] simulates `clients` concurrent clients against an ideal store. Each
+//! transaction is invoked, takes effect atomically at one instant strictly inside its
+//! invocation–completion window, and completes; so the order of those instants is a serial
+//! order consistent with real time, and the history is strictly serializable. A few percent
+//! of transactions fail (they never take effect) and a few crash (`info`: half of them take
+//! effect, half never do; the client then carries on under a new process id, as the format
+//! demands). Keys rotate: a key takes about `appends_per_key` appends and is then retired
+//! for a fresh one, the way Jepsen's list-append workload keeps lists short.
+//!
+//! [`inject`] then edits the history to contain exactly one anomaly of a chosen kind, for
+//! tests and benchmarks to check that the checker reports that anomaly and nothing else.
+//! Every random choice comes from one seeded generator, so a seed replays a history.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use serde_json::{json, Value};
+
+use crate::history::{History, Op, Outcome};
+
+/// The shape of a generated history. Defaults: 1,000 transactions, 10 clients, 1–4
+/// micro-operations, 8 keys in use at a time, about 20 appends per key, half reads,
+/// 3% failed and 2% crashed transactions.
+#[derive(Clone, Debug)]
+pub struct GenConfig {
+    pub seed: u64,
+    pub txns: usize,
+    pub clients: usize,
+    pub max_mops: usize,
+    pub active_keys: usize,
+    pub appends_per_key: usize,
+    /// Share of micro-operations that are reads.
+    pub read_share: f64,
+    pub fail_rate: f64,
+    pub crash_rate: f64,
+}
+
+impl Default for GenConfig {
+    fn default() -> Self {
+        GenConfig {
+            seed: 0,
+            txns: 1_000,
+            clients: 10,
+            max_mops: 4,
+            active_keys: 8,
+            appends_per_key: 20,
+            read_share: 0.5,
+            fail_rate: 0.03,
+            crash_rate: 0.02,
+        }
+    }
+}
+
+/// A small, fast, seedable generator (SplitMix64); statistical quality is ample for
+/// picking operations, and it keeps the crate free of a random-number dependency.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((self.next_u64() as u128 * n as u128) >> 64) as u64
+    }
+
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Ok,
+    Fail,
+    CrashApplied,
+    CrashLost,
+}
+
+struct Planned {
+    process: u64,
+    invoke_at: u64,
+    apply_at: u64,
+    complete_at: u64,
+    fate: Fate,
+    /// (is read, key, appended value)
+    mops: Vec<(bool, u64, i64)>,
+}
+
+/// Generates a strictly serializable list-append history.
+pub fn list_append(config: &GenConfig) -> History {
+    let mut rng = Rng::new(config.seed);
+    let planned = plan(config, &mut rng);
+    // Events: (time, kind: 0 invoke / 1 apply / 2 complete, txn). Times are distinct per
+    // client and an apply lies strictly inside its window, so sorting gives real time.
+    let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(planned.len() * 3);
+    for (i, p) in planned.iter().enumerate() {
+        events.push((p.invoke_at, 0, i as u32));
+        events.push((p.apply_at, 1, i as u32));
+        events.push((p.complete_at, 2, i as u32));
+    }
+    events.sort_unstable();
+    let mut lists: HashMap<u64, Vec<i64>> = HashMap::new();
+    let mut reads: Vec<Option<Vec<Vec<i64>>>> = (0..planned.len()).map(|_| None).collect();
+    let mut ops: Vec<Op> = Vec::with_capacity(planned.len());
+    let mut op_of: Vec<usize> = vec![usize::MAX; planned.len()];
+    let mut pos = 0usize;
+    for &(time, kind, t) in &events {
+        let p = &planned[t as usize];
+        match kind {
+            0 => {
+                op_of[t as usize] = ops.len();
+                ops.push(invocation(ops.len(), p, pos, time));
+                pos += 1;
+            }
+            1 if matches!(p.fate, Fate::Ok | Fate::CrashApplied) => {
+                let mut seen = Vec::new();
+                for &(is_read, key, value) in &p.mops {
+                    let list = lists.entry(key).or_default();
+                    if is_read {
+                        seen.push(list.clone());
+                    } else {
+                        list.push(value);
+                    }
+                }
+                reads[t as usize] = Some(seen);
+            }
+            1 => {}
+            _ => {
+                complete(
+                    &mut ops[op_of[t as usize]],
+                    p,
+                    reads[t as usize].take(),
+                    pos,
+                    time,
+                );
+                pos += 1;
+            }
+        }
+    }
+    History {
+        ops,
+        nemesis: Vec::new(),
+        event_count: pos,
+        warnings: Vec::new(),
+    }
+}
+
+fn plan(config: &GenConfig, rng: &mut Rng) -> Vec<Planned> {
+    let clients = config.clients.max(1);
+    let mut free: BinaryHeap<Reverse<(u64, usize)>> =
+        (0..clients).map(|c| Reverse((c as u64, c))).collect();
+    let mut process: Vec<u64> = (0..clients as u64).collect();
+    let mut next_key = config.active_keys.max(1) as u64;
+    let mut active: Vec<(u64, usize)> = (0..next_key).map(|k| (k, 0)).collect();
+    let mut counters: HashMap<u64, i64> = HashMap::new();
+    let mut planned = Vec::with_capacity(config.txns);
+    for _ in 0..config.txns {
+        let Reverse((at, c)) = free.pop().expect("one entry per client");
+        // Times are multiples of the client count plus the client's number, so no two
+        // events of different clients share an instant.
+        let unit = clients as u64;
+        let invoke_at = at + unit * (1 + rng.below(20));
+        let duration = unit * (2 + rng.below(100));
+        let apply_at = invoke_at + unit * (1 + rng.below(duration / unit - 1));
+        let complete_at = invoke_at + duration;
+        let fate = if rng.chance(config.fail_rate) {
+            Fate::Fail
+        } else if rng.chance(config.crash_rate) {
+            if rng.chance(0.5) {
+                Fate::CrashApplied
+            } else {
+                Fate::CrashLost
+            }
+        } else {
+            Fate::Ok
+        };
+        let n = 1 + rng.below(config.max_mops.max(1) as u64) as usize;
+        let mut mops = Vec::with_capacity(n);
+        for _ in 0..n {
+            let slot = rng.below(active.len() as u64) as usize;
+            let key = active[slot].0;
+            if rng.chance(config.read_share) {
+                mops.push((true, key, 0));
+                continue;
+            }
+            let counter = counters.entry(key).or_insert(0);
+            *counter += 1;
+            mops.push((false, key, *counter));
+            active[slot].1 += 1;
+            if active[slot].1 >= config.appends_per_key {
+                counters.remove(&key);
+                active[slot] = (next_key, 0);
+                next_key += 1;
+            }
+        }
+        planned.push(Planned {
+            process: process[c],
+            invoke_at,
+            apply_at,
+            complete_at,
+            fate,
+            mops,
+        });
+        if matches!(fate, Fate::CrashApplied | Fate::CrashLost) {
+            process[c] += clients as u64;
+        }
+        free.push(Reverse((complete_at, c)));
+    }
+    planned
+}
+
+fn txn_value(mops: &[(bool, u64, i64)], reads: Option<&[Vec<i64>]>) -> Value {
+    let mut next_read = 0;
+    let items = mops
+        .iter()
+        .map(|&(is_read, key, value)| {
+            if !is_read {
+                return json!(["append", key, value]);
+            }
+            let seen = reads.map(|r| json!(r[next_read]));
+            next_read += 1;
+            json!(["r", key, seen.unwrap_or(Value::Null)])
+        })
+        .collect();
+    Value::Array(items)
+}
+
+fn invocation(id: usize, p: &Planned, pos: usize, time: u64) -> Op {
+    let value = txn_value(&p.mops, None);
+    Op {
+        id,
+        process: p.process,
+        f: "txn".to_string(),
+        key: None,
+        value: value.clone(),
+        invoke_value: value,
+        complete_value: None,
+        outcome: Outcome::Info,
+        invoke_pos: pos,
+        complete_pos: None,
+        line: pos + 1,
+        invoke_time: Some(time * 1000),
+        complete_time: None,
+        node: None,
+        error: None,
+    }
+}
+
+fn complete(op: &mut Op, p: &Planned, reads: Option<Vec<Vec<i64>>>, pos: usize, time: u64) {
+    op.complete_pos = Some(pos);
+    op.complete_time = Some(time * 1000);
+    match p.fate {
+        Fate::Ok => {
+            op.outcome = Outcome::Ok;
+            op.value = txn_value(&p.mops, reads.as_deref());
+            op.complete_value = Some(op.value.clone());
+        }
+        Fate::Fail => {
+            op.outcome = Outcome::Fail;
+            op.complete_value = Some(op.invoke_value.clone());
+            op.error = Some(json!("aborted"));
+        }
+        Fate::CrashApplied | Fate::CrashLost => {
+            op.outcome = Outcome::Info;
+            op.complete_value = Some(op.invoke_value.clone());
+            op.error = Some(json!("timeout"));
+        }
+    }
+}
+
+/// An anomaly [`inject`] can plant in a generated history, and the anomaly a checker must
+/// then report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inject {
+    /// A read-only transaction misses an append that completed before it began:
+    /// `G-single-realtime` (or `G-single-process` when the order runs through its process).
+    StaleRead,
+    /// A committed append that every read misses, though reads began after it: `lost-append`.
+    LostAppend,
+    /// A longest read holds its last element twice: `duplicate-elements`.
+    DuplicateElement,
+    /// A longest read ends with the append of a failed transaction: `G1a`.
+    AbortedRead,
+}
+
+impl Inject {
+    pub const ALL: [Inject; 4] = [
+        Inject::StaleRead,
+        Inject::LostAppend,
+        Inject::DuplicateElement,
+        Inject::AbortedRead,
+    ];
+
+    /// The anomaly kind a checker must report (a prefix for the stale read, whose cycle
+    /// may need process or real-time order).
+    pub fn expected(self) -> &'static str {
+        match self {
+            Inject::StaleRead => "G-single",
+            Inject::LostAppend => "lost-append",
+            Inject::DuplicateElement => "duplicate-elements",
+            Inject::AbortedRead => "G1a",
+        }
+    }
+}
+
+/// One micro-operation of a history, located.
+#[derive(Clone, Debug)]
+struct Located {
+    op: usize,
+    index: usize,
+    append: bool,
+    key: String,
+    value: Value,
+}
+
+fn micro_ops(history: &History) -> Vec<Located> {
+    let mut all = Vec::new();
+    for op in history.ops.iter().filter(|o| o.f == "txn") {
+        let Some(mops) = op.value.as_array() else {
+            continue;
+        };
+        for (index, m) in mops.iter().enumerate() {
+            let Some([f, k, v]) = m.as_array().and_then(|a| a.get(..3)) else {
+                continue;
+            };
+            all.push(Located {
+                op: op.id,
+                index,
+                append: f == "append",
+                key: k.to_string(),
+                value: v.clone(),
+            });
+        }
+    }
+    all
+}
+
+fn list_of(v: &Value) -> Vec<i64> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default()
+}
+
+fn set_read(history: &mut History, op: usize, index: usize, list: &[i64]) {
+    let op = &mut history.ops[op];
+    op.value[index][2] = json!(list);
+    if let Some(c) = op.complete_value.as_mut() {
+        c[index][2] = json!(list);
+    }
+}
+
+/// Plants one anomaly of the given kind; returns the id of the operation that now shows
+/// it, or why the history offers no place for it (try another seed).
+pub fn inject(history: &mut History, anomaly: Inject, seed: u64) -> Result<usize, String> {
+    let all = micro_ops(history);
+    let outcomes: Vec<Outcome> = history.ops.iter().map(|o| o.outcome).collect();
+    let ok = |op: usize| outcomes[op] == Outcome::Ok;
+    let mut writer: HashMap<(String, i64), usize> = HashMap::new();
+    let mut longest: HashMap<String, usize> = HashMap::new();
+    let mut on_key: HashMap<(usize, String), usize> = HashMap::new();
+    for m in &all {
+        *on_key.entry((m.op, m.key.clone())).or_default() += 1;
+        if m.append {
+            writer.insert((m.key.clone(), m.value.as_i64().unwrap_or(0)), m.op);
+        } else if ok(m.op) {
+            let len = list_of(&m.value).len();
+            let best = longest.entry(m.key.clone()).or_default();
+            *best = (*best).max(len);
+        }
+    }
+    let alone = |m: &Located| on_key[&(m.op, m.key.clone())] == 1;
+    let reads = || all.iter().filter(|m| !m.append && ok(m.op) && alone(m));
+    let candidates: Vec<&Located> = match anomaly {
+        Inject::StaleRead => reads()
+            .filter(|m| {
+                history.ops[m.op]
+                    .value
+                    .as_array()
+                    .is_some_and(|a| a.len() == 1)
+            })
+            .filter(|m| {
+                let list = list_of(&m.value);
+                let Some(&last) = list.last() else {
+                    return false;
+                };
+                let Some(&a) = writer.get(&(m.key.clone(), last)) else {
+                    return false;
+                };
+                let count_a = on_key[&(a, m.key.clone())];
+                ok(a)
+                    && count_a == 1
+                    && history.ops[a].precedes(&history.ops[m.op])
+                    && longest[&m.key] > list.len()
+            })
+            .collect(),
+        Inject::LostAppend => all
+            .iter()
+            .filter(|m| m.append && ok(m.op) && alone(m))
+            .filter(|m| {
+                let v = m.value.as_i64().unwrap_or(0);
+                let a = &history.ops[m.op];
+                let mut readers =
+                    reads().filter(|r| r.key == m.key && list_of(&r.value).last() == Some(&v));
+                let all_end = all
+                    .iter()
+                    .filter(|r| !r.append && r.key == m.key && ok(r.op))
+                    .all(|r| {
+                        let l = list_of(&r.value);
+                        !l.contains(&v) || l.last() == Some(&v)
+                    });
+                all_end && readers.any(|r| a.precedes(&history.ops[r.op]))
+            })
+            .collect(),
+        Inject::DuplicateElement => reads()
+            .filter(|m| {
+                let len = list_of(&m.value).len();
+                len > 0 && longest[&m.key] == len
+            })
+            .collect(),
+        Inject::AbortedRead => reads()
+            .filter(|m| {
+                longest[&m.key] == list_of(&m.value).len()
+                    && all.iter().any(|f| {
+                        f.append && f.key == m.key && history.ops[f.op].outcome == Outcome::Fail
+                    })
+            })
+            .collect(),
+    };
+    if candidates.is_empty() {
+        return Err(format!("no place to inject {anomaly:?} in this history"));
+    }
+    let chosen = candidates[Rng::new(seed).below(candidates.len() as u64) as usize].clone();
+    let list = list_of(&chosen.value);
+    match anomaly {
+        Inject::StaleRead => set_read(history, chosen.op, chosen.index, &list[..list.len() - 1]),
+        Inject::LostAppend => {
+            let v = chosen.value.as_i64().unwrap_or(0);
+            for r in all
+                .iter()
+                .filter(|r| !r.append && r.key == chosen.key && ok(r.op))
+            {
+                let l = list_of(&r.value);
+                if l.last() == Some(&v) {
+                    set_read(history, r.op, r.index, &l[..l.len() - 1]);
+                }
+            }
+        }
+        Inject::DuplicateElement => {
+            let mut l = list.clone();
+            l.push(*list.last().expect("non-empty"));
+            set_read(history, chosen.op, chosen.index, &l);
+        }
+        Inject::AbortedRead => {
+            let failed = all
+                .iter()
+                .find(|f| f.append && f.key == chosen.key && outcomes[f.op] == Outcome::Fail)
+                .expect("filtered above");
+            let mut l = list.clone();
+            l.push(failed.value.as_i64().unwrap_or(0));
+            set_read(history, chosen.op, chosen.index, &l);
+        }
+    }
+    Ok(chosen.op)
+}

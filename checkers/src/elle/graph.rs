@@ -1,0 +1,646 @@
+//! The transaction dependency graph, its strongly connected components, and the search for
+//! the most specific cycle inside each component.
+//!
+//! Nodes are transactions (by index in [`Txns`](super::txn::Txns)) followed by *barrier*
+//! nodes that carry real-time order compactly. Edges are Adya's dependencies — `ww`
+//! (write-write: the target installed the version right after the source's), `wr` (the
+//! target read the source's version), `rw` (anti-dependency: the source read a version the
+//! target overwrote) — and two orders: `process` (the next transaction of the same process)
+//! and `realtime` (the source completed before the target was invoked).
+//!
+//! Real-time order has up to n²/2 pairs. Instead of linking each transaction to every
+//! transaction that completed before it began, the completions between two invocations are
+//! gathered into one barrier node, barriers are chained in time, and each invocation hangs
+//! off the latest barrier:
+//!
+//! ```text
+//!   A ──┐            C ──┐
+//!   B ──┴─► b1 ────────┴─► b2 ──► T      (A, B, C completed before T was invoked)
+//!            └──► S                      (S was invoked after A and B completed)
+//! ```
+//!
+//! which keeps exactly the real-time reachability with at most three edges per transaction.
+//! A cycle through barriers is reported with each barrier run spliced into one `realtime`
+//! (or, within one process, `process`) step.
+//!
+//! Components come from Tarjan's algorithm, run iteratively with an explicit stack so that
+//! a long chain cannot overflow the thread's stack. Within a component, cycles are sought
+//! from the most specific class down — G0, G1c, G-single, G-nonadjacent, G2-item — first
+//! with dependency edges only (such a cycle rules out the most isolation levels), then for
+//! each class allowing process edges, then real-time edges; so an order edge appears in a
+//! reported cycle only when no cycle without it exists. Each component yields one cycle.
+//! Every search is a breadth-first search (shortest witness); the per-edge searches for
+//! G-single and G-nonadjacent share a work limit, past which G2-item (one pass) answers.
+
+use crate::history::History;
+
+use super::txn::Txns;
+
+pub(crate) const WW: u8 = 1;
+pub(crate) const WR: u8 = 2;
+pub(crate) const RW: u8 = 4;
+pub(crate) const PROCESS: u8 = 8;
+pub(crate) const REALTIME: u8 = 16;
+const DEPENDENCY: u8 = WW | WR | RW;
+
+/// Adjacency entries for order edges carry their kind instead of a dependency index.
+const ORDER_BIT: u32 = 1 << 31;
+const UNVISITED: u32 = u32::MAX;
+
+pub(crate) fn kind_name(kind: u8) -> &'static str {
+    match kind {
+        WW => "ww",
+        WR => "wr",
+        RW => "rw",
+        PROCESS => "process",
+        _ => "realtime",
+    }
+}
+
+/// A dependency between two transactions, with the evidence for it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DepEdge {
+    pub from: u32,
+    pub to: u32,
+    pub key: u32,
+    pub kind: u8,
+    /// `ww`: the source's version; `wr`: the version the target read; `rw`: the target's
+    /// version, which the source did not see.
+    pub value: i64,
+    /// `ww`: the target's version; `rw`: the version the source read (`NIL`: nothing).
+    pub other: i64,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Adj {
+    pub to: u32,
+    edge: u32,
+}
+
+/// One step of a reported cycle: from a transaction, along an edge, to the next one.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hop {
+    pub from: u32,
+    pub to: u32,
+    pub kind: u8,
+    /// The dependency behind a `ww`/`wr`/`rw` step.
+    pub dep: Option<DepEdge>,
+}
+
+pub(crate) struct Graph {
+    pub n_txns: usize,
+    n_nodes: usize,
+    start: Vec<u32>,
+    adj: Vec<Adj>,
+    pub deps: Vec<DepEdge>,
+    process: Vec<u64>,
+}
+
+/// Reusable per-node arrays, so that the many small searches allocate nothing.
+pub(crate) struct Scratch {
+    index: Vec<u32>,
+    low: Vec<u32>,
+    on_stack: Vec<bool>,
+    sub: Vec<u32>,
+    seen: Vec<u32>,
+    parent: Vec<(u32, Adj)>,
+    stamp: u32,
+}
+
+/// What a component search costs at most, in edge visits, before it settles for a less
+/// specific class (G2-item always succeeds in one pass).
+const SEARCH_WORK_LIMIT: u64 = 40_000_000;
+
+impl Graph {
+    /// Builds the graph: the given dependencies plus process and real-time order over the
+    /// transactions that did not fail.
+    pub fn build(txns: &Txns, history: &History, deps: Vec<DepEdge>) -> Graph {
+        let n_txns = txns.len();
+        let process: Vec<u64> = txns
+            .op
+            .iter()
+            .map(|&o| history.ops[o as usize].process)
+            .collect();
+        let mut order: Vec<(u32, u32, u8)> = Vec::with_capacity(n_txns * 4);
+        let live = |t: usize| txns.outcome[t] != crate::history::Outcome::Fail;
+        let mut last_of_process = std::collections::HashMap::new();
+        for t in (0..n_txns).filter(|&t| live(t)) {
+            if let Some(prev) = last_of_process.insert(process[t], t as u32) {
+                order.push((prev, t as u32, PROCESS));
+            }
+        }
+        let n_nodes = n_txns + realtime_edges(txns, history, &live, &mut order);
+        let mut start = vec![0u32; n_nodes + 1];
+        for e in &deps {
+            start[e.from as usize + 1] += 1;
+        }
+        for &(from, _, _) in &order {
+            start[from as usize + 1] += 1;
+        }
+        for i in 0..n_nodes {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut adj = vec![Adj { to: 0, edge: 0 }; start[n_nodes] as usize];
+        let mut put = |from: u32, a: Adj| {
+            let slot = &mut fill[from as usize];
+            adj[*slot as usize] = a;
+            *slot += 1;
+        };
+        for (i, e) in deps.iter().enumerate() {
+            put(
+                e.from,
+                Adj {
+                    to: e.to,
+                    edge: i as u32,
+                },
+            );
+        }
+        for &(from, to, kind) in &order {
+            put(
+                from,
+                Adj {
+                    to,
+                    edge: ORDER_BIT | kind as u32,
+                },
+            );
+        }
+        Graph {
+            n_txns,
+            n_nodes,
+            start,
+            adj,
+            deps,
+            process,
+        }
+    }
+
+    pub fn edge_count(&self) -> usize {
+        self.adj.len()
+    }
+
+    pub fn kind(&self, a: Adj) -> u8 {
+        if a.edge & ORDER_BIT != 0 {
+            (a.edge & 0xff) as u8
+        } else {
+            self.deps[a.edge as usize].kind
+        }
+    }
+
+    fn out(&self, v: u32) -> &[Adj] {
+        &self.adj[self.start[v as usize] as usize..self.start[v as usize + 1] as usize]
+    }
+
+    pub fn scratch(&self) -> Scratch {
+        Scratch {
+            index: vec![UNVISITED; self.n_nodes],
+            low: vec![0; self.n_nodes],
+            on_stack: vec![false; self.n_nodes],
+            sub: vec![UNVISITED; self.n_nodes],
+            seen: vec![0; self.n_nodes * 2],
+            parent: vec![(0, Adj { to: 0, edge: 0 }); self.n_nodes * 2],
+            stamp: 0,
+        }
+    }
+
+    /// The strongly connected components with more than one node, over all edges.
+    pub fn components(&self, scratch: &mut Scratch) -> (Vec<Vec<u32>>, Vec<u32>) {
+        let mut comp = vec![UNVISITED; self.n_nodes];
+        let nodes: Vec<u32> = (0..self.n_nodes as u32).collect();
+        let sccs = self.tarjan(&nodes, |_| true, |_| true, scratch, &mut comp);
+        (sccs, comp)
+    }
+
+    /// Iterative Tarjan over `nodes`, following only edges `keep` accepts to nodes
+    /// `in_scope` accepts. Writes each visited node's component id into `comp` and returns
+    /// the components with more than one node.
+    fn tarjan(
+        &self,
+        nodes: &[u32],
+        in_scope: impl Fn(u32) -> bool,
+        keep: impl Fn(Adj) -> bool,
+        s: &mut Scratch,
+        comp: &mut [u32],
+    ) -> Vec<Vec<u32>> {
+        let mut counter = 0u32;
+        let mut comp_count = 0u32;
+        let mut stack: Vec<u32> = Vec::new();
+        let mut calls: Vec<(u32, u32)> = Vec::new();
+        let mut found = Vec::new();
+        for &root in nodes {
+            if s.index[root as usize] != UNVISITED {
+                continue;
+            }
+            let mut visit = |v: u32, s: &mut Scratch, stack: &mut Vec<u32>| {
+                s.index[v as usize] = counter;
+                s.low[v as usize] = counter;
+                counter += 1;
+                s.on_stack[v as usize] = true;
+                stack.push(v);
+            };
+            visit(root, s, &mut stack);
+            calls.push((root, self.start[root as usize]));
+            while let Some(&mut (v, ref mut next)) = calls.last_mut() {
+                if *next < self.start[v as usize + 1] {
+                    let a = self.adj[*next as usize];
+                    *next += 1;
+                    if !keep(a) || !in_scope(a.to) {
+                        continue;
+                    }
+                    let w = a.to as usize;
+                    if s.index[w] == UNVISITED {
+                        visit(a.to, s, &mut stack);
+                        calls.push((a.to, self.start[w]));
+                    } else if s.on_stack[w] {
+                        s.low[v as usize] = s.low[v as usize].min(s.index[w]);
+                    }
+                    continue;
+                }
+                calls.pop();
+                if let Some(&(u, _)) = calls.last() {
+                    s.low[u as usize] = s.low[u as usize].min(s.low[v as usize]);
+                }
+                if s.low[v as usize] == s.index[v as usize] {
+                    let mut members = Vec::new();
+                    loop {
+                        let w = stack.pop().expect("tarjan stack holds the component");
+                        s.on_stack[w as usize] = false;
+                        comp[w as usize] = comp_count;
+                        members.push(w);
+                        if w == v {
+                            break;
+                        }
+                    }
+                    comp_count += 1;
+                    if members.len() > 1 {
+                        found.push(members);
+                    }
+                }
+            }
+        }
+        for &v in nodes {
+            s.index[v as usize] = UNVISITED;
+        }
+        found
+    }
+
+    /// The most specific cycle in component `id` (members `scc`), as hops between
+    /// transactions, or `None` when the work limit ran out first (rare: then the component
+    /// is reported without a witness).
+    pub fn find_cycle(
+        &self,
+        scc: &[u32],
+        id: u32,
+        comp: &[u32],
+        s: &mut Scratch,
+    ) -> Option<Vec<Hop>> {
+        let mut present = 0u8;
+        for &v in scc {
+            for &a in self.out(v) {
+                if comp[a.to as usize] == id {
+                    present |= self.kind(a);
+                }
+            }
+        }
+        let mut work = SEARCH_WORK_LIMIT;
+        // Dependency edges alone first: such a cycle rules out the most levels. Then, as
+        // every cycle needing order edges rules out the same level, the most specific class
+        // wins, with process order tried before real-time order.
+        let mut orders = vec![0u8];
+        if present & PROCESS != 0 {
+            orders.push(PROCESS);
+        }
+        if present & REALTIME != 0 {
+            orders.push(PROCESS | REALTIME);
+        }
+        let mut plan: Vec<(usize, u8)> = (0..5).map(|c| (c, 0u8)).collect();
+        for c in 0..5 {
+            plan.extend(orders[1..].iter().map(|&o| (c, o)));
+        }
+        for (class, suffix) in plan {
+            let non_rw = WW | WR | suffix;
+            let path = match class {
+                0 => self.cycle_through(scc, id, comp, WW | suffix, WW, s),
+                1 => self.cycle_through(scc, id, comp, non_rw, WR, s),
+                2 => self.single(scc, id, comp, non_rw, s, &mut work),
+                3 => self.nonadjacent(scc, id, comp, non_rw, s, &mut work),
+                _ => self.cycle_through(scc, id, comp, non_rw | RW, RW, s),
+            };
+            if let Some(path) = path {
+                return Some(self.splice(&path));
+            }
+        }
+        None
+    }
+
+    /// A cycle made of `mask` edges that contains an edge of kind `need`: restrict the
+    /// component to `mask`, split it again, and close any `need` edge inside a part.
+    fn cycle_through(
+        &self,
+        scc: &[u32],
+        id: u32,
+        comp: &[u32],
+        mask: u8,
+        need: u8,
+        s: &mut Scratch,
+    ) -> Option<Vec<(u32, Adj)>> {
+        let mut sub = std::mem::take(&mut s.sub);
+        let parts = self.tarjan(
+            scc,
+            |v| comp[v as usize] == id,
+            |a| self.kind(a) & mask != 0,
+            s,
+            &mut sub,
+        );
+        let mut result = None;
+        'search: for part in &parts {
+            for &u in part {
+                for &a in self.out(u) {
+                    let inside = comp[a.to as usize] == id && sub[a.to as usize] == sub[u as usize];
+                    if inside && self.kind(a) == need {
+                        let part_id = sub[u as usize];
+                        let back = self.bfs(
+                            a.to,
+                            u,
+                            |v| comp[v as usize] == id && sub[v as usize] == part_id,
+                            mask,
+                            s,
+                            &mut u64::MAX.clone(),
+                        );
+                        if let Some(mut path) = back {
+                            path.insert(0, (u, a));
+                            result = Some(path);
+                            break 'search;
+                        }
+                    }
+                }
+            }
+        }
+        for &v in scc {
+            sub[v as usize] = UNVISITED;
+        }
+        s.sub = sub;
+        result
+    }
+
+    /// A cycle with exactly one anti-dependency: an `rw` edge a → b closed by a path
+    /// b → a of `non_rw` edges.
+    fn single(
+        &self,
+        scc: &[u32],
+        id: u32,
+        comp: &[u32],
+        non_rw: u8,
+        s: &mut Scratch,
+        work: &mut u64,
+    ) -> Option<Vec<(u32, Adj)>> {
+        for &a in scc {
+            for &e in self.out(a) {
+                if self.kind(e) != RW || comp[e.to as usize] != id {
+                    continue;
+                }
+                if *work == 0 {
+                    return None;
+                }
+                let back = self.bfs(e.to, a, |v| comp[v as usize] == id, non_rw, s, work);
+                if let Some(mut path) = back {
+                    path.insert(0, (a, e));
+                    return Some(path);
+                }
+            }
+        }
+        None
+    }
+
+    /// Breadth-first path from `from` to `to` over edges of `mask` within `scope`.
+    fn bfs(
+        &self,
+        from: u32,
+        to: u32,
+        scope: impl Fn(u32) -> bool,
+        mask: u8,
+        s: &mut Scratch,
+        work: &mut u64,
+    ) -> Option<Vec<(u32, Adj)>> {
+        s.stamp += 1;
+        let stamp = s.stamp;
+        let mut queue = std::collections::VecDeque::from([from]);
+        s.seen[from as usize] = stamp;
+        while let Some(v) = queue.pop_front() {
+            if v == to {
+                return Some(self.unwind(from, to, s, |x| x));
+            }
+            for &a in self.out(v) {
+                *work = work.saturating_sub(1);
+                if self.kind(a) & mask == 0 || !scope(a.to) || s.seen[a.to as usize] == stamp {
+                    continue;
+                }
+                s.seen[a.to as usize] = stamp;
+                s.parent[a.to as usize] = (v, a);
+                queue.push_back(a.to);
+            }
+            if *work == 0 {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Follows parents back from `to` to `from`; `state` maps a node to its slot.
+    fn unwind(
+        &self,
+        from_state: u32,
+        to_state: u32,
+        s: &Scratch,
+        node_of: impl Fn(u32) -> u32,
+    ) -> Vec<(u32, Adj)> {
+        let mut path = Vec::new();
+        let mut state = to_state;
+        while state != from_state {
+            let (prev, a) = s.parent[state as usize];
+            path.push((node_of(prev), a));
+            state = prev;
+        }
+        path.reverse();
+        path
+    }
+
+    /// A cycle with at least two anti-dependencies, no two of them adjacent: for each `rw`
+    /// edge a → b, a search over (node, last edge was rw) states from (b, rw) to
+    /// (a, not rw).
+    fn nonadjacent(
+        &self,
+        scc: &[u32],
+        id: u32,
+        comp: &[u32],
+        non_rw: u8,
+        s: &mut Scratch,
+        work: &mut u64,
+    ) -> Option<Vec<(u32, Adj)>> {
+        for &a in scc {
+            for &e in self.out(a) {
+                if self.kind(e) != RW || comp[e.to as usize] != id {
+                    continue;
+                }
+                if *work == 0 {
+                    return None;
+                }
+                if let Some(mut path) = self.state_bfs(e.to, a, id, comp, non_rw, s, work) {
+                    path.insert(0, (a, e));
+                    let mut nodes: Vec<u32> = path.iter().map(|&(v, _)| v).collect();
+                    nodes.sort_unstable();
+                    nodes.dedup();
+                    if nodes.len() == path.len() {
+                        return Some(path);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn state_bfs(
+        &self,
+        from: u32,
+        to: u32,
+        id: u32,
+        comp: &[u32],
+        non_rw: u8,
+        s: &mut Scratch,
+        work: &mut u64,
+    ) -> Option<Vec<(u32, Adj)>> {
+        s.stamp += 1;
+        let stamp = s.stamp;
+        let start = from * 2 + 1;
+        let goal = to * 2;
+        let mut queue = std::collections::VecDeque::from([start]);
+        s.seen[start as usize] = stamp;
+        while let Some(state) = queue.pop_front() {
+            if state == goal {
+                return Some(self.unwind(start, goal, s, |x| x / 2));
+            }
+            let (v, after_rw) = (state / 2, state % 2 == 1);
+            for &a in self.out(v) {
+                *work = work.saturating_sub(1);
+                let kind = self.kind(a);
+                let next = match kind {
+                    RW if !after_rw => a.to * 2 + 1,
+                    k if k & non_rw != 0 => a.to * 2,
+                    _ => continue,
+                };
+                if comp[a.to as usize] != id || s.seen[next as usize] == stamp {
+                    continue;
+                }
+                s.seen[next as usize] = stamp;
+                s.parent[next as usize] = (state, a);
+                queue.push_back(next);
+            }
+            if *work == 0 {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Turns a closed path of graph edges into hops between transactions, merging each run
+    /// of order edges through barriers into one step.
+    fn splice(&self, path: &[(u32, Adj)]) -> Vec<Hop> {
+        let mut hops = Vec::with_capacity(path.len());
+        let mut pending: Option<u32> = None;
+        for &(from, a) in path {
+            let kind = self.kind(a);
+            let origin = pending.unwrap_or(from);
+            if (a.to as usize) >= self.n_txns {
+                pending = Some(origin);
+                continue;
+            }
+            pending = None;
+            let hop = if kind & DEPENDENCY != 0 {
+                Hop {
+                    from,
+                    to: a.to,
+                    kind,
+                    dep: Some(self.deps[a.edge as usize]),
+                }
+            } else {
+                let same = self.process[origin as usize] == self.process[a.to as usize];
+                Hop {
+                    from: origin,
+                    to: a.to,
+                    kind: if same { PROCESS } else { REALTIME },
+                    dep: None,
+                }
+            };
+            hops.push(hop);
+        }
+        hops
+    }
+}
+
+/// Adds real-time order through barrier nodes (numbered from `txns.len()`); returns how
+/// many barriers it made.
+fn realtime_edges(
+    txns: &Txns,
+    history: &History,
+    live: &dyn Fn(usize) -> bool,
+    order: &mut Vec<(u32, u32, u8)>,
+) -> usize {
+    let n = txns.len();
+    let mut completions: Vec<(usize, u32)> = (0..n)
+        .filter(|&t| live(t))
+        .filter_map(|t| {
+            history.ops[txns.op[t] as usize]
+                .complete_pos
+                .map(|p| (p, t as u32))
+        })
+        .collect();
+    completions.sort_unstable();
+    let mut done = completions.into_iter().peekable();
+    let mut pending: Vec<u32> = Vec::new();
+    let mut barrier: Option<u32> = None;
+    let mut barriers = 0usize;
+    for t in (0..n).filter(|&t| live(t)) {
+        let invoked = history.ops[txns.op[t] as usize].invoke_pos;
+        while let Some(&(_, c)) = done.peek().filter(|(pos, _)| *pos < invoked) {
+            pending.push(c);
+            done.next();
+        }
+        if !pending.is_empty() {
+            let b = (n + barriers) as u32;
+            barriers += 1;
+            if let Some(prev) = barrier {
+                order.push((prev, b, REALTIME));
+            }
+            order.extend(pending.drain(..).map(|c| (c, b, REALTIME)));
+            barrier = Some(b);
+        }
+        if let Some(b) = barrier {
+            order.push((b, t as u32, REALTIME));
+        }
+    }
+    barriers
+}
+
+/// The name of the most specific class a cycle belongs to.
+pub(crate) fn classify(hops: &[Hop]) -> String {
+    let kinds: Vec<u8> = hops.iter().map(|h| h.kind).collect();
+    let rw = kinds.iter().filter(|&&k| k == RW).count();
+    let adjacent_rw =
+        (0..kinds.len()).any(|i| kinds[i] == RW && kinds[(i + 1) % kinds.len()] == RW);
+    let base = match rw {
+        0 if kinds.contains(&WR) => "G1c",
+        0 => "G0",
+        1 => "G-single",
+        _ if adjacent_rw => "G2-item",
+        _ => "G-nonadjacent",
+    };
+    let suffix = if kinds.contains(&REALTIME) {
+        "-realtime"
+    } else if kinds.contains(&PROCESS) {
+        "-process"
+    } else {
+        ""
+    };
+    format!("{base}{suffix}")
+}

@@ -1,0 +1,317 @@
+//! rw-register: each key is a register; transactions write unique values (`["w", k, v]`)
+//! and read single values (`["r", k, v]`, `null` for the initial state).
+//!
+//! A register read shows one version, not the history behind it, so the version order is
+//! only partly known. This pass infers what is provable, per key and in parallel:
+//!
+//! - the initial state (`nil`) precedes every written version;
+//! - writes follow reads: a transaction that read `a` and then wrote `b` installed `b`
+//!   after `a`; two writes of one transaction are ordered as written.
+//!
+//! From that partial order come `ww` edges (between the writers of ordered versions), `wr`
+//! edges (writer to reader), and `rw` edges (a reader of version `a` precedes the writer
+//! of any version known to follow `a`; a reader of `nil` precedes the writers of the
+//! versions with no other known predecessor). Real-time order is *not* used to order
+//! versions: it would make a cycle depend on it without showing in its name.
+//!
+//! Non-cycle anomalies: `G1a` (a read of a value whose write failed), `G1b` (a read of a
+//! transaction's intermediate write), `internal` (a read disagrees with the transaction's
+//! own earlier read or write), `future-read` (a read of a value its transaction writes
+//! only later), `garbage-read` (a value nobody wrote) and `lost-update` (two transactions
+//! read the same version and both wrote the key). Reads inside crashed (`info`) transactions
+//! are unknown. Cost: O(micro-operations × log writes) per key, plus the `rw` edges out of
+//! `nil` reads.
+
+use serde_json::json;
+
+use crate::history::{History, Outcome};
+
+use super::anomaly::{show, Found, Namer};
+use super::graph::{DepEdge, RW, WR, WW};
+use super::txn::{MopKind, Txns, NIL};
+use super::KeyOut;
+
+struct KeyPass<'a> {
+    txns: &'a Txns,
+    history: &'a History,
+    key: u32,
+    /// (value, micro-op id, last write of its txn to this key), sorted by value.
+    writes: Vec<(i64, u32, bool)>,
+    /// Known version order pairs (earlier, later); `NIL` as earlier means the initial state.
+    pairs: Vec<(i64, i64)>,
+    /// External reads: (value read, reader, whether the reader then wrote the key).
+    reads: Vec<(i64, u32, bool)>,
+}
+
+pub(crate) fn check_key(txns: &Txns, history: &History, k: usize, out: &mut KeyOut) {
+    let ids = txns.key_mop_ids(k);
+    let mut writes = Vec::new();
+    let mut last_txn = u32::MAX;
+    for &m in ids.iter().rev() {
+        let mop = &txns.mops[m as usize];
+        if mop.kind == MopKind::Write {
+            writes.push((mop.value, m, mop.txn != last_txn));
+            last_txn = mop.txn;
+        }
+    }
+    writes.sort_unstable();
+    if let Some(w) = writes.windows(2).find(|w| w[0].0 == w[1].0) {
+        out.warnings.push(format!(
+            "key {}: {} is written more than once (ops {} and {}); rw-register needs unique \
+             values, so the first write is taken as its writer",
+            txns.key_name(k as u32),
+            w[0].0,
+            txns.op[txns.mops[w[0].1 as usize].txn as usize],
+            txns.op[txns.mops[w[1].1 as usize].txn as usize],
+        ));
+    }
+    let mut pass = KeyPass {
+        txns,
+        history,
+        key: k as u32,
+        writes,
+        pairs: Vec::new(),
+        reads: Vec::new(),
+    };
+    let mut start = 0;
+    while start < ids.len() {
+        let t = txns.mops[ids[start] as usize].txn;
+        let end = start + ids[start..].partition_point(|&m| txns.mops[m as usize].txn == t);
+        pass.txn_group(t, &ids[start..end], out);
+        start = end;
+    }
+    pass.reads_and_edges(out);
+    pass.lost_updates(out);
+}
+
+impl KeyPass<'_> {
+    fn writer(&self, v: i64) -> Option<(u32, bool)> {
+        let i = self.writes.partition_point(|w| w.0 < v);
+        self.writes
+            .get(i)
+            .filter(|w| w.0 == v)
+            .map(|w| (self.txns.mops[w.1 as usize].txn, w.2))
+    }
+
+    fn failed(&self, t: u32) -> bool {
+        self.txns.outcome[t as usize] == Outcome::Fail
+    }
+
+    fn op_id(&self, t: u32) -> u32 {
+        self.txns.op[t as usize]
+    }
+
+    fn key_json(&self) -> serde_json::Value {
+        self.txns.keys[self.key as usize].clone()
+    }
+
+    fn txn_group(&mut self, t: u32, group: &[u32], out: &mut KeyOut) {
+        let txns = self.txns;
+        let mut known: Option<i64> = None;
+        let mut external: Option<usize> = None;
+        for (gi, &m) in group.iter().enumerate() {
+            let mop = &txns.mops[m as usize];
+            if mop.kind == MopKind::Write {
+                if let Some(before) = known {
+                    self.pairs.push((before, mop.value));
+                }
+                if let Some(i) = external.take() {
+                    self.reads[i].2 = true;
+                }
+                known = Some(mop.value);
+                continue;
+            }
+            if !mop.known() {
+                continue;
+            }
+            match known {
+                Some(x) if x != mop.value => self.internal(t, x, mop.value, out),
+                Some(_) => {}
+                None => {
+                    external = Some(self.reads.len());
+                    self.reads.push((mop.value, t, false));
+                }
+            }
+            let later = group[gi + 1..]
+                .iter()
+                .map(|&m2| &txns.mops[m2 as usize])
+                .find(|m2| m2.kind == MopKind::Write && m2.value == mop.value);
+            if later.is_some() {
+                let mut n = Namer::new(self.history, txns);
+                out.found.push(Found::new(
+                    "future-read",
+                    format!(
+                        "{} read {} = {}, a value the same transaction writes only later",
+                        n.t(t),
+                        n.key(self.key),
+                        mop.value
+                    ),
+                    json!({"key": self.key_json(), "value": mop.value, "ops": [self.op_id(t)]}),
+                ));
+            }
+            known = Some(mop.value);
+        }
+    }
+
+    fn internal(&self, t: u32, expected: i64, read: i64, out: &mut KeyOut) {
+        let mut n = Namer::new(self.history, self.txns);
+        out.found.push(Found::new(
+            "internal",
+            format!(
+                "{} read {} = {}, but its own earlier read or write in the same transaction \
+                 left it at {}",
+                n.t(t),
+                n.key(self.key),
+                show(read),
+                show(expected)
+            ),
+            json!({"key": self.key_json(), "value": read, "ops": [self.op_id(t)]}),
+        ));
+    }
+
+    fn reads_and_edges(&mut self, out: &mut KeyOut) {
+        self.pairs.sort_unstable();
+        self.pairs.dedup();
+        for &(a, b) in &self.pairs {
+            let (Some((wa, _)), Some((wb, _))) = (self.writer(a), self.writer(b)) else {
+                continue;
+            };
+            if wa != wb && !self.failed(wa) && !self.failed(wb) {
+                out.edges.push(DepEdge {
+                    from: wa,
+                    to: wb,
+                    key: self.key,
+                    kind: WW,
+                    value: a,
+                    other: b,
+                });
+            }
+        }
+        let mut has_pred: Vec<i64> = self
+            .pairs
+            .iter()
+            .filter(|p| p.0 != NIL)
+            .map(|p| p.1)
+            .collect();
+        has_pred.sort_unstable();
+        let firsts: Vec<i64> = self
+            .writes
+            .iter()
+            .map(|w| w.0)
+            .filter(|v| has_pred.binary_search(v).is_err())
+            .collect();
+        for i in 0..self.reads.len() {
+            let (v, t, _) = self.reads[i];
+            if v != NIL && !self.observed(t, v, out) {
+                continue;
+            }
+            let next: Vec<i64> = if v == NIL {
+                firsts.clone()
+            } else {
+                let from = self.pairs.partition_point(|p| p.0 < v);
+                self.pairs[from..]
+                    .iter()
+                    .take_while(|p| p.0 == v)
+                    .map(|p| p.1)
+                    .collect()
+            };
+            // A writer that overwrote its own version: the read was intermediate (G1b).
+            let source = self.writer(v).map(|(w, _)| w);
+            for b in next {
+                let target = self.writer(b).map(|(w, _)| w);
+                if let Some(w) = target.filter(|&w| w != t && !self.failed(w) && Some(w) != source)
+                {
+                    out.edges.push(DepEdge {
+                        from: t,
+                        to: w,
+                        key: self.key,
+                        kind: RW,
+                        value: b,
+                        other: v,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The `wr` edge of an external read of `v`, or the anomaly that replaces it. Returns
+    /// whether the read is of a committed, final write.
+    fn observed(&self, t: u32, v: i64, out: &mut KeyOut) -> bool {
+        let mut n = Namer::new(self.history, self.txns);
+        let data = |w: Option<u32>| {
+            let ops: Vec<u32> = std::iter::once(t).chain(w).map(|x| self.op_id(x)).collect();
+            json!({"key": self.key_json(), "value": v, "ops": ops})
+        };
+        let Some((w, last)) = self.writer(v) else {
+            let what = format!(
+                "{} read {} = {v}, which no transaction ever wrote",
+                n.t(t),
+                n.key(self.key)
+            );
+            out.found.push(Found::new("garbage-read", what, data(None)));
+            return false;
+        };
+        if w == t {
+            return false;
+        }
+        if self.failed(w) {
+            let what = format!(
+                "{} read {} = {v}, which {} wrote in a transaction that failed",
+                n.t(t),
+                n.key(self.key),
+                n.t(w)
+            );
+            out.found.push(Found::new("G1a", what, data(Some(w))));
+            return false;
+        }
+        out.edges.push(DepEdge {
+            from: w,
+            to: t,
+            key: self.key,
+            kind: WR,
+            value: v,
+            other: NIL,
+        });
+        if !last {
+            let what = format!(
+                "{} read {} = {v}, an intermediate state of {}, which wrote {v} and then \
+                 overwrote it in the same transaction",
+                n.t(t),
+                n.key(self.key),
+                n.t(w)
+            );
+            out.found.push(Found::new("G1b", what, data(Some(w))));
+        }
+        true
+    }
+
+    fn lost_updates(&mut self, out: &mut KeyOut) {
+        let mut updates: Vec<(i64, u32)> = self
+            .reads
+            .iter()
+            .filter(|r| r.2)
+            .map(|r| (r.0, r.1))
+            .collect();
+        updates.sort_unstable();
+        updates.dedup();
+        for group in updates.chunk_by(|a, b| a.0 == b.0) {
+            if group.len() < 2 {
+                continue;
+            }
+            let mut n = Namer::new(self.history, self.txns);
+            let names: Vec<String> = group.iter().map(|&(_, t)| n.t(t)).collect();
+            out.found.push(Found::new(
+                "lost-update",
+                format!(
+                    "{} all read {} = {} and then wrote it: each committed an update made \
+                     without seeing the others'",
+                    names.join(", "),
+                    n.key(self.key),
+                    show(group[0].0)
+                ),
+                json!({"key": self.key_json(),
+                       "ops": group.iter().map(|&(_, t)| self.op_id(t)).collect::<Vec<_>>()}),
+            ));
+        }
+    }
+}

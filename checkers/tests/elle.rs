@@ -1,0 +1,301 @@
+//! Elle checkers against golden histories (hand-written, named for their verdict) and
+//! generated ones (strictly serializable by construction, or with one planted anomaly).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use faultline_checkers::elle::gen::{self, GenConfig, Inject};
+use faultline_checkers::elle::{ConsistencyModel, ListAppend, RwRegister};
+use faultline_checkers::{Budget, CheckResult, Checker, Event, History, Verdict};
+use serde_json::Value;
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/elle")
+}
+
+fn load(path: &Path) -> History {
+    let text = std::fs::read_to_string(path).unwrap();
+    let events = text.lines().enumerate().map(|(i, line)| {
+        serde_json::from_str::<Event>(line)
+            .unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), i + 1))
+    });
+    History::from_events(events).unwrap()
+}
+
+fn golden(name: &str) -> History {
+    load(&golden_dir().join(name))
+}
+
+fn kinds(result: &CheckResult) -> BTreeSet<String> {
+    result.details["anomaly_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn list_append(model: ConsistencyModel) -> ListAppend {
+    ListAppend { model }
+}
+
+/// Anomalies that cannot occur alone: a lost update is also a cycle, and a dirty update
+/// is also an aborted read.
+fn companions(checker: &str, kind: &str) -> &'static [&'static str] {
+    match (checker, kind) {
+        ("list-append", "lost-update") => &["G-single"],
+        ("rw-register", "lost-update") => &["G2-item"],
+        ("list-append", "dirty-update") => &["G1a"],
+        _ => &[],
+    }
+}
+
+#[test]
+fn every_golden_history_gets_the_verdict_and_anomaly_its_name_gives() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(golden_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "golden histories are missing");
+    for path in files {
+        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let (checker, rest): (Box<dyn Checker>, &str) =
+            if let Some(rest) = name.strip_prefix("list-append-") {
+                (
+                    Box::new(list_append(ConsistencyModel::StrictSerializable)),
+                    rest,
+                )
+            } else if let Some(rest) = name.strip_prefix("rw-register-") {
+                let model = ConsistencyModel::StrictSerializable;
+                (Box::new(RwRegister { model }), rest)
+            } else {
+                panic!("{name}: golden files start with the checker's name");
+            };
+        let result = checker.check(&load(&path), &Budget::default());
+        let found = kinds(&result);
+        if rest == "ok" {
+            assert_eq!(result.verdict, Verdict::Valid, "{name}: {result:#?}");
+            assert!(found.is_empty(), "{name}: {found:?}");
+            continue;
+        }
+        let expected = rest.strip_suffix("-bad").expect("-ok or -bad");
+        let mut want: BTreeSet<String> = found
+            .iter()
+            .filter(|k| k.to_lowercase() == expected)
+            .cloned()
+            .collect();
+        assert_eq!(
+            want.len(),
+            1,
+            "{name}: expected {expected}, found {found:?}"
+        );
+        let kind = want.iter().next().unwrap().clone();
+        want.extend(
+            companions(checker.name(), &kind)
+                .iter()
+                .map(|k| k.to_string()),
+        );
+        assert_eq!(found, want, "{name}: {}", result.details);
+        assert_eq!(result.verdict, Verdict::Invalid, "{name}");
+        assert!(result.anomalies.iter().any(|a| a.kind == kind), "{name}");
+        assert!(result.summary.contains(&kind), "{name}: {}", result.summary);
+    }
+}
+
+#[test]
+fn explains_a_g_single_cycle_in_words_naming_transactions_and_processes() {
+    let result = list_append(ConsistencyModel::StrictSerializable).check(
+        &golden("list-append-g-single-bad.jsonl"),
+        &Budget::default(),
+    );
+    let anomaly = &result.anomalies[0];
+    assert_eq!(anomaly.kind, "G-single");
+    assert_eq!(
+        anomaly.explanation,
+        "T1 (process 1) read x without 1, which T0 (process 0) appended; T0 appended 1 to y, \
+         which T1 read: a cycle (G-single), so no serial order of the transactions explains \
+         what they observed"
+    );
+    let cycle = anomaly.data["cycle"].as_array().unwrap();
+    assert_eq!(cycle.len(), 2);
+    assert_eq!(cycle[0]["op"], 1);
+    assert_eq!(cycle[0]["edge"], "rw");
+    assert_eq!(cycle[0]["key"], "x");
+    assert_eq!(cycle[0]["value"], 1);
+    assert_eq!(cycle[0]["to"], 0);
+    assert_eq!(cycle[1]["edge"], "wr");
+    assert_eq!(cycle[1]["key"], "y");
+}
+
+#[test]
+fn names_the_isolation_levels_a_history_rules_out() {
+    let levels = |file: &str| {
+        let result = list_append(ConsistencyModel::StrictSerializable)
+            .check(&golden(file), &Budget::default());
+        result.details["not"].clone()
+    };
+    let all = [
+        "read-committed",
+        "snapshot-isolation",
+        "serializable",
+        "strict-serializable",
+    ];
+    assert_eq!(levels("list-append-g1c-bad.jsonl"), serde_json::json!(all));
+    assert_eq!(
+        levels("list-append-g-single-bad.jsonl"),
+        serde_json::json!(all[1..])
+    );
+    assert_eq!(
+        levels("list-append-g2-item-bad.jsonl"),
+        serde_json::json!(all[2..])
+    );
+    assert_eq!(
+        levels("list-append-g-single-realtime-bad.jsonl"),
+        serde_json::json!(all[3..])
+    );
+    assert_eq!(levels("list-append-ok.jsonl"), serde_json::json!([]));
+}
+
+#[test]
+fn a_weaker_model_turns_the_anomalies_it_allows_into_notes() {
+    let write_skew = golden("list-append-g2-item-bad.jsonl");
+    let si =
+        list_append(ConsistencyModel::SnapshotIsolation).check(&write_skew, &Budget::default());
+    assert_eq!(si.verdict, Verdict::Valid);
+    assert!(si.anomalies.is_empty());
+    assert_eq!(si.details["anomaly_types"], serde_json::json!(["G2-item"]));
+    assert!(si.warnings.iter().any(|w| w.contains("G2-item")));
+    let serializable =
+        list_append(ConsistencyModel::Serializable).check(&write_skew, &Budget::default());
+    assert_eq!(serializable.verdict, Verdict::Invalid);
+
+    let stale = golden("list-append-g-single-realtime-bad.jsonl");
+    let plain = list_append(ConsistencyModel::Serializable).check(&stale, &Budget::default());
+    assert_eq!(plain.verdict, Verdict::Valid);
+    let strict =
+        list_append(ConsistencyModel::StrictSerializable).check(&stale, &Budget::default());
+    assert_eq!(strict.verdict, Verdict::Invalid);
+
+    let aborted = golden("list-append-g1a-bad.jsonl");
+    let rc = list_append(ConsistencyModel::ReadCommitted).check(&aborted, &Budget::default());
+    assert_eq!(rc.verdict, Verdict::Invalid);
+}
+
+#[test]
+fn a_micro_operation_of_the_wrong_shape_makes_the_verdict_unknown_naming_the_line() {
+    let mut history = golden("list-append-g1a-bad.jsonl");
+    history.ops[1].value = serde_json::json!([["increment", "x", 1]]);
+    let result =
+        list_append(ConsistencyModel::StrictSerializable).check(&history, &Budget::default());
+    assert_eq!(result.verdict, Verdict::Unknown);
+    assert!(result.summary.contains("line 3"), "{}", result.summary);
+    assert!(result.summary.contains("increment"), "{}", result.summary);
+}
+
+fn generated(seed: u64, txns: usize) -> History {
+    gen::list_append(&GenConfig {
+        seed,
+        txns,
+        clients: 8,
+        ..GenConfig::default()
+    })
+}
+
+#[test]
+fn generated_strictly_serializable_histories_pass() {
+    for seed in 0..20 {
+        let history = generated(seed, 2_000);
+        let result =
+            list_append(ConsistencyModel::StrictSerializable).check(&history, &Budget::default());
+        assert_eq!(
+            result.verdict,
+            Verdict::Valid,
+            "seed {seed}: {}",
+            result.details
+        );
+        assert_eq!(result.details["anomaly_types"], serde_json::json!([]));
+        assert!(result.details["stats"]["fail"].as_u64().unwrap() > 0);
+        assert!(result.details["stats"]["info"].as_u64().unwrap() > 0);
+    }
+}
+
+#[test]
+fn generated_histories_survive_a_round_trip_through_jsonl() {
+    let history = generated(7, 300);
+    let lines: Vec<String> = history
+        .to_events()
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    let events = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Event>(l).unwrap());
+    let back = History::from_events(events).unwrap();
+    let checker = list_append(ConsistencyModel::StrictSerializable);
+    let a = checker.check(&history, &Budget::default());
+    let b = checker.check(&back, &Budget::default());
+    assert_eq!(a.verdict, Verdict::Valid);
+    assert_eq!(a.details["stats"], b.details["stats"]);
+}
+
+#[test]
+fn each_injected_anomaly_is_reported_and_nothing_else() {
+    for anomaly in Inject::ALL {
+        let mut planted = 0;
+        for seed in 0..12 {
+            let mut history = generated(100 + seed, 600);
+            let Ok(op) = gen::inject(&mut history, anomaly, seed) else {
+                continue;
+            };
+            planted += 1;
+            let result = list_append(ConsistencyModel::StrictSerializable)
+                .check(&history, &Budget::default());
+            let found = kinds(&result);
+            assert_eq!(found.len(), 1, "{anomaly:?} seed {seed}: {found:?}");
+            let kind = found.iter().next().unwrap();
+            assert!(
+                kind.starts_with(anomaly.expected()),
+                "{anomaly:?} seed {seed}: {kind}"
+            );
+            assert_eq!(result.verdict, Verdict::Invalid);
+            let ops: Vec<u64> = collect_ops(&result.details["anomalies"][kind.as_str()][0]);
+            assert!(
+                ops.contains(&(op as u64)),
+                "{anomaly:?} seed {seed}: op {op} not in {ops:?}"
+            );
+        }
+        assert!(
+            planted >= 6,
+            "{anomaly:?} could be planted only {planted} times"
+        );
+    }
+}
+
+/// Every op id an anomaly's evidence names: its `ops`, or the steps of its cycle.
+fn collect_ops(entry: &Value) -> Vec<u64> {
+    if let Some(cycle) = entry["cycle"].as_array() {
+        return cycle.iter().map(|s| s["op"].as_u64().unwrap()).collect();
+    }
+    entry["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_stale_read_is_allowed_by_serializability_but_not_strict_serializability() {
+    let mut history = generated(3, 800);
+    gen::inject(&mut history, Inject::StaleRead, 1).unwrap();
+    let strict =
+        list_append(ConsistencyModel::StrictSerializable).check(&history, &Budget::default());
+    assert_eq!(strict.verdict, Verdict::Invalid);
+    assert_eq!(
+        strict.details["not"],
+        serde_json::json!(["strict-serializable"])
+    );
+    let plain = list_append(ConsistencyModel::Serializable).check(&history, &Budget::default());
+    assert_eq!(plain.verdict, Verdict::Valid);
+}
