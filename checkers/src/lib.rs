@@ -12,6 +12,7 @@
 
 pub mod elle;
 pub mod format;
+pub mod gen;
 pub mod history;
 pub mod linear;
 pub mod model;

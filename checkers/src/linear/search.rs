@@ -1,0 +1,458 @@
+//! The WGL search (Wing & Gong 1993, with Lowe's memoisation, 2017) for one key.
+//!
+//! Calls and returns sit in one doubly linked list in real-time order. The search walks it
+//! from the head: at a call it tries to linearize that op now (the model must accept it in
+//! the current state, and the pair (linearized set, state) must be new); on success the op's
+//! call and return are lifted out of the list and the walk restarts at the head. Reaching the
+//! return of an op not yet linearized means the current prefix cannot be extended: pop the
+//! last op, put it back, and try the next call after it. An explicit stack replaces
+//! recursion; the memo makes every (set, state) configuration explored at most once, so the
+//! work is bounded by the number of reachable configurations.
+//!
+//! Optional ops (crashed, `info`) have no return in the list: they may be linearized at any
+//! point after their call, or never. The search succeeds as soon as every must op is
+//! linearized.
+//!
+//! The linearized set is kept as a bitset; the memo key stores it compactly as the frontier
+//! (the first must op not linearized: every must op before it is), the bitset words from the
+//! frontier to the last linearized op, and the bits of the optional ops. Long histories
+//! thus cost a few words per configuration instead of one bit per op.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use crate::model::Model;
+
+/// One op as the search sees it.
+#[derive(Clone, Debug)]
+pub(crate) struct SearchOp {
+    /// Index into the model's ops.
+    pub model_op: u32,
+    /// Position of the invocation in the history.
+    pub call: usize,
+    /// Position by which the op must have taken effect; `None` for optional ops.
+    pub ret: Option<Deadline>,
+    /// For interchangeable optional ops: the previous identical one, which must be
+    /// linearized first (so the linearized members of a group are always a prefix).
+    pub same_prev: Option<u32>,
+}
+
+/// The latest point at which an op may take effect.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline {
+    pub pos: usize,
+    /// A deadline derived from an observer (the observer's return): sorted just before a
+    /// real return at the same position.
+    pub synthetic: bool,
+}
+
+/// Limits shared by the searches of all keys.
+pub(crate) struct Limits<'a> {
+    pub deadline: Option<Instant>,
+    pub memory_used: &'a AtomicUsize,
+    pub memory_bytes: usize,
+    /// Skip linearizing an optional op that leaves the state as it is: the configuration
+    /// without it dominates the one with it.
+    pub prune_idle_optional: bool,
+}
+
+/// Where the search got stuck furthest into the history.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Stuck {
+    /// The op (search index) whose return was reached while it could not be linearized.
+    pub op: u32,
+    /// Distinct states in which it could not be placed (at most [`MAX_STATES`]).
+    pub states: Vec<u32>,
+    /// The longest linearized prefix found (search indices, in linearization order).
+    pub prefix: Vec<u32>,
+}
+
+pub(crate) const MAX_STATES: usize = 8;
+
+#[derive(Clone, Debug)]
+pub(crate) enum Outcome {
+    Valid,
+    Invalid(Stuck),
+    /// The budget ran out; says which.
+    Unknown(String),
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Stats {
+    /// Configurations memoised (distinct (linearized set, state) pairs reached).
+    pub configurations: u64,
+    /// Loop iterations (calls tried and backtracks).
+    pub steps: u64,
+}
+
+const NIL: u32 = u32::MAX;
+const HEAD: u32 = 0;
+
+/// A fast multiplicative hasher for the memo's `u64` words (FxHash's constant).
+#[derive(Default)]
+pub(crate) struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
+    fn write_usize(&mut self, word: usize) {
+        self.write_u64(word as u64);
+    }
+}
+
+type Memo = HashSet<Box<[u64]>, BuildHasherDefault<WordHasher>>;
+
+/// The event list: entry 0 is the head; entries 1.. are calls and returns in time order.
+struct EventList {
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    /// (op, is_call) per entry.
+    entry: Vec<(u32, bool)>,
+    call_entry: Vec<u32>,
+    ret_entry: Vec<u32>,
+}
+
+impl EventList {
+    fn new(ops: &[SearchOp]) -> EventList {
+        let mut order: Vec<(u64, u32, bool)> = Vec::with_capacity(ops.len() * 2);
+        for (i, op) in ops.iter().enumerate() {
+            order.push((op.call as u64 * 2 + 1, i as u32, true));
+            if let Some(d) = op.ret {
+                order.push((d.pos as u64 * 2 + u64::from(!d.synthetic), i as u32, false));
+            }
+        }
+        order.sort_unstable();
+        let len = order.len() + 1;
+        let mut list = EventList {
+            next: (1..=len as u32).collect(),
+            prev: Vec::with_capacity(len),
+            entry: Vec::with_capacity(len),
+            call_entry: vec![NIL; ops.len()],
+            ret_entry: vec![NIL; ops.len()],
+        };
+        list.next[len - 1] = NIL;
+        list.prev.push(NIL);
+        list.prev.extend(0..len as u32 - 1);
+        list.entry.push((NIL, false));
+        for (e, &(_, op, is_call)) in order.iter().enumerate() {
+            let e = e as u32 + 1;
+            list.entry.push((op, is_call));
+            if is_call {
+                list.call_entry[op as usize] = e;
+            } else {
+                list.ret_entry[op as usize] = e;
+            }
+        }
+        list
+    }
+
+    #[inline]
+    fn unlink(&mut self, e: u32) {
+        if e == NIL {
+            return;
+        }
+        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = n;
+        if n != NIL {
+            self.prev[n as usize] = p;
+        }
+    }
+
+    #[inline]
+    fn relink(&mut self, e: u32) {
+        if e == NIL {
+            return;
+        }
+        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = e;
+        if n != NIL {
+            self.prev[n as usize] = e;
+        }
+    }
+
+    fn lift(&mut self, op: u32) {
+        self.unlink(self.call_entry[op as usize]);
+        self.unlink(self.ret_entry[op as usize]);
+    }
+
+    fn unlift(&mut self, op: u32) {
+        self.relink(self.ret_entry[op as usize]);
+        self.relink(self.call_entry[op as usize]);
+    }
+}
+
+struct Frame {
+    op: u32,
+    state: u32,
+    frontier: u32,
+    high: u32,
+}
+
+/// The linearized set and how it is written into a memo key.
+struct Linearized {
+    bits: Vec<u64>,
+    /// Must ops in index order, and for each op its position in that list (or NIL).
+    must: Vec<u32>,
+    optional_slot: Vec<u32>,
+    optional_bits: Vec<u64>,
+}
+
+impl Linearized {
+    #[inline]
+    fn has(&self, op: u32) -> bool {
+        self.bits[op as usize / 64] >> (op % 64) & 1 == 1
+    }
+
+    #[inline]
+    fn flip(&mut self, op: u32) {
+        self.bits[op as usize / 64] ^= 1 << (op % 64);
+        let slot = self.optional_slot[op as usize];
+        if slot != NIL {
+            self.optional_bits[slot as usize / 64] ^= 1 << (slot % 64);
+        }
+    }
+
+    /// The first must op (position in `must`) at or after `from` not yet linearized.
+    fn advance(&self, mut from: u32) -> u32 {
+        while (from as usize) < self.must.len() && self.has(self.must[from as usize]) {
+            from += 1;
+        }
+        from
+    }
+
+    fn key(&self, out: &mut Vec<u64>, state: u32, frontier: u32, high: u32) {
+        out.clear();
+        let first = self
+            .must
+            .get(frontier as usize)
+            .copied()
+            .unwrap_or(self.optional_slot.len() as u32);
+        out.push(u64::from(state) << 32 | u64::from(first));
+        out.extend_from_slice(&self.optional_bits);
+        if high != NIL && high >= first {
+            out.extend_from_slice(&self.bits[first as usize / 64..=high as usize / 64]);
+        }
+    }
+}
+
+/// Searches for a linearization of `ops` (sorted by call) under `model`.
+pub(crate) fn search<M: Model>(
+    model: &mut M,
+    ops: &[SearchOp],
+    limits: &Limits,
+) -> (Outcome, Stats) {
+    let mut stats = Stats::default();
+    let n = ops.len();
+    let mut lin = Linearized {
+        bits: vec![0; n.div_ceil(64).max(1)],
+        must: Vec::new(),
+        optional_slot: vec![NIL; n],
+        optional_bits: Vec::new(),
+    };
+    let mut optional = 0u32;
+    for (i, op) in ops.iter().enumerate() {
+        if op.ret.is_some() {
+            lin.must.push(i as u32);
+        } else {
+            lin.optional_slot[i] = optional;
+            optional += 1;
+        }
+    }
+    lin.optional_bits = vec![0; (optional as usize).div_ceil(64)];
+    let mut remaining = lin.must.len();
+    if remaining == 0 {
+        return (Outcome::Valid, stats);
+    }
+    let mut list = EventList::new(ops);
+    let mut memo = Memo::default();
+    let mut memory = MemoryMeter::new(limits);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut key = Vec::new();
+    let mut stuck: Option<(u64, Stuck)> = None;
+    let (mut state, mut frontier, mut high) = (model.init(), 0u32, NIL);
+    let mut entry = list.next[HEAD as usize];
+    loop {
+        stats.steps += 1;
+        if stats.steps % 4096 == 0 {
+            if limits.deadline.is_some_and(|d| Instant::now() >= d) {
+                return (Outcome::Unknown("the time limit ran out".into()), stats);
+            }
+            if !memory.charge(&memo, stack.capacity()) {
+                return (Outcome::Unknown(memory.exhausted()), stats);
+            }
+        }
+        let (op, is_call) = if entry == NIL {
+            (NIL, false)
+        } else {
+            list.entry[entry as usize]
+        };
+        if is_call {
+            let sop = &ops[op as usize];
+            let allowed = !matches!(sop.same_prev, Some(p) if !lin.has(p));
+            if let Some(next) = allowed
+                .then(|| model.step(state, sop.model_op as usize))
+                .flatten()
+            {
+                let idle = sop.ret.is_none() && next == state && limits.prune_idle_optional;
+                if !idle {
+                    lin.flip(op);
+                    let new_frontier = lin.advance(frontier);
+                    let new_high = if high == NIL { op } else { high.max(op) };
+                    lin.key(&mut key, next, new_frontier, new_high);
+                    if !memo.contains(key.as_slice()) {
+                        memory.add(key.len());
+                        memo.insert(key.as_slice().into());
+                        stack.push(Frame {
+                            op,
+                            state,
+                            frontier,
+                            high,
+                        });
+                        list.lift(op);
+                        (state, frontier, high) = (next, new_frontier, new_high);
+                        if sop.ret.is_some() {
+                            remaining -= 1;
+                            if remaining == 0 {
+                                stats.configurations = memo.len() as u64;
+                                return (Outcome::Valid, stats);
+                            }
+                        }
+                        entry = list.next[HEAD as usize];
+                        continue;
+                    }
+                    lin.flip(op);
+                }
+            }
+            entry = list.next[entry as usize];
+            continue;
+        }
+        // The return of an op not linearized (or the end of the list): a dead end.
+        if op != NIL {
+            record_stuck(&mut stuck, &list, op, state, &stack);
+        }
+        let Some(frame) = stack.pop() else {
+            stats.configurations = memo.len() as u64;
+            let stuck = stuck.map(|(_, s)| s).unwrap_or_default();
+            return (Outcome::Invalid(stuck), stats);
+        };
+        lin.flip(frame.op);
+        list.unlift(frame.op);
+        if ops[frame.op as usize].ret.is_some() {
+            remaining += 1;
+        }
+        (state, frontier, high) = (frame.state, frame.frontier, frame.high);
+        entry = list.next[list.call_entry[frame.op as usize] as usize];
+    }
+}
+
+/// Keeps the dead end furthest into the history, with every state it was reached in.
+fn record_stuck(
+    stuck: &mut Option<(u64, Stuck)>,
+    list: &EventList,
+    op: u32,
+    state: u32,
+    stack: &[Frame],
+) {
+    let at = u64::from(list.ret_entry[op as usize]);
+    match stuck {
+        Some((best, s)) if *best == at => {
+            if !s.states.contains(&state) && s.states.len() < MAX_STATES {
+                s.states.push(state);
+            }
+        }
+        Some((best, _)) if *best > at => {}
+        _ => {
+            *stuck = Some((
+                at,
+                Stuck {
+                    op,
+                    states: vec![state],
+                    prefix: stack.iter().map(|f| f.op).collect(),
+                },
+            ))
+        }
+    }
+}
+
+/// Estimates the memo's memory and charges it to the budget shared by all keys.
+struct MemoryMeter<'a> {
+    limits: &'a Limits<'a>,
+    /// Bytes of key storage (heap blocks with their allocator overhead).
+    keys_bytes: usize,
+    /// What this search has charged to the shared counter so far.
+    charged: usize,
+}
+
+impl Drop for MemoryMeter<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl<'a> MemoryMeter<'a> {
+    fn new(limits: &'a Limits<'a>) -> Self {
+        MemoryMeter {
+            limits,
+            keys_bytes: 0,
+            charged: 0,
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, words: usize) {
+        // A boxed slice: its words rounded up to the allocator's 16-byte blocks, plus the
+        // allocator's header.
+        self.keys_bytes += (words * 8).div_ceil(16) * 16 + 16;
+    }
+
+    /// Updates the shared counter; false when the budget is exceeded.
+    fn charge(&mut self, memo: &Memo, stack_frames: usize) -> bool {
+        // A hash-table slot holds the boxed slice (16 bytes) and a control byte.
+        let now =
+            self.keys_bytes + memo.capacity() * 17 + stack_frames * std::mem::size_of::<Frame>();
+        let total = if now >= self.charged {
+            self.limits
+                .memory_used
+                .fetch_add(now - self.charged, Ordering::Relaxed)
+                + (now - self.charged)
+        } else {
+            self.limits
+                .memory_used
+                .fetch_sub(self.charged - now, Ordering::Relaxed)
+                - (self.charged - now)
+        };
+        self.charged = now;
+        total <= self.limits.memory_bytes
+    }
+
+    fn exhausted(&mut self) -> String {
+        let used = self.limits.memory_used.load(Ordering::Relaxed);
+        format!(
+            "the memory budget ran out ({} MiB of search state, limit {} MiB)",
+            used >> 20,
+            self.limits.memory_bytes >> 20
+        )
+    }
+
+    fn release(&mut self) {
+        self.limits
+            .memory_used
+            .fetch_sub(self.charged, Ordering::Relaxed);
+        self.charged = 0;
+    }
+}

@@ -1,0 +1,357 @@
+//! The linearizability checker against a brute-force reference, its reductions against the
+//! plain search, and golden tiny histories whose names carry their verdict.
+
+use faultline_checkers::gen;
+use faultline_checkers::linear::{check_history, SearchOptions};
+use faultline_checkers::model::{ModelKind, ModelOptions};
+use faultline_checkers::{Budget, Event, EventType, History, Op, Outcome, Process, Verdict};
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+
+// ---------------------------------------------------------------------------------------
+// The brute-force reference: every order of the ops, no memo, no reductions, its own model
+// code over plain JSON values.
+
+/// Tries every order of the ops of each key (crashed ops anywhere after their invocation,
+/// or never) and says whether one satisfies the model.
+fn brute_force(history: &History, model: ModelKind, options: &ModelOptions) -> bool {
+    history.by_key().values().all(|ids| {
+        let ops: Vec<&Op> = ids
+            .iter()
+            .map(|&i| &history.ops[i])
+            .filter(|op| op.outcome != Outcome::Fail)
+            .collect();
+        let mut used = vec![false; ops.len()];
+        let init = match model {
+            ModelKind::Mutex => json!(options.initial == json!(true)),
+            ModelKind::Set => json!([]),
+            _ => options.initial.clone(),
+        };
+        extend(&ops, &mut used, &init, model, options)
+    })
+}
+
+fn extend(
+    ops: &[&Op],
+    used: &mut [bool],
+    state: &Value,
+    model: ModelKind,
+    options: &ModelOptions,
+) -> bool {
+    let pending_ok = (0..ops.len()).any(|i| !used[i] && ops[i].outcome == Outcome::Ok);
+    if !pending_ok {
+        return true;
+    }
+    for i in 0..ops.len() {
+        if used[i] {
+            continue;
+        }
+        // An op can go next only if no unused `ok` op returned before it was invoked.
+        let blocked = (0..ops.len()).any(|j| {
+            !used[j] && j != i && ops[j].outcome == Outcome::Ok && ops[j].precedes(ops[i])
+        });
+        if blocked {
+            continue;
+        }
+        if let Some(next) = reference_step(state, ops[i], model, options) {
+            used[i] = true;
+            if extend(ops, used, &next, model, options) {
+                return true;
+            }
+            used[i] = false;
+        }
+    }
+    false
+}
+
+fn reference_step(
+    state: &Value,
+    op: &Op,
+    model: ModelKind,
+    options: &ModelOptions,
+) -> Option<Value> {
+    let ok = op.outcome == Outcome::Ok;
+    match (model, op.f.as_str()) {
+        (ModelKind::Register | ModelKind::CasRegister, "read") => {
+            let matches =
+                !ok || op.value == *state || (op.value.is_null() && options.nil_read_matches_any);
+            matches.then(|| state.clone())
+        }
+        (ModelKind::Register | ModelKind::CasRegister, "write") => Some(op.value.clone()),
+        (ModelKind::CasRegister, "cas") => (op.value[0] == *state).then(|| op.value[1].clone()),
+        (ModelKind::Mutex, "acquire") => (*state == json!(false)).then_some(json!(true)),
+        (ModelKind::Mutex, "release") => (*state == json!(true)).then_some(json!(false)),
+        (ModelKind::Set, "add") => {
+            let mut set = state.as_array().cloned().unwrap_or_default();
+            if !set.contains(&op.value) {
+                set.push(op.value.clone());
+            }
+            Some(Value::Array(set))
+        }
+        (ModelKind::Set, "read") => {
+            let same = |a: &Value, b: &Value| {
+                let a = a.as_array().cloned().unwrap_or_default();
+                let b = b.as_array().cloned().unwrap_or_default();
+                a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
+            };
+            (!ok || same(&op.value, state)).then(|| state.clone())
+        }
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Random small histories.
+
+struct Shape {
+    model: ModelKind,
+    processes: u64,
+    ops: usize,
+    values: i64,
+    /// Each write or CAS writes a value never written before.
+    unique: bool,
+    crash_percent: u32,
+}
+
+fn event(p: u64, kind: EventType, f: &str, value: Value) -> Event {
+    Event {
+        index: 0,
+        time: None,
+        process: Process::Client(p),
+        kind,
+        f: f.to_string(),
+        key: None,
+        value,
+        node: None,
+        error: None,
+    }
+}
+
+/// A random history: processes invoke and complete ops in a random interleaving; reads
+/// mostly return the last value written (so valid histories are common), sometimes another.
+fn random_history(seed: u64, shape: &Shape) -> History {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut events = Vec::new();
+    let mut in_flight: Vec<Option<(String, Value)>> = vec![None; shape.processes as usize];
+    let mut ids: Vec<u64> = (0..shape.processes).collect();
+    let mut last_written = Value::Null;
+    let mut next_unique = 1i64;
+    let mut invoked = 0;
+    while invoked < shape.ops || in_flight.iter().any(Option::is_some) {
+        let slot = rng.gen_range(0..shape.processes as usize);
+        let p = ids[slot];
+        match in_flight[slot].take() {
+            None if invoked < shape.ops => {
+                invoked += 1;
+                let fresh = if shape.unique {
+                    next_unique += 1;
+                    json!(next_unique - 1)
+                } else {
+                    json!(rng.gen_range(0..shape.values))
+                };
+                let (f, v) = match (shape.model, rng.gen_range(0..3)) {
+                    (ModelKind::Mutex, 0 | 1) => ("acquire", Value::Null),
+                    (ModelKind::Mutex, _) => ("release", Value::Null),
+                    (ModelKind::Set, 0) => ("read", Value::Null),
+                    (ModelKind::Set, _) => ("add", fresh),
+                    (_, 0) => ("read", Value::Null),
+                    (ModelKind::CasRegister, 1) => {
+                        let expected = if rng.gen_bool(0.6) {
+                            last_written.clone()
+                        } else {
+                            json!(rng.gen_range(0..shape.values))
+                        };
+                        ("cas", json!([expected, fresh]))
+                    }
+                    _ => ("write", fresh),
+                };
+                events.push(event(p, EventType::Invoke, f, v.clone()));
+                in_flight[slot] = Some((f.to_string(), v));
+            }
+            None => {}
+            Some((f, v)) => {
+                let roll = rng.gen_range(0..100);
+                if roll < shape.crash_percent {
+                    events.push(event(p, EventType::Info, &f, v));
+                    ids[slot] += shape.processes;
+                } else if roll < shape.crash_percent + 8 {
+                    events.push(event(p, EventType::Fail, &f, v));
+                } else {
+                    let value = match f.as_str() {
+                        "read" if shape.model == ModelKind::Set => {
+                            json!((1..=rng.gen_range(0..3)).collect::<Vec<i64>>())
+                        }
+                        "read" if rng.gen_bool(0.7) => last_written.clone(),
+                        "read" if rng.gen_bool(0.3) => Value::Null,
+                        "read" => json!(rng.gen_range(0..shape.values.max(next_unique))),
+                        "write" => {
+                            last_written = v.clone();
+                            v
+                        }
+                        "cas" => {
+                            last_written = v[1].clone();
+                            v
+                        }
+                        _ => v,
+                    };
+                    events.push(event(p, EventType::Ok, &f, value));
+                }
+            }
+        }
+    }
+    // Sometimes leave an invocation open at the end: it counts as crashed.
+    if shape.model != ModelKind::Set && rng.gen_bool(0.3) {
+        let value = if shape.model == ModelKind::Mutex {
+            Value::Null
+        } else {
+            json!(rng.gen_range(0..shape.values))
+        };
+        let f = if shape.model == ModelKind::Mutex {
+            "acquire"
+        } else {
+            "write"
+        };
+        events.push(event(1000, EventType::Invoke, f, value));
+    }
+    History::from_events(events).expect("generated histories pair up")
+}
+
+fn verdict(
+    history: &History,
+    model: ModelKind,
+    options: &ModelOptions,
+    reductions: bool,
+) -> Verdict {
+    check_history(
+        history,
+        model,
+        options,
+        &SearchOptions { reductions },
+        &Budget::default(),
+    )
+    .verdict
+}
+
+fn expected(valid: bool) -> Verdict {
+    if valid {
+        Verdict::Valid
+    } else {
+        Verdict::Invalid
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Properties.
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1500))]
+
+    #[test]
+    fn agrees_with_brute_force_on_small_cas_register_histories(seed in any::<u64>(), nil_any in any::<bool>()) {
+        let shape = Shape { model: ModelKind::CasRegister, processes: 3, ops: 7, values: 3, unique: false, crash_percent: 20 };
+        let h = random_history(seed, &shape);
+        let options = ModelOptions { initial: Value::Null, nil_read_matches_any: nil_any };
+        let want = expected(brute_force(&h, shape.model, &options));
+        prop_assert_eq!(verdict(&h, shape.model, &options, false), want, "plain search, seed {}", seed);
+        prop_assert_eq!(verdict(&h, shape.model, &options, true), want, "with reductions, seed {}", seed);
+    }
+
+    #[test]
+    fn agrees_with_brute_force_on_small_register_mutex_and_set_histories(seed in any::<u64>(), which in 0..3usize) {
+        let model = [ModelKind::Register, ModelKind::Mutex, ModelKind::Set][which];
+        let shape = Shape { model, processes: 3, ops: 7, values: 3, unique: false, crash_percent: 20 };
+        let h = random_history(seed, &shape);
+        let initial = if model == ModelKind::Register { json!(0) } else { Value::Null };
+        let options = ModelOptions { initial, nil_read_matches_any: false };
+        let want = expected(brute_force(&h, model, &options));
+        prop_assert_eq!(verdict(&h, model, &options, false), want, "plain search, seed {}", seed);
+        prop_assert_eq!(verdict(&h, model, &options, true), want, "with reductions, seed {}", seed);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Reduction 2 (unique values: unobserved crashed writes dropped, observed ones bounded)
+    /// and reduction 1 (crashed ops that cannot change the state dropped).
+    #[test]
+    fn unique_value_reductions_keep_the_verdict_of_the_plain_search(seed in any::<u64>()) {
+        let shape = Shape { model: ModelKind::CasRegister, processes: 4, ops: 14, values: 4, unique: true, crash_percent: 30 };
+        let h = random_history(seed, &shape);
+        let options = ModelOptions::default();
+        prop_assert_eq!(verdict(&h, shape.model, &options, true), verdict(&h, shape.model, &options, false), "seed {}", seed);
+    }
+
+    /// Reductions 3 and 4 (identical crashed ops as a multiset, idle crashed ops skipped)
+    /// with a small value domain.
+    #[test]
+    fn small_domain_reductions_keep_the_verdict_of_the_plain_search(seed in any::<u64>()) {
+        let shape = Shape { model: ModelKind::CasRegister, processes: 4, ops: 14, values: 2, unique: false, crash_percent: 35 };
+        let h = random_history(seed, &shape);
+        let options = ModelOptions::default();
+        prop_assert_eq!(verdict(&h, shape.model, &options, true), verdict(&h, shape.model, &options, false), "seed {}", seed);
+    }
+
+    #[test]
+    fn set_and_mutex_reductions_keep_the_verdict_of_the_plain_search(seed in any::<u64>(), set in any::<bool>()) {
+        let model = if set { ModelKind::Set } else { ModelKind::Mutex };
+        let shape = Shape { model, processes: 4, ops: 12, values: 3, unique: false, crash_percent: 35 };
+        let h = random_history(seed, &shape);
+        let options = ModelOptions::default();
+        prop_assert_eq!(verdict(&h, model, &options, true), verdict(&h, model, &options, false), "seed {}", seed);
+    }
+}
+
+#[test]
+fn generated_etcd_like_histories_get_the_verdict_they_were_generated_with() {
+    for seed in 0..40 {
+        let violation = seed % 2 == 1;
+        let config = gen::EtcdLike {
+            violation,
+            ..Default::default()
+        };
+        let g = gen::etcd_like(seed, &config);
+        let options = ModelOptions::default();
+        let reduced = verdict(&g.history, ModelKind::CasRegister, &options, true);
+        assert_eq!(reduced, expected(!violation), "seed {seed}");
+        let plain = verdict(&g.history, ModelKind::CasRegister, &options, false);
+        assert_eq!(plain, reduced, "seed {seed}");
+    }
+}
+
+#[test]
+fn generated_multi_key_histories_get_the_verdict_they_were_generated_with() {
+    for (seed, stale_read) in [(1, false), (2, true), (3, true)] {
+        let config = gen::Large {
+            ops: 20_000,
+            keys: 10,
+            clients: 10,
+            stale_read,
+            ..Default::default()
+        };
+        let g = gen::large(seed, &config);
+        let result = check_history(
+            &g.history,
+            ModelKind::CasRegister,
+            &ModelOptions::default(),
+            &SearchOptions::default(),
+            &Budget::default(),
+        );
+        assert_eq!(
+            result.verdict,
+            expected(!stale_read),
+            "seed {seed}: {}",
+            result.summary
+        );
+        if let Some(op) = g.injected {
+            assert_eq!(
+                result.details["failing_op"],
+                json!(op),
+                "{}",
+                result.summary
+            );
+        }
+    }
+}
