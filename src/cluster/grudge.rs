@@ -380,3 +380,160 @@ impl fmt::Display for Target {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn nodes(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("n{i}")).collect()
+    }
+
+    fn rng(seed: u64) -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(seed)
+    }
+
+    /// The nodes `node` still hears, itself included.
+    fn hears(grudge: &Grudge, node: &str, all: &[String]) -> BTreeSet<String> {
+        all.iter()
+            .filter(|p| !grudge.drops(node, p))
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn halves_puts_the_smaller_half_first_and_cuts_both_ways() {
+        let g = Topology::Halves.grudge(&nodes(5), &mut rng(0)).unwrap();
+        assert_eq!(
+            g.to_json(),
+            serde_json::json!({
+                "n1": ["n3", "n4", "n5"], "n2": ["n3", "n4", "n5"],
+                "n3": ["n1", "n2"], "n4": ["n1", "n2"], "n5": ["n1", "n2"],
+            })
+        );
+    }
+
+    #[test]
+    fn random_halves_depend_on_the_seed_only() {
+        let all = nodes(5);
+        let a = Topology::RandomHalves.grudge(&all, &mut rng(3)).unwrap();
+        assert_eq!(a, Topology::RandomHalves.grudge(&all, &mut rng(3)).unwrap());
+        let distinct: BTreeSet<String> = (0..20)
+            .map(|s| {
+                Topology::RandomHalves
+                    .grudge(&all, &mut rng(s))
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert!(distinct.len() > 1, "different seeds cut differently");
+        for seed in 0..20 {
+            let g = Topology::RandomHalves.grudge(&all, &mut rng(seed)).unwrap();
+            let sides: BTreeSet<usize> = all.iter().map(|n| hears(&g, n, &all).len()).collect();
+            assert_eq!(sides, BTreeSet::from([2, 3]));
+        }
+    }
+
+    #[test]
+    fn isolate_one_cuts_a_single_node_from_all_others() {
+        let all = nodes(5);
+        let g = Topology::IsolateOne.grudge(&all, &mut rng(9)).unwrap();
+        let lone: Vec<&String> = all
+            .iter()
+            .filter(|n| hears(&g, n, &all).len() == 1)
+            .collect();
+        assert_eq!(lone.len(), 1);
+        for n in &all {
+            if n != lone[0] {
+                assert_eq!(hears(&g, n, &all).len(), 4);
+            }
+        }
+    }
+
+    #[test]
+    fn in_a_majorities_ring_every_node_hears_a_different_majority() {
+        for n in 3..=9 {
+            let all = nodes(n);
+            let g = Topology::MajoritiesRing
+                .grudge(&all, &mut rng(n as u64))
+                .unwrap();
+            let views: Vec<BTreeSet<String>> = all.iter().map(|x| hears(&g, x, &all)).collect();
+            for view in &views {
+                assert!(
+                    view.len() > n / 2,
+                    "{n} nodes: a view {view:?} is no majority"
+                );
+            }
+            let distinct: BTreeSet<&BTreeSet<String>> = views.iter().collect();
+            assert_eq!(distinct.len(), n, "{n} nodes: two nodes share a view");
+        }
+    }
+
+    #[test]
+    fn a_majorities_ring_of_five_is_symmetric() {
+        let all = nodes(5);
+        let g = Topology::MajoritiesRing.grudge(&all, &mut rng(1)).unwrap();
+        for a in &all {
+            for b in &all {
+                assert_eq!(g.drops(a, b), g.drops(b, a), "{a} and {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_bridge_node_hears_both_halves_that_do_not_hear_each_other() {
+        let all = nodes(5);
+        let g = Topology::Bridge.grudge(&all, &mut rng(0)).unwrap();
+        assert_eq!(hears(&g, "n3", &all).len(), 5);
+        assert!(g.drops("n1", "n4") && g.drops("n5", "n2"));
+        assert!(!g.drops("n1", "n3") && !g.drops("n3", "n1") && !g.drops("n4", "n3"));
+        assert!(Topology::Bridge.grudge(&nodes(2), &mut rng(0)).is_err());
+    }
+
+    #[test]
+    fn explicit_components_parse_and_leave_unnamed_nodes_connected() {
+        let t: Topology = "n1,n2 | n3,n4".parse().unwrap();
+        assert_eq!(t.to_string(), "n1,n2|n3,n4");
+        let all = nodes(5);
+        let g = t.grudge(&all, &mut rng(0)).unwrap();
+        assert!(g.drops("n1", "n3") && g.drops("n4", "n2"));
+        assert!(!g.drops("n1", "n2"));
+        assert_eq!(hears(&g, "n5", &all).len(), 5);
+        assert!(!all.iter().any(|n| g.drops(n, "n5")));
+    }
+
+    #[test]
+    fn bad_partitions_are_rejected_with_the_culprit_named() {
+        let err = |s: &str| s.parse::<Topology>().unwrap_err().to_string();
+        assert!(err("halfs").contains("unknown partition \"halfs\""));
+        assert!(err("n1,n2|n2").contains("names node \"n2\" twice"));
+        assert!(err("n1||n2").contains("empty component"));
+        let t: Topology = "n1|n9".parse().unwrap();
+        let e = t.grudge(&nodes(3), &mut rng(0)).unwrap_err().to_string();
+        assert!(e.contains("\"n9\"") && e.contains("n1, n2, n3"), "{e}");
+    }
+
+    #[test]
+    fn targets_pick_the_sizes_their_names_promise() {
+        let all = nodes(5);
+        let size = |t: Target| t.select(&all, &mut rng(4)).unwrap().len();
+        assert_eq!(size(Target::One), 1);
+        assert_eq!(size(Target::Minority), 2);
+        assert_eq!(size(Target::Majority), 3);
+        assert_eq!(size(Target::All), 5);
+        let named: Target = "n4,n2".parse().unwrap();
+        assert_eq!(named.select(&all, &mut rng(0)).unwrap(), vec!["n2", "n4"]);
+        assert!("n7"
+            .parse::<Target>()
+            .unwrap()
+            .select(&all, &mut rng(0))
+            .is_err());
+        assert!(Target::Minority
+            .select(&nodes(1), &mut rng(0))
+            .unwrap()
+            .is_empty());
+        assert_eq!("majority".parse::<Target>().unwrap(), Target::Majority);
+    }
+}
