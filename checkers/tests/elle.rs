@@ -299,3 +299,27 @@ fn a_stale_read_is_allowed_by_serializability_but_not_strict_serializability() {
     let plain = list_append(ConsistencyModel::Serializable).check(&history, &Budget::default());
     assert_eq!(plain.verdict, Verdict::Valid);
 }
+
+#[test]
+fn generated_strictly_serializable_register_histories_pass() {
+    for seed in 0..10 {
+        let history = gen::rw_register(&GenConfig {
+            seed,
+            txns: 2_000,
+            clients: 8,
+            ..GenConfig::default()
+        });
+        let result = RwRegister {
+            model: ConsistencyModel::StrictSerializable,
+        }
+        .check(&history, &Budget::default());
+        assert_eq!(
+            result.verdict,
+            Verdict::Valid,
+            "seed {seed}: {}",
+            result.details
+        );
+        assert_eq!(result.details["anomaly_types"], serde_json::json!([]));
+        assert!(result.details["stats"]["edges"].as_u64().unwrap() > 2_000);
+    }
+}

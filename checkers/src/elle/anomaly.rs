@@ -68,7 +68,7 @@ pub const MAX_PER_KIND: usize = 16;
 
 /// The order anomaly kinds are listed in: non-cycle anomalies first, then cycles from the
 /// most specific class down.
-const KIND_ORDER: [&str; 27] = [
+const KIND_ORDER: [&str; 26] = [
     "internal",
     "future-read",
     "duplicate-elements",
@@ -95,7 +95,6 @@ const KIND_ORDER: [&str; 27] = [
     "G-nonadjacent-realtime",
     "G2-item-realtime",
     "cycle",
-    "cycle-realtime",
 ];
 
 /// The isolation levels an anomaly rules out (see the table in the module docs).

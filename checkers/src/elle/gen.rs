@@ -1,5 +1,5 @@
-//! Generated list-append histories: strictly serializable by construction, optionally with
-//! one anomaly injected.
+//! Generated list-append (and rw-register) histories: strictly serializable by
+//! construction, optionally with one anomaly injected.
 //!
 //! [`list_append`] simulates `clients` concurrent clients against an ideal store. Each
 //! transaction is invoked, takes effect atomically at one instant strictly inside its
@@ -102,6 +102,16 @@ struct Planned {
 
 /// Generates a strictly serializable list-append history.
 pub fn list_append(config: &GenConfig) -> History {
+    simulate(config, false)
+}
+
+/// Generates a strictly serializable rw-register history: the same simulation with
+/// `["w", k, v]` writes of unique values and single-value reads (`null` before any write).
+pub fn rw_register(config: &GenConfig) -> History {
+    simulate(config, true)
+}
+
+fn simulate(config: &GenConfig, register: bool) -> History {
     let mut rng = Rng::new(config.seed);
     let planned = plan(config, &mut rng);
     // Events: (time, kind: 0 invoke / 1 apply / 2 complete, txn). Times are distinct per
@@ -114,7 +124,7 @@ pub fn list_append(config: &GenConfig) -> History {
     }
     events.sort_unstable();
     let mut lists: HashMap<u64, Vec<i64>> = HashMap::new();
-    let mut reads: Vec<Option<Vec<Vec<i64>>>> = (0..planned.len()).map(|_| None).collect();
+    let mut reads: Vec<Option<Vec<Value>>> = (0..planned.len()).map(|_| None).collect();
     let mut ops: Vec<Op> = Vec::with_capacity(planned.len());
     let mut op_of: Vec<usize> = vec![usize::MAX; planned.len()];
     let mut pos = 0usize;
@@ -123,30 +133,25 @@ pub fn list_append(config: &GenConfig) -> History {
         match kind {
             0 => {
                 op_of[t as usize] = ops.len();
-                ops.push(invocation(ops.len(), p, pos, time));
+                ops.push(invocation(ops.len(), p, pos, time, register));
                 pos += 1;
             }
             1 if matches!(p.fate, Fate::Ok | Fate::CrashApplied) => {
                 let mut seen = Vec::new();
                 for &(is_read, key, value) in &p.mops {
                     let list = lists.entry(key).or_default();
-                    if is_read {
-                        seen.push(list.clone());
-                    } else {
-                        list.push(value);
+                    match (is_read, register) {
+                        (true, false) => seen.push(json!(list)),
+                        (true, true) => seen.push(json!(list.last())),
+                        (false, _) => list.push(value),
                     }
                 }
                 reads[t as usize] = Some(seen);
             }
             1 => {}
             _ => {
-                complete(
-                    &mut ops[op_of[t as usize]],
-                    p,
-                    reads[t as usize].take(),
-                    pos,
-                    time,
-                );
+                let seen = reads[t as usize].take();
+                complete(&mut ops[op_of[t as usize]], p, seen, pos, time, register);
                 pos += 1;
             }
         }
@@ -223,15 +228,16 @@ fn plan(config: &GenConfig, rng: &mut Rng) -> Vec<Planned> {
     planned
 }
 
-fn txn_value(mops: &[(bool, u64, i64)], reads: Option<&[Vec<i64>]>) -> Value {
+fn txn_value(mops: &[(bool, u64, i64)], reads: Option<&[Value]>, register: bool) -> Value {
     let mut next_read = 0;
+    let write = if register { "w" } else { "append" };
     let items = mops
         .iter()
         .map(|&(is_read, key, value)| {
             if !is_read {
-                return json!(["append", key, value]);
+                return json!([write, key, value]);
             }
-            let seen = reads.map(|r| json!(r[next_read]));
+            let seen = reads.map(|r| r[next_read].clone());
             next_read += 1;
             json!(["r", key, seen.unwrap_or(Value::Null)])
         })
@@ -239,8 +245,8 @@ fn txn_value(mops: &[(bool, u64, i64)], reads: Option<&[Vec<i64>]>) -> Value {
     Value::Array(items)
 }
 
-fn invocation(id: usize, p: &Planned, pos: usize, time: u64) -> Op {
-    let value = txn_value(&p.mops, None);
+fn invocation(id: usize, p: &Planned, pos: usize, time: u64, register: bool) -> Op {
+    let value = txn_value(&p.mops, None, register);
     Op {
         id,
         process: p.process,
@@ -260,13 +266,20 @@ fn invocation(id: usize, p: &Planned, pos: usize, time: u64) -> Op {
     }
 }
 
-fn complete(op: &mut Op, p: &Planned, reads: Option<Vec<Vec<i64>>>, pos: usize, time: u64) {
+fn complete(
+    op: &mut Op,
+    p: &Planned,
+    reads: Option<Vec<Value>>,
+    pos: usize,
+    time: u64,
+    register: bool,
+) {
     op.complete_pos = Some(pos);
     op.complete_time = Some(time * 1000);
     match p.fate {
         Fate::Ok => {
             op.outcome = Outcome::Ok;
-            op.value = txn_value(&p.mops, reads.as_deref());
+            op.value = txn_value(&p.mops, reads.as_deref(), register);
             op.complete_value = Some(op.value.clone());
         }
         Fate::Fail => {

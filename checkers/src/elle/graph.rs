@@ -32,7 +32,7 @@
 //! Every search is a breadth-first search (shortest witness); the per-edge searches for
 //! G-single and G-nonadjacent share a work limit, past which G2-item (one pass) answers.
 
-use crate::history::History;
+use crate::history::{History, Outcome};
 
 use super::txn::Txns;
 
@@ -122,10 +122,14 @@ impl Graph {
             .map(|&o| history.ops[o as usize].process)
             .collect();
         let mut order: Vec<(u32, u32, u8)> = Vec::with_capacity(n_txns * 4);
-        let live = |t: usize| txns.outcome[t] != crate::history::Outcome::Fail;
+        let live = |t: usize| txns.outcome[t] != Outcome::Fail;
         let mut last_of_process = std::collections::HashMap::new();
         for t in (0..n_txns).filter(|&t| live(t)) {
-            if let Some(prev) = last_of_process.insert(process[t], t as u32) {
+            let prev = last_of_process.insert(process[t], t as u32);
+            // A crashed transaction may take effect later still, so it orders nothing
+            // (the format gives its process a new id anyway).
+            let prev = prev.filter(|&p| txns.outcome[p as usize] == Outcome::Ok);
+            if let Some(prev) = prev {
                 order.push((prev, t as u32, PROCESS));
             }
         }
@@ -587,8 +591,10 @@ fn realtime_edges(
     order: &mut Vec<(u32, u32, u8)>,
 ) -> usize {
     let n = txns.len();
+    // Only committed transactions certainly took effect before they completed; a crashed
+    // one may take effect at any later time, so it precedes nothing.
     let mut completions: Vec<(usize, u32)> = (0..n)
-        .filter(|&t| live(t))
+        .filter(|&t| txns.outcome[t] == Outcome::Ok)
         .filter_map(|t| {
             history.ops[txns.op[t] as usize]
                 .complete_pos
@@ -643,4 +649,79 @@ pub(crate) fn classify(hops: &[Hop]) -> String {
         ""
     };
     format!("{base}{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elle::gen::{self, GenConfig};
+    use crate::elle::txn::Shape;
+
+    /// Transactions reachable from `from` over order edges only.
+    fn order_reach(g: &Graph, from: u32) -> Vec<bool> {
+        let mut seen = vec![false; g.n_nodes];
+        let mut stack = vec![from];
+        while let Some(v) = stack.pop() {
+            for &a in g.out(v) {
+                if g.kind(a) & (PROCESS | REALTIME) != 0 && !seen[a.to as usize] {
+                    seen[a.to as usize] = true;
+                    stack.push(a.to);
+                }
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn barrier_nodes_keep_exactly_the_real_time_order_of_committed_transactions() {
+        for seed in 0..4 {
+            let history = gen::list_append(&GenConfig {
+                seed,
+                txns: 300,
+                clients: 6,
+                fail_rate: 0.1,
+                crash_rate: 0.1,
+                ..GenConfig::default()
+            });
+            let txns = Txns::parse(&history, Shape::List).unwrap();
+            let g = Graph::build(&txns, &history, Vec::new());
+            assert!(
+                g.edge_count() <= 3 * txns.len() + g.n_txns,
+                "too many order edges"
+            );
+            for a in 0..txns.len() {
+                let reach = order_reach(&g, a as u32);
+                let op_a = &history.ops[txns.op[a] as usize];
+                for (b, &op_b) in txns.op.iter().enumerate() {
+                    let op_b = &history.ops[op_b as usize];
+                    let live = |o: &crate::history::Op| o.outcome != Outcome::Fail;
+                    let expected = op_a.outcome == Outcome::Ok && live(op_b) && op_a.precedes(op_b);
+                    assert_eq!(
+                        reach[b], expected,
+                        "seed {seed}: T{} before T{}",
+                        op_a.id, op_b.id
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn finds_components_in_a_long_chain_without_recursion() {
+        // A history of 100,000 committed transactions one after another: a chain as deep
+        // as the history, which a recursive search would overflow the stack on.
+        let history = gen::list_append(&GenConfig {
+            seed: 1,
+            txns: 100_000,
+            clients: 1,
+            fail_rate: 0.0,
+            crash_rate: 0.0,
+            ..GenConfig::default()
+        });
+        let txns = Txns::parse(&history, Shape::List).unwrap();
+        let g = Graph::build(&txns, &history, Vec::new());
+        let mut scratch = g.scratch();
+        let (components, _) = g.components(&mut scratch);
+        assert!(components.is_empty());
+    }
 }
