@@ -1,1 +1,157 @@
-//! Integration tests: demo_cli.
+//! `faultline demo` as a new user runs it: the built binary starts five demo replicas, breaks
+//! them, and must end with the verdict each mode promises, a report on disk and the right
+//! exit code. Runs are shortened (`--time-limit`) but keep their faults.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs `faultline demo ARGS --out DIR`; the demo store is the one built beside faultline.
+fn demo(out: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("demo")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("the faultline binary runs")
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("faultline exits with a code")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The report path printed on the last lines of stdout.
+fn report_path(out: &Output) -> PathBuf {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("report: "))
+        .unwrap_or_else(|| panic!("no report line:\n{}", text(out)));
+    PathBuf::from(line)
+}
+
+#[test]
+fn demo_finds_the_stale_read_and_writes_its_report() {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo(dir.path(), &["--time-limit", "8", "--seed", "11"]);
+    assert_eq!(code(&out), 1, "the default mode must fail:\n{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("INVALID"), "{}", text(&out));
+    assert!(
+        stdout.contains("stale read"),
+        "the anomaly is named:\n{}",
+        text(&out)
+    );
+    let report = report_path(&out);
+    assert!(report.is_file(), "{} is missing", report.display());
+    assert!(report.starts_with(std::fs::canonicalize(dir.path()).unwrap()));
+    let run_dir = report.parent().unwrap();
+    for file in ["history.jsonl", "results.json", "spec.toml"] {
+        assert!(
+            run_dir.join(file).is_file(),
+            "{file} is missing from {}",
+            run_dir.display()
+        );
+    }
+    let spec = std::fs::read_to_string(run_dir.join("spec.toml")).unwrap();
+    assert!(
+        spec.contains("\"--mode\", \"stale-reads\""),
+        "spec.toml is what ran:\n{spec}"
+    );
+}
+
+#[test]
+fn demo_in_linearizable_mode_passes_through_faults() {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo(
+        dir.path(),
+        &[
+            "--mode",
+            "linearizable",
+            "--time-limit",
+            "10",
+            "--seed",
+            "12",
+        ],
+    );
+    assert_eq!(code(&out), 0, "the correct mode must pass:\n{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("VALID"));
+    // The run really was under fire: the nemesis recorded its faults in the history.
+    let history = std::fs::read_to_string(report_path(&out).with_file_name("history.jsonl"))
+        .expect("history.jsonl");
+    assert!(
+        history.contains("\"process\":\"nemesis\""),
+        "no fault was injected"
+    );
+}
+
+#[test]
+fn demo_in_lost_updates_mode_fails_without_any_fault() {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo(
+        dir.path(),
+        &[
+            "--mode",
+            "lost-updates",
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "8",
+            "--seed",
+            "13",
+        ],
+    );
+    assert_eq!(
+        code(&out),
+        1,
+        "concurrency alone breaks it:\n{}",
+        text(&out)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("lost update"));
+}
+
+#[test]
+fn demo_on_the_loopback_backend_still_finds_the_stale_read() {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo(
+        dir.path(),
+        &["--backend", "loopback", "--time-limit", "8", "--seed", "14"],
+    );
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("loopback backend, faults: kill, pause"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn demo_without_its_store_binary_says_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["demo", "--out"])
+        .arg(dir.path())
+        .env("FAULTLINE_DEMO_BIN", dir.path().join("no-such-binary"))
+        .output()
+        .expect("the faultline binary runs");
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FAULTLINE_DEMO_BIN"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no run was started"
+    );
+}
