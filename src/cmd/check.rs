@@ -31,7 +31,8 @@ pub const DEFAULT_TIME_LIMIT_SECS: f64 = 60.0;
 #[command(after_long_help = models_help())]
 pub struct CheckArgs {
     /// History files: faultline's history.jsonl, Jepsen's history.edn, history.txt or a
-    /// Jepsen log. `-` reads standard input.
+    /// Jepsen log. A directory stands for the history in it (a run directory, Jepsen's
+    /// store/<test>/<time>/). `-` reads standard input.
     #[arg(value_name = "HISTORY", required = true)]
     pub histories: Vec<PathBuf>,
 
@@ -208,27 +209,47 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<Code> {
     Ok(code)
 }
 
+/// The history file a path names: the path itself, or for a run directory the history in it.
+fn history_path(path: &Path) -> Result<PathBuf, FormatError> {
+    if !path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    ["history.jsonl", "history.edn", "history.txt"]
+        .iter()
+        .map(|name| path.join(name))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| FormatError {
+            source_name: path.display().to_string(),
+            line: None,
+            column: None,
+            message: "a directory without history.jsonl, history.edn or history.txt".into(),
+        })
+}
+
 fn check_one(config: &Config, path: &Path) -> Outcome {
     let started = Instant::now();
-    let history = match format::read_path(path, &config.read) {
+    let unreadable = |e: FormatError| Outcome {
+        path: path.to_path_buf(),
+        code: Code::Error,
+        ops: 0,
+        elapsed: started.elapsed(),
+        result: None,
+        error: Some(e),
+        warnings: Vec::new(),
+    };
+    let file = match history_path(path) {
+        Ok(file) => file,
+        Err(e) => return unreadable(e),
+    };
+    let history = match format::read_path(&file, &config.read) {
         Ok(h) => h,
-        Err(e) => {
-            return Outcome {
-                path: path.to_path_buf(),
-                code: Code::Error,
-                ops: 0,
-                elapsed: started.elapsed(),
-                result: None,
-                error: Some(e),
-                warnings: Vec::new(),
-            }
-        }
+        Err(e) => return unreadable(e),
     };
     let result = run_checker(config, &history);
     let mut warnings = history.warnings.clone();
     warnings.extend(result.warnings.iter().cloned());
     Outcome {
-        path: path.to_path_buf(),
+        path: file,
         code: Code::from(result.verdict),
         ops: history.ops.len(),
         elapsed: started.elapsed(),

@@ -224,6 +224,27 @@ fn every_history_is_checked_and_the_most_serious_code_wins() {
 }
 
 #[test]
+fn a_run_directory_stands_for_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    history_file(&dir, "history.jsonl", &format!("{WRITE}\n{WRITE_OK}\n"));
+    let out = faultline(&["check", "--model", "counter", dir.path().to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("history.jsonl: valid (1 ops"),
+        "{}",
+        stdout(&out)
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let out = faultline(&["check", empty.path().to_str().unwrap()]);
+    assert_eq!(code(&out), 3);
+    assert!(
+        stdout(&out).contains("a directory without history.jsonl"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
 fn jepsen_history_txt_and_log_lines_are_imported() {
     let dir = tempfile::tempdir().unwrap();
     let txt = history_file(

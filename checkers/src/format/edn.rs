@@ -251,6 +251,22 @@ impl<'a> EdnReader<'a> {
         (self.line, column)
     }
 
+    /// The 1-based line of a byte offset at or after the last one asked about; cheaper than
+    /// [`line_col`](Self::line_col), whose column counts from the start of the line.
+    pub fn line_of(&mut self, pos: usize) -> usize {
+        if pos < self.scanned_to {
+            return self.line_col(pos).0;
+        }
+        for (i, &b) in self.bytes[self.scanned_to..pos].iter().enumerate() {
+            if b == b'\n' {
+                self.line += 1;
+                self.line_start = self.scanned_to + i + 1;
+            }
+        }
+        self.scanned_to = pos;
+        self.line
+    }
+
     /// The current byte offset.
     pub fn offset(&self) -> usize {
         self.pos
@@ -394,22 +410,40 @@ impl<'a> EdnReader<'a> {
     }
 
     fn read_map(&mut self, opened_at: usize, depth: usize) -> Result<Edn, EdnError> {
-        let items = self.read_seq(b'}', "a map", opened_at, depth)?;
-        if items.len() % 2 != 0 {
-            return Err(self.error_at(
-                opened_at,
-                format!(
-                    "a map needs an even number of forms, this one has {}",
-                    items.len()
-                ),
-            ));
+        // Jepsen's op maps hold about 6 entries.
+        let mut entries = Vec::with_capacity(8);
+        loop {
+            match self.peek()? {
+                None => return Err(self.eof_error("a map", opened_at)),
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(Edn::Map(entries));
+                }
+                Some(b @ (b']' | b')')) => {
+                    let (l, c) = self.line_col(opened_at);
+                    return Err(self.error_at(
+                        self.pos,
+                        format!(
+                            "`{}` does not close a map opened at line {l}, column {c}",
+                            b as char
+                        ),
+                    ));
+                }
+                Some(_) => {
+                    let key = self.read(depth + 1)?;
+                    if self.peek()? == Some(b'}') {
+                        return Err(self.error_at(
+                            opened_at,
+                            format!(
+                                "a map needs an even number of forms; the key {key} has no value"
+                            ),
+                        ));
+                    }
+                    let value = self.read(depth + 1)?;
+                    entries.push((key, value));
+                }
+            }
         }
-        let mut entries = Vec::with_capacity(items.len() / 2);
-        let mut it = items.into_iter();
-        while let (Some(k), Some(v)) = (it.next(), it.next()) {
-            entries.push((k, v));
-        }
-        Ok(Edn::Map(entries))
     }
 
     fn read_dispatch(&mut self, start: usize, depth: usize) -> Result<Edn, EdnError> {
@@ -621,6 +655,9 @@ fn parse_number(token: &str) -> Option<Edn> {
 }
 
 fn parse_int(token: &str) -> Option<Edn> {
+    if let Ok(i) = token.parse::<i64>() {
+        return Some(Edn::Int(i));
+    }
     let (negative, digits) = match token.as_bytes().first()? {
         b'-' => (true, &token[1..]),
         b'+' => (false, &token[1..]),
@@ -633,24 +670,13 @@ fn parse_int(token: &str) -> Option<Edn> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let text = if negative {
+    // Too big for i64: keep the digits.
+    let digits = digits.trim_start_matches('0');
+    Some(Edn::BigInt(if negative {
         format!("-{digits}")
     } else {
         digits.to_string()
-    };
-    Some(match text.parse::<i64>() {
-        Ok(i) => Edn::Int(i),
-        Err(_) => Edn::BigInt(text.trim_start_matches('0').to_string()).normalized(),
-    })
-}
-
-impl Edn {
-    fn normalized(self) -> Edn {
-        match self {
-            Edn::BigInt(s) if s.is_empty() => Edn::Int(0),
-            other => other,
-        }
-    }
+    }))
 }
 
 /// Parses text holding exactly one EDN value.
@@ -831,6 +857,11 @@ mod tests {
         assert!(err.message.contains("opened at line 1, column 1"), "{err}");
         let err = parse("{:a}").unwrap_err();
         assert!(err.message.contains("even number"), "{err}");
+        assert_eq!(parse("-9223372036854775808").unwrap(), Edn::Int(i64::MIN));
+        assert_eq!(
+            parse("-99999999999999999999").unwrap(),
+            Edn::BigInt("-99999999999999999999".into())
+        );
     }
 
     #[test]

@@ -93,13 +93,15 @@ pub fn read_edn(text: &str, name: &str, independent: Option<bool>) -> Result<His
         let start = reader.offset();
         match reader.read(1) {
             Ok(value) => {
-                let (line, column) = reader.line_col(start);
-                let op = op_from_map(&value, line)
-                    .map_err(|m| FormatError::at_column(name, line, column, m))?;
+                let line = reader.line_of(start);
+                let op = op_from_map(&value, line).map_err(|m| {
+                    let (line, column) = reader.line_col(start);
+                    FormatError::at_column(name, line, column, m)
+                })?;
                 ops.push(op);
             }
             Err(e) if e.at_end && start >= last_line => {
-                let (line, _) = reader.line_col(start);
+                let line = reader.line_of(start);
                 warnings.push(format!(
                     "line {line}: torn last op ignored ({}); the ops before it were loaded",
                     e.message
