@@ -21,6 +21,15 @@ fn peak_memory_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// CPU seconds this process has used (user + system), from `/proc/self/stat`; on a shared
+/// machine it says what the check costs when wall time is inflated by other load.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 fn main() {
     let txns: usize = std::env::args()
         .skip(1)
@@ -50,8 +59,10 @@ fn main() {
     };
     let budget = Budget::default();
     let started = Instant::now();
+    let cpu_before = cpu_seconds();
     let result = checker.check(&history, &budget);
     let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
     assert_eq!(result.verdict, Verdict::Valid, "{}", result.summary);
     println!(
         "list-append, strict-serializable, {} threads: {} in {secs:.2} s = {:.0} txns/s",
@@ -59,6 +70,9 @@ fn main() {
         result.verdict,
         txns as f64 / secs
     );
+    if let Some(cpu) = cpu {
+        println!("  CPU time {cpu:.2} s (user + system, all threads)");
+    }
     println!("  {}", result.details["stats"]);
     if let Some(mib) = peak_memory_mib() {
         println!("peak memory (VmHWM, history included): {mib:.0} MiB");
