@@ -18,6 +18,9 @@ use faultline_checkers::{Budget, Verdict};
 
 fn main() {
     let mut ok = etcd_like();
+    if std::env::var("LIN_DEBUG").is_ok() {
+        return;
+    }
     ok &= large(false);
     ok &= large(true);
     println!("peak memory (VmHWM): {} MiB", peak_memory_kib() / 1024);
@@ -59,6 +62,20 @@ fn etcd_like() -> bool {
             .filter(|op| op.outcome == faultline_checkers::Outcome::Info)
             .count();
         let (verdict, took, summary) = check(&g.history);
+        if std::env::var("LIN_DEBUG").is_ok() && took > Duration::from_millis(3) {
+            let r = check_history(
+                &g.history,
+                ModelKind::CasRegister,
+                &ModelOptions::default(),
+                &SearchOptions::default(),
+                &Budget::default(),
+            );
+            eprintln!(
+                "seed {seed} {:.1} ms {verdict}: {}",
+                took.as_secs_f64() * 1e3,
+                r.details["per_key"]
+            );
+        }
         let want = if violation {
             Verdict::Invalid
         } else {

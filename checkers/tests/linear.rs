@@ -137,6 +137,7 @@ fn random_history(seed: u64, shape: &Shape) -> History {
     let mut in_flight: Vec<Option<(String, Value)>> = vec![None; shape.processes as usize];
     let mut ids: Vec<u64> = (0..shape.processes).collect();
     let mut last_written = Value::Null;
+    let mut added: Vec<Value> = Vec::new();
     let mut next_unique = 1i64;
     let mut invoked = 0;
     while invoked < shape.ops || in_flight.iter().any(Option::is_some) {
@@ -172,29 +173,36 @@ fn random_history(seed: u64, shape: &Shape) -> History {
             }
             None => {}
             Some((f, v)) => {
+                // Answers come from a register applied at completion, with some wrong ones.
                 let roll = rng.gen_range(0..100);
+                let lie = rng.gen_bool(0.25);
+                let applies = match f.as_str() {
+                    "cas" => v[0] == last_written || lie,
+                    "acquire" => (last_written != json!(true)) || lie,
+                    "release" => (last_written == json!(true)) || lie,
+                    _ => true,
+                };
                 if roll < shape.crash_percent {
+                    if rng.gen_bool(0.5) {
+                        apply(&mut last_written, &mut added, &f, &v);
+                    }
                     events.push(event(p, EventType::Info, &f, v));
                     ids[slot] += shape.processes;
-                } else if roll < shape.crash_percent + 8 {
+                } else if roll < shape.crash_percent + 8 || !applies {
                     events.push(event(p, EventType::Fail, &f, v));
                 } else {
                     let value = match f.as_str() {
-                        "read" if shape.model == ModelKind::Set => {
+                        "read" if shape.model == ModelKind::Set && lie => {
                             json!((1..=rng.gen_range(0..3)).collect::<Vec<i64>>())
                         }
-                        "read" if rng.gen_bool(0.7) => last_written.clone(),
+                        "read" if shape.model == ModelKind::Set => json!(added.clone()),
+                        "read" if !lie => last_written.clone(),
                         "read" if rng.gen_bool(0.3) => Value::Null,
                         "read" => json!(rng.gen_range(0..shape.values.max(next_unique))),
-                        "write" => {
-                            last_written = v.clone();
+                        _ => {
+                            apply(&mut last_written, &mut added, &f, &v);
                             v
                         }
-                        "cas" => {
-                            last_written = v[1].clone();
-                            v
-                        }
-                        _ => v,
                     };
                     events.push(event(p, EventType::Ok, &f, value));
                 }
@@ -216,6 +224,18 @@ fn random_history(seed: u64, shape: &Shape) -> History {
         events.push(event(1000, EventType::Invoke, f, value));
     }
     History::from_events(events).expect("generated histories pair up")
+}
+
+/// The effect of an op on the simulated object (a register, a lock or a set).
+fn apply(register: &mut Value, set: &mut Vec<Value>, f: &str, v: &Value) {
+    match f {
+        "write" => *register = v.clone(),
+        "cas" => *register = v[1].clone(),
+        "acquire" => *register = json!(true),
+        "release" => *register = json!(false),
+        "add" if !set.contains(v) => set.push(v.clone()),
+        _ => {}
+    }
 }
 
 fn verdict(
@@ -352,6 +372,60 @@ fn generated_multi_key_histories_get_the_verdict_they_were_generated_with() {
                 "{}",
                 result.summary
             );
+        }
+    }
+}
+
+/// The property tests above prove something only if their histories mix both verdicts and
+/// the reductions really fire on them.
+#[test]
+fn random_histories_mix_verdicts_and_exercise_every_reduction() {
+    let shapes = [
+        (ModelKind::CasRegister, 3, 7, 3, false, 20),
+        (ModelKind::Register, 3, 7, 3, false, 20),
+        (ModelKind::Mutex, 3, 7, 3, false, 20),
+        (ModelKind::Set, 3, 7, 3, false, 20),
+        (ModelKind::CasRegister, 4, 14, 4, true, 30),
+        (ModelKind::CasRegister, 4, 14, 2, false, 35),
+    ];
+    for (model, processes, ops, values, unique, crash_percent) in shapes {
+        let shape = Shape {
+            model,
+            processes,
+            ops,
+            values,
+            unique,
+            crash_percent,
+        };
+        let (mut valid, mut invalid, mut dropped, mut bounded) = (0, 0, 0, 0);
+        for seed in 0..300 {
+            let h = random_history(seed, &shape);
+            let result = check_history(
+                &h,
+                model,
+                &ModelOptions::default(),
+                &SearchOptions::default(),
+                &Budget::default(),
+            );
+            match result.verdict {
+                Verdict::Valid => valid += 1,
+                Verdict::Invalid => invalid += 1,
+                Verdict::Unknown => panic!("seed {seed}: {}", result.summary),
+            }
+            dropped += result.details["dropped"].as_u64().unwrap();
+            bounded += result.details["bounded"].as_u64().unwrap();
+        }
+        let name = model.name();
+        eprintln!("{name}: {valid} valid, {invalid} invalid, {dropped} dropped, {bounded} bounded");
+        assert!(
+            valid >= 45 && invalid >= 45,
+            "{name}: {valid} valid, {invalid} invalid"
+        );
+        if model != ModelKind::Mutex {
+            assert!(dropped > 0, "{name}: no crashed op dropped");
+        }
+        if unique {
+            assert!(bounded > 0, "{name}: no crashed op bounded");
         }
     }
 }

@@ -298,6 +298,7 @@ fn check_ops_shared(
         memory_used,
         memory_bytes: budget.memory_bytes,
         prune_idle_optional: search.reductions,
+        subsume: search.reductions,
     };
     let job = Job {
         ops: &kept,

@@ -18,7 +18,7 @@
 //! frontier to the last linearized op, and the bits of the optional ops. Long histories
 //! thus cost a few words per configuration instead of one bit per op.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -56,6 +56,8 @@ pub(crate) struct Limits<'a> {
     /// Skip linearizing an optional op that leaves the state as it is: the configuration
     /// without it dominates the one with it.
     pub prune_idle_optional: bool,
+    /// Skip configurations dominated by one already reached (see [`Memo`]).
+    pub subsume: bool,
 }
 
 /// Where the search got stuck furthest into the history.
@@ -115,7 +117,72 @@ impl Hasher for WordHasher {
     }
 }
 
-type Memo = HashSet<Box<[u64]>, BuildHasherDefault<WordHasher>>;
+/// Configurations reached: for each (state, linearized must ops), the sets of linearized
+/// optional ops seen with it, `stride` words each.
+///
+/// With `subsume`, a configuration is also skipped when one seen before had the same state
+/// and must ops but a subset of its optional ops: every crashed op still unused there is
+/// unused here too, so whatever this configuration can still do, that one could (and was, or
+/// is being, explored). Sets it dominates are then dropped from the list.
+struct Memo {
+    map: HashMap<Box<[u64]>, Vec<u64>, BuildHasherDefault<WordHasher>>,
+    stride: usize,
+    subsume: bool,
+    configurations: u64,
+}
+
+impl Memo {
+    /// True when the configuration is new (and records it); `bytes` grows by its cost.
+    fn visit(&mut self, key: &[u64], optional: &[u64], bytes: &mut usize) -> bool {
+        let Some(list) = self.map.get_mut(key) else {
+            *bytes += heap_block(key.len()) + heap_block(optional.len());
+            self.map.insert(key.into(), optional.to_vec());
+            self.configurations += 1;
+            return true;
+        };
+        if self.stride == 0 {
+            return false;
+        }
+        let subset = |seen: &[u64]| seen.iter().zip(optional).all(|(a, b)| a & !b == 0);
+        let seen = list.chunks_exact(self.stride).any(|seen| {
+            if self.subsume {
+                subset(seen)
+            } else {
+                seen == optional
+            }
+        });
+        if seen {
+            return false;
+        }
+        if self.subsume {
+            let superset = |seen: &[u64]| seen.iter().zip(optional).all(|(a, b)| b & !a == 0);
+            let mut kept = 0;
+            for i in 0..list.len() / self.stride {
+                let range = i * self.stride..(i + 1) * self.stride;
+                if !superset(&list[range.clone()]) {
+                    list.copy_within(range, kept * self.stride);
+                    kept += 1;
+                }
+            }
+            list.truncate(kept * self.stride);
+        }
+        let before = list.capacity();
+        list.extend_from_slice(optional);
+        *bytes += (list.capacity() - before) * 8;
+        self.configurations += 1;
+        true
+    }
+}
+
+/// Bytes a heap block of `words` takes: rounded up to 16-byte blocks, plus the allocator's
+/// header.
+fn heap_block(words: usize) -> usize {
+    if words == 0 {
+        0
+    } else {
+        (words * 8).div_ceil(16) * 16 + 16
+    }
+}
 
 /// The event list: entry 0 is the head; entries 1.. are calls and returns in time order.
 struct EventList {
@@ -206,6 +273,8 @@ struct Frame {
 /// The linearized set and how it is written into a memo key.
 struct Linearized {
     bits: Vec<u64>,
+    /// The same bits, for must ops only.
+    must_bits: Vec<u64>,
     /// Must ops in index order, and for each op its position in that list (or NIL).
     must: Vec<u32>,
     optional_slot: Vec<u32>,
@@ -224,6 +293,8 @@ impl Linearized {
         let slot = self.optional_slot[op as usize];
         if slot != NIL {
             self.optional_bits[slot as usize / 64] ^= 1 << (slot % 64);
+        } else {
+            self.must_bits[op as usize / 64] ^= 1 << (op % 64);
         }
     }
 
@@ -243,9 +314,8 @@ impl Linearized {
             .copied()
             .unwrap_or(self.optional_slot.len() as u32);
         out.push(u64::from(state) << 32 | u64::from(first));
-        out.extend_from_slice(&self.optional_bits);
         if high != NIL && high >= first {
-            out.extend_from_slice(&self.bits[first as usize / 64..=high as usize / 64]);
+            out.extend_from_slice(&self.must_bits[first as usize / 64..=high as usize / 64]);
         }
     }
 }
@@ -260,6 +330,7 @@ pub(crate) fn search<M: Model>(
     let n = ops.len();
     let mut lin = Linearized {
         bits: vec![0; n.div_ceil(64).max(1)],
+        must_bits: vec![0; n.div_ceil(64).max(1)],
         must: Vec::new(),
         optional_slot: vec![NIL; n],
         optional_bits: Vec::new(),
@@ -279,13 +350,22 @@ pub(crate) fn search<M: Model>(
         return (Outcome::Valid, stats);
     }
     let mut list = EventList::new(ops);
-    let mut memo = Memo::default();
+    let mut memo = Memo {
+        map: HashMap::default(),
+        stride: lin.optional_bits.len(),
+        subsume: limits.subsume,
+        configurations: 0,
+    };
     let mut memory = MemoryMeter::new(limits);
     let mut stack: Vec<Frame> = Vec::new();
     let mut key = Vec::new();
     let mut stuck: Option<(u64, Stuck)> = None;
     let (mut state, mut frontier, mut high) = (model.init(), 0u32, NIL);
     let mut entry = list.next[HEAD as usize];
+    // With subsumption, each configuration tries its must ops first and its crashed ops
+    // second, so configurations that used fewer crashed ops are reached first and dominate
+    // the ones reached later.
+    let mut crashed_phase = false;
     loop {
         stats.steps += 1;
         if stats.steps % 4096 == 0 {
@@ -303,6 +383,10 @@ pub(crate) fn search<M: Model>(
         };
         if is_call {
             let sop = &ops[op as usize];
+            if limits.subsume && sop.ret.is_none() != crashed_phase {
+                entry = list.next[entry as usize];
+                continue;
+            }
             let allowed = !matches!(sop.same_prev, Some(p) if !lin.has(p));
             if let Some(next) = allowed
                 .then(|| model.step(state, sop.model_op as usize))
@@ -312,11 +396,13 @@ pub(crate) fn search<M: Model>(
                 if !idle {
                     lin.flip(op);
                     let new_frontier = lin.advance(frontier);
-                    let new_high = if high == NIL { op } else { high.max(op) };
+                    let new_high = match (sop.ret, high) {
+                        (None, _) => high,
+                        (Some(_), NIL) => op,
+                        (Some(_), _) => high.max(op),
+                    };
                     lin.key(&mut key, next, new_frontier, new_high);
-                    if !memo.contains(key.as_slice()) {
-                        memory.add(key.len());
-                        memo.insert(key.as_slice().into());
+                    if memo.visit(&key, &lin.optional_bits, &mut memory.keys_bytes) {
                         stack.push(Frame {
                             op,
                             state,
@@ -328,11 +414,12 @@ pub(crate) fn search<M: Model>(
                         if sop.ret.is_some() {
                             remaining -= 1;
                             if remaining == 0 {
-                                stats.configurations = memo.len() as u64;
+                                stats.configurations = memo.configurations;
                                 return (Outcome::Valid, stats);
                             }
                         }
                         entry = list.next[HEAD as usize];
+                        crashed_phase = false;
                         continue;
                     }
                     lin.flip(op);
@@ -341,12 +428,18 @@ pub(crate) fn search<M: Model>(
             entry = list.next[entry as usize];
             continue;
         }
-        // The return of an op not linearized (or the end of the list): a dead end.
+        // The return of an op not linearized (or the end of the list): a dead end, once the
+        // crashed ops were tried too.
+        if limits.subsume && !crashed_phase && optional > 0 {
+            crashed_phase = true;
+            entry = list.next[HEAD as usize];
+            continue;
+        }
         if op != NIL {
             record_stuck(&mut stuck, &list, op, state, &stack);
         }
         let Some(frame) = stack.pop() else {
-            stats.configurations = memo.len() as u64;
+            stats.configurations = memo.configurations;
             let stuck = stuck.map(|(_, s)| s).unwrap_or_default();
             return (Outcome::Invalid(stuck), stats);
         };
@@ -356,6 +449,7 @@ pub(crate) fn search<M: Model>(
             remaining += 1;
         }
         (state, frontier, high) = (frame.state, frame.frontier, frame.high);
+        crashed_phase = ops[frame.op as usize].ret.is_none();
         entry = list.next[list.call_entry[frame.op as usize] as usize];
     }
 }
@@ -413,18 +507,13 @@ impl<'a> MemoryMeter<'a> {
         }
     }
 
-    #[inline]
-    fn add(&mut self, words: usize) {
-        // A boxed slice: its words rounded up to the allocator's 16-byte blocks, plus the
-        // allocator's header.
-        self.keys_bytes += (words * 8).div_ceil(16) * 16 + 16;
-    }
-
     /// Updates the shared counter; false when the budget is exceeded.
     fn charge(&mut self, memo: &Memo, stack_frames: usize) -> bool {
-        // A hash-table slot holds the boxed slice (16 bytes) and a control byte.
-        let now =
-            self.keys_bytes + memo.capacity() * 17 + stack_frames * std::mem::size_of::<Frame>();
+        // A hash-table slot holds the boxed slice (16 bytes), the list (24) and a control
+        // byte.
+        let now = self.keys_bytes
+            + memo.map.capacity() * 41
+            + stack_frames * std::mem::size_of::<Frame>();
         let total = if now >= self.charged {
             self.limits
                 .memory_used
