@@ -300,7 +300,12 @@ fn print_outcome(o: &Outcome) {
         o.elapsed.as_millis(),
         r.summary
     );
-    for a in &r.anomalies {
+    // A summary may already carry the explanation of its only anomaly; say it once.
+    for a in r
+        .anomalies
+        .iter()
+        .filter(|a| !r.summary.contains(&a.explanation))
+    {
         let mut lines = a.explanation.lines();
         println!("  {}: {}", a.kind, lines.next().unwrap_or(""));
         for line in lines {
