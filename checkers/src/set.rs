@@ -289,7 +289,7 @@ fn classify(elements: &[Element], reads: &[Read], dups: &[(usize, usize)]) -> Ke
     let mut stale = Vec::new();
     let mut unexpected = Vec::new();
     let mut duplicated = Vec::new();
-    for (e, el) in elements.iter().enumerate() {
+    for el in elements {
         let attempted = el.ok_at.is_some() || el.info_adds > 0 || el.fail_adds > 0;
         if attempted {
             counts.attempted += 1;
@@ -370,7 +370,6 @@ fn classify(elements: &[Element], reads: &[Read], dups: &[(usize, usize)]) -> Ke
                 });
             }
         }
-        let _ = e;
     }
     for &(e, r) in dups {
         if duplicated

@@ -247,6 +247,9 @@ fn check_one(config: &Config, path: &Path) -> Outcome {
     };
     let result = run_checker(config, &history);
     let mut warnings = history.warnings.clone();
+    if history.ops.is_empty() {
+        warnings.push("the history holds no client operation: nothing was checked".into());
+    }
     warnings.extend(result.warnings.iter().cloned());
     Outcome {
         path: file,
@@ -348,7 +351,7 @@ fn json_report(config: &Config, outcomes: &[Outcome], code: Code) -> Value {
                 "verdict": verdict,
                 "exit_code": o.code as u8,
                 "ops": o.ops,
-                "elapsed_ms": o.elapsed.as_secs_f64() * 1000.0,
+                "elapsed_ms": (o.elapsed.as_secs_f64() * 1e6).round() / 1e3,
                 "result": o.result,
                 "error": o.error.as_ref().map(|e| json!({
                     "message": e.message, "line": e.line, "column": e.column,
