@@ -253,6 +253,23 @@ pub(crate) fn describe_cycle(
     )
 }
 
+fn transactions(n: usize) -> String {
+    if n == 1 {
+        "1 transaction".to_string()
+    } else {
+        format!("{n} transactions")
+    }
+}
+
+/// Names a group of transactions: `T1 and T2`, `T1, T2 and T3`.
+pub(crate) fn and_list(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
 /// Statistics and context that go into `details.stats`.
 pub(crate) struct Stats {
     pub txns: usize,
@@ -340,25 +357,25 @@ pub(crate) fn result(
     };
     let summary = match verdict {
         Verdict::Invalid => format!(
-            "{} in {} transactions; rules out {}",
+            "{} in {}; rules out {}",
             forbidden
                 .iter()
                 .map(|k| format!("{k} ({})", counts[k]))
                 .collect::<Vec<_>>()
                 .join(", "),
-            stats.txns,
+            transactions(stats.txns),
             not.join(", ")
         ),
         Verdict::Unknown => incomplete.clone().unwrap_or_default(),
         Verdict::Valid if kinds.is_empty() => format!(
-            "{} transactions over {} keys are {}",
-            stats.txns,
+            "{} over {} keys are {}",
+            transactions(stats.txns),
             stats.keys,
             model.name()
         ),
         Verdict::Valid => format!(
-            "{} transactions are {}, though {} rule out {}",
-            stats.txns,
+            "{} are {}, though {} rule out {}",
+            transactions(stats.txns),
             model.name(),
             kinds
                 .iter()

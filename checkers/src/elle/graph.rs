@@ -28,9 +28,11 @@
 //! from the most specific class down — G0, G1c, G-single, G-nonadjacent, G2-item — first
 //! with dependency edges only (such a cycle rules out the most isolation levels), then for
 //! each class allowing process edges, then real-time edges; so an order edge appears in a
-//! reported cycle only when no cycle without it exists. Each component yields one cycle.
-//! Every search is a breadth-first search (shortest witness); the per-edge searches for
-//! G-single and G-nonadjacent share a work limit, past which G2-item (one pass) answers.
+//! reported cycle only when no cycle without it exists. Each component yields one cycle of
+//! its most specific class — or, for G-single, one per anti-dependency that closes one, as
+//! each is a separate stale read that overlapping ones would otherwise hide. Every search is
+//! a breadth-first search (shortest witness); the per-edge searches for G-single and
+//! G-nonadjacent share a work limit, past which G2-item (one pass) answers.
 
 use crate::history::{History, Outcome};
 
@@ -288,16 +290,18 @@ impl Graph {
         found
     }
 
-    /// The most specific cycle in component `id` (members `scc`), as hops between
-    /// transactions, or `None` when the work limit ran out first (rare: then the component
-    /// is reported without a witness).
-    pub fn find_cycle(
+    /// The most specific cycles in component `id` (members `scc`), as hops between
+    /// transactions: one cycle, or, when the most specific class is G-single, one for each
+    /// anti-dependency that closes such a cycle (each is a separate stale or skewed read),
+    /// up to `limit`. Empty only when the work limit ran out first.
+    pub fn find_cycles(
         &self,
         scc: &[u32],
         id: u32,
         comp: &[u32],
         s: &mut Scratch,
-    ) -> Option<Vec<Hop>> {
+        limit: usize,
+    ) -> Vec<Vec<Hop>> {
         let mut present = 0u8;
         for &v in scc {
             for &a in self.out(v) {
@@ -323,18 +327,30 @@ impl Graph {
         }
         for (class, suffix) in plan {
             let non_rw = WW | WR | suffix;
-            let path = match class {
-                0 => self.cycle_through(scc, id, comp, WW | suffix, WW, s),
-                1 => self.cycle_through(scc, id, comp, non_rw, WR, s),
-                2 => self.single(scc, id, comp, non_rw, s, &mut work),
-                3 => self.nonadjacent(scc, id, comp, non_rw, s, &mut work),
-                _ => self.cycle_through(scc, id, comp, non_rw | RW, RW, s),
+            let paths = match class {
+                0 => self
+                    .cycle_through(scc, id, comp, WW | suffix, WW, s)
+                    .into_iter()
+                    .collect(),
+                1 => self
+                    .cycle_through(scc, id, comp, non_rw, WR, s)
+                    .into_iter()
+                    .collect(),
+                2 => self.single(scc, id, comp, non_rw, s, &mut work, limit),
+                3 => self
+                    .nonadjacent(scc, id, comp, non_rw, s, &mut work)
+                    .into_iter()
+                    .collect(),
+                _ => self
+                    .cycle_through(scc, id, comp, non_rw | RW, RW, s)
+                    .into_iter()
+                    .collect(),
             };
-            if let Some(path) = path {
-                return Some(self.splice(&path));
+            if !paths.is_empty() {
+                return paths.iter().map(|p| self.splice(p)).collect();
             }
         }
-        None
+        Vec::new()
     }
 
     /// A cycle made of `mask` edges that contains an edge of kind `need`: restrict the
@@ -387,8 +403,9 @@ impl Graph {
         result
     }
 
-    /// A cycle with exactly one anti-dependency: an `rw` edge a → b closed by a path
-    /// b → a of `non_rw` edges.
+    /// Cycles with exactly one anti-dependency: `rw` edges a → b each closed by a path
+    /// b → a of `non_rw` edges; at most `limit`.
+    #[allow(clippy::too_many_arguments)]
     fn single(
         &self,
         scc: &[u32],
@@ -397,23 +414,25 @@ impl Graph {
         non_rw: u8,
         s: &mut Scratch,
         work: &mut u64,
-    ) -> Option<Vec<(u32, Adj)>> {
+        limit: usize,
+    ) -> Vec<Vec<(u32, Adj)>> {
+        let mut found = Vec::new();
         for &a in scc {
             for &e in self.out(a) {
                 if self.kind(e) != RW || comp[e.to as usize] != id {
                     continue;
                 }
-                if *work == 0 {
-                    return None;
+                if *work == 0 || found.len() >= limit {
+                    return found;
                 }
                 let back = self.bfs(e.to, a, |v| comp[v as usize] == id, non_rw, s, work);
                 if let Some(mut path) = back {
                     path.insert(0, (a, e));
-                    return Some(path);
+                    found.push(path);
                 }
             }
         }
-        None
+        found
     }
 
     /// Breadth-first path from `from` to `to` over edges of `mask` within `scope`.

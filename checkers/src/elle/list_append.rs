@@ -26,7 +26,7 @@ use serde_json::json;
 
 use crate::history::{History, Outcome};
 
-use super::anomaly::{Found, Namer};
+use super::anomaly::{and_list, Found, Namer};
 use super::graph::{DepEdge, RW, WR, WW};
 use super::txn::{MopKind, Txns, NIL};
 use super::KeyOut;
@@ -139,6 +139,16 @@ impl KeyPass<'_> {
         self.writers
             .of(v)
             .map(|(m, _)| self.txns.mops[m as usize].txn)
+    }
+
+    /// Whether micro-op `m` is a read that agrees with the version order and sees its
+    /// position `i`.
+    fn covers(&self, m: u32, i: usize) -> bool {
+        let mop = &self.txns.mops[m as usize];
+        mop.kind == MopKind::Read
+            && mop.known()
+            && mop.len as usize > i
+            && self.incompatible.binary_search(&m).is_err()
     }
 
     fn failed(&self, t: u32) -> bool {
@@ -317,9 +327,8 @@ impl KeyPass<'_> {
         // The first transaction whose read covers position `i` of the order.
         let reader_of = |i: usize| {
             ids.iter()
-                .map(|&m| &txns.mops[m as usize])
-                .find(|m| m.kind == MopKind::Read && m.known() && m.len as usize > i)
-                .map(|m| m.txn)
+                .find(|&&m| self.covers(m, i))
+                .map(|&m| txns.mops[m as usize].txn)
         };
         if let (Some(j), Some(r)) = (duplicate_at, duplicate_at.and_then(reader_of)) {
             let mut n = Namer::new(self.history, txns);
@@ -387,11 +396,7 @@ impl KeyPass<'_> {
     }
 
     fn aborted_read(&self, r: u32, w: u32, v: i64, i: usize, ids: &[u32], out: &mut KeyOut) {
-        let readers = ids
-            .iter()
-            .map(|&m| &self.txns.mops[m as usize])
-            .filter(|m| m.kind == MopKind::Read && m.known() && m.len as usize > i)
-            .count();
+        let readers = ids.iter().filter(|&&m| self.covers(m, i)).count();
         let mut n = Namer::new(self.history, self.txns);
         let more = if readers > 1 {
             format!(" ({} reads saw it)", readers)
@@ -476,9 +481,10 @@ impl KeyPass<'_> {
             out.found.push(Found::new(
                 "lost-update",
                 format!(
-                    "{} all read {} = {} and then appended to it: each committed an update \
-                     made without seeing the others'",
-                    names.join(", "),
+                    "{} {} read {} = {} and then appended to it: each committed an update made \
+                     without seeing the others' changes",
+                    and_list(&names),
+                    if names.len() == 2 { "both" } else { "all" },
                     n.key(self.key),
                     show_list(&self.order[..group[0].0])
                 ),

@@ -172,6 +172,9 @@ fn check(
             txns.skipped
         ));
     }
+    if budget.expired() {
+        return CheckResult::unknown(name, "the time budget ran out while inferring dependencies");
+    }
     let graph = Graph::build(&txns, history, inferred.edges);
     let mut scratch = graph.scratch();
     let (components, comp) = graph.components(&mut scratch);
@@ -185,15 +188,12 @@ fn check(
             break;
         }
         let id = comp[scc[0] as usize];
-        match graph.find_cycle(scc, id, &comp, &mut scratch) {
-            Some(hops) => found.push(describe_cycle(
-                &hops,
-                &classify(&hops),
-                history,
-                &txns,
-                shape,
-            )),
-            None => found.push(Found::new(
+        let cycles = graph.find_cycles(scc, id, &comp, &mut scratch, anomaly::MAX_PER_KIND);
+        for hops in &cycles {
+            found.push(describe_cycle(hops, &classify(hops), history, &txns, shape));
+        }
+        if cycles.is_empty() {
+            found.push(Found::new(
                 "cycle",
                 format!(
                     "{} transactions depend on each other in a cycle, but the search for \
@@ -201,7 +201,7 @@ fn check(
                     scc.iter().filter(|&&v| (v as usize) < graph.n_txns).count()
                 ),
                 serde_json::Value::Null,
-            )),
+            ));
         }
     }
     let count = |o: Outcome| txns.outcome.iter().filter(|&&x| x == o).count();

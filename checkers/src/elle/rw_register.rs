@@ -26,7 +26,7 @@ use serde_json::json;
 
 use crate::history::{History, Outcome};
 
-use super::anomaly::{show, Found, Namer};
+use super::anomaly::{and_list, show, Found, Namer};
 use super::graph::{DepEdge, RW, WR, WW};
 use super::txn::{MopKind, Txns, NIL};
 use super::KeyOut;
@@ -303,9 +303,10 @@ impl KeyPass<'_> {
             out.found.push(Found::new(
                 "lost-update",
                 format!(
-                    "{} all read {} = {} and then wrote it: each committed an update made \
-                     without seeing the others'",
-                    names.join(", "),
+                    "{} {} read {} = {} and then wrote it: each committed an update made \
+                     without seeing the others' changes",
+                    and_list(&names),
+                    if names.len() == 2 { "both" } else { "all" },
                     n.key(self.key),
                     show(group[0].0)
                 ),
