@@ -170,3 +170,111 @@ fn reading_a_knossos_cas_history_as_independent_keys_is_refused_with_the_line() 
     let h = format::read_path(&path, &ReadOptions::default()).unwrap();
     assert!(h.ops.iter().all(|op| op.key.is_none()));
 }
+
+mod round_trips {
+    use faultline_checkers::format::{jepsen, jsonl};
+    use faultline_checkers::{Event, EventType, History, Process};
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|i| json!(i)),
+            any::<u64>().prop_map(|u| json!(u)),
+            (-1_000_000i64..1_000_000).prop_map(|i| json!(i as f64 / 8.0)),
+            "[a-z0-9 \"\\\\\n\t:#{}()-]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(2, 8, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z][a-z0-9-]{0,4}|[0-9]{1,3}|x y", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Client ops of 4 processes, each completed or left open, with or without keys.
+    fn history() -> impl Strategy<Value = History> {
+        let op = (
+            0u64..4,
+            prop_oneof![
+                Just("read"),
+                Just("write"),
+                Just("cas"),
+                Just("add"),
+                Just("odd f")
+            ],
+            value(),
+            value(),
+            prop_oneof![
+                Just(EventType::Ok),
+                Just(EventType::Fail),
+                Just(EventType::Info)
+            ],
+            "[a-z]{1,3}|[0-9]{1,2}|0[0-9]",
+            any::<bool>(),
+        );
+        (prop::collection::vec(op, 0..12), any::<bool>()).prop_map(|(ops, keyed)| {
+            let mut events = Vec::new();
+            let mut open: Vec<Option<Event>> = vec![None; 4];
+            for (p, f, v1, v2, kind, key, complete_now) in ops {
+                let ev = |kind, value| Event {
+                    index: 0,
+                    time: None,
+                    process: Process::Client(p),
+                    kind,
+                    f: f.to_string(),
+                    key: keyed.then(|| key.clone()),
+                    value,
+                    node: None,
+                    error: None,
+                };
+                if let Some(done) = open[p as usize].take() {
+                    events.push(done);
+                }
+                events.push(ev(EventType::Invoke, v1));
+                let completion = ev(kind, v2);
+                if complete_now {
+                    events.push(completion);
+                } else {
+                    open[p as usize] = Some(completion);
+                }
+            }
+            History::from_events(events).unwrap()
+        })
+    }
+
+    fn without_lines(mut h: History) -> History {
+        for op in &mut h.ops {
+            op.line = 0;
+        }
+        h
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 300,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn edn_export_reads_back_as_the_same_ops(h in history()) {
+            let keyed = h.ops.first().is_some_and(|op| op.key.is_some());
+            let text = jepsen::to_edn_string(&h);
+            let back = jepsen::read_edn(&text, "exported.edn", Some(keyed))
+                .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+            prop_assert_eq!(without_lines(back).ops, without_lines(h).ops, "{}", text);
+        }
+
+        #[test]
+        fn json_lines_read_back_as_the_same_history(h in history()) {
+            let mut out = Vec::new();
+            jsonl::write_history(&h, &mut out).unwrap();
+            let back = jsonl::read_jsonl(out.as_slice(), "h.jsonl").unwrap();
+            prop_assert_eq!(without_lines(back).ops, without_lines(h).ops);
+        }
+    }
+}

@@ -734,7 +734,7 @@ pub(crate) fn write_json_as_edn(out: &mut String, v: &Value) {
 /// Writes a name as a keyword when it is a valid keyword, an integer when it is one, and a
 /// string otherwise.
 pub(crate) fn write_name(out: &mut String, name: &str) {
-    if name.parse::<i64>().is_ok() {
+    if is_canonical_integer(name) {
         out.push_str(name);
     } else if is_keyword_name(name) {
         out.push(':');
@@ -742,6 +742,12 @@ pub(crate) fn write_name(out: &mut String, name: &str) {
     } else {
         let _ = write_string(out, name);
     }
+}
+
+/// True when `name` is an integer written the way it prints (`7`, `-3`; not `007`, `+5`), so
+/// that printing it bare reads back as the same name.
+pub(crate) fn is_canonical_integer(name: &str) -> bool {
+    name.parse::<i64>().is_ok_and(|i| i.to_string() == name)
 }
 
 /// True when `:name` reads back as the keyword `name`.

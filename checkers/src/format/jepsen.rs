@@ -319,8 +319,9 @@ fn txt_type(token: &str, bare_ok: bool) -> Option<EventType> {
     }
 }
 
-/// A `[key value]` tuple: its key, its value, and whether it was explicitly marked.
-fn split_tuple<'a>(v: &'a Edn, f: &str) -> Option<(String, &'a Edn, bool)> {
+/// A `[key value]` tuple: its key, its value, and whether it was explicitly marked. With
+/// `guessing`, a `cas` counts only when it carries `[k [old new]]` (see the module docs).
+fn split_tuple<'a>(v: &'a Edn, f: &str, guessing: bool) -> Option<(String, &'a Edn, bool)> {
     if let Edn::Tagged(tag, inner) = v {
         if tag.ends_with("independent.Tuple") {
             let key = inner.get("key")?.as_name()?;
@@ -337,7 +338,7 @@ fn split_tuple<'a>(v: &'a Edn, f: &str) -> Option<(String, &'a Edn, bool)> {
         _ => return None,
     };
     // A plain cas carries [old new]; a keyed one carries [k [old new]].
-    if f == "cas" && value.as_seq().is_none_or(|pair| pair.len() != 2) {
+    if guessing && f == "cas" && value.as_seq().is_none_or(|pair| pair.len() != 2) {
         return None;
     }
     Some((key, value, false))
@@ -353,7 +354,7 @@ fn detect_independent(ops: &[RawOp]) -> bool {
     }
     let mut all = true;
     for op in invocations {
-        match split_tuple(&op.value, &op.f) {
+        match split_tuple(&op.value, &op.f, true) {
             Some((_, _, true)) => return true,
             Some(_) => {}
             None => all = false,
@@ -377,7 +378,7 @@ fn build(
     for (i, op) in ops.into_iter().enumerate() {
         let (key, value) = match (keyed, op.process) {
             (true, Process::Client(p)) if op.kind == EventType::Invoke => {
-                let Some((key, value, _)) = split_tuple(&op.value, &op.f) else {
+                let Some((key, value, _)) = split_tuple(&op.value, &op.f, false) else {
                     return Err(FormatError::at(
                         name,
                         op.line,
@@ -393,7 +394,7 @@ fn build(
             }
             (true, Process::Client(p)) => {
                 let open = open_keys.remove(&p);
-                match (split_tuple(&op.value, &op.f), open) {
+                match (split_tuple(&op.value, &op.f, false), open) {
                     (Some((k, value, _)), Some(open)) if k == open => (Some(open), value.to_json()),
                     (_, open) => (open, op.value.to_json()),
                 }
@@ -450,7 +451,7 @@ fn write_event(out: &mut String, e: &Event) {
     match &e.key {
         Some(k) => {
             out.push('[');
-            if k.parse::<i64>().is_ok() {
+            if edn::is_canonical_integer(k) {
                 out.push_str(k);
             } else {
                 let _ = edn::write_string(out, k);
