@@ -3,6 +3,7 @@
 //!
 //! The status code is the contract a test client relies on:
 //! 2xx — it happened; 409 — a compare-and-set found another value, nothing happened;
+//! 421 — refused because the primary is out of reach or has no majority, nothing happened;
 //! other 4xx — the request was refused as malformed, nothing happened; 5xx — unknown: an
 //! operation that changes data may or may not take effect (a read changes nothing, so for a
 //! read any failure is definite).
@@ -147,10 +148,19 @@ async fn forward(node: &Node, method: &Method, path: &str, body: Bytes) -> Resp 
         }
         Err(e) => e,
     };
+    if failure.is_connect() {
+        // No connection, so no request: the primary never saw it.
+        let body = json!({
+            "error": "primary-unreachable",
+            "detail": format!("cannot connect to primary {}: {failure}; nothing was done", primary.id),
+            "node": node.cfg.id,
+        });
+        return json_response(StatusCode::MISDIRECTED_REQUEST, &body);
+    }
     let (status, what) = if failure.is_timeout() {
         (StatusCode::GATEWAY_TIMEOUT, "timeout")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "primary-unreachable")
+        (StatusCode::SERVICE_UNAVAILABLE, "primary-connection-lost")
     };
     let body = json!({
         "error": what,
@@ -169,6 +179,14 @@ fn reply(node: &Node, r: Reply) -> Resp {
         Reply::Done(Outcome::Mismatch { current }) => json_response(
             StatusCode::CONFLICT,
             &json!({"error": "mismatch", "value": current, "node": node.cfg.id}),
+        ),
+        Reply::Refused => json_response(
+            StatusCode::MISDIRECTED_REQUEST,
+            &json!({
+                "error": "unavailable",
+                "detail": "the primary cannot reach a majority; nothing was done",
+                "node": node.cfg.id,
+            }),
         ),
         Reply::NoMajority => json_response(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -18,8 +18,11 @@
 //! answered 503 — its entries stay in the primary's log and commit with a later batch, which
 //! is exactly what "ambiguous" allows — and a read is only answered after a majority has
 //! confirmed, in a round that began after the read arrived, that it holds everything the
-//! read may have seen. Everything an answer depends on is fsynced on the primary first, so a
-//! primary that is killed and restarted recovers every value it ever showed anyone.
+//! read may have seen. After a failed round the primary runs an empty round before it
+//! executes anything new, and while that fails it refuses operations untouched — a definite
+//! failure, unlike the 503 of a logged batch. Everything an answer depends on is fsynced on
+//! the primary first, so a primary that is killed and restarted recovers every value it ever
+//! showed anyone.
 //!
 //! Batching (group commit) is what keeps this fast enough on one disk: every operation that
 //! arrives while a batch is being made durable joins the next batch and shares its fsync and
@@ -53,6 +56,8 @@ pub enum Reply {
     Done(Outcome),
     /// No majority confirmed the batch in time: the operation may or may not take effect.
     NoMajority,
+    /// The primary knew it had no majority and did not execute the operation at all.
+    Refused,
 }
 
 /// Replication request: entries `from..` of the primary's log.
@@ -304,12 +309,27 @@ fn durably(wal: &mut Wal, entries: &[Entry]) {
 /// order, makes it durable, replicates it (linearizable and lost-updates modes wait for a
 /// majority), and answers.
 async fn run_sequencer(node: Arc<Node>, mut rx: mpsc::Receiver<Request>) {
+    let needs_majority = node.cfg.mode != Mode::StaleReads;
+    // Whether the last round reached a majority. After one that did not, the next batch is
+    // only executed once an empty round succeeds; until then operations are refused before
+    // they touch anything, which a client can count as a definite failure.
+    let mut healthy = false;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(req) => batch.push(req),
                 Err(_) => break,
+            }
+        }
+        if needs_majority && !healthy {
+            let len = node.log_len().await;
+            healthy = node.await_majority(len).await;
+            if !healthy {
+                for req in batch {
+                    let _ = req.reply.send(Reply::Refused);
+                }
+                continue;
             }
         }
         let mut outcomes = Vec::with_capacity(batch.len());
@@ -335,6 +355,7 @@ async fn run_sequencer(node: Arc<Node>, mut rx: mpsc::Receiver<Request>) {
             }
             Mode::Linearizable | Mode::LostUpdates => node.await_majority(len).await,
         };
+        healthy = committed;
         for (req, outcome) in batch.into_iter().zip(outcomes) {
             let reply = if committed {
                 Reply::Done(outcome)

@@ -226,24 +226,28 @@ async fn linearizable_refuses_writes_and_reads_when_the_majority_is_down() {
     c.kill(1);
     c.kill(2);
 
+    // The first write finds out: it is in the primary's log but not on a majority, so its
+    // fate is unknown (503).
     let started = Instant::now();
     let (status, body) = c.call(0, "PUT", "/kv/x", Some(json!({"value": 2}))).await;
     assert_eq!(
         status, 503,
-        "a write without a majority must be refused: {body}"
+        "a write without a majority must not succeed: {body}"
     );
     assert_eq!(body["error"], "no-majority");
     assert!(
         started.elapsed() < Duration::from_secs(3),
-        "refusal took {:?}",
+        "took {:?}",
         started.elapsed()
     );
+    // From then on the primary knows, and refuses before doing anything (421, definite).
+    let (status, body) = c.call(0, "GET", "/kv/x", None).await;
     assert_eq!(
-        c.read(0, "x").await.0,
-        503,
-        "a read without a majority must be refused"
+        status, 421,
+        "a read without a majority must be refused: {body}"
     );
-    assert_eq!(c.cas(0, "x", json!(1), json!(3)).await.0, 503);
+    assert_eq!(c.cas(0, "x", json!(1), json!(3)).await.0, 421);
+    assert_eq!(c.write(0, "x", json!(3)).await, 421);
 
     // One follower back makes a majority again; the refused write was ambiguous, so either
     // value may be there, but nothing else.
@@ -251,9 +255,33 @@ async fn linearizable_refuses_writes_and_reads_when_the_majority_is_down() {
     c.wait_ready(1).await;
     let (status, value) = c.read(1, "x").await;
     assert_eq!(status, 200);
-    assert!(value == json!(1) || value == json!(2), "read {value}");
+    assert!(
+        value == json!(1) || value == json!(2),
+        "read {value}; 3 was refused"
+    );
     assert_eq!(c.write(1, "x", json!(4)).await, 200);
     assert_eq!(c.read(0, "x").await, (200, json!(4)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_refuses_definitely_while_the_primary_is_down() {
+    let mut c = Cluster::start(3, "linearizable", &[]).await;
+    c.wait_ready(1).await;
+    assert_eq!(c.write(1, "p", json!(1)).await, 200);
+    c.kill(0);
+    let (status, body) = c.call(1, "PUT", "/kv/p", Some(json!({"value": 2}))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (421, Some("primary-unreachable"))
+    );
+    assert_eq!(c.read(2, "p").await.0, 421);
+    c.restart(0).await;
+    c.wait_ready(2).await;
+    assert_eq!(
+        c.read(2, "p").await,
+        (200, json!(1)),
+        "the refused write did nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
