@@ -2,7 +2,8 @@
 //! JUnit, plots as SVG and PNG, report.html) and the size of `report.html`. Targets: under
 //! 10 s and under 20 MB. Also times `rerender`, which reads `history.jsonl` back first.
 //!
-//! Run with `cargo bench --bench report` (optionally `-- OPS` for another size).
+//! Run with `cargo bench --bench report` (optionally `-- OPS` for another size; set
+//! `REPORT_BENCH_DIR` to keep the run directory).
 
 use std::time::{Duration, Instant};
 
@@ -151,10 +152,16 @@ fn main() {
         history.event_count,
         started.elapsed()
     );
-    let dir = tempfile::tempdir().expect("temp dir");
+    // REPORT_BENCH_DIR keeps the run directory, to open the report in a browser afterwards.
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = match std::env::var_os("REPORT_BENCH_DIR") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => temp.path().to_path_buf(),
+    };
+    std::fs::create_dir_all(&dir).expect("bench directory");
+    let dir = dir.as_path();
     let started = Instant::now();
-    report::write_history(&dir.path().join(report::HISTORY_FILE), &history)
-        .expect("history written");
+    report::write_history(&dir.join(report::HISTORY_FILE), &history).expect("history written");
     println!(
         "history.jsonl written in {:.2?} (not part of the report; the recorder streams it)",
         started.elapsed()
@@ -167,7 +174,7 @@ fn main() {
         command_line: vec!["faultline".into(), "bench".into()],
         duration: Some(Duration::from_secs(60)),
         versions: Versions::current(),
-        run_dir: dir.path().to_path_buf(),
+        run_dir: dir.to_path_buf(),
         ..RunMeta::default()
     };
     let checks = vec![CheckResult {
@@ -180,8 +187,7 @@ fn main() {
         warnings: vec![],
     }];
     let started = Instant::now();
-    let outputs =
-        report::write_outputs(dir.path(), &meta, &history, &checks).expect("report written");
+    let outputs = report::write_outputs(dir, &meta, &history, &checks).expect("report written");
     let render = started.elapsed();
     let size = std::fs::metadata(&outputs.report_html)
         .expect("report exists")
@@ -201,7 +207,7 @@ fn main() {
         );
     }
     let started = Instant::now();
-    report::rerender(dir.path()).expect("re-rendered");
+    report::rerender(dir).expect("re-rendered");
     println!(
         "rerender (reads history.jsonl back): {:.2?}",
         started.elapsed()

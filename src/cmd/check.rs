@@ -89,6 +89,12 @@ pub struct CheckArgs {
     /// For bank: balances may go below zero.
     #[arg(long)]
     pub allow_negative_balances: bool,
+
+    /// Also write a report into DIR: report.html, results.json, junit.xml, plots and the
+    /// history as history.jsonl (`faultline report DIR` re-renders it). With several
+    /// histories, each gets DIR/<n>-<file name>/.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
 }
 
 fn models_help() -> String {
@@ -124,6 +130,7 @@ struct Config {
     read: ReadOptions,
     time_limit: Option<Duration>,
     json: bool,
+    report: Option<PathBuf>,
 }
 
 impl Config {
@@ -164,6 +171,7 @@ impl Config {
             },
             time_limit,
             json: args.json,
+            report: args.report.clone(),
         })
     }
 }
@@ -190,8 +198,19 @@ struct Outcome {
 pub fn execute(args: CheckArgs) -> anyhow::Result<Code> {
     let config = Config::from_args(&args)?;
     let mut outcomes = Vec::with_capacity(args.histories.len());
-    for path in &args.histories {
-        let outcome = check_one(&config, path);
+    for (i, path) in args.histories.iter().enumerate() {
+        let report_dir = config
+            .report
+            .as_ref()
+            .map(|dir| match args.histories.len() {
+                1 => dir.clone(),
+                _ => dir.join(format!(
+                    "{}-{}",
+                    i + 1,
+                    path.file_name().unwrap_or_default().to_string_lossy()
+                )),
+            });
+        let outcome = check_one(&config, path, report_dir.as_deref());
         if !config.json {
             print_outcome(&outcome);
         }
@@ -226,7 +245,7 @@ fn history_path(path: &Path) -> Result<PathBuf, FormatError> {
         })
 }
 
-fn check_one(config: &Config, path: &Path) -> Outcome {
+fn check_one(config: &Config, path: &Path, report_dir: Option<&Path>) -> Outcome {
     let started = Instant::now();
     let unreadable = |e: FormatError| Outcome {
         path: path.to_path_buf(),
@@ -251,15 +270,67 @@ fn check_one(config: &Config, path: &Path) -> Outcome {
         warnings.push("the history holds no client operation: nothing was checked".into());
     }
     warnings.extend(result.warnings.iter().cloned());
+    let mut code = Code::from(result.verdict);
+    if let Some(dir) = report_dir {
+        if let Err(e) = write_report(config, &file, dir, &history, &result, started) {
+            warnings.push(format!(
+                "could not write the report into {}: {e:#}",
+                dir.display()
+            ));
+            code = code.worst(Code::Error);
+        }
+    }
     Outcome {
         path: file,
-        code: Code::from(result.verdict),
+        code,
         ops: history.ops.len(),
         elapsed: started.elapsed(),
         result: Some(result),
         error: None,
         warnings,
     }
+}
+
+/// Writes the report of one checked history into `dir`, with the history as history.jsonl
+/// (replacing one left there by another history, so `faultline report DIR` shows this one).
+fn write_report(
+    config: &Config,
+    file: &Path,
+    dir: &Path,
+    history: &History,
+    result: &CheckResult,
+    started: Instant,
+) -> anyhow::Result<()> {
+    use crate::report;
+    std::fs::create_dir_all(dir)?;
+    let stored = dir.join(report::HISTORY_FILE);
+    let same = |a: &Path, b: &Path| {
+        a.canonicalize()
+            .ok()
+            .is_some_and(|a| Some(a) == b.canonicalize().ok())
+    };
+    if !same(file, &stored) {
+        report::write_history(&stored, history)?;
+    }
+    let mut extra = std::collections::BTreeMap::new();
+    extra.insert("model".to_string(), config.model.clone());
+    extra.insert("history source".to_string(), file.display().to_string());
+    let now = chrono::Utc::now();
+    let meta = report::RunMeta {
+        spec_name: file
+            .file_name()
+            .map_or("stdin".into(), |n| n.to_string_lossy().into_owned()),
+        command_line: std::env::args().collect(),
+        started: Some(now - started.elapsed()),
+        finished: Some(now),
+        duration: Some(started.elapsed()),
+        versions: report::Versions::current(),
+        run_dir: dir.to_path_buf(),
+        extra,
+        ..report::RunMeta::default()
+    };
+    report::write_outputs(dir, &meta, history, std::slice::from_ref(result))?;
+    Ok(())
 }
 
 /// Runs the checker within the time budget. A checker that panics degrades to unknown (the

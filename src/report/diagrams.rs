@@ -188,7 +188,10 @@ fn linear(out: &mut String, f: &LinearFailure, history: &History) {
     let (left, step, lane_h, top) = (70.0, 46.0, 38.0, 30.0);
     let width = left + step * (positions.len() as f64 + 1.5);
     let height = top + lane_h * lanes.len() as f64 + 20.0;
-    let key = f.key.as_deref().unwrap_or("(no key)");
+    let key = f
+        .key
+        .as_deref()
+        .unwrap_or("(the whole history has one key)");
     let _ = write!(
         out,
         "<div class=\"diagram\" id=\"linear-diagram\"><h3>Failing key {}{}</h3>\

@@ -214,6 +214,24 @@ fn plot_data(history: &History, windows: &[FaultWindow]) -> Option<PlotData> {
     })
 }
 
+/// A latency tick label with only the digits that matter (a log axis has odd tick values).
+fn format_ms(ms: f64) -> String {
+    if ms >= 100.0 {
+        format!("{ms:.0}")
+    } else if ms >= 1.0 {
+        format!("{:.3}", ms)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    } else {
+        let digits = (-ms.log10()).ceil() as usize + 1;
+        format!("{ms:.digits$}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
+}
+
 fn outcome_index(o: Outcome) -> usize {
     match o {
         Outcome::Ok => 0,
@@ -253,7 +271,7 @@ fn latency_chart<DB: DrawingBackend>(root: &Area<DB>, d: &PlotData) -> anyhow::R
     let e = err("latency");
     root.fill(&WHITE).map_err(&e)?;
     let caption = if d.density.is_some() {
-        "Latency (density of ops per cell, log scale)"
+        "Latency, density of ops (blue ok, red fail, orange info; log scale)"
     } else {
         "Latency of each operation (log scale)"
     };
@@ -268,6 +286,7 @@ fn latency_chart<DB: DrawingBackend>(root: &Area<DB>, d: &PlotData) -> anyhow::R
         .configure_mesh()
         .x_desc("time since start (s)")
         .y_desc("latency (ms)")
+        .y_label_formatter(&|ms| format_ms(*ms))
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(&e)?;
@@ -275,26 +294,39 @@ fn latency_chart<DB: DrawingBackend>(root: &Area<DB>, d: &PlotData) -> anyhow::R
     if let Some(cells) = &d.density {
         let (ly0, ly1) = (d.y_min.ln(), d.y_max.ln());
         let cw = d.x_max / DENSITY_COLUMNS as f64;
-        let max = cells.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
-        for (layer, color) in [(0, OK), (2, INFO), (1, FAIL)] {
-            let rects = cells[layer]
-                .iter()
-                .enumerate()
-                .filter(|(_, &n)| n > 0)
-                .map(|(i, &n)| {
-                    let (row, col) = (i / DENSITY_COLUMNS, i % DENSITY_COLUMNS);
-                    let y = |r: usize| (ly0 + (ly1 - ly0) * r as f64 / DENSITY_ROWS as f64).exp();
-                    let alpha = 0.25 + 0.75 * ((n as f64).ln_1p() / max.ln_1p());
-                    Rectangle::new(
-                        [
-                            (col as f64 * cw, y(row)),
-                            ((col + 1) as f64 * cw, y(row + 1)),
-                        ],
-                        color.mix(alpha).filled(),
-                    )
-                });
-            chart.draw_series(rects).map_err(&e)?;
-        }
+        let totals: Vec<u32> = (0..cells[0].len())
+            .map(|i| cells[0][i] + cells[1][i] + cells[2][i])
+            .collect();
+        let max = totals.iter().copied().max().unwrap_or(1).max(1) as f64;
+        // One cell, one rectangle: its colour mixes the outcomes by their counts (so a few
+        // failures among many successes tint the cell rather than hide the successes), and
+        // its opacity grows with the number of ops in it.
+        let rects = totals
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(i, &n)| {
+                let (row, col) = (i / DENSITY_COLUMNS, i % DENSITY_COLUMNS);
+                let y = |r: usize| (ly0 + (ly1 - ly0) * r as f64 / DENSITY_ROWS as f64).exp();
+                let mix = |c: fn(&RGBColor) -> u8| {
+                    let sum: f64 = [OK, FAIL, INFO]
+                        .iter()
+                        .enumerate()
+                        .map(|(k, color)| f64::from(c(color)) * f64::from(cells[k][i]))
+                        .sum();
+                    (sum / f64::from(n)).round() as u8
+                };
+                let color = RGBColor(mix(|c| c.0), mix(|c| c.1), mix(|c| c.2));
+                let alpha = 0.3 + 0.7 * ((n as f64).ln_1p() / max.ln_1p());
+                Rectangle::new(
+                    [
+                        (col as f64 * cw, y(row)),
+                        ((col + 1) as f64 * cw, y(row + 1)),
+                    ],
+                    color.mix(alpha).filled(),
+                )
+            });
+        chart.draw_series(rects).map_err(&e)?;
     } else {
         for (o, label) in [
             (Outcome::Ok, "ok"),
