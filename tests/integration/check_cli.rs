@@ -289,6 +289,40 @@ fn jepsen_history_txt_and_log_lines_are_imported() {
 }
 
 #[test]
+fn jepsen_key_tuples_are_detected_and_the_flags_override_the_guess() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two counters, keys 1 and 2: each read is right for its own key only.
+    let edn = history_file(
+        &dir,
+        "independent.edn",
+        "[{:process 0, :type :invoke, :f :add, :value [1 5]}\n \
+         {:process 0, :type :ok, :f :add, :value [1 5]}\n \
+         {:process 1, :type :invoke, :f :add, :value [2 7]}\n \
+         {:process 1, :type :ok, :f :add, :value [2 7]}\n \
+         {:process 2, :type :invoke, :f :read, :value [1 nil]}\n \
+         {:process 2, :type :ok, :f :read, :value [1 5]}]",
+    );
+    let out = faultline(&["check", "--model", "counter", &edn]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    // Read as plain values, an add of [1 5] is no number: the counter cannot judge it.
+    let out = faultline(&["check", "--model", "counter", "--no-independent", &edn]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    assert!(stdout(&out).contains("not an integer"), "{}", stdout(&out));
+    let plain = history_file(
+        &dir,
+        "plain.edn",
+        "[{:process 0, :type :invoke, :f :add, :value 5}]",
+    );
+    let out = faultline(&["check", "--model", "counter", "--independent", &plain]);
+    assert_eq!(code(&out), 3, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("not a [key value] tuple"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
 fn malformed_edn_is_an_error_with_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let bad = history_file(
