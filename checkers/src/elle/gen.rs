@@ -420,9 +420,16 @@ pub fn inject(history: &mut History, anomaly: Inject, seed: u64) -> Result<usize
                     && longest[&m.key] > list.len()
             })
             .collect(),
+        // A transaction that does nothing else, so no read can see part of it.
         Inject::LostAppend => all
             .iter()
             .filter(|m| m.append && ok(m.op) && alone(m))
+            .filter(|m| {
+                history.ops[m.op]
+                    .value
+                    .as_array()
+                    .is_some_and(|a| a.len() == 1)
+            })
             .filter(|m| {
                 let v = m.value.as_i64().unwrap_or(0);
                 let a = &history.ops[m.op];

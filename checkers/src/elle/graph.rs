@@ -71,6 +71,9 @@ pub(crate) struct DepEdge {
     pub value: i64,
     /// `ww`: the target's version; `rw`: the version the source read (`NIL`: nothing).
     pub other: i64,
+    /// `rw` to an append no read ever saw: it must follow every version read, but where
+    /// exactly is unknown.
+    pub unseen: bool,
 }
 
 #[derive(Clone, Copy, Debug)]

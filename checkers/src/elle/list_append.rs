@@ -8,7 +8,9 @@
 //!
 //! - `ww`: the writer of element *i* precedes the writer of element *i + 1*;
 //! - `wr`: the writer of a read's last element precedes the reader;
-//! - `rw`: a reader precedes the writer of the first element it did not see;
+//! - `rw`: a reader precedes the writer of the first element it did not see; a reader of
+//!   the whole known list precedes every committed append that no read shows (lists only
+//!   grow, so those came later);
 //!
 //! and the anomalies that need no cycle: `G1a` (an element whose append failed was read),
 //! `G1b` (a read ends between two appends of one transaction), `dirty-update` (an
@@ -77,6 +79,8 @@ struct KeyPass<'a> {
     incompatible: Vec<u32>,
     /// (version length, reader) for reads followed by an append of the same transaction.
     updates: Vec<(usize, u32)>,
+    /// Committed appends no read of the order shows: (value, writer).
+    unseen: Vec<(i64, u32)>,
 }
 
 pub(crate) fn check_key(txns: &Txns, history: &History, k: usize, out: &mut KeyOut) {
@@ -120,7 +124,9 @@ pub(crate) fn check_key(txns: &Txns, history: &History, k: usize, out: &mut KeyO
         order_reader: longest.map(|m| txns.mops[m as usize].txn),
         incompatible: Vec::new(),
         updates: Vec::new(),
+        unseen: Vec::new(),
     };
+    pass.unseen = pass.unseen_appends();
     let mut start = 0;
     while start < ids.len() {
         let t = txns.mops[ids[start] as usize].txn;
@@ -161,6 +167,21 @@ impl KeyPass<'_> {
 
     fn op_id(&self, t: u32) -> u32 {
         self.txns.op[t as usize]
+    }
+
+    /// Committed appends that are not in the version order. A list only grows, so each
+    /// of them was installed after every version anyone read.
+    fn unseen_appends(&self) -> Vec<(i64, u32)> {
+        let mut in_order = self.order.to_vec();
+        in_order.sort_unstable();
+        self.writers
+            .0
+            .iter()
+            .map(|&(v, m, _)| (v, self.txns.mops[m as usize].txn))
+            .filter(|&(v, t)| {
+                self.txns.outcome[t as usize] == Outcome::Ok && in_order.binary_search(&v).is_err()
+            })
+            .collect()
     }
 
     /// The micro-operations of one transaction on this key, in order.
@@ -262,6 +283,7 @@ impl KeyPass<'_> {
                         kind: WR,
                         value: v,
                         other: NIL,
+                        unseen: false,
                     });
                     if !last {
                         self.intermediate_read(t, w, m, v, out);
@@ -274,6 +296,23 @@ impl KeyPass<'_> {
         let source = seen
             .checked_sub(1)
             .and_then(|i| self.writer_txn(self.order[i]));
+        if seen == self.order.len() {
+            // The read saw the latest known version: each unseen committed append came
+            // after it.
+            for &(v, w) in &self.unseen {
+                if w != t {
+                    out.edges.push(DepEdge {
+                        from: t,
+                        to: w,
+                        key: self.key,
+                        kind: RW,
+                        value: v,
+                        other: if seen > 0 { self.order[seen - 1] } else { NIL },
+                        unseen: true,
+                    });
+                }
+            }
+        }
         if let Some(&next) = self.order.get(seen) {
             if let Some(w) = self.writer_txn(next) {
                 if w != t && !self.failed(w) && Some(w) != source {
@@ -284,6 +323,7 @@ impl KeyPass<'_> {
                         kind: RW,
                         value: next,
                         other: if seen > 0 { self.order[seen - 1] } else { NIL },
+                        unseen: false,
                     });
                 }
             }
@@ -376,6 +416,7 @@ impl KeyPass<'_> {
                     kind: WW,
                     value: pv,
                     other: v,
+                    unseen: false,
                 });
             }
             prev = Some((w, v));

@@ -184,6 +184,7 @@ impl KeyPass<'_> {
                     kind: WW,
                     value: a,
                     other: b,
+                    unseen: false,
                 });
             }
         }
@@ -228,6 +229,7 @@ impl KeyPass<'_> {
                         kind: RW,
                         value: b,
                         other: v,
+                        unseen: false,
                     });
                 }
             }
@@ -271,6 +273,7 @@ impl KeyPass<'_> {
             kind: WR,
             value: v,
             other: NIL,
+            unseen: false,
         });
         if !last {
             let what = format!(
