@@ -290,21 +290,7 @@ fn classify(elements: &[Element], reads: &[Read], dups: &[(usize, usize)]) -> Ke
     let mut unexpected = Vec::new();
     let mut duplicated = Vec::new();
     for el in elements {
-        let attempted = el.ok_at.is_some() || el.info_adds > 0 || el.fail_adds > 0;
-        if attempted {
-            counts.attempted += 1;
-        }
-        if el.ok_at.is_some() {
-            counts.acknowledged += 1;
-        } else if el.info_adds > 0 {
-            if el.seen_in.is_empty() {
-                counts.indeterminate += 1;
-            } else {
-                counts.recovered += 1;
-            }
-        } else if el.fail_adds > 0 {
-            counts.failed += 1;
-        }
+        count_adds(el, &mut counts);
         let value = &el.value;
         if let Some(&first) = el.seen_in.first() {
             if el.ok_at.is_none() && el.info_adds == 0 {
@@ -395,6 +381,25 @@ fn classify(elements: &[Element], reads: &[Read], dups: &[(usize, usize)]) -> Ke
             ("duplicated", duplicated),
             ("stale", stale),
         ],
+    }
+}
+
+/// Accounts for how an element's adds ended: acknowledged, indeterminate (`info`, never
+/// seen), recovered (`info`, seen later) or failed.
+fn count_adds(el: &Element, counts: &mut Counts) {
+    if el.ok_at.is_some() || el.info_adds > 0 || el.fail_adds > 0 {
+        counts.attempted += 1;
+    }
+    if el.ok_at.is_some() {
+        counts.acknowledged += 1;
+    } else if el.info_adds > 0 {
+        if el.seen_in.is_empty() {
+            counts.indeterminate += 1;
+        } else {
+            counts.recovered += 1;
+        }
+    } else if el.fail_adds > 0 {
+        counts.failed += 1;
     }
 }
 

@@ -16,8 +16,10 @@
 //! - `loopback` (no root): nodes are plain processes, each on its own `127.a.b.N` address. Kill
 //!   and pause work; partitions do not (the preflight and [`Cluster::supports_partitions`] say
 //!   so). See [`loopback`].
-//! - `ssh` (later): real hosts. Nothing in [`Node`] assumes namespaces or a shared filesystem:
-//!   paths are node-side paths, and logs come back through [`Node::fetch_logs`].
+//! - `ssh`: real hosts reached with the OpenSSH client, one host per node; partitions are
+//!   rules in the run's own chain on each host. Nothing in [`Node`] assumes namespaces or a
+//!   shared filesystem: paths are node-side paths, and logs come back through
+//!   [`Node::fetch_logs`]. See [`ssh`].
 //!
 //! ```text
 //!   controller (host namespace, 10.a.b.254)           clients connect from here
@@ -51,6 +53,7 @@ pub mod loopback;
 pub mod preflight;
 mod process;
 pub mod registry;
+pub mod ssh;
 mod state;
 
 use std::collections::BTreeMap;
@@ -120,6 +123,8 @@ pub enum BackendKind {
     Local,
     /// Plain processes on 127.a.b.N addresses; no root, no partitions.
     Loopback,
+    /// Real hosts over ssh ([`ClusterConfig::ssh`] says which).
+    Ssh,
 }
 
 impl fmt::Display for BackendKind {
@@ -127,6 +132,7 @@ impl fmt::Display for BackendKind {
         f.write_str(match self {
             BackendKind::Local => "local",
             BackendKind::Loopback => "loopback",
+            BackendKind::Ssh => "ssh",
         })
     }
 }
@@ -137,8 +143,9 @@ impl FromStr for BackendKind {
         match s {
             "local" => Ok(BackendKind::Local),
             "loopback" => Ok(BackendKind::Loopback),
+            "ssh" => Ok(BackendKind::Ssh),
             other => Err(Error::Invalid(format!(
-                "unknown cluster backend {other:?}; expected \"local\" or \"loopback\""
+                "unknown cluster backend {other:?}; expected \"local\", \"loopback\" or \"ssh\""
             ))),
         }
     }
@@ -153,6 +160,8 @@ pub struct ClusterConfig {
     pub node_names: Vec<String>,
     /// Six lowercase hex digits naming every object of the run; `None` draws a random one.
     pub run_id: Option<String>,
+    /// The hosts and how to reach them, for the `ssh` backend.
+    pub ssh: Option<ssh::SshOptions>,
 }
 
 impl ClusterConfig {
@@ -162,6 +171,15 @@ impl ClusterConfig {
             backend,
             node_names: (1..=count).map(|i| format!("n{i}")).collect(),
             run_id: None,
+            ssh: None,
+        }
+    }
+
+    /// One node per host of `options`, named `n1`..`nN`, on the `ssh` backend.
+    pub fn ssh(options: ssh::SshOptions) -> ClusterConfig {
+        ClusterConfig {
+            ssh: Some(options.clone()),
+            ..ClusterConfig::new(BackendKind::Ssh, options.hosts.len())
         }
     }
 }
@@ -265,6 +283,10 @@ pub trait Backend: Send + Sync {
     /// Removes every process, rule, link, namespace and file of the run. Idempotent, best
     /// effort: it goes on past failures and returns what it could not remove.
     fn teardown(&self) -> Vec<String>;
+    /// The ssh backend itself (for its hosts' clocks); `None` on other backends.
+    fn as_ssh(&self) -> Option<&ssh::SshCluster> {
+        None
+    }
 }
 
 /// A running cluster. Dropping it tears it down; call [`Cluster::teardown`] to see the result.
@@ -286,6 +308,12 @@ impl Cluster {
         let backend: Arc<dyn Backend> = match config.backend {
             BackendKind::Local => local::LocalCluster::new(&run_id, &config.node_names)?,
             BackendKind::Loopback => loopback::LoopbackCluster::new(&run_id, &config.node_names)?,
+            BackendKind::Ssh => {
+                let options = config.ssh.as_ref().ok_or_else(|| {
+                    Error::Invalid("the ssh backend needs a host list (--nodes-file)".into())
+                })?;
+                ssh::SshCluster::new(&run_id, &config.node_names, options)?
+            }
         };
         // Registered before anything exists, so that Ctrl-C during setup cleans up too, and
         // wrapped before setup, so that a failed setup is torn down by `Drop`.
@@ -330,6 +358,11 @@ impl Cluster {
 
     pub fn supports_partitions(&self) -> bool {
         self.backend.supports_partitions()
+    }
+
+    /// The ssh backend, with its hosts' clocks; `None` on other backends.
+    pub fn ssh(&self) -> Option<&ssh::SshCluster> {
+        self.backend.as_ssh()
     }
 
     /// Puts `grudge` in force on every node (replacing any partition already in force) and

@@ -44,6 +44,8 @@ pub fn check(backend: BackendKind) -> Result<(), PreflightError> {
     let missing = match backend {
         BackendKind::Local => check_local(),
         BackendKind::Loopback => Vec::new(),
+        // Each host is checked once the cluster knows them (`ssh::SshCluster::preflight`).
+        BackendKind::Ssh => super::ssh::check_client(),
     };
     if missing.is_empty() {
         Ok(())
