@@ -11,6 +11,8 @@
 //!   `1.5M`), ratios (`1/3`, read as a float);
 //! - `nil`, `true`, `false`;
 //! - tagged literals (`#jepsen.history.Op{...}`, `#inst "..."`), kept with their tag;
+//! - what Clojure prints that is not quite EDN: regexes `#"..."` and unreadable objects
+//!   `#<Exception ...>` (kept as strings), metadata `^{...}` (dropped);
 //! - `;` comments, `#_` discards, and commas as whitespace (so missing commas are fine).
 //!
 //! Errors carry the line and column (both 1-based) of the offending character. The reader
@@ -362,6 +364,12 @@ impl<'a> EdnReader<'a> {
             }
             b'"' => self.read_string().map(Edn::String),
             b'\\' => self.read_char(),
+            b'^' => {
+                // Metadata (^:tag or ^{...}) annotates the next value; it is dropped.
+                self.pos += 1;
+                self.read(depth + 1)?;
+                self.read(depth + 1)
+            }
             b'#' => self.read_dispatch(start, depth),
             b':' => {
                 self.pos += 1;
@@ -468,6 +476,8 @@ impl<'a> EdnReader<'a> {
                 let inner = self.read(depth + 1)?;
                 Ok(Edn::Tagged(tag, Box::new(inner)))
             }
+            Some(b'"') => self.read_regex(start),
+            Some(b'<') => self.read_unreadable(start),
             None => {
                 let mut e = self.error_at(start, "the text ends after `#`");
                 e.at_end = true;
@@ -478,6 +488,48 @@ impl<'a> EdnReader<'a> {
                 format!("`#{}` is not EDN (expected #{{, #_ or a tag)", b as char),
             )),
         }
+    }
+
+    /// A Clojure regex, `#"a\d+"`: its source text, backslashes and all.
+    fn read_regex(&mut self, start: usize) -> Result<Edn, EdnError> {
+        let mut pos = self.pos + 2;
+        while let Some(&b) = self.bytes.get(pos) {
+            match b {
+                b'\\' => pos += 2,
+                b'"' => {
+                    let text = self.text[self.pos + 2..pos].to_string();
+                    self.pos = pos + 1;
+                    return Ok(Edn::String(text));
+                }
+                _ => pos += 1,
+            }
+        }
+        Err(self.eof_error("a regex", start))
+    }
+
+    /// Clojure's print form of an object it cannot print readably, `#<Exception ...>` (old
+    /// Jepsen histories hold them in `:error`): kept as its text.
+    fn read_unreadable(&mut self, start: usize) -> Result<Edn, EdnError> {
+        let mut nesting = 0usize;
+        let mut pos = self.pos + 2;
+        while let Some(&b) = self.bytes.get(pos) {
+            match b {
+                b'<' => nesting += 1,
+                b'>' if nesting == 0 => {
+                    let text = self.text[self.pos + 2..pos].to_string();
+                    self.pos = pos + 1;
+                    return Ok(Edn::String(text));
+                }
+                b'>' => nesting -= 1,
+                b'\n' => break,
+                _ => {}
+            }
+            pos += 1;
+        }
+        Err(self.error_at(
+            start,
+            "`#<` opens an unreadable object that does not close on its line",
+        ))
     }
 
     /// A run of symbol characters.
@@ -827,6 +879,20 @@ mod tests {
             v.get("value"),
             Some(&Edn::Set(vec![Edn::Int(1), Edn::Int(2)]))
         );
+    }
+
+    #[test]
+    fn reads_what_clojure_prints_beyond_edn() {
+        let v = parse(r#"{:error #<SocketTimeoutException java.net.SocketTimeoutException: Read timed out>, :re #"a\d+", :v ^:final [1]}"#).unwrap();
+        assert_eq!(
+            v.get("error"),
+            Some(&Edn::String(
+                "SocketTimeoutException java.net.SocketTimeoutException: Read timed out".into()
+            ))
+        );
+        assert_eq!(v.get("re"), Some(&Edn::String("a\\d+".into())));
+        assert_eq!(v.get("v"), Some(&Edn::Vector(vec![Edn::Int(1)])));
+        assert!(parse("[#<Foo\n>]").is_err());
     }
 
     #[test]
