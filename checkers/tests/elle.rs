@@ -178,6 +178,16 @@ fn a_weaker_model_turns_the_anomalies_it_allows_into_notes() {
         list_append(ConsistencyModel::StrictSerializable).check(&stale, &Budget::default());
     assert_eq!(strict.verdict, Verdict::Invalid);
 
+    // A register read that is stale only in real time: fine for serializability.
+    let stale = golden("rw-register-g-single-realtime-bad-stale.jsonl");
+    let model = ConsistencyModel::Serializable;
+    let plain = RwRegister { model }.check(&stale, &Budget::default());
+    assert_eq!(plain.verdict, Verdict::Valid, "{}", plain.details);
+    assert_eq!(
+        plain.details["not"],
+        serde_json::json!(["strict-serializable"])
+    );
+
     let aborted = golden("list-append-g1a-bad.jsonl");
     let rc = list_append(ConsistencyModel::ReadCommitted).check(&aborted, &Budget::default());
     assert_eq!(rc.verdict, Verdict::Invalid);
@@ -352,4 +362,75 @@ fn reports_each_of_several_stale_reads_even_when_their_cycles_overlap() {
         .map(|a| a.data["cycle"][0]["op"].as_u64().unwrap())
         .collect();
     assert_eq!(readers, planted.iter().map(|&o| o as u64).collect());
+}
+
+/// Makes one read-only register read in a generated history return a value that a later
+/// committed write had overwritten before the read began; returns the reader's op id.
+fn plant_stale_register_read(history: &mut History) -> Option<usize> {
+    use faultline_checkers::Outcome;
+    // key -> (invoked, completed, value) of committed single writes
+    let mut writes: std::collections::HashMap<String, Vec<(usize, usize, Value)>> =
+        Default::default();
+    for op in history.ops.iter().filter(|o| o.outcome == Outcome::Ok) {
+        let mops = op.value.as_array().unwrap();
+        for m in mops.iter().filter(|m| m[0] == "w") {
+            let once = mops.iter().filter(|x| x[1] == m[1]).count() == 1;
+            if once {
+                let entry = (op.invoke_pos, op.complete_pos.unwrap(), m[2].clone());
+                writes.entry(m[1].to_string()).or_default().push(entry);
+            }
+        }
+    }
+    for i in 0..history.ops.len() {
+        let op = &history.ops[i];
+        let mops = op.value.as_array().unwrap();
+        if op.outcome != Outcome::Ok || mops.len() != 1 || mops[0][0] != "r" {
+            continue;
+        }
+        let key = mops[0][1].to_string();
+        let candidates = writes.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+        // An old write, overwritten in real time by a newer one that completed before
+        // this read began.
+        let old = candidates.iter().find(|a| {
+            candidates
+                .iter()
+                .any(|b| a.1 < b.0 && b.1 < op.invoke_pos && mops[0][2] != a.2)
+        });
+        let Some(old) = old else { continue };
+        let stale = old.2.clone();
+        history.ops[i].value[0][2] = stale.clone();
+        history.ops[i].complete_value.as_mut().unwrap()[0][2] = stale;
+        return Some(i);
+    }
+    None
+}
+
+#[test]
+fn a_stale_register_read_planted_in_a_generated_history_is_a_realtime_cycle() {
+    let mut planted = 0;
+    for seed in 0..6 {
+        let mut history = gen::rw_register(&GenConfig {
+            seed,
+            txns: 800,
+            clients: 6,
+            ..GenConfig::default()
+        });
+        let Some(reader) = plant_stale_register_read(&mut history) else {
+            continue;
+        };
+        planted += 1;
+        let model = ConsistencyModel::StrictSerializable;
+        let result = RwRegister { model }.check(&history, &Budget::default());
+        let found = kinds(&result);
+        assert_eq!(found.len(), 1, "seed {seed}: {found:?}");
+        let kind = found.iter().next().unwrap();
+        assert!(
+            kind == "G-single-realtime" || kind == "G-single-process",
+            "seed {seed}: {kind}"
+        );
+        let cycle = &result.anomalies[0].data["cycle"];
+        let ops: Vec<u64> = collect_ops(&serde_json::json!({ "cycle": cycle }));
+        assert!(ops.contains(&(reader as u64)), "seed {seed}: {ops:?}");
+    }
+    assert!(planted >= 3, "planted only {planted}");
 }

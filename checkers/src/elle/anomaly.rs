@@ -215,6 +215,13 @@ pub(crate) fn describe_cycle(
                         d.value, d.other
                     ),
                     WR => format!("{a} wrote {} to {k}, which {b} read", d.value),
+                    _ if d.realtime => format!(
+                        "{a} read {} from {k}, which {b} overwrote with {} (its write began \
+                         after {} had been written)",
+                        show(d.other),
+                        d.value,
+                        show(d.other)
+                    ),
                     _ => format!(
                         "{a} read {} from {k}, which {b} overwrote with {}",
                         show(d.other),

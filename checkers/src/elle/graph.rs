@@ -74,6 +74,10 @@ pub(crate) struct DepEdge {
     /// `rw` to an append no read ever saw: it must follow every version read, but where
     /// exactly is unknown.
     pub unseen: bool,
+    /// `rw` that holds only if versions follow real time (the target's write began after
+    /// the version read was written): usable only where real-time edges are, and a cycle
+    /// through it is named `-realtime`.
+    pub realtime: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -196,6 +200,15 @@ impl Graph {
         }
     }
 
+    /// Whether a search over edge kinds `mask` may follow `a`.
+    fn allowed(&self, a: Adj, mask: u8) -> bool {
+        if a.edge & ORDER_BIT != 0 {
+            return (a.edge & 0xff) as u8 & mask != 0;
+        }
+        let d = &self.deps[a.edge as usize];
+        d.kind & mask != 0 && (!d.realtime || mask & REALTIME != 0)
+    }
+
     fn out(&self, v: u32) -> &[Adj] {
         &self.adj[self.start[v as usize] as usize..self.start[v as usize + 1] as usize]
     }
@@ -310,6 +323,9 @@ impl Graph {
             for &a in self.out(v) {
                 if comp[a.to as usize] == id {
                     present |= self.kind(a);
+                    if a.edge & ORDER_BIT == 0 && self.deps[a.edge as usize].realtime {
+                        present |= REALTIME;
+                    }
                 }
             }
         }
@@ -371,7 +387,7 @@ impl Graph {
         let parts = self.tarjan(
             scc,
             |v| comp[v as usize] == id,
-            |a| self.kind(a) & mask != 0,
+            |a| self.allowed(a, mask),
             s,
             &mut sub,
         );
@@ -380,7 +396,7 @@ impl Graph {
             for &u in part {
                 for &a in self.out(u) {
                     let inside = comp[a.to as usize] == id && sub[a.to as usize] == sub[u as usize];
-                    if inside && self.kind(a) == need {
+                    if inside && self.kind(a) == need && self.allowed(a, mask) {
                         let part_id = sub[u as usize];
                         let back = self.bfs(
                             a.to,
@@ -422,7 +438,8 @@ impl Graph {
         let mut found = Vec::new();
         for &a in scc {
             for &e in self.out(a) {
-                if self.kind(e) != RW || comp[e.to as usize] != id {
+                if self.kind(e) != RW || !self.allowed(e, non_rw | RW) || comp[e.to as usize] != id
+                {
                     continue;
                 }
                 if *work == 0 || found.len() >= limit {
@@ -458,7 +475,7 @@ impl Graph {
             }
             for &a in self.out(v) {
                 *work = work.saturating_sub(1);
-                if self.kind(a) & mask == 0 || !scope(a.to) || s.seen[a.to as usize] == stamp {
+                if !self.allowed(a, mask) || !scope(a.to) || s.seen[a.to as usize] == stamp {
                     continue;
                 }
                 s.seen[a.to as usize] = stamp;
@@ -505,7 +522,8 @@ impl Graph {
     ) -> Option<Vec<(u32, Adj)>> {
         for &a in scc {
             for &e in self.out(a) {
-                if self.kind(e) != RW || comp[e.to as usize] != id {
+                if self.kind(e) != RW || !self.allowed(e, non_rw | RW) || comp[e.to as usize] != id
+                {
                     continue;
                 }
                 if *work == 0 {
@@ -549,6 +567,9 @@ impl Graph {
             let (v, after_rw) = (state / 2, state % 2 == 1);
             for &a in self.out(v) {
                 *work = work.saturating_sub(1);
+                if !self.allowed(a, non_rw | RW) {
+                    continue;
+                }
                 let kind = self.kind(a);
                 let next = match kind {
                     RW if !after_rw => a.to * 2 + 1,
@@ -663,7 +684,8 @@ pub(crate) fn classify(hops: &[Hop]) -> String {
         _ if adjacent_rw => "G2-item",
         _ => "G-nonadjacent",
     };
-    let suffix = if kinds.contains(&REALTIME) {
+    let assumes_realtime = hops.iter().any(|h| h.dep.is_some_and(|d| d.realtime));
+    let suffix = if kinds.contains(&REALTIME) || assumes_realtime {
         "-realtime"
     } else if kinds.contains(&PROCESS) {
         "-process"

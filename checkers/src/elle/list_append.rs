@@ -284,6 +284,7 @@ impl KeyPass<'_> {
                         value: v,
                         other: NIL,
                         unseen: false,
+                        realtime: false,
                     });
                     if !last {
                         self.intermediate_read(t, w, m, v, out);
@@ -309,6 +310,7 @@ impl KeyPass<'_> {
                         value: v,
                         other: if seen > 0 { self.order[seen - 1] } else { NIL },
                         unseen: true,
+                        realtime: false,
                     });
                 }
             }
@@ -324,6 +326,7 @@ impl KeyPass<'_> {
                         value: next,
                         other: if seen > 0 { self.order[seen - 1] } else { NIL },
                         unseen: false,
+                        realtime: false,
                     });
                 }
             }
@@ -417,6 +420,7 @@ impl KeyPass<'_> {
                     value: pv,
                     other: v,
                     unseen: false,
+                    realtime: false,
                 });
             }
             prev = Some((w, v));

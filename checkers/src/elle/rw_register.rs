@@ -12,7 +12,11 @@
 //! edges (writer to reader), and `rw` edges (a reader of version `a` precedes the writer
 //! of any version known to follow `a`; a reader of `nil` precedes the writers of the
 //! versions with no other known predecessor). Real-time order is *not* used to order
-//! versions: it would make a cycle depend on it without showing in its name.
+//! versions as a fact; but a reader of `a` also gets an `rw` edge, marked as resting on
+//! real time, to the earliest committed writes that began after `a`'s write completed.
+//! Such an edge is used only in the searches that allow real-time edges, and a cycle
+//! through it is named `-realtime`: that is how a stale read shows (under strict
+//! serializability, versions follow real time).
 //!
 //! Non-cycle anomalies: `G1a` (a read of a value whose write failed), `G1b` (a read of a
 //! transaction's intermediate write), `internal` (a read disagrees with the transaction's
@@ -30,6 +34,10 @@ use super::anomaly::{and_list, show, Found, Namer};
 use super::graph::{DepEdge, RW, WR, WW};
 use super::txn::{MopKind, Txns, NIL};
 use super::KeyOut;
+
+/// Committed final writes of one key by invocation — (invoked, completed, value, writer) —
+/// and the earliest completion from each position on.
+type Timeline = (Vec<(usize, usize, i64, u32)>, Vec<usize>);
 
 struct KeyPass<'a> {
     txns: &'a Txns,
@@ -185,6 +193,7 @@ impl KeyPass<'_> {
                     value: a,
                     other: b,
                     unseen: false,
+                    realtime: false,
                 });
             }
         }
@@ -201,6 +210,7 @@ impl KeyPass<'_> {
             .map(|w| w.0)
             .filter(|v| has_pred.binary_search(v).is_err())
             .collect();
+        let timeline = self.timeline();
         for i in 0..self.reads.len() {
             let (v, t, _) = self.reads[i];
             if v != NIL && !self.observed(t, v, out) {
@@ -230,8 +240,69 @@ impl KeyPass<'_> {
                         value: b,
                         other: v,
                         unseen: false,
+                        realtime: false,
                     });
                 }
+            }
+            if let Some((w1, true)) = self.writer(v).filter(|_| v != NIL) {
+                self.realtime_successors(t, w1, v, &timeline, out);
+            }
+        }
+    }
+
+    /// This key's [`Timeline`].
+    fn timeline(&self) -> Timeline {
+        let mut timeline: Vec<(usize, usize, i64, u32)> = self
+            .writes
+            .iter()
+            .filter(|w| w.2)
+            .filter_map(|&(v, m, _)| {
+                let t = self.txns.mops[m as usize].txn;
+                let op = &self.history.ops[self.op_id(t) as usize];
+                let done = op.complete_pos.filter(|_| op.outcome == Outcome::Ok)?;
+                Some((op.invoke_pos, done, v, t))
+            })
+            .collect();
+        timeline.sort_unstable();
+        let mut earliest = vec![usize::MAX; timeline.len() + 1];
+        for i in (0..timeline.len()).rev() {
+            earliest[i] = earliest[i + 1].min(timeline[i].1);
+        }
+        (timeline, earliest)
+    }
+
+    /// Real-time order of writes: a reader of `v`, written by `w1`, precedes the writes
+    /// that began after `w1` completed — if versions follow real time, as under strict
+    /// serializability. Only the earliest such writes get an edge (the rest follow them in
+    /// real time), and each edge is marked, so a cycle through it is named `-realtime`.
+    fn realtime_successors(
+        &self,
+        t: u32,
+        w1: u32,
+        v: i64,
+        (timeline, earliest): &Timeline,
+        out: &mut KeyOut,
+    ) {
+        let Some(done) = self.history.ops[self.op_id(w1) as usize].complete_pos else {
+            return;
+        };
+        let from = timeline.partition_point(|e| e.0 <= done);
+        let first_done = earliest[from];
+        for &(invoked, _, b, w2) in &timeline[from..] {
+            if invoked >= first_done {
+                break;
+            }
+            if w2 != t && w2 != w1 {
+                out.edges.push(DepEdge {
+                    from: t,
+                    to: w2,
+                    key: self.key,
+                    kind: RW,
+                    value: b,
+                    other: v,
+                    unseen: false,
+                    realtime: true,
+                });
             }
         }
     }
@@ -274,6 +345,7 @@ impl KeyPass<'_> {
             value: v,
             other: NIL,
             unseen: false,
+            realtime: false,
         });
         if !last {
             let what = format!(
