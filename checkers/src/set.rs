@@ -21,7 +21,8 @@
 //!   read; an anomaly only when `linearizable` is set);
 //! - `lost`: known present, then missing from every read that began after the last read
 //!   that saw it had finished (or missing from every read that began after it was known);
-//! - `never-read`: known, but no read began afterwards (not an error: nothing to judge);
+//! - `never-read`: acknowledged, but no read began afterwards and none returned it (not an
+//!   error: nothing to judge); an element returned only by the last reads counts as stable;
 //! - `unexpected`: read, but never added, or added only by adds that `fail`ed;
 //! - `duplicated`: returned more than once by a single read.
 //!
@@ -419,7 +420,12 @@ fn judge(el: &Element, reads: &[Read], known: usize) -> Judgement {
     // Reads are in invocation order; those that began after the element was known:
     let start = reads.partition_point(|r| r.invoke <= known);
     if start == reads.len() {
-        return Judgement::NeverRead;
+        // Known only from the last reads themselves: present as far as anyone looked.
+        return if el.seen_in.is_empty() {
+            Judgement::NeverRead
+        } else {
+            Judgement::Stable { stale_in: None }
+        };
     }
     let present_from = el.seen_in.partition_point(|&r| r < start);
     let present = &el.seen_in[present_from..];
@@ -499,6 +505,7 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Valid, "{r:?}");
         assert_eq!(r.details["stable"], 1);
         assert_eq!(r.details["indeterminate"], 1);
+        assert_eq!(r.details["never_read"], 0);
     }
 
     #[test]
@@ -564,6 +571,20 @@ mod tests {
             (2, "ok", "read", json!([1])),
         ]);
         assert_eq!(r.verdict, Verdict::Valid, "{r:?}");
+    }
+
+    #[test]
+    fn counts_a_crashed_add_seen_by_the_last_read_as_recovered_and_stable() {
+        let r = check(&[
+            (0, "invoke", "add", json!(1)),
+            (0, "info", "add", json!(1)),
+            (2, "invoke", "read", Value::Null),
+            (2, "ok", "read", json!([1])),
+        ]);
+        assert_eq!(r.verdict, Verdict::Valid, "{r:?}");
+        assert_eq!(r.details["recovered"], 1);
+        assert_eq!(r.details["stable"], 1);
+        assert_eq!(r.details["never_read"], 0);
     }
 
     #[test]
