@@ -87,6 +87,7 @@ pub struct LoopbackCluster {
     run_id: String,
     local_nodes: Vec<Arc<LoopbackNode>>,
     nodes: Vec<Arc<dyn Node>>,
+    /// True once teardown ran; held by setup and teardown so that they never overlap.
     torn_down: Mutex<bool>,
 }
 
@@ -143,6 +144,10 @@ impl Backend for LoopbackCluster {
     }
 
     fn setup(&self) -> Result<()> {
+        let torn_down = self.torn_down.lock().unwrap_or_else(|p| p.into_inner());
+        if *torn_down {
+            return Err(Error::Invalid(format!("run {} was torn down", self.run_id)));
+        }
         let names: Vec<String> = self.local_nodes.iter().map(|n| n.name.clone()).collect();
         state::create(&self.run_id, BackendKind::Loopback, &names)?;
         Ok(())

@@ -37,10 +37,10 @@
 //!
 //! **Teardown always runs.** [`Cluster`] tears everything down when dropped — on success, on
 //! error and on panic (unwinding runs `Drop`). Every live cluster is also held in a process-wide
-//! registry ([`registry`]): [`registry::install_interrupt_teardown`] makes Ctrl-C and SIGTERM
-//! tear down every live cluster before the process exits with code 3, and
-//! [`registry::teardown_all`] does the same for a caller that handles signals itself. What a
-//! controller killed with SIGKILL leaves behind, `faultline clean` ([`clean`]) finds by name
+//! registry ([`registry`]), and [`Cluster::start`] installs (once per process) a handler that
+//! makes Ctrl-C, SIGTERM and SIGHUP tear down every live cluster before the process exits with
+//! code 3. `std::process::exit` skips `Drop`: call [`registry::teardown_all`] before it. What
+//! a controller killed with SIGKILL leaves behind, `faultline clean` ([`clean`]) finds by name
 //! and removes.
 //!
 //! All calls are blocking and may be made from any thread; from async code use
@@ -305,6 +305,9 @@ impl Cluster {
             Some(id) => state::validate_run_id(id)?,
             None => state::new_run_id(),
         };
+        if let Err(e) = registry::install_interrupt_teardown() {
+            tracing::warn!("cannot tear clusters down on Ctrl-C: {e}");
+        }
         let backend: Arc<dyn Backend> = match config.backend {
             BackendKind::Local => local::LocalCluster::new(&run_id, &config.node_names)?,
             BackendKind::Loopback => loopback::LoopbackCluster::new(&run_id, &config.node_names)?,

@@ -3,11 +3,11 @@
 //! [`Cluster::start`](super::Cluster::start) registers its backend before creating anything
 //! and the cluster's `Drop` unregisters it after teardown. Two ways to use the registry:
 //!
-//! - call [`install_interrupt_teardown`] once at startup: the first SIGINT, SIGTERM or SIGHUP
-//!   tears down every live cluster, prints what it did on stderr, and exits with code 3 (the
-//!   test could not be carried out); a second signal during that teardown exits at once.
-//! - or handle signals yourself (e.g. with `tokio::signal`) and call [`teardown_all`] before
-//!   exiting.
+//! - [`install_interrupt_teardown`], which `Cluster::start` calls: the first SIGINT, SIGTERM
+//!   or SIGHUP tears down every live cluster, prints what it did on stderr, and exits with
+//!   code 3 (the test could not be carried out); a second signal during that teardown exits at
+//!   once.
+//! - [`teardown_all`], for code that is about to `std::process::exit` (which skips `Drop`).
 
 use std::sync::{Arc, Mutex, OnceLock};
 

@@ -565,9 +565,11 @@ fn helper_controller_killed_mid_run() {
     std::thread::sleep(Duration::from_secs(60));
 }
 
-#[test]
-fn faultline_clean_removes_what_a_killed_controller_left() {
-    let _heavy = heavy();
+/// Starts `helper_controller_killed_mid_run` in a child process and waits until its
+/// 2-node cluster is partitioned; returns the child and the run id.
+// The child is returned to the caller, which kills and waits for it.
+#[allow(clippy::zombie_processes)]
+fn spawn_controller() -> (std::process::Child, String) {
     let report = tempfile::NamedTempFile::new().unwrap();
     let mut controller = Command::new(std::env::current_exe().unwrap())
         .args([
@@ -578,20 +580,47 @@ fn faultline_clean_removes_what_a_killed_controller_left() {
         ])
         .env("FAULTLINE_TEST_CONTROLLER_REPORT", report.path())
         .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    let run_id = loop {
+    loop {
         let id = std::fs::read_to_string(report.path()).unwrap_or_default();
         if id.len() == 6 {
-            break id;
+            return (controller, id);
         }
-        assert!(
-            Instant::now() < deadline,
-            "the controller never built its cluster"
-        );
+        if Instant::now() > deadline {
+            let _ = controller.kill();
+            let _ = controller.wait();
+            panic!("the controller never built its cluster");
+        }
         std::thread::sleep(Duration::from_millis(50));
-    };
+    }
+}
+
+#[test]
+fn sigterm_to_the_controller_tears_its_cluster_down() {
+    let _heavy = heavy();
+    let (controller, run_id) = spawn_controller();
+    assert_eq!(processes_of_run(&run_id).len(), 2, "the daemons run");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(controller.id() as i32),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = controller.wait_with_output().unwrap().status;
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "an interrupted run could not be carried out"
+    );
+    assert_no_trace(&run_id);
+}
+
+#[test]
+fn faultline_clean_removes_what_a_killed_controller_left() {
+    let _heavy = heavy();
+    let (mut controller, run_id) = spawn_controller();
     controller.kill().unwrap();
     controller.wait().unwrap();
     assert!(
