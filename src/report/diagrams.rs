@@ -136,6 +136,9 @@ impl LinearFailure {
 
 /// A short description of an op: `write 3`, `read → 2`, `cas [1,2]`.
 pub fn op_text(op: &Op) -> String {
+    if let Some(txn) = txn_text(op) {
+        return txn;
+    }
     let value = match (&op.complete_value, op.outcome) {
         (Some(v), Outcome::Ok) if !v.is_null() && *v != op.invoke_value => {
             if op.invoke_value.is_null() {
@@ -151,6 +154,40 @@ pub fn op_text(op: &Op) -> String {
         op.f.clone()
     } else {
         format!("{} {value}", op.f)
+    }
+}
+
+/// A transaction as its micro-ops, `append x 1; r y [1 2]`: the completion's (reads filled
+/// in) when it completed ok, else the invocation's. `None` when the value is not a list of
+/// `[f, key, value]` micro-ops.
+fn txn_text(op: &Op) -> Option<String> {
+    let value = match (&op.complete_value, op.outcome) {
+        (Some(v), Outcome::Ok) if v.is_array() => v,
+        _ => &op.invoke_value,
+    };
+    let micro_ops = value.as_array()?;
+    let parts: Option<Vec<String>> = micro_ops
+        .iter()
+        .map(|m| {
+            let m = m.as_array()?;
+            let f = m.first()?.as_str()?;
+            let rest: Vec<String> = m[1..].iter().map(compact).collect();
+            Some(format!("{f} {}", rest.join(" ")))
+        })
+        .collect();
+    let parts = parts.filter(|p| !p.is_empty())?;
+    Some(parts.join("; "))
+}
+
+/// A value in few characters: strings bare, lists as `[1 2 3]`, null as `_`.
+fn compact(v: &Value) -> String {
+    match v {
+        Value::Null => "_".to_string(),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(compact).collect::<Vec<_>>().join(" ")
+        ),
+        other => value_text(other),
     }
 }
 
@@ -415,6 +452,12 @@ fn cycle(out: &mut String, name: &str, steps: &[Step], history: &History, index:
         );
         let (mx, my) = ((sx + ex) / 2.0 - uy * 28.0, (sy + ey) / 2.0 + ux * 28.0);
         let color = edge_color(&s.edge);
+        // The label sits outside the bow, anchored away from the edge so it never covers it.
+        let anchor = match -uy {
+            p if p > 0.3 => "start",
+            p if p < -0.3 => "end",
+            _ => "middle",
+        };
         let dash = if s.edge == "rw" {
             " stroke-dasharray=\"6 4\""
         } else {
@@ -431,24 +474,31 @@ fn cycle(out: &mut String, name: &str, steps: &[Step], history: &History, index:
             out,
             "<g class=\"edge\" data-edge=\"{}\"><path d=\"M{sx:.1},{sy:.1} Q{mx:.1},{my:.1} {ex:.1},{ey:.1}\" \
              fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{dash} marker-end=\"url(#{marker})\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" fill=\"{color}\" text-anchor=\"middle\">{}</text></g>",
+             <text x=\"{:.1}\" y=\"{:.1}\" fill=\"{color}\" text-anchor=\"{anchor}\">{}</text></g>",
             html(&s.edge),
-            (sx + ex) / 2.0 - uy * 20.0,
-            (sy + ey) / 2.0 + ux * 20.0 + 4.0,
+            (sx + ex) / 2.0 - uy * 22.0,
+            (sy + ey) / 2.0 + ux * 22.0 + 4.0,
             html(&truncate(&label, 40))
         );
     }
     for &op in &nodes {
         let (x, y) = at(op);
+        // The op's text goes outside the circle, away from the centre, clear of the arrows.
+        let (ox, oy) = ((x - cx) / radius, (y - cy) / radius);
+        let (tx, ty) = (x + ox * 34.0, y + oy * 34.0 + 4.0);
+        let anchor = match ox {
+            o if o > 0.3 => "start",
+            o if o < -0.3 => "end",
+            _ => "middle",
+        };
         let text = history.ops.get(op).map(op_text).unwrap_or_default();
         let _ = write!(
             out,
             "<g class=\"txn\" data-op=\"{op}\"><title>{}</title><circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"22\" \
              fill=\"#f3f3f6\" stroke=\"#444\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" \
-             font-weight=\"bold\">T{op}</text><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#333\">{}</text></g>",
+             font-weight=\"bold\">T{op}</text><text x=\"{tx:.1}\" y=\"{ty:.1}\" text-anchor=\"{anchor}\" fill=\"#333\">{}</text></g>",
             html(&format!("op {op}: {text}")),
             y + 4.0,
-            y + 36.0,
             html(&truncate(&text, 36))
         );
     }

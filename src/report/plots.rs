@@ -214,6 +214,17 @@ fn plot_data(history: &History, windows: &[FaultWindow]) -> Option<PlotData> {
     })
 }
 
+/// A duration in the unit that suits it: `2 s`, `15 ms`, `40 µs`.
+fn seconds_text(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.0} s")
+    } else if s >= 1e-3 {
+        format!("{:.0} ms", s * 1e3)
+    } else {
+        format!("{:.0} µs", s * 1e6)
+    }
+}
+
 /// A latency tick label with only the digits that matter (a log axis has odd tick values).
 fn format_ms(ms: f64) -> String {
     if ms >= 100.0 {
@@ -243,7 +254,7 @@ fn outcome_index(o: Outcome) -> usize {
 fn throughput(completions: &[(f64, Outcome)], x_max: f64) -> (f64, Vec<[f64; 3]>) {
     // Whole seconds when the run is short enough, so the y axis reads as ops/s directly.
     let bin_s = if x_max <= THROUGHPUT_BINS as f64 {
-        (x_max / 60.0).clamp(0.01, 1.0)
+        (x_max / 60.0).clamp(1e-6, 1.0)
     } else {
         (x_max / THROUGHPUT_BINS as f64).ceil()
     };
@@ -393,7 +404,10 @@ fn throughput_chart<DB: DrawingBackend>(root: &Area<DB>, d: &PlotData) -> anyhow
     let y_max = peak * 1.15;
     let mut chart = ChartBuilder::on(root)
         .caption(
-            format!("Throughput (completions per second, {:.2} s bins)", d.bin_s),
+            format!(
+                "Throughput (completions per second, {} bins)",
+                seconds_text(d.bin_s)
+            ),
             ("sans-serif", 17),
         )
         .margin(10)

@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use faultline::report::{self, RunMeta, Versions};
-use faultline_checkers::{Anomaly, CheckResult, Event, EventType, History, Process, Verdict};
+use faultline_checkers::elle::{ConsistencyModel, ListAppend};
+use faultline_checkers::registry::{self, CheckerOptions};
+use faultline_checkers::{
+    Anomaly, Budget, CheckResult, Checker, Event, EventType, History, Process, Verdict,
+};
 use serde_json::{json, Value};
 
 /// Builds a history with times, one event at a time.
@@ -84,6 +88,9 @@ fn background(r: &mut Recorder) {
     let grudge = json!({"n1":["n3","n4","n5"],"n2":["n3","n4","n5"],
                         "n3":["n1","n2"],"n4":["n1","n2"],"n5":["n1","n2"]});
     let mut value = 100;
+    // Reads return the last value written ok before their batch: linearizable, since every
+    // op of a batch is concurrent with the others.
+    let mut last: std::collections::HashMap<String, Value> = Default::default();
     for step in 0..120u64 {
         r.at(step * 50);
         if step == 40 {
@@ -92,6 +99,7 @@ fn background(r: &mut Recorder) {
         if step == 80 {
             r.nemesis("stop-partition", Value::Null);
         }
+        let mut batch = Vec::new();
         for p in 0..5u64 {
             let key = format!("k{}", (step + p) % 3);
             value += 1;
@@ -101,22 +109,25 @@ fn background(r: &mut Recorder) {
                 ("read", Value::Null)
             };
             r.invoke(p, f, &key, v.clone());
+            batch.push((p, key, f, v));
         }
-        for p in 0..5u64 {
-            let key = format!("k{}", (step + p) % 3);
-            let f = if (step + p) % 2 == 0 { "write" } else { "read" };
-            let minority = (40..80).contains(&step) && p < 2;
-            let kind = if minority && p == 0 {
+        let before = last.clone();
+        for (p, key, f, v) in batch {
+            // Process 0 serves the minority side (n1): its ops fail during the partition.
+            let kind = if (40..80).contains(&step) && p == 0 {
                 EventType::Fail
             } else {
                 EventType::Ok
             };
-            let v = if f == "read" && kind == EventType::Ok {
-                json!(value - 3)
-            } else {
-                Value::Null
+            let out = match (f, kind) {
+                ("read", EventType::Ok) => before.get(&key).cloned().unwrap_or(Value::Null),
+                ("write", EventType::Ok) => {
+                    last.insert(key.clone(), v.clone());
+                    v
+                }
+                _ => Value::Null,
             };
-            r.complete(p, kind, f, &key, v);
+            r.complete(p, kind, f, &key, out);
         }
     }
 }
@@ -165,23 +176,16 @@ fn failing_history() -> (History, CheckResult) {
             .unwrap()
             .id
     };
-    let failing = id(10, "read");
-    let result = CheckResult {
-        checker: "linearizable".into(),
-        verdict: Verdict::Invalid,
-        summary: "key kx is not linearizable under the register model".into(),
-        anomalies: vec![Anomaly {
-            kind: "nonlinearizable".into(),
-            explanation: format!(
-                "op {failing} (process 10 read 1) returned 1 after write 2 completed; no order of the ops allows it"
-            ),
-            data: Value::Null,
-        }],
-        details: json!({"key": "kx", "model": "register", "failing_op": failing,
-                        "concurrent": [], "states": [2],
-                        "prefix": [id(10, "write"), id(11, "write"), id(12, "read")]}),
-        warnings: vec![],
-    };
+    let checker = registry::build("register", &CheckerOptions::default()).unwrap();
+    let result = checker.check(&history, &Budget::default());
+    assert_eq!(result.verdict, Verdict::Invalid, "{}", result.summary);
+    assert_eq!(
+        result.details["key"],
+        json!("kx"),
+        "only kx is broken: {}",
+        result.summary
+    );
+    assert_eq!(result.details["failing_op"], json!(id(10, "read")));
     (history, result)
 }
 
@@ -398,50 +402,51 @@ fn transactional_cycle_is_drawn_as_a_graph_with_its_edge_types() {
     let dir = tempfile::tempdir().unwrap();
     let mut r = Recorder::default();
     r.at(1);
-    let txn = |k: &str, v: u64| {
-        json!([
-            ["append", k, v],
-            ["r", if k == "x" { "y" } else { "x" }, null]
-        ])
+    // Each transaction appends to one key and reads the other without seeing the other's
+    // append: two anti-dependencies, a G2-item cycle.
+    let mut push = |p: u64, kind: EventType, value: Value| {
+        r.push(Process::Client(p), kind, "txn", None, value, Some("n1"));
     };
-    r.invoke(0, "txn", "t", txn("x", 1));
-    r.invoke(1, "txn", "t", txn("y", 1));
-    r.complete(
+    push(
+        0,
+        EventType::Invoke,
+        json!([["append", "x", 1], ["r", "y", null]]),
+    );
+    push(
+        1,
+        EventType::Invoke,
+        json!([["append", "y", 1], ["r", "x", null]]),
+    );
+    push(
         0,
         EventType::Ok,
-        "txn",
-        "t",
         json!([["append", "x", 1], ["r", "y", []]]),
     );
-    r.complete(
+    push(
         1,
         EventType::Ok,
-        "txn",
-        "t",
         json!([["append", "y", 1], ["r", "x", []]]),
     );
-    let result = CheckResult {
-        checker: "list-append".into(),
-        verdict: Verdict::Invalid,
-        summary: "G2-item: a cycle of anti-dependencies".into(),
-        anomalies: vec![Anomaly {
-            kind: "G2-item".into(),
-            explanation: "T0 did not see T1's append to y, and T1 did not see T0's append to x"
-                .into(),
-            data: json!({"cycle": [
-                {"op": 0, "edge": "rw", "key": "y", "value": 1},
-                {"op": 1, "edge": "rw", "key": "x", "value": 1}]}),
-        }],
-        details: Value::Null,
-        warnings: vec![],
+    push(
+        2,
+        EventType::Invoke,
+        json!([["r", "x", null], ["r", "y", null]]),
+    );
+    push(2, EventType::Ok, json!([["r", "x", [1]], ["r", "y", [1]]]));
+    let history = r.history();
+    let checker = ListAppend {
+        model: ConsistencyModel::Serializable,
     };
-    let outputs = report::write_outputs(
-        dir.path(),
-        &meta(dir.path(), "append"),
-        &r.history(),
-        &[result],
-    )
-    .unwrap();
+    let result = checker.check(&history, &Budget::default());
+    assert_eq!(result.verdict, Verdict::Invalid, "{}", result.summary);
+    assert!(
+        result.anomalies.iter().any(|a| a.kind == "G2-item"),
+        "{:?}",
+        result.anomalies
+    );
+    let outputs =
+        report::write_outputs(dir.path(), &meta(dir.path(), "append"), &history, &[result])
+            .unwrap();
     let page = open_in_chromium(&outputs.report_html, "report-elle-cycle");
     assert_no_console_messages(&page);
     assert!(
@@ -533,4 +538,42 @@ fn results_json_reads_back_with_availability_per_fault_window_and_side() {
         .unwrap();
     assert!(minority.ok_share.unwrap() < 0.6);
     assert_eq!(majority.ok_share, Some(1.0));
+}
+
+#[test]
+fn check_with_report_writes_a_report_that_faultline_report_rerenders() {
+    let dir = tempfile::tempdir().unwrap();
+    let (history, _) = failing_history();
+    let file = dir.path().join("stale-read.jsonl");
+    report::write_history(&file, &history).unwrap();
+    let out_dir = dir.path().join("report");
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("check")
+        .arg(&file)
+        .args(["--model", "register", "--report"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(page.contains("id=\"linear-diagram\"") && page.contains("Failing key kx"));
+    let results = report::read_results(&out_dir.join("results.json")).unwrap();
+    assert_eq!(results.test.extra["model"], "register");
+    assert_eq!(results.history.ops, history.ops.len());
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("report")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
