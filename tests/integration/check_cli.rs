@@ -231,6 +231,26 @@ fn every_history_is_checked_and_the_most_serious_code_wins() {
 }
 
 #[test]
+fn a_history_on_standard_input_is_read_in_the_format_its_content_shows() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["check", "--model", "counter", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"; Jepsen EDN\n[{:process 0, :type :invoke, :f :add, :value 2}\n {:process 0, :type :ok, :f :add, :value 2}]\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(stdout(&out).contains("-: valid (1 ops"), "{}", stdout(&out));
+}
+
+#[test]
 fn a_run_directory_stands_for_its_history() {
     let dir = tempfile::tempdir().unwrap();
     history_file(&dir, "history.jsonl", &format!("{WRITE}\n{WRITE_OK}\n"));
