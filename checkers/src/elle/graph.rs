@@ -218,9 +218,11 @@ impl Graph {
             index: vec![UNVISITED; self.n_nodes],
             low: vec![0; self.n_nodes],
             on_stack: vec![false; self.n_nodes],
-            sub: vec![UNVISITED; self.n_nodes],
-            seen: vec![0; self.n_nodes * 2],
-            parent: vec![(0, Adj { to: 0, edge: 0 }); self.n_nodes * 2],
+            // The cycle search's arrays are sized on first use: most histories have no
+            // cycle at all.
+            sub: Vec::new(),
+            seen: Vec::new(),
+            parent: Vec::new(),
             stamp: 0,
         }
     }
@@ -318,6 +320,11 @@ impl Graph {
         s: &mut Scratch,
         limit: usize,
     ) -> Vec<Vec<Hop>> {
+        if s.seen.is_empty() {
+            s.sub = vec![UNVISITED; self.n_nodes];
+            s.seen = vec![0; self.n_nodes * 2];
+            s.parent = vec![(0, Adj { to: 0, edge: 0 }); self.n_nodes * 2];
+        }
         let mut present = 0u8;
         for &v in scc {
             for &a in self.out(v) {
