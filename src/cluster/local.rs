@@ -167,6 +167,9 @@ pub struct LocalCluster {
     subnet: (u8, u8),
     local_nodes: Vec<Arc<LocalNode>>,
     nodes: Vec<Arc<dyn Node>>,
+    /// Serialises partition and heal, so that two callers never leave nodes half in one
+    /// partition and half in another.
+    network: Mutex<()>,
     /// True once teardown ran. Setup and teardown both hold it, so that a teardown from the
     /// signal handler waits for a setup in progress instead of racing it.
     torn_down: Mutex<bool>,
@@ -200,6 +203,7 @@ impl LocalCluster {
             subnet,
             local_nodes,
             nodes,
+            network: Mutex::new(()),
             torn_down: Mutex::new(false),
         }))
     }
@@ -339,6 +343,7 @@ impl Backend for LocalCluster {
     }
 
     fn partition(&self, grudge: &Grudge) -> Result<()> {
+        let _network = self.network.lock().unwrap_or_else(|p| p.into_inner());
         self.on_all_nodes(|node| {
             let sources: Vec<Ipv4Addr> = grudge
                 .dropped_by(&node.name)
@@ -349,6 +354,7 @@ impl Backend for LocalCluster {
     }
 
     fn heal(&self) -> Result<()> {
+        let _network = self.network.lock().unwrap_or_else(|p| p.into_inner());
         self.on_all_nodes(|node| node.set_drops(&[]))
     }
 

@@ -49,10 +49,12 @@ pub(crate) fn run_with_input(
     }
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
-    let status = match wait_until(&mut child, Instant::now() + timeout) {
+    let deadline = Instant::now() + timeout;
+    let group = Pid::from_raw(child.id() as i32);
+    let status = match wait_until(&mut child, deadline) {
         Some(status) => status,
         None => {
-            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let _ = killpg(group, Signal::SIGKILL);
             let _ = child.wait();
             return Err(Error::command(
                 what.to_string(),
@@ -60,6 +62,15 @@ pub(crate) fn run_with_input(
             ));
         }
     };
+    // A background child left by the command may hold the pipes open forever; a command run
+    // to completion leaves nothing behind, so past the deadline its group is killed.
+    while !(stdout.is_finished() && stderr.is_finished()) {
+        if Instant::now() >= deadline {
+            let _ = killpg(group, Signal::SIGKILL);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
     Ok(Output {
         code: status.code(),
         stdout: stdout.join().unwrap_or_default(),
@@ -300,4 +311,62 @@ pub(crate) fn kill_pidfile(pidfile: &Path) -> Option<i32> {
     let _ = killpg(group, Signal::SIGCONT);
     killpg(group, Signal::SIGKILL).ok()?;
     Some(id.pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]);
+        cmd
+    }
+
+    #[test]
+    fn a_command_reports_its_exit_code_and_output() {
+        let out = run(
+            sh("echo out; echo err >&2; exit 7"),
+            "sh",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(out.code, Some(7));
+        assert_eq!(out.stdout, "out\n");
+        assert_eq!(out.stderr, "err\n");
+    }
+
+    #[test]
+    fn a_command_past_its_deadline_is_killed_and_fails() {
+        let began = Instant::now();
+        let err = run(sh("sleep 30"), "sleeper", Duration::from_millis(200)).unwrap_err();
+        assert!(err.to_string().contains("no answer within 200 ms"), "{err}");
+        assert!(began.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_background_child_holding_the_output_does_not_hang_the_caller() {
+        let began = Instant::now();
+        let out = run(
+            sh("sleep 30 & echo started"),
+            "sh",
+            Duration::from_millis(300),
+        )
+        .unwrap();
+        assert_eq!(out.stdout, "started\n");
+        assert!(began.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn input_reaches_the_command() {
+        let mut cmd = Command::new("cat");
+        let out = run_ok(&mut cmd, "cat", Some(b"rules\n"), Duration::from_secs(10)).unwrap();
+        assert_eq!(out.stdout, "rules\n");
+        let mut cmd = sh("exit 2");
+        let err = run_ok(&mut cmd, "failing", None, Duration::from_secs(10)).unwrap_err();
+        assert!(
+            err.to_string().starts_with("failing: exited with 2"),
+            "{err}"
+        );
+    }
 }
