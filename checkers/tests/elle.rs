@@ -434,3 +434,124 @@ fn a_stale_register_read_planted_in_a_generated_history_is_a_realtime_cycle() {
     }
     assert!(planted >= 3, "planted only {planted}");
 }
+
+/// A small history of arbitrary transactions: random appends or writes of unique values,
+/// reads of random lists or values (some never written), random outcomes, interleaved.
+fn arbitrary_history(seed: u64, register: bool) -> History {
+    use faultline_checkers::{EventType, Process};
+    let mut rng = gen::Rng::new(seed);
+    let mut events = Vec::new();
+    let mut open: Vec<(u64, Value)> = Vec::new();
+    let mut next_value = [1i64, 1, 1];
+    let mut process = 0u64;
+    for _ in 0..rng.below(30) + 4 {
+        if !open.is_empty() && rng.chance(0.5) {
+            let (p, invoked) = open.swap_remove(rng.below(open.len() as u64) as usize);
+            let kind = match rng.below(10) {
+                0 => EventType::Fail,
+                1 => EventType::Info,
+                _ => EventType::Ok,
+            };
+            let mut value = invoked.clone();
+            if kind == EventType::Ok {
+                for m in value.as_array_mut().unwrap() {
+                    if m[0] == "r" {
+                        let k = m[1].as_u64().unwrap() as usize;
+                        m[2] = if register {
+                            match rng.below(next_value[k] as u64 + 1) {
+                                0 => Value::Null,
+                                v => serde_json::json!(v),
+                            }
+                        } else {
+                            let len = rng.below(next_value[k] as u64 + 1);
+                            serde_json::json!((0..len)
+                                .map(|_| 1 + rng.below(next_value[k] as u64))
+                                .collect::<Vec<_>>())
+                        };
+                    }
+                }
+            }
+            events.push(event(Process::Client(p), kind, value));
+            continue;
+        }
+        let mops: Vec<Value> = (0..1 + rng.below(3))
+            .map(|_| {
+                let k = rng.below(3) as usize;
+                if rng.chance(0.5) {
+                    serde_json::json!(["r", k, null])
+                } else {
+                    next_value[k] += 1;
+                    let f = if register { "w" } else { "append" };
+                    serde_json::json!([f, k, next_value[k] - 1])
+                }
+            })
+            .collect();
+        process += 1;
+        open.push((process, Value::Array(mops.clone())));
+        events.push(event(
+            Process::Client(process),
+            EventType::Invoke,
+            Value::Array(mops),
+        ));
+    }
+    History::from_events(events).unwrap()
+}
+
+fn event(
+    process: faultline_checkers::Process,
+    kind: faultline_checkers::EventType,
+    value: Value,
+) -> Event {
+    Event {
+        index: 0,
+        time: None,
+        process,
+        kind,
+        f: "txn".into(),
+        key: None,
+        value,
+        node: None,
+        error: None,
+    }
+}
+
+#[test]
+fn arbitrary_histories_get_verdicts_that_weaken_with_the_model() {
+    for seed in 0..400 {
+        for register in [false, true] {
+            let history = arbitrary_history(seed, register);
+            let verdicts: Vec<Verdict> = ConsistencyModel::ALL
+                .into_iter()
+                .map(|model| {
+                    let result = if register {
+                        RwRegister { model }.check(&history, &Budget::default())
+                    } else {
+                        ListAppend { model }.check(&history, &Budget::default())
+                    };
+                    assert_ne!(
+                        result.verdict,
+                        Verdict::Unknown,
+                        "seed {seed}: {}",
+                        result.summary
+                    );
+                    // Every cycle step names a real op and a known edge.
+                    for a in &result.anomalies {
+                        for step in a.data["cycle"].as_array().into_iter().flatten() {
+                            assert!(step["op"].as_u64().unwrap() < history.ops.len() as u64);
+                            let edge = step["edge"].as_str().unwrap();
+                            assert!(["ww", "wr", "rw", "process", "realtime"].contains(&edge));
+                        }
+                    }
+                    result.verdict
+                })
+                .collect();
+            // Models are listed weakest first: once invalid, invalid for every stronger one.
+            for pair in verdicts.windows(2) {
+                assert!(
+                    pair[0] <= pair[1],
+                    "seed {seed} register {register}: {verdicts:?}"
+                );
+            }
+        }
+    }
+}
