@@ -9,7 +9,7 @@
 //! | `kill` | `kill` (SIGKILL the process group) | `restart` (same command) | `["n2","n4"]` |
 //! | `pause` | `pause` (SIGSTOP) | `resume` (SIGCONT) | `["n3"]` |
 //!
-//! (Clock faults, `clock-bump`/`clock-reset`, will be a fourth kind.)
+//! | `clock` | `clock-bump` (±N ms) or `clock-strobe` | `clock-reset` | per node: delta and measured offset; see [`clock`] |
 //!
 //! Each start and stop is reported to a [`NemesisSink`] — the recorder — once it is in force
 //! (rules installed on every node, signals delivered), as one `info` line of process
@@ -33,11 +33,13 @@
 //! Every random choice comes from one `ChaCha8Rng` seeded by the caller: a seed replays the
 //! same fault sequence (the timing of the store's reactions is, of course, its own).
 
+pub mod clock;
 mod faults;
 mod schedule;
 
 use serde_json::Value;
 
+pub use clock::{ClockFault, ClockNemesis};
 pub use faults::{KillNemesis, PartitionNemesis, PauseNemesis};
 pub use schedule::{RunningSchedule, Schedule, ScheduleConfig, ScriptStep, ScriptedOp};
 
@@ -69,6 +71,7 @@ pub enum FaultKind {
     Partition,
     Kill,
     Pause,
+    Clock,
 }
 
 impl FaultKind {
@@ -77,6 +80,7 @@ impl FaultKind {
             FaultKind::Partition => "partition",
             FaultKind::Kill => "kill",
             FaultKind::Pause => "pause",
+            FaultKind::Clock => "clock",
         }
     }
 }

@@ -10,7 +10,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{
-    FaultEvent, FaultKind, KillNemesis, Nemesis, NemesisSink, PartitionNemesis, PauseNemesis,
+    ClockFault, ClockNemesis, FaultEvent, FaultKind, KillNemesis, Nemesis, NemesisSink,
+    PartitionNemesis, PauseNemesis,
 };
 use crate::cluster::{Cluster, Error, Signal, Target, Topology};
 
@@ -50,6 +51,20 @@ pub enum ScriptedOp {
     Pause(Target),
     /// Resumes every node the script paused.
     Resume,
+    /// Shifts the target's clocks by ±`delta_ms` (replacing any clock fault in force).
+    ClockBump {
+        target: Target,
+        delta_ms: i64,
+    },
+    /// Strobes the target's clocks (see [`super::ClockFault::Strobe`]).
+    ClockStrobe {
+        target: Target,
+        delta_ms: i64,
+        period: Duration,
+        duration: Duration,
+    },
+    /// Undoes every clock shift the script made.
+    ClockReset,
 }
 
 /// `op` happens `at` after the schedule starts.
@@ -238,6 +253,28 @@ impl Run<'_> {
                 ScriptedOp::StopPartition => self.stop_kind(FaultKind::Partition),
                 ScriptedOp::Restart => self.stop_kind(FaultKind::Kill),
                 ScriptedOp::Resume => self.stop_kind(FaultKind::Pause),
+                ScriptedOp::ClockBump { target, delta_ms } => {
+                    self.stop_kind(FaultKind::Clock);
+                    let fault = ClockFault::Bump { delta_ms };
+                    self.replace(Box::new(ClockNemesis::new(target, fault)));
+                    self.start(FaultKind::Clock, &mut rng);
+                }
+                ScriptedOp::ClockStrobe {
+                    target,
+                    delta_ms,
+                    period,
+                    duration,
+                } => {
+                    self.stop_kind(FaultKind::Clock);
+                    let fault = ClockFault::Strobe {
+                        delta_ms,
+                        period,
+                        duration,
+                    };
+                    self.replace(Box::new(ClockNemesis::new(target, fault)));
+                    self.start(FaultKind::Clock, &mut rng);
+                }
+                ScriptedOp::ClockReset => self.stop_kind(FaultKind::Clock),
             }
         }
     }
