@@ -304,6 +304,11 @@ fn linear(out: &mut String, f: &LinearFailure, history: &History) {
         );
     }
     out.push_str("</svg>");
+    super::timeline::jump_button(
+        out,
+        super::timeline::Units::of(history),
+        &history.ops[f.failing_op],
+    );
     states(out, f);
     ops_table(out, &ids, f.failing_op, history);
     out.push_str("</div>\n");

@@ -419,6 +419,7 @@ fn throughput_chart<DB: DrawingBackend>(root: &Area<DB>, d: &PlotData) -> anyhow
         .configure_mesh()
         .x_desc("time since start (s)")
         .y_desc("ops/s")
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(&e)?;

@@ -16,13 +16,14 @@
 //! positions of events in the history. That is about 7 bytes per op before base64, 10 after.
 //! Up to [`DETAIL_LIMIT`] ops also carry a short text (key, value, error) for the hover
 //! tooltip; above it the tooltip shows the op number, whose line is in `history.jsonl`.
-//! Fault windows are drawn behind the lanes. Text reaches the page through JSON escaped for a
+//! Fault windows are drawn behind the lanes. `report.html#op=N` opens the window on op N,
+//! outlined; the failure diagram's button does the same. Text reaches the page through JSON escaped for a
 //! script block and is set with `textContent`, never parsed as markup.
 
 use std::fmt::Write as _;
 
 use base64::Engine as _;
-use faultline_checkers::{History, Outcome};
+use faultline_checkers::{History, Op, Outcome};
 use serde::Serialize;
 
 use super::escape::{json_in_script, truncate};
@@ -59,32 +60,68 @@ fn push_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Encodes the ops; returns the metadata and the base64 data.
-fn encode(history: &History) -> (Meta, String) {
-    let timed = history.ops.iter().all(|o| {
-        o.invoke_time.is_some() && (o.complete_pos.is_none() || o.complete_time.is_some())
-    });
-    let t0 = history
-        .ops
-        .iter()
-        .filter_map(|o| o.invoke_time)
-        .min()
-        .unwrap_or(0);
-    let micros = |ns: u64| ns.saturating_sub(t0) / 1000;
-    let start = |o: &faultline_checkers::Op| {
-        if timed {
-            micros(o.invoke_time.unwrap_or(t0))
+/// The timeline's x units: microseconds since the first invocation when every op has times,
+/// else positions of events in the history.
+#[derive(Clone, Copy, Debug)]
+pub struct Units {
+    timed: bool,
+    t0: u64,
+}
+
+impl Units {
+    pub fn of(history: &History) -> Units {
+        let timed = history.ops.iter().all(|o| {
+            o.invoke_time.is_some() && (o.complete_pos.is_none() || o.complete_time.is_some())
+        });
+        let t0 = history
+            .ops
+            .iter()
+            .filter_map(|o| o.invoke_time)
+            .min()
+            .unwrap_or(0);
+        Units { timed, t0 }
+    }
+
+    fn micros(self, ns: u64) -> u64 {
+        ns.saturating_sub(self.t0) / 1000
+    }
+
+    /// Where an op's invocation is on the timeline.
+    pub fn start(self, o: &Op) -> u64 {
+        if self.timed {
+            self.micros(o.invoke_time.unwrap_or(self.t0))
         } else {
             o.invoke_pos as u64
         }
-    };
-    let end_of = |o: &faultline_checkers::Op| -> Option<u64> {
-        o.complete_pos?;
-        Some(if timed {
-            micros(o.complete_time.unwrap_or(t0))
+    }
+
+    fn end(self, o: &Op) -> Option<u64> {
+        let pos = o.complete_pos?;
+        Some(if self.timed {
+            self.micros(o.complete_time.unwrap_or(self.t0))
         } else {
-            o.complete_pos? as u64
+            pos as u64
         })
-    };
+    }
+}
+
+/// A button that moves the timeline to an op and outlines it there.
+pub fn jump_button(out: &mut String, units: Units, op: &Op) {
+    let _ = write!(
+        out,
+        "<button type=\"button\" class=\"tl-jump\" data-op=\"{}\" data-at=\"{}\">show op {} in the timeline</button>",
+        op.id,
+        units.start(op),
+        op.id
+    );
+}
+
+fn encode(history: &History) -> (Meta, String) {
+    let units = Units::of(history);
+    let timed = units.timed;
+    let micros = |ns: u64| units.micros(ns);
+    let start = |o: &Op| units.start(o);
+    let end_of = |o: &Op| units.end(o);
     let mut processes: Vec<u64> = history.ops.iter().map(|o| o.process).collect();
     processes.sort_unstable();
     processes.dedup();
@@ -232,6 +269,7 @@ function render(){
   var y=30+LH*lanes[lane[i]]+2,x0=x(s),x1=Math.max(x(e),x0+2);
   var r=el("rect",{x:x0,y:y,width:x1-x0,height:LH-5,fill:fills[c],stroke:colors[c],"stroke-width":"1","class":"tl-op"});
   if(c===3)r.setAttribute("stroke-dasharray","3 2");
+  if(i===marked){r.setAttribute("stroke","#c82828");r.setAttribute("stroke-width","3");r.setAttribute("class","tl-op tl-marked");}
   var tt=el("title",{});var fname=f<meta.fs.length?meta.fs[f]:"other";
   tt.textContent="op "+i+" · process "+meta.processes[lane[i]]+" · "+fname+" · "+["ok","fail","info","never completed"][c]+(c<3?" · "+fmt(len[i]).replace("event ","")+(unit==="us"?"":" events"):"")+(meta.details?" · "+meta.details[i]:"");
   r.appendChild(tt);svg.appendChild(r);
@@ -247,7 +285,14 @@ slider.addEventListener("input",function(){win0=Math.max(0,end-Number(widthSel.v
 widthSel.addEventListener("change",function(){clamp();render();});
 document.getElementById("tl-prev").addEventListener("click",function(){win0-=Number(widthSel.value);clamp();render();});
 document.getElementById("tl-next").addEventListener("click",function(){win0+=Number(widthSel.value);clamp();render();});
+var marked=-1;
+Array.prototype.forEach.call(document.querySelectorAll(".tl-jump"),function(btn){btn.addEventListener("click",function(){
+ marked=Number(btn.getAttribute("data-op"));var at=Number(btn.getAttribute("data-at"));
+ win0=at-Number(widthSel.value)/2;clamp();render();document.getElementById("timeline").scrollIntoView();});});
 window.faultlineTimeline={ops:n,show:function(v){win0=v;clamp();render();}};
+// report.html#op=N opens with op N outlined in the middle of the window.
+var linked=/^#op=(\d+)$/.exec(location.hash);
+if(linked&&Number(linked[1])<n){marked=Number(linked[1]);win0=st[marked]-Number(widthSel.value)/2;clamp();}
 render();
 })();
 "##;

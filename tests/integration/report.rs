@@ -238,7 +238,14 @@ fn chromium(args: &[&str], profile: &Path) -> std::process::Output {
 
 /// Opens a report in headless Chromium, keeps a screenshot as `<artifact>.png`.
 fn open_in_chromium(report: &Path, artifact: &str) -> Page {
-    let url = format!("file://{}", report.canonicalize().unwrap().display());
+    open_url_in_chromium(
+        &format!("file://{}", report.canonicalize().unwrap().display()),
+        artifact,
+    )
+}
+
+fn open_url_in_chromium(url: &str, artifact: &str) -> Page {
+    let url = url.to_string();
     let profile = tempfile::tempdir().unwrap();
     let out = chromium(&["--dump-dom", &url], profile.path());
     assert!(
@@ -327,6 +334,22 @@ fn failing_linearizability_report_shows_verdict_plots_and_diagram_in_chromium() 
         "the timeline script drew no op"
     );
     assert!(page.dom.contains("Failing key kx"));
+    assert!(page
+        .dom
+        .contains(&format!("class=\"tl-jump\" data-op=\"{failing}\"")));
+    assert!(!page.dom.contains("class=\"tl-op tl-marked\""));
+    // A link to the failing op opens the timeline on it, outlined.
+    let url = format!(
+        "file://{}#op={failing}",
+        outputs.report_html.canonicalize().unwrap().display()
+    );
+    let linked = open_url_in_chromium(&url, "report-linearizability-failure-op-link");
+    assert_no_console_messages(&linked);
+    assert_eq!(
+        linked.dom.matches("class=\"tl-op tl-marked\"").count(),
+        1,
+        "the linked op is not outlined"
+    );
 }
 
 #[test]
