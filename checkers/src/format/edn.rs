@@ -70,6 +70,19 @@ impl Edn {
         }
     }
 
+    /// Moves the value stored under the keyword `:name` out of a map (tagged maps included),
+    /// leaving `nil` in its place.
+    pub fn take(&mut self, name: &str) -> Option<Edn> {
+        match self {
+            Edn::Map(entries) => entries.iter_mut().find_map(|(k, v)| match k {
+                Edn::Keyword(k) if k == name => Some(std::mem::replace(v, Edn::Nil)),
+                _ => None,
+            }),
+            Edn::Tagged(_, inner) => inner.take(name),
+            _ => None,
+        }
+    }
+
     /// The value without its tag (a `#jepsen.history.Op{...}` read as its map).
     pub fn untagged(&self) -> &Edn {
         match self {

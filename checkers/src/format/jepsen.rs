@@ -94,7 +94,7 @@ pub fn read_edn(text: &str, name: &str, independent: Option<bool>) -> Result<His
         match reader.read(1) {
             Ok(value) => {
                 let line = reader.line_of(start);
-                let op = op_from_map(&value, line).map_err(|m| {
+                let op = op_from_map(value, line).map_err(|m| {
                     let (line, column) = reader.line_col(start);
                     FormatError::at_column(name, line, column, m)
                 })?;
@@ -120,7 +120,9 @@ fn last_line_start(text: &str) -> usize {
     trimmed.rfind('\n').map_or(0, |i| i + 1)
 }
 
-fn op_from_map(value: &Edn, line: usize) -> Result<RawOp, String> {
+fn op_from_map(mut value: Edn, line: usize) -> Result<RawOp, String> {
+    // The value is moved out, not cloned: it is the only large part of an op.
+    let op_value = value.take("value").unwrap_or(Edn::Nil);
     let map = value.untagged();
     if !matches!(map, Edn::Map(_)) {
         return Err(format!(
@@ -148,7 +150,7 @@ fn op_from_map(value: &Edn, line: usize) -> Result<RawOp, String> {
         process,
         kind,
         f,
-        value: map.get("value").cloned().unwrap_or(Edn::Nil),
+        value: op_value,
         time: non_negative(map.get("time")),
         index: non_negative(map.get("index")),
         error: map
