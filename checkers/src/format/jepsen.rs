@@ -133,17 +133,17 @@ fn op_from_map(mut value: Edn, line: usize) -> Result<RawOp, String> {
         Some(Edn::Int(p)) if *p >= 0 => Process::Client(*p as u64),
         Some(Edn::Keyword(_) | Edn::Symbol(_) | Edn::String(_)) => Process::Nemesis,
         Some(other) => return Err(format!("unknown :process {other}")),
-        None => return Err("missing :process".into()),
+        None => return Err("this map is not a Jepsen op: it has no :process".into()),
     };
     let kind = match map.get("type") {
         Some(t) => parse_type(t)?,
-        None => return Err("missing :type".into()),
+        None => return Err("this map is not a Jepsen op: it has no :type".into()),
     };
     let f = match map.get("f") {
         Some(f) => f
             .as_name()
             .ok_or_else(|| format!(":f must be a keyword, not {f}"))?,
-        None => return Err("missing :f".into()),
+        None => return Err("this map is not a Jepsen op: it has no :f".into()),
     };
     Ok(RawOp {
         line,
@@ -647,6 +647,18 @@ mod tests {
         );
         let err = read_edn("[{:process 0, :type :okay, :f :write}]", "h.edn", None).unwrap_err();
         assert!(err.message.contains("unknown :type :okay"), "{err}");
+    }
+
+    #[test]
+    fn says_so_when_an_edn_file_is_not_a_history() {
+        let err = read_edn("{:valid? true,\n :results {}}", "results.edn", None).unwrap_err();
+        assert_eq!(err.line, Some(1));
+        assert!(
+            err.message.contains("not a Jepsen op: it has no :process"),
+            "{err}"
+        );
+        let err = read_edn("[[1 2] [3 4]]", "h.edn", None).unwrap_err();
+        assert!(err.message.contains("expected an op map"), "{err}");
     }
 
     #[test]
