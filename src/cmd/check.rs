@@ -95,6 +95,11 @@ pub struct CheckArgs {
     /// histories, each gets DIR/<n>-<file name>/.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+
+    /// Also write the history as Jepsen EDN to FILE (one HISTORY only), for Knossos or Elle
+    /// to re-check: keyed ops as [k v] tuples, transaction micro-ops as [:append k v].
+    #[arg(long, value_name = "FILE")]
+    pub export_edn: Option<PathBuf>,
 }
 
 fn models_help() -> String {
@@ -131,6 +136,7 @@ struct Config {
     time_limit: Option<Duration>,
     json: bool,
     report: Option<PathBuf>,
+    export_edn: Option<PathBuf>,
 }
 
 impl Config {
@@ -157,6 +163,9 @@ impl Config {
             bail!("--time-limit must be a number of seconds, 0 or more");
         }
         let time_limit = (args.time_limit > 0.0).then(|| Duration::from_secs_f64(args.time_limit));
+        if args.export_edn.is_some() && args.histories.len() != 1 {
+            bail!("--export-edn writes one history; give exactly one HISTORY");
+        }
         let independent = match (args.independent, args.no_independent) {
             (true, _) => Some(true),
             (_, true) => Some(false),
@@ -172,6 +181,7 @@ impl Config {
             time_limit,
             json: args.json,
             report: args.report.clone(),
+            export_edn: args.export_edn.clone(),
         })
     }
 }
@@ -264,6 +274,16 @@ fn check_one(config: &Config, path: &Path, report_dir: Option<&Path>) -> Outcome
         Ok(h) => h,
         Err(e) => return unreadable(e),
     };
+    if let Some(out) = &config.export_edn {
+        if let Err(e) = export_edn(&history, out) {
+            return unreadable(FormatError {
+                source_name: out.display().to_string(),
+                line: None,
+                column: None,
+                message: format!("cannot write the EDN export: {e}"),
+            });
+        }
+    }
     let result = run_checker(config, &history);
     let mut warnings = history.warnings.clone();
     if history.ops.is_empty() {
@@ -331,6 +351,11 @@ fn write_report(
     };
     report::write_outputs(dir, &meta, history, std::slice::from_ref(result))?;
     Ok(())
+}
+
+fn export_edn(history: &History, out: &Path) -> std::io::Result<()> {
+    let file = std::fs::File::create(out)?;
+    format::jepsen::write_edn(history, file)
 }
 
 /// Runs the checker within the time budget. A checker that panics degrades to unknown (the

@@ -349,6 +349,31 @@ fn jepsen_key_tuples_are_detected_and_the_flags_override_the_guess() {
 }
 
 #[test]
+fn a_history_exported_as_edn_checks_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let read_ok = r#"{"process":1,"type":"ok","f":"read","value":3}"#;
+    let jsonl = history_file(
+        &dir,
+        "h.jsonl",
+        &format!("{WRITE}\n{WRITE_OK}\n{READ}\n{read_ok}\n"),
+    );
+    let edn = dir.path().join("h.edn");
+    let edn = edn.to_str().unwrap();
+    let out = faultline(&["check", "--model", "counter", "--export-edn", edn, &jsonl]);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    let text = std::fs::read_to_string(edn).unwrap();
+    assert!(
+        text.starts_with("[{:type :invoke, :f :add, :value 1, :process 0, :index 0}"),
+        "{text}"
+    );
+    let again = faultline(&["check", "--model", "counter", edn]);
+    assert_eq!(code(&again), 1, "{}", stdout(&again));
+    assert!(stdout(&again).contains("returned 3, but the adds around it allow only 1..=1"));
+    let two = faultline(&["check", "--export-edn", edn, &jsonl, &jsonl]);
+    assert_eq!(code(&two), 3);
+}
+
+#[test]
 fn malformed_edn_is_an_error_with_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let bad = history_file(
