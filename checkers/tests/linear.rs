@@ -429,3 +429,341 @@ fn random_histories_mix_verdicts_and_exercise_every_reduction() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Golden tiny histories: `<model>-<story>-<verdict>`, one event per line as in
+// `history.jsonl`.
+
+const GOLDEN: &[(&str, &str)] = &[
+    (
+        "cas-register-write-then-read-valid",
+        r#"{"process":0,"type":"invoke","f":"write","value":1}
+           {"process":0,"type":"ok","f":"write","value":1}
+           {"process":1,"type":"invoke","f":"read","value":null}
+           {"process":1,"type":"ok","f":"read","value":1}"#,
+    ),
+    (
+        "cas-register-stale-read-invalid",
+        r#"{"process":0,"type":"invoke","f":"write","value":1}
+           {"process":0,"type":"ok","f":"write","value":1}
+           {"process":0,"type":"invoke","f":"write","value":2}
+           {"process":0,"type":"ok","f":"write","value":2}
+           {"process":1,"type":"invoke","f":"read","value":null}
+           {"process":1,"type":"ok","f":"read","value":1}"#,
+    ),
+    (
+        "cas-register-concurrent-read-of-old-value-valid",
+        r#"{"process":0,"type":"invoke","f":"write","value":1}
+           {"process":0,"type":"ok","f":"write","value":1}
+           {"process":1,"type":"invoke","f":"read","value":null}
+           {"process":0,"type":"invoke","f":"write","value":2}
+           {"process":0,"type":"ok","f":"write","value":2}
+           {"process":1,"type":"ok","f":"read","value":1}"#,
+    ),
+    (
+        "cas-register-read-of-absent-after-write-invalid",
+        r#"{"process":0,"type":"invoke","f":"write","value":3}
+           {"process":0,"type":"ok","f":"write","value":3}
+           {"process":1,"type":"invoke","f":"read","value":null}
+           {"process":1,"type":"ok","f":"read","value":null}"#,
+    ),
+    (
+        "cas-register-crashed-write-seen-later-valid",
+        r#"{"process":0,"type":"invoke","f":"write","value":7}
+           {"process":0,"type":"info","f":"write","value":7}
+           {"process":1,"type":"invoke","f":"read","value":null}
+           {"process":1,"type":"ok","f":"read","value":null}
+           {"process":1,"type":"invoke","f":"read","value":null}
+           {"process":1,"type":"ok","f":"read","value":7}"#,
+    ),
+    (
+        "cas-register-crashed-write-seen-then-lost-invalid",
+        r#"{"process":0,"type":"invoke","f":"write","value":7}
+           {"process":0,"type":"info","f":"write","value":7}
+           {"process":1,"type":"invoke","f":"read","value":null}
+           {"process":1,"type":"ok","f":"read","value":7}
+           {"process":1,"type":"invoke","f":"read","value":null}
+           {"process":1,"type":"ok","f":"read","value":null}"#,
+    ),
+    (
+        "cas-register-failed-write-never-happened-invalid",
+        r#"{"process":0,"type":"invoke","f":"write","value":5}
+           {"process":0,"type":"fail","f":"write","value":5}
+           {"process":1,"type":"invoke","f":"read","value":null}
+           {"process":1,"type":"ok","f":"read","value":5}"#,
+    ),
+    (
+        "cas-register-cas-on-expected-value-valid",
+        r#"{"process":0,"type":"invoke","f":"write","value":1}
+           {"process":0,"type":"ok","f":"write","value":1}
+           {"process":1,"type":"invoke","f":"cas","value":[1,2]}
+           {"process":1,"type":"ok","f":"cas","value":[1,2]}
+           {"process":2,"type":"invoke","f":"read","value":null}
+           {"process":2,"type":"ok","f":"read","value":2}"#,
+    ),
+    (
+        "cas-register-cas-on-wrong-value-invalid",
+        r#"{"process":0,"type":"invoke","f":"write","value":1}
+           {"process":0,"type":"ok","f":"write","value":1}
+           {"process":1,"type":"invoke","f":"cas","value":[3,2]}
+           {"process":1,"type":"ok","f":"cas","value":[3,2]}"#,
+    ),
+    (
+        "mutex-two-holders-invalid",
+        r#"{"process":0,"type":"invoke","f":"acquire","value":null}
+           {"process":0,"type":"ok","f":"acquire","value":null}
+           {"process":1,"type":"invoke","f":"acquire","value":null}
+           {"process":1,"type":"ok","f":"acquire","value":null}"#,
+    ),
+    (
+        "mutex-handover-valid",
+        r#"{"process":0,"type":"invoke","f":"acquire","value":null}
+           {"process":0,"type":"ok","f":"acquire","value":null}
+           {"process":1,"type":"invoke","f":"acquire","value":null}
+           {"process":0,"type":"invoke","f":"release","value":null}
+           {"process":0,"type":"ok","f":"release","value":null}
+           {"process":1,"type":"ok","f":"acquire","value":null}"#,
+    ),
+    (
+        "set-lost-element-invalid",
+        r#"{"process":0,"type":"invoke","f":"add","value":1}
+           {"process":0,"type":"ok","f":"add","value":1}
+           {"process":1,"type":"invoke","f":"add","value":2}
+           {"process":1,"type":"ok","f":"add","value":2}
+           {"process":2,"type":"invoke","f":"read","value":null}
+           {"process":2,"type":"ok","f":"read","value":[2]}"#,
+    ),
+    (
+        "set-read-in-any-order-valid",
+        r#"{"process":0,"type":"invoke","f":"add","value":1}
+           {"process":1,"type":"invoke","f":"add","value":2}
+           {"process":0,"type":"ok","f":"add","value":1}
+           {"process":1,"type":"ok","f":"add","value":2}
+           {"process":2,"type":"invoke","f":"read","value":null}
+           {"process":2,"type":"ok","f":"read","value":[2,1]}"#,
+    ),
+    (
+        "multi-register-whole-txn-visible-valid",
+        r#"{"process":0,"type":"invoke","f":"txn","value":[["write","x",1],["write","y",1]]}
+           {"process":0,"type":"ok","f":"txn","value":[["write","x",1],["write","y",1]]}
+           {"process":1,"type":"invoke","f":"txn","value":[["read","x",null],["read","y",null]]}
+           {"process":1,"type":"ok","f":"txn","value":[["read","x",1],["read","y",1]]}"#,
+    ),
+    (
+        "multi-register-fractured-read-invalid",
+        r#"{"process":0,"type":"invoke","f":"txn","value":[["write","x",1],["write","y",1]]}
+           {"process":0,"type":"ok","f":"txn","value":[["write","x",1],["write","y",1]]}
+           {"process":1,"type":"invoke","f":"txn","value":[["read","x",null],["read","y",null]]}
+           {"process":1,"type":"ok","f":"txn","value":[["read","x",1],["read","y",null]]}"#,
+    ),
+    (
+        "register-keys-are-independent-valid",
+        r#"{"process":0,"type":"invoke","f":"write","key":"a","value":1}
+           {"process":0,"type":"ok","f":"write","key":"a","value":1}
+           {"process":1,"type":"invoke","f":"read","key":"b","value":null}
+           {"process":1,"type":"ok","f":"read","key":"b","value":null}"#,
+    ),
+];
+
+fn parse(jsonl: &str) -> History {
+    let events = jsonl
+        .lines()
+        .map(|line| serde_json::from_str::<Event>(line.trim()).expect("golden lines parse"));
+    History::from_events(events).expect("golden histories pair up")
+}
+
+fn model_of(name: &str) -> ModelKind {
+    ModelKind::ALL
+        .into_iter()
+        .filter(|m| name.starts_with(m.name()))
+        .max_by_key(|m| m.name().len())
+        .expect("golden names start with a model")
+}
+
+#[test]
+fn golden_histories_get_the_verdict_in_their_name() {
+    for (name, jsonl) in GOLDEN {
+        let want = if name.ends_with("-valid") {
+            Verdict::Valid
+        } else {
+            Verdict::Invalid
+        };
+        let history = parse(jsonl);
+        for reductions in [true, false] {
+            let got = verdict(
+                &history,
+                model_of(name),
+                &ModelOptions::default(),
+                reductions,
+            );
+            assert_eq!(got, want, "{name} (reductions {reductions})");
+        }
+    }
+}
+
+#[test]
+fn explains_a_stale_read_with_the_key_the_op_the_states_and_the_concurrent_ops() {
+    let history = parse(
+        r#"{"process":0,"type":"invoke","f":"write","key":"k3","value":3}
+           {"process":0,"type":"ok","f":"write","key":"k3","value":3}
+           {"process":0,"type":"invoke","f":"write","key":"k3","value":4}
+           {"process":2,"type":"invoke","f":"write","key":"k3","value":5}
+           {"process":0,"type":"ok","f":"write","key":"k3","value":4}
+           {"process":4,"type":"invoke","f":"read","key":"k3","value":null}
+           {"process":4,"type":"ok","f":"read","key":"k3","value":2}
+           {"process":2,"type":"ok","f":"write","key":"k3","value":5}"#,
+    );
+    let result = check_history(
+        &history,
+        ModelKind::CasRegister,
+        &ModelOptions::default(),
+        &SearchOptions::default(),
+        &Budget::default(),
+    );
+    assert_eq!(result.verdict, Verdict::Invalid);
+    let d = &result.details;
+    assert_eq!(d["key"], json!("k3"));
+    assert_eq!(d["failing_op"], json!(3), "the read is op 3");
+    assert_eq!(d["concurrent"], json!([2]), "write 5 overlaps the read");
+    let mut states: Vec<i64> = d["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_i64().unwrap())
+        .collect();
+    states.sort();
+    assert_eq!(
+        states,
+        vec![4, 5],
+        "the register holds 4, or 5 if write 5 went first"
+    );
+    assert_eq!(d["prefix"][0], json!(0), "write 3 is linearized first");
+    assert_eq!(result.anomalies.len(), 1);
+    assert_eq!(result.anomalies[0].kind, "nonlinearizable");
+    let text = &result.anomalies[0].explanation;
+    assert!(
+        text.starts_with("key k3: read by process 4 returned 2"),
+        "{text}"
+    );
+    assert!(text.contains("could only be"), "{text}");
+    assert!(text.contains("write 5 by process 2"), "{text}");
+    assert!(result.summary.contains("key k3"), "{}", result.summary);
+    assert!(!result.summary.contains('\n'));
+}
+
+#[test]
+fn valid_results_report_keys_ops_crashed_ops_and_states_explored() {
+    let g = gen::etcd_like(3, &gen::EtcdLike::default());
+    let result = check_history(
+        &g.history,
+        ModelKind::CasRegister,
+        &ModelOptions::default(),
+        &SearchOptions::default(),
+        &Budget::default(),
+    );
+    assert_eq!(result.verdict, Verdict::Valid);
+    let d = &result.details;
+    assert_eq!(d["keys"], json!(1));
+    assert!(d["ops"].as_u64().unwrap() > 60);
+    assert!(d["crashed"].as_u64().unwrap() >= 7);
+    assert!(d["configurations"].as_u64().unwrap() > 0);
+    assert_eq!(d["per_key"][0]["verdict"], json!("valid"));
+    assert!(d.get("failing_op").is_none());
+}
+
+#[test]
+fn answers_unknown_naming_the_op_when_the_model_has_no_such_operation() {
+    let history = parse(
+        r#"{"process":0,"type":"invoke","f":"cas","value":[1,2]}
+           {"process":0,"type":"ok","f":"cas","value":[1,2]}"#,
+    );
+    let result = check_history(
+        &history,
+        ModelKind::Register,
+        &ModelOptions::default(),
+        &SearchOptions::default(),
+        &Budget::default(),
+    );
+    assert_eq!(result.verdict, Verdict::Unknown);
+    assert!(
+        result.summary.contains("no operation `cas`"),
+        "{}",
+        result.summary
+    );
+    assert!(result.summary.contains("line 1"), "{}", result.summary);
+}
+
+#[test]
+fn answers_unknown_when_the_memory_budget_runs_out() {
+    let g = gen::etcd_like(
+        101,
+        &gen::EtcdLike {
+            violation: true,
+            ..Default::default()
+        },
+    );
+    let budget = Budget {
+        memory_bytes: 64 * 1024,
+        ..Budget::default()
+    };
+    let result = check_history(
+        &g.history,
+        ModelKind::CasRegister,
+        &ModelOptions::default(),
+        &SearchOptions { reductions: false },
+        &budget,
+    );
+    assert_eq!(result.verdict, Verdict::Unknown, "{}", result.summary);
+    assert!(result.summary.contains("memory"), "{}", result.summary);
+}
+
+#[test]
+fn answers_unknown_when_the_time_limit_runs_out() {
+    let g = gen::etcd_like(
+        101,
+        &gen::EtcdLike {
+            violation: true,
+            ..Default::default()
+        },
+    );
+    let budget = Budget {
+        deadline: Some(std::time::Instant::now()),
+        ..Budget::default()
+    };
+    let result = check_history(
+        &g.history,
+        ModelKind::CasRegister,
+        &ModelOptions::default(),
+        &SearchOptions { reductions: false },
+        &budget,
+    );
+    assert_eq!(result.verdict, Verdict::Unknown, "{}", result.summary);
+    assert!(result.summary.contains("time limit"), "{}", result.summary);
+}
+
+#[test]
+fn knossos_rule_lets_a_nil_read_match_any_state() {
+    let history = parse(
+        r#"{"process":0,"type":"invoke","f":"write","value":3}
+           {"process":0,"type":"ok","f":"write","value":3}
+           {"process":1,"type":"invoke","f":"read","value":null}
+           {"process":1,"type":"ok","f":"read","value":null}"#,
+    );
+    let knossos = ModelOptions {
+        initial: json!(0),
+        nil_read_matches_any: true,
+    };
+    assert_eq!(
+        verdict(&history, ModelKind::CasRegister, &knossos, true),
+        Verdict::Valid
+    );
+    assert_eq!(
+        verdict(
+            &history,
+            ModelKind::CasRegister,
+            &ModelOptions::default(),
+            true
+        ),
+        Verdict::Invalid
+    );
+}

@@ -19,11 +19,11 @@
 //! thus cost a few words per configuration instead of one bit per op.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use crate::model::Model;
+use crate::model::{Model, WordHasher};
 
 /// One op as the search sees it.
 #[derive(Clone, Debug)]
@@ -91,31 +91,6 @@ pub(crate) struct Stats {
 
 const NIL: u32 = u32::MAX;
 const HEAD: u32 = 0;
-
-/// A fast multiplicative hasher for the memo's `u64` words (FxHash's constant).
-#[derive(Default)]
-pub(crate) struct WordHasher(u64);
-
-impl Hasher for WordHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-    #[inline]
-    fn write_u64(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    #[inline]
-    fn write_usize(&mut self, word: usize) {
-        self.write_u64(word as u64);
-    }
-}
 
 /// Configurations reached: for each (state, linearized must ops), the sets of linearized
 /// optional ops seen with it, `stride` words each.

@@ -32,7 +32,7 @@ use serde_json::Value;
 
 use crate::history::Op;
 
-pub use values::Values;
+pub use values::{FastMap, States, Values, WordHasher};
 
 /// The sequential models `faultline check --model` knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

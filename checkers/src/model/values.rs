@@ -1,13 +1,51 @@
 //! Interning of JSON values to small integers, so models compare `u32`s.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde_json::Value;
+
+/// A fast multiplicative hasher (FxHash's constant) for small integer keys. Not resistant to
+/// crafted collisions, which cost time here, never a wrong answer.
+#[derive(Default, Clone, Copy)]
+pub struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
+    fn write_u32(&mut self, word: u32) {
+        self.write_u64(u64::from(word));
+    }
+    #[inline]
+    fn write_usize(&mut self, word: usize) {
+        self.write_u64(word as u64);
+    }
+    #[inline]
+    fn write_i64(&mut self, word: i64) {
+        self.write_u64(word as u64);
+    }
+}
+
+/// A `HashMap` with [`WordHasher`].
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
 
 /// Numbers every distinct value of one key; `null` is always 0.
 #[derive(Clone, Debug)]
 pub struct Values {
-    ids: HashMap<ValueKey, u32>,
+    ids: FastMap<ValueKey, u32>,
     values: Vec<Value>,
 }
 
@@ -22,7 +60,7 @@ enum ValueKey {
 impl Default for Values {
     fn default() -> Self {
         let mut values = Values {
-            ids: HashMap::new(),
+            ids: FastMap::default(),
             values: Vec::new(),
         };
         values.intern(&Value::Null);
@@ -86,18 +124,18 @@ mod tests {
 /// registers), and remembers transitions, so the search sees `u32` states only.
 #[derive(Clone, Debug)]
 pub struct States<S> {
-    ids: HashMap<S, u32>,
+    ids: FastMap<S, u32>,
     states: Vec<S>,
     /// (state, op) -> next state, or `u32::MAX` when the op cannot happen there.
-    transitions: HashMap<(u32, u32), u32>,
+    transitions: FastMap<(u32, u32), u32>,
 }
 
 impl<S> Default for States<S> {
     fn default() -> Self {
         States {
-            ids: HashMap::new(),
+            ids: FastMap::default(),
             states: Vec::new(),
-            transitions: HashMap::new(),
+            transitions: FastMap::default(),
         }
     }
 }
