@@ -45,6 +45,7 @@ pre{background:#f3f3f6;padding:8px;overflow:auto;max-height:420px;white-space:pr
 #timeline-controls{display:flex;gap:8px;align-items:center;flex-wrap:wrap;margin:6px 0}
 #timeline-controls input[type=range]{flex:1;min-width:200px}
 #timeline-view{overflow-x:auto;background:#fff;border:1px solid #e0e0e4}
+#tl-overview{display:block;width:100%;height:40px;cursor:pointer;background:#fff;border:1px solid #e0e0e4;border-bottom:0}
 "#;
 
 /// The whole page.

@@ -2,7 +2,9 @@
 //!
 //! Drawing a million bars at once would freeze a browser and show nothing, so the page
 //! embeds the ops compactly and a small inline script draws the window a person picks (a
-//! start slider, a width, previous/next), at most [`MAX_DRAWN`] bars at a time. Each op is
+//! start slider, a width, previous/next, or a click on the overview), at most [`MAX_DRAWN`]
+//! bars at a time. Above the window, an overview raster bins every op of the run into one
+//! column per pixel, so the whole run is visible at any length. Each op is
 //! encoded as four numbers, LEB128 varints, then base64:
 //!
 //! | field | meaning |
@@ -223,6 +225,7 @@ pub fn section(out: &mut String, history: &History) {
          <input type=\"range\" id=\"tl-start\" min=\"0\" max=\"1000\" value=\"0\" aria-label=\"window start\">\
          <button type=\"button\" id=\"tl-next\">later ▶</button>\
          <label>window <select id=\"tl-width\"></select></label><span id=\"tl-info\" class=\"muted\"></span></div>\
+         <canvas id=\"tl-overview\" height=\"40\" title=\"every op of the run, binned: click to move the window there\"></canvas>\
          <div id=\"timeline-view\"><noscript>The timeline needs JavaScript; every op is in history.jsonl.</noscript></div>\n\
          <script type=\"application/json\" id=\"tl-meta\">{}</script>\n\
          <script type=\"text/plain\" id=\"tl-data\">{data}</script>\n<script>{SCRIPT}</script>\n",
@@ -279,12 +282,31 @@ function render(){
  view.appendChild(svg);
  info.textContent=fmt(a)+" – "+fmt(b)+": "+total+" ops"+(total>shown.length?" (showing the first "+shown.length+"; narrow the window)":"");
  slider.value=String(Math.round(1000*a/Math.max(1,end-width)));
+ overview();
 }
 function clamp(){win0=Math.max(0,Math.min(win0,Math.max(0,end-Number(widthSel.value))));}
 slider.addEventListener("input",function(){win0=Math.max(0,end-Number(widthSel.value))*Number(slider.value)/1000;clamp();render();});
 widthSel.addEventListener("change",function(){clamp();render();});
 document.getElementById("tl-prev").addEventListener("click",function(){win0-=Number(widthSel.value);clamp();render();});
 document.getElementById("tl-next").addEventListener("click",function(){win0+=Number(widthSel.value);clamp();render();});
+// The overview: every op binned by invocation time into one column per pixel (ok in blue,
+// fail and info in red above it), fault windows shaded, the current window outlined.
+var ov=document.getElementById("tl-overview"),ovOk=null,ovBad=null,ovMax=1;
+function overview(){
+ var ctx=ov.getContext&&ov.getContext("2d");if(!ctx)return;
+ var W=Math.max(view.clientWidth,300),H=ov.height;
+ if(!ovOk||ovOk.length!==W){ov.width=W;ovOk=new Float64Array(W);ovBad=new Float64Array(W);ovMax=1;
+  for(var i=0;i<n;i++){var b=Math.min(W-1,Math.floor(W*st[i]/end));if((code[i]&3)===0)ovOk[b]++;else ovBad[b]++;}
+  for(var k=0;k<W;k++)ovMax=Math.max(ovMax,ovOk[k]+ovBad[k]);}
+ ctx.clearRect(0,0,W,H);ctx.fillStyle="rgba(120,80,170,0.15)";
+ meta.windows.forEach(function(f){ctx.fillRect(W*f[0]/end,0,Math.max(1,W*(f[1]-f[0])/end),H);});
+ for(var c=0;c<W;c++){var ho=(H-2)*ovOk[c]/ovMax,hb=(H-2)*ovBad[c]/ovMax;
+  ctx.fillStyle="#2563b5";ctx.fillRect(c,H-ho,1,ho);ctx.fillStyle="#c82828";ctx.fillRect(c,H-ho-hb,1,hb);}
+ var w=Number(widthSel.value);ctx.strokeStyle="#111";ctx.lineWidth=2;
+ ctx.strokeRect(W*win0/end,1,Math.max(3,W*w/end),H-2);
+}
+ov.addEventListener("click",function(e){var r=ov.getBoundingClientRect();
+ win0=(e.clientX-r.left)/r.width*end-Number(widthSel.value)/2;clamp();render();});
 var marked=-1;
 Array.prototype.forEach.call(document.querySelectorAll(".tl-jump"),function(btn){btn.addEventListener("click",function(){
  marked=Number(btn.getAttribute("data-op"));var at=Number(btn.getAttribute("data-at"));
