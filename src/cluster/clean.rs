@@ -49,15 +49,13 @@ pub fn clean(options: &CleanOptions) -> CleanReport {
         }
     }
     let root = nix::unistd::geteuid().is_root();
-    if root {
-        for name in local::list_namespaces()
-            .into_iter()
-            .chain(local::list_links())
-        {
-            if let Some(id) = local::run_id_of(&name).filter(|id| wanted(id)) {
-                runs.insert(id.to_string());
-            }
-        }
+    let network_objects: Vec<String> = local::list_namespaces()
+        .into_iter()
+        .chain(local::list_links())
+        .filter(|name| local::run_id_of(name).is_some_and(|id| wanted(id)))
+        .collect();
+    for name in &network_objects {
+        runs.extend(local::run_id_of(name).map(str::to_string));
     }
     for id in runs {
         let dir = state::state_dir(&id);
@@ -82,6 +80,15 @@ pub fn clean(options: &CleanOptions) -> CleanReport {
             let purge = local::purge_run(&id);
             report.removed.extend(purge.removed);
             report.failed.extend(purge.failed);
+        } else {
+            for name in network_objects
+                .iter()
+                .filter(|n| local::run_id_of(n) == Some(id.as_str()))
+            {
+                report
+                    .failed
+                    .push(format!("{name} (removing namespaces and links needs root)"));
+            }
         }
         if dir.exists() {
             match fs::remove_dir_all(&dir) {

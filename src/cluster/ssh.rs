@@ -253,7 +253,7 @@ const KILL_FN: &str = r#"killd() {
   [ -f "$1" ] || return 0
   read pid ticks < "$1" || return 0
   if [ -e /proc/$pid ] && ! alive $pid $ticks; then rm -f "$1"; return 0; fi
-  kill -CONT -- -$pid 2>/dev/null; kill -KILL -- -$pid 2>/dev/null
+  kill -CONT -$pid 2>/dev/null; kill -KILL -$pid 2>/dev/null
   i=0; while alive $pid $ticks && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
   if alive $pid $ticks; then echo "process group $pid did not die within 5 s of SIGKILL" >&2; return 19; fi
   rm -f "$1"
@@ -419,7 +419,7 @@ impl SshNode {
             "uid=$(id -u); echo uid=$uid; if [ \"$uid\" = 0 ]; then S=; \
              elif sudo -n true 2>/dev/null; then S='sudo -n'; \
              else echo nosudo; exit 0; fi; \
-             PATH=\"$PATH:/usr/sbin:/sbin\" $S sh -c {}",
+             $S sh -c {}",
             shell_quote(&inner)
         );
         // The check runs as the login user: it must not go through `remote`'s sudo.
@@ -962,7 +962,7 @@ impl Node for SshNode {
             "{ALIVE_FN}P={p}\n\
              read pid ticks < \"$P\" 2>/dev/null || exit 0\n\
              if [ -e /proc/$pid ] && ! alive $pid $ticks; then exit 0; fi\n\
-             kill -{sig} -- -$pid 2>/dev/null; exit 0\n",
+             kill -{sig} -$pid 2>/dev/null; exit 0\n",
             p = shell_quote(&self.pidfile().display().to_string()),
             sig = signal.as_str().trim_start_matches("SIG"),
         );
