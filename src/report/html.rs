@@ -312,3 +312,60 @@ fn plots_section(out: &mut String, plots: &Plots) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{results, RunMeta};
+    use faultline_checkers::{Anomaly, CheckResult};
+
+    fn render(checks: &[CheckResult]) -> String {
+        let history = History::default();
+        page(
+            &results(&RunMeta::default(), &history, checks),
+            &history,
+            &Plots::default(),
+        )
+    }
+
+    fn check(verdict: Verdict) -> CheckResult {
+        CheckResult {
+            checker: "set-full".into(),
+            verdict,
+            summary: "3 elements lost".into(),
+            anomalies: (0..150)
+                .map(|i| Anomaly {
+                    kind: "lost".into(),
+                    explanation: format!("element {i} was acknowledged and never read"),
+                    data: serde_json::Value::Null,
+                })
+                .collect(),
+            details: serde_json::Value::Null,
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn an_undecided_run_says_it_is_not_a_pass() {
+        let page = render(&[check(Verdict::Unknown)]);
+        assert!(page.contains("data-verdict=\"unknown\""));
+        assert!(page.contains("this is not a pass"));
+    }
+
+    #[test]
+    fn a_run_without_checkers_is_unknown() {
+        let page = render(&[]);
+        assert!(page.contains("<header class=\"banner unknown\""));
+        assert!(page.contains("No checker ran"));
+    }
+
+    #[test]
+    fn long_anomaly_lists_are_cut_with_a_pointer_to_results_json() {
+        let page = render(&[check(Verdict::Invalid)]);
+        assert_eq!(
+            page.matches("class=\"anomaly\"").count(),
+            MAX_ANOMALIES_SHOWN
+        );
+        assert!(page.contains("… and 50 more anomalies, all listed in results.json."));
+    }
+}

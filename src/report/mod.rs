@@ -39,13 +39,14 @@ pub mod timeline;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
-use faultline_checkers::{CheckResult, Event, History, HistoryBuilder, Verdict};
+use faultline_checkers::format::{self, Format, ReadOptions};
+use faultline_checkers::{CheckResult, History, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::exit::Code;
@@ -313,29 +314,14 @@ pub fn read_results(path: &Path) -> anyhow::Result<Results> {
         .with_context(|| format!("{} does not hold faultline results", path.display()))
 }
 
-/// Reads a `history.jsonl`. A torn last line is a warning; damage before it is an error.
+/// Reads a `history.jsonl` with the checkers' reader: a torn last line is a warning, damage
+/// before it an error naming the file and line.
 pub fn read_history(path: &Path) -> anyhow::Result<History> {
-    let file = fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut lines = BufReader::new(file).lines().enumerate().peekable();
-    let mut builder = HistoryBuilder::default();
-    while let Some((i, line)) = lines.next() {
-        let line = line.with_context(|| format!("{}:{}: unreadable", path.display(), i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Event>(&line) {
-            Ok(event) => builder
-                .push(i + 1, event)
-                .with_context(|| format!("{}", path.display()))?,
-            Err(e) if lines.peek().is_none() => builder.warn(format!(
-                "{}:{}: torn last line ignored ({e})",
-                path.display(),
-                i + 1
-            )),
-            Err(e) => bail!("{}:{}: {e}", path.display(), i + 1),
-        }
-    }
-    Ok(builder.finish())
+    let options = ReadOptions {
+        format: Some(Format::Jsonl),
+        independent: None,
+    };
+    format::read_path(path, &options).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Writes a history as JSON Lines.
@@ -386,5 +372,56 @@ mod millis {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_of_another_format_version_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RESULTS_FILE);
+        fs::write(
+            &path,
+            r#"{"format":"faultline-results","format_version":99}"#,
+        )
+        .unwrap();
+        let err = read_results(&path).unwrap_err().to_string();
+        assert!(err.contains("version 99"), "{err}");
+    }
+
+    #[test]
+    fn results_round_trip_through_json() {
+        let meta = RunMeta {
+            spec_name: "etcd".into(),
+            started: Some(Utc::now()),
+            duration: Some(Duration::from_millis(1500)),
+            ..RunMeta::default()
+        };
+        let r = results(&meta, &History::default(), &[]);
+        let back: Results = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back.test.duration, Some(Duration::from_millis(1500)));
+        assert_eq!(
+            back.test.started.map(|t| t.timestamp_millis()),
+            meta.started.map(|t| t.timestamp_millis())
+        );
+        assert_eq!(back.verdict, Verdict::Unknown);
+        assert_eq!(back.exit_code, 2);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_a_warning_and_damage_before_it_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HISTORY_FILE);
+        let good = r#"{"process":0,"type":"invoke","f":"read","value":null}"#;
+        fs::write(&path, format!("{good}\n{{\"process\":0,\"ty")).unwrap();
+        let h = read_history(&path).unwrap();
+        assert_eq!(h.ops.len(), 1);
+        assert!(h.warnings[0].contains("torn last line"));
+        fs::write(&path, format!("{{oops\n{good}\n")).unwrap();
+        let err = read_history(&path).unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
     }
 }

@@ -324,7 +324,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn varints_round_trip_through_the_decoder_layout() {
+    fn varints_are_little_endian_base_128_with_a_continuation_bit() {
         let mut out = Vec::new();
         push_varint(&mut out, 300);
         push_varint(&mut out, 0);
