@@ -6,6 +6,11 @@
 //!
 //! - [`history`]: events, paired operations, the in-memory [`History`].
 //! - [`verdict`]: [`Verdict`], [`CheckResult`], [`Budget`] and the [`Checker`] trait.
+//! - [`model`]: sequential models (register, cas-register, mutex, set, multi-register) as
+//!   pure step functions.
+//! - [`linear`]: the linearizability checker (WGL search, crashed-op reductions, keys in
+//!   parallel).
+//! - [`gen`]: seeded synthetic histories for tests and benchmarks.
 //! - [`format`]: reading and writing histories (JSON Lines, Jepsen EDN and `history.txt`).
 //! - [`registry`]: every checker by name, as `faultline check --model` knows them.
 //! - [`set`], [`counter`], [`bank`]: Jepsen's set-full, counter and bank checkers.

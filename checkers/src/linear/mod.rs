@@ -7,27 +7,27 @@
 //! crashed (`info`) op takes effect at any instant after its invocation, or never.
 //!
 //! ```text
-//! time ─────────────────────────────────────────────────────────►
-//! p0  |──write 1──|                 |──write 2──|
-//! p1       |────────read 1────────|
-//! p2                                    |──read 1──|     <- invalid: write 2 ended first?
-//!                  x        x             x    x           no: read 1 may take effect
-//!                  linearization points:  w1 r1 w2 ...     before write 2's point.
-//! p3                                                 |──read 1──|  <- invalid: write 2
-//!                                                                     completed before it
-//!                                                                     began (stale read)
+//! time ──────────────────────────────────────────────────────────────────►
+//! p0  |──write 1──|            |──write 2──|
+//! p1        |───────read 1───────|             fine: read 1 takes effect before write 2
+//! p2                                          |──read 1──|
+//!                                               invalid: write 2 completed before this
+//!                                               read began, nothing wrote 1 again (stale)
+//! points:   w1     r1(p1)        w2             r1(p2)?  the register holds 2 here
 //! ```
 //!
 //! Anomaly reported: `nonlinearizable`, with the key, the operation that could not be
 //! placed, the states the object could be in at that point, the operations concurrent with
 //! it, and the longest prefix that could be linearized ([`Failure`]).
 //!
-//! How: the WGL search ([`search`]) over each key separately and in parallel (keys of a
+//! How: the WGL search (`search.rs`) over each key separately and in parallel (keys of a
 //! history are independent objects: a history is linearizable iff each key's is, Herlihy &
-//! Wing's locality, which Porcupine calls P-compositionality), after [`reduce`] removed or
-//! bounded the crashed ops that would otherwise stay pending to the end of the history.
-//! Values are interned to small integers per key, states are `u32`, and the memo holds the
-//! linearized set as a compact bitset.
+//! Wing's locality, which Porcupine calls P-compositionality), after the reductions of
+//! `reduce.rs` removed or bounded the crashed ops that would otherwise stay pending to the
+//! end of the history. Values are interned to small integers per key, states are `u32`,
+//! the memo holds the linearized set as a compact bitset, and a configuration that used a
+//! superset of the crashed ops of one already explored (same state, same `ok` ops) is
+//! skipped. [`SearchOptions::reductions`] turns all of this off for the plain search.
 //!
 //! Complexity: NP-complete in general (Gibbons & Korach 1997); the search is exponential
 //! in the number of ops concurrent with each other, linear in the length of the history
@@ -83,7 +83,7 @@ impl Checker for Linearizable {
 /// How the search runs. Defaults: every reduction on.
 #[derive(Clone, Debug)]
 pub struct SearchOptions {
-    /// Apply the crashed-op reductions ([`reduce`]'s rules). Off, the search is the plain
+    /// Apply the crashed-op reductions (the rules of `reduce.rs`). Off, the search is the plain
     /// WGL search, kept for comparison and for the property tests that prove the
     /// reductions.
     pub reductions: bool,
@@ -228,7 +228,21 @@ where
     let next = AtomicUsize::new(0);
     let work = || {
         while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-            let mut report = check(&groups[i].1);
+            // A bug in one key's search must not take the whole check down: that key is
+            // unknown, and says why.
+            let mut report =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&groups[i].1)))
+                    .unwrap_or_else(|panic| {
+                        let why = panic
+                            .downcast_ref::<String>()
+                            .map(String::as_str)
+                            .or_else(|| panic.downcast_ref::<&str>().copied())
+                            .unwrap_or("no message");
+                        KeyReport::unknown(
+                            KeyStats::default(),
+                            format!("internal error in the search: {why}"),
+                        )
+                    });
             report.stats.key = groups[i].0.map(str::to_string);
             if let Some(failure) = report.failure.as_mut() {
                 failure.key = report.stats.key.clone();

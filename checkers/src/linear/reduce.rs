@@ -4,7 +4,7 @@
 //! free to take effect at any later point: each one doubles the configurations to explore.
 //! Each rule below removes crashed ops, or bounds when they may take effect, without
 //! changing the verdict (each is proven against the plain search by a property test in
-//! `tests/linear_reductions.rs`):
+//! `tests/linear.rs`):
 //!
 //! 1. **Cannot change the state**: a crashed read, a crashed `cas [v, v]`, a crashed `cas`
 //!    whose expected value no op can ever produce, a crashed set `add` of an element no read
@@ -27,7 +27,7 @@
 //! 3. **Identical crashed ops are interchangeable** (small value domains, Jepsen's 0-4):
 //!    crashed ops with the same compiled effect form a group, and the search only
 //!    linearizes the earliest invoked member not yet linearized, so it explores a multiset
-//!    instead of every permutation (applied in [`super::prepare`]).
+//!    instead of every permutation (applied when the search's ops are prepared).
 //! 4. **Idle crashed ops** are not linearized where they would leave the state as it is (a
 //!    `write 3` when the register holds 3): the configuration without them dominates
 //!    (applied in the search).

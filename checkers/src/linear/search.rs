@@ -13,6 +13,19 @@
 //! point after their call, or never. The search succeeds as soon as every must op is
 //! linearized.
 //!
+//! With the reductions on, two more prunings apply. Each configuration tries its must ops
+//! before its crashed ones, and a configuration is skipped when one with the same state and
+//! the same must ops, but a subset of its crashed ops, was reached before: the earlier one
+//! has every option this one has (sound because a crashed op is never required, and
+//! identical crashed ops are interchangeable).
+//!
+//! ```text
+//! p0 |--write 1--X  (crashed)
+//! p1     |--write 1--|
+//! {ok: p1's write}  crashed used: {}            state 1   explored first
+//! {ok: p1's write}  crashed used: {p0's write}  state 1   skipped: the one above dominates
+//! ```
+//!
 //! The linearized set is kept as a bitset; the memo key stores it compactly as the frontier
 //! (the first must op not linearized: every must op before it is), the bitset words from the
 //! frontier to the last linearized op, and the bits of the optional ops. Long histories
@@ -344,8 +357,13 @@ pub(crate) fn search<M: Model>(
     loop {
         stats.steps += 1;
         if stats.steps % 4096 == 0 {
+            stats.configurations = memo.configurations;
             if limits.deadline.is_some_and(|d| Instant::now() >= d) {
-                return (Outcome::Unknown("the time limit ran out".into()), stats);
+                let why = format!(
+                    "the time limit ran out after {} configurations",
+                    memo.configurations
+                );
+                return (Outcome::Unknown(why), stats);
             }
             if !memory.charge(&memo, stack.capacity()) {
                 return (Outcome::Unknown(memory.exhausted()), stats);
