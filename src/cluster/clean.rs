@@ -52,7 +52,7 @@ pub fn clean(options: &CleanOptions) -> CleanReport {
     let network_objects: Vec<String> = local::list_namespaces()
         .into_iter()
         .chain(local::list_links())
-        .filter(|name| local::run_id_of(name).is_some_and(|id| wanted(id)))
+        .filter(|name| local::run_id_of(name).is_some_and(&wanted))
         .collect();
     for name in &network_objects {
         runs.extend(local::run_id_of(name).map(str::to_string));
