@@ -235,45 +235,48 @@ fn parse_txt_line(line: &str, line_no: usize) -> Option<Result<RawOp, (usize, St
     let process = txt_process(tokens[at].1)?;
     let kind = txt_type(tokens[at + 1].1, at == 0)?;
     let rest_start = tokens[at + 2].0;
-    let rest = &line[rest_start..];
     let col_base = line[..rest_start].chars().count();
+    Some(
+        parse_txt_fields(&line[rest_start..])
+            .map(|(f, value, error)| RawOp {
+                line: line_no,
+                process,
+                kind,
+                f,
+                value,
+                time: None,
+                index: None,
+                error,
+                node: None,
+            })
+            .map_err(|(column, message)| (col_base + column, message)),
+    )
+}
+
+/// `f value [error]`, as EDN; errors carry the column within `rest`.
+fn parse_txt_fields(rest: &str) -> Result<(String, Edn, Option<Value>), (usize, String)> {
     let mut reader = EdnReader::new(rest);
-    let mut read_next = |what: &str, required: bool| -> Result<Option<Edn>, (usize, String)> {
-        let err = |e: edn::EdnError| {
-            (
-                col_base + e.column,
-                format!("bad EDN {what}: {}", e.message),
-            )
-        };
+    let mut read_next = |what: &str| -> Result<Option<Edn>, (usize, String)> {
+        let err = |e: edn::EdnError| (e.column, format!("bad EDN {what}: {}", e.message));
         match reader.peek().map_err(err)? {
-            None if required => Err((
-                col_base + rest.chars().count() + 1,
-                format!("missing {what}"),
-            )),
             None => Ok(None),
             Some(_) => reader.read(0).map(Some).map_err(err),
         }
     };
-    let parsed = (|| {
-        let f = read_next("f", true)?.unwrap_or(Edn::Nil);
-        let f = f
-            .as_name()
-            .ok_or_else(|| (col_base + 1, format!("f must be a keyword, not {f}")))?;
-        let value = read_next("value", false)?.unwrap_or(Edn::Nil);
-        let error = read_next("error", false)?;
-        Ok(RawOp {
-            line: line_no,
-            process,
-            kind,
-            f,
-            value,
-            time: None,
-            index: None,
-            error: error.filter(|e| *e != Edn::Nil).map(|e| e.to_json()),
-            node: None,
-        })
-    })();
-    Some(parsed)
+    let f = read_next("f")?.unwrap_or(Edn::Nil);
+    let f = f
+        .as_name()
+        .ok_or_else(|| (1, format!("f must be a keyword, not {f}")))?;
+    let value = read_next("value")?.unwrap_or(Edn::Nil);
+    // Jepsen prints the error with `str`, not `pr-str`: a string error loses its quotes.
+    // Whatever follows the value is the error, as EDN if it reads as one value, else as text.
+    let error_text = rest[reader.offset()..].trim();
+    let error = match edn::parse(error_text) {
+        _ if error_text.is_empty() => None,
+        Ok(e) => Some(e.to_json()),
+        Err(_) => Some(Value::String(error_text.to_string())),
+    };
+    Ok((f, value, error.filter(|e| !e.is_null())))
 }
 
 fn tokens(line: &str) -> impl Iterator<Item = (usize, &str)> {
@@ -681,9 +684,12 @@ mod tests {
             1\t:ok\t:read\t[1 2]\n\
             :nemesis\t:info\t:start\t\"Cut off [:n3 #{:n1}]\"\n\
             2 :invoke :cas [1 2]\n\
-            2 :fail :cas [1 2] :precondition-failed\n";
+            2 :fail :cas [1 2] :precondition-failed\n\
+            3 :invoke :read nil\n\
+            3 :info :read nil\tetcdserver: request timed out\n";
         let h = read_jepsen_txt(text.as_bytes(), "history.txt", None).unwrap();
-        assert_eq!(h.ops.len(), 3);
+        assert_eq!(h.ops.len(), 4);
+        assert_eq!(h.ops[3].error, Some(json!("etcdserver: request timed out")));
         assert_eq!(h.ops[0].outcome, Outcome::Ok);
         assert_eq!(h.ops[1].value, json!([1, 2]));
         assert_eq!(h.ops[2].error, Some(json!("precondition-failed")));
