@@ -210,6 +210,11 @@ pub(crate) fn describe_cycle(
             (Some(d), Shape::Register) => {
                 let k = n.key(d.key);
                 match d.kind {
+                    WW if d.realtime => format!(
+                        "{a} wrote {} to {k} and completed before a read of {} began, so {b} \
+                         wrote {} after it",
+                        d.value, d.other, d.other
+                    ),
                     WW => format!(
                         "{a} wrote {} to {k}, which {b} overwrote with {}",
                         d.value, d.other

@@ -83,7 +83,50 @@ struct KeyPass<'a> {
     unseen: Vec<(i64, u32)>,
 }
 
-pub(crate) fn check_key(txns: &Txns, history: &History, k: usize, out: &mut KeyOut) {
+/// The longest read of key `k`: its micro-op id.
+fn longest_read(txns: &Txns, ids: &[u32]) -> Option<u32> {
+    let mut longest: Option<u32> = None;
+    for &m in ids {
+        let mop = &txns.mops[m as usize];
+        if mop.kind == MopKind::Read
+            && mop.known()
+            && longest.is_none_or(|l| mop.len > txns.mops[l as usize].len)
+        {
+            longest = Some(m);
+        }
+    }
+    longest
+}
+
+/// First pass: crashed transactions whose append to key `k` someone read. They committed,
+/// so all their appends happened — including ones nobody saw.
+pub(crate) fn observed_crashed(txns: &Txns, k: usize, out: &mut KeyOut) {
+    let ids = txns.key_mop_ids(k);
+    let Some(longest) = longest_read(txns, ids) else {
+        return;
+    };
+    let mut order = txns.list(&txns.mops[longest as usize]).to_vec();
+    order.sort_unstable();
+    for &m in ids {
+        let mop = &txns.mops[m as usize];
+        if mop.kind == MopKind::Append
+            && txns.outcome[mop.txn as usize] == Outcome::Info
+            && order.binary_search(&mop.value).is_ok()
+        {
+            out.committed.push(mop.txn);
+        }
+    }
+}
+
+/// Second pass: the inference for key `k`. `committed[t]` says that crashed transaction
+/// `t` is known to have committed.
+pub(crate) fn check_key(
+    txns: &Txns,
+    history: &History,
+    committed: &[bool],
+    k: usize,
+    out: &mut KeyOut,
+) {
     let ids = txns.key_mop_ids(k);
     let mut appends = Vec::new();
     let mut last_txn = u32::MAX;
@@ -105,16 +148,7 @@ pub(crate) fn check_key(txns: &Txns, history: &History, k: usize, out: &mut KeyO
             txns.op[txns.mops[w[1].1 as usize].txn as usize],
         ));
     }
-    let mut longest: Option<u32> = None;
-    for &m in ids {
-        let mop = &txns.mops[m as usize];
-        if mop.kind == MopKind::Read
-            && mop.known()
-            && longest.is_none_or(|l| mop.len > txns.mops[l as usize].len)
-        {
-            longest = Some(m);
-        }
-    }
+    let longest = longest_read(txns, ids);
     let mut pass = KeyPass {
         txns,
         history,
@@ -126,7 +160,7 @@ pub(crate) fn check_key(txns: &Txns, history: &History, k: usize, out: &mut KeyO
         updates: Vec::new(),
         unseen: Vec::new(),
     };
-    pass.unseen = pass.unseen_appends();
+    pass.unseen = pass.unseen_appends(committed);
     let mut start = 0;
     while start < ids.len() {
         let t = txns.mops[ids[start] as usize].txn;
@@ -169,9 +203,10 @@ impl KeyPass<'_> {
         self.txns.op[t as usize]
     }
 
-    /// Committed appends that are not in the version order. A list only grows, so each
-    /// of them was installed after every version anyone read.
-    fn unseen_appends(&self) -> Vec<(i64, u32)> {
+    /// Committed appends (of `ok` transactions, or crashed ones known to have committed)
+    /// that are not in the version order. A list only grows, so each of them was installed
+    /// after every version anyone read.
+    fn unseen_appends(&self, committed: &[bool]) -> Vec<(i64, u32)> {
         let mut in_order = self.order.to_vec();
         in_order.sort_unstable();
         self.writers
@@ -179,7 +214,12 @@ impl KeyPass<'_> {
             .iter()
             .map(|&(v, m, _)| (v, self.txns.mops[m as usize].txn))
             .filter(|&(v, t)| {
-                self.txns.outcome[t as usize] == Outcome::Ok && in_order.binary_search(&v).is_err()
+                let done = match self.txns.outcome[t as usize] {
+                    Outcome::Ok => true,
+                    Outcome::Info => committed[t as usize],
+                    Outcome::Fail => false,
+                };
+                done && in_order.binary_search(&v).is_err()
             })
             .collect()
     }
@@ -228,7 +268,7 @@ impl KeyPass<'_> {
                 while seen > 0 && self.writer_txn(read[seen - 1]) == Some(t) {
                     seen -= 1;
                 }
-                self.read_edges(t, seen, out);
+                self.read_edges(t, seen, read.len(), out);
                 if later.count() > 0 {
                     self.updates.push((seen, t));
                 }
@@ -269,8 +309,9 @@ impl KeyPass<'_> {
     }
 
     /// The `wr` and `rw` edges of a transaction's first read of this key, which saw the
-    /// first `seen` elements of the version order (its own appends removed).
-    fn read_edges(&mut self, t: u32, seen: usize, out: &mut KeyOut) {
+    /// first `seen` elements of the version order once its own appends are removed, and
+    /// `observed` elements with them.
+    fn read_edges(&mut self, t: u32, seen: usize, observed: usize, out: &mut KeyOut) {
         if seen > 0 {
             let v = self.order[seen - 1];
             if let Some((m, last)) = self.writers.of(v) {
@@ -297,9 +338,9 @@ impl KeyPass<'_> {
         let source = seen
             .checked_sub(1)
             .and_then(|i| self.writer_txn(self.order[i]));
-        if seen == self.order.len() {
-            // The read saw the latest known version: each unseen committed append came
-            // after it.
+        if observed == self.order.len() {
+            // The read saw the latest known version (perhaps through its own appends):
+            // each unseen committed append came after it.
             for &(v, w) in &self.unseen {
                 if w != t {
                     out.edges.push(DepEdge {

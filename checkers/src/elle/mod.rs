@@ -138,6 +138,8 @@ pub(crate) struct KeyOut {
     pub edges: Vec<DepEdge>,
     pub found: Vec<Found>,
     pub warnings: Vec<String>,
+    /// Crashed transactions known to have committed.
+    pub committed: Vec<u32>,
 }
 
 impl KeyOut {
@@ -145,6 +147,7 @@ impl KeyOut {
         self.edges.append(&mut other.edges);
         self.found.append(&mut other.found);
         self.warnings.append(&mut other.warnings);
+        self.committed.append(&mut other.committed);
     }
 }
 
@@ -159,8 +162,18 @@ fn check(
         Ok(txns) => txns,
         Err(e) => return CheckResult::unknown(name, e.message),
     };
+    let mut committed = Vec::new();
+    if shape == Shape::List {
+        committed = vec![false; txns.len()];
+        let first = for_each_key(txns.keys.len(), budget.threads, |k, out| {
+            list_append::observed_crashed(&txns, k, out)
+        });
+        for t in first.committed {
+            committed[t as usize] = true;
+        }
+    }
     let per_key = |k: usize, out: &mut KeyOut| match shape {
-        Shape::List => list_append::check_key(&txns, history, k, out),
+        Shape::List => list_append::check_key(&txns, history, &committed, k, out),
         Shape::Register => rw_register::check_key(&txns, history, k, out),
     };
     let inferred = for_each_key(txns.keys.len(), budget.threads, per_key);
@@ -229,7 +242,8 @@ fn is_lost_append(hops: &[graph::Hop], txns: &Txns, history: &History) -> bool {
     let ordered = hops
         .iter()
         .any(|h| h.kind == graph::PROCESS || h.kind == graph::REALTIME);
-    ordered && hop.dep.is_some_and(|d| d.unseen) && op(hop.to).precedes(op(hop.from))
+    let lost = op(hop.to).outcome == Outcome::Ok && op(hop.to).precedes(op(hop.from));
+    ordered && hop.dep.is_some_and(|d| d.unseen) && lost
 }
 
 /// Runs `f` over every key on up to `threads` threads, in chunks handed out on demand;

@@ -244,8 +244,11 @@ impl KeyPass<'_> {
                     });
                 }
             }
-            if let Some((w1, true)) = self.writer(v).filter(|_| v != NIL) {
-                self.realtime_successors(t, w1, v, &timeline, out);
+            if let Some((w1, last)) = self.writer(v).filter(|_| v != NIL) {
+                if last {
+                    self.realtime_successors(t, w1, v, &timeline, out);
+                }
+                self.realtime_predecessors(t, w1, v, &timeline, out);
             }
         }
     }
@@ -269,6 +272,45 @@ impl KeyPass<'_> {
             earliest[i] = earliest[i + 1].min(timeline[i].1);
         }
         (timeline, earliest)
+    }
+
+    /// Real-time order of writes and reads: the committed writes that completed before a
+    /// read of `v` began were installed before `v` (or the read would have returned one of
+    /// them or something later) — if versions follow real time. Only the latest such writes
+    /// get a (marked) `ww` edge to `v`'s writer; the earlier ones precede them in real
+    /// time. A write that began after `v`'s writer completed gets none: the reader's
+    /// anti-dependency on it (see [`Self::realtime_successors`]) already tells that stale
+    /// read, as a G-single.
+    fn realtime_predecessors(
+        &self,
+        t: u32,
+        w1: u32,
+        v: i64,
+        (timeline, _): &Timeline,
+        out: &mut KeyOut,
+    ) {
+        let began = self.history.ops[self.op_id(t) as usize].invoke_pos;
+        let before: Vec<&(usize, usize, i64, u32)> =
+            timeline.iter().filter(|e| e.1 < began).collect();
+        let Some(latest_start) = before.iter().map(|e| e.0).max() else {
+            return;
+        };
+        let written = self.history.ops[self.op_id(w1) as usize].complete_pos;
+        for &&(started, _, b, w) in before.iter().filter(|e| e.1 >= latest_start) {
+            let after_v = written.is_some_and(|c| c < started);
+            if w != w1 && w != t && !after_v {
+                out.edges.push(DepEdge {
+                    from: w,
+                    to: w1,
+                    key: self.key,
+                    kind: WW,
+                    value: b,
+                    other: v,
+                    unseen: false,
+                    realtime: true,
+                });
+            }
+        }
     }
 
     /// Real-time order of writes: a reader of `v`, written by `w1`, precedes the writes
