@@ -671,3 +671,89 @@ fn clock_faults_step_each_hosts_clock_and_teardown_puts_it_back() {
         "teardown left the clock {left_ns} ns off"
     );
 }
+
+/// The last time a ticker daemon printed (ms since the epoch) and the controller's clock.
+fn last_tick(node: &dyn Node) -> (i64, i64) {
+    let log = fs::read_to_string(node.log_path()).unwrap();
+    let tick = log
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().parse::<i64>().ok())
+        .unwrap_or_else(|| panic!("no tick in the log of {}:\n{log}", node.name()));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    (tick, now)
+}
+
+#[test]
+fn a_faked_clock_skews_what_a_local_daemon_reads_and_go_stores_are_refused() {
+    let _g = heavy();
+    let cluster = Cluster::start(&ClusterConfig::new(
+        faultline::cluster::BackendKind::Loopback,
+        2,
+    ))
+    .unwrap();
+    let ticker = Daemon {
+        argv: argv(&["sh", "-c", "while :; do date +%s%3N; sleep 0.05; done"]),
+        ..Daemon::default()
+    };
+    let (n1, n2) = (cluster.nodes()[0].as_ref(), cluster.nodes()[1].as_ref());
+    let mut faked = ticker.clone();
+    clock::prepare_daemon(&cluster, n1, &mut faked).unwrap();
+    n1.spawn_daemon(&faked).unwrap();
+    n2.spawn_daemon(&ticker).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (tick, now) = last_tick(n1);
+    assert!((tick - now).abs() < 500, "no skew yet: {tick} vs {now}");
+
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut bump = ClockNemesis::new(
+        Target::Nodes(vec!["n1".into()]),
+        ClockFault::Bump { delta_ms: 4000 },
+    );
+    let event = bump.start(&cluster, &mut rng).unwrap();
+    let delta = event.value["n1"]["delta_ms"].as_i64().unwrap();
+    assert!(
+        (offset_ms(&event, "n1") - delta).abs() < 250,
+        "{}",
+        event.value
+    );
+    // The running daemon sees the new time without a restart.
+    std::thread::sleep(Duration::from_millis(300));
+    let (tick, now) = last_tick(n1);
+    assert!(
+        (tick - now - delta).abs() < 500,
+        "daemon reads {tick}, controller {now}, delta {delta}"
+    );
+    let (tick, now) = last_tick(n2);
+    assert!((tick - now).abs() < 500, "n2 was not skewed");
+    let event = bump.stop(&cluster).unwrap().unwrap();
+    assert_eq!(event.f, "clock-reset");
+    assert!(offset_ms(&event, "n1").abs() < 250, "{}", event.value);
+    std::thread::sleep(Duration::from_millis(300));
+    let (tick, now) = last_tick(n1);
+    assert!((tick - now).abs() < 500, "reset: {tick} vs {now}");
+
+    // A daemon started without libfaketime cannot be skewed, and says so.
+    let mut plain = ClockNemesis::new(
+        Target::Nodes(vec!["n2".into()]),
+        ClockFault::Bump { delta_ms: 4000 },
+    );
+    let e = plain.start(&cluster, &mut rng).unwrap_err().to_string();
+    assert!(
+        e.contains("node n2") && e.contains("not started under libfaketime"),
+        "{e}"
+    );
+    // etcd reads the clock without libc: refused up front.
+    let mut etcd = Daemon {
+        argv: argv(&["etcd", "--name", "n1"]),
+        ..Daemon::default()
+    };
+    let e = clock::prepare_daemon(&cluster, n1, &mut etcd)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Go program"), "{e}");
+    cluster.teardown().unwrap();
+}
