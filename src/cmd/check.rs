@@ -417,7 +417,12 @@ fn print_outcome(o: &Outcome) {
 }
 
 fn summary_line(outcomes: &[Outcome], code: Code) -> String {
-    let count = |c: Code| outcomes.iter().filter(|o| o.code == c).count();
+    let count = |v: Verdict| {
+        outcomes
+            .iter()
+            .filter(|o| o.result.as_ref().is_some_and(|r| r.verdict == v))
+            .count()
+    };
     format!(
         "{} {}: {} valid, {} invalid, {} unknown, {} unreadable (exit {})",
         outcomes.len(),
@@ -426,10 +431,10 @@ fn summary_line(outcomes: &[Outcome], code: Code) -> String {
         } else {
             "histories"
         },
-        count(Code::Valid),
-        count(Code::Invalid),
-        count(Code::Unknown),
-        count(Code::Error),
+        count(Verdict::Valid),
+        count(Verdict::Invalid),
+        count(Verdict::Unknown),
+        outcomes.iter().filter(|o| o.error.is_some()).count(),
         code as u8
     )
 }
