@@ -671,3 +671,91 @@ fn faultline_clean_leaves_a_live_run_alone() {
     drop(cluster);
     assert_no_trace(&run_id);
 }
+
+/// Not a test: prints the local backend's preflight verdict for
+/// `preflight_names_what_is_missing_and_how_to_install_it`, which runs it in a crippled
+/// environment. Without its environment variable it does nothing.
+#[test]
+#[ignore = "helper process for preflight_names_what_is_missing_and_how_to_install_it"]
+fn helper_preflight() {
+    if std::env::var_os("FAULTLINE_TEST_PREFLIGHT").is_none() {
+        return;
+    }
+    match faultline::cluster::preflight::check(BackendKind::Local) {
+        Ok(()) => println!("PREFLIGHT OK"),
+        Err(e) => println!("{e}"),
+    }
+}
+
+fn preflight_in(prefix: &[&str], path: &str) -> String {
+    let exe = std::env::current_exe().unwrap();
+    let (program, args) = match prefix.split_first() {
+        Some((p, rest)) => (p.to_string(), rest.iter().map(|s| s.to_string()).collect()),
+        None => (exe.display().to_string(), Vec::new()),
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    if !prefix.is_empty() {
+        cmd.arg(&exe);
+    }
+    let out = cmd
+        .args([
+            "cluster::helper_preflight",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("FAULTLINE_TEST_PREFLIGHT", "1")
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn preflight_names_what_is_missing_and_how_to_install_it() {
+    let everything = preflight_in(&[], &std::env::var("PATH").unwrap_or_default());
+    assert!(everything.contains("PREFLIGHT OK"), "{everything}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let no_tools = preflight_in(&[], &empty.path().display().to_string());
+    assert!(
+        no_tools.contains("the local cluster backend cannot run on this machine:"),
+        "{no_tools}"
+    );
+    assert!(
+        no_tools.contains("`ip` is not installed; install it with `apt-get install -y iproute2`"),
+        "{no_tools}"
+    );
+    assert!(
+        no_tools.contains("install them with `apt-get install -y iptables`"),
+        "{no_tools}"
+    );
+
+    // As an unprivileged user, when that user may run this test binary at all.
+    let exe = std::env::current_exe().unwrap();
+    let as_nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    let reachable = Command::new(as_nobody[0])
+        .args(&as_nobody[1..])
+        .args(["test", "-x"])
+        .arg(&exe)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !reachable {
+        eprintln!(
+            "skipping the unprivileged half: user 65534 cannot run {}",
+            exe.display()
+        );
+        return;
+    }
+    let unprivileged = preflight_in(&as_nobody, &std::env::var("PATH").unwrap_or_default());
+    assert!(
+        unprivileged.contains("not running as root") && unprivileged.contains("sudo faultline"),
+        "{unprivileged}"
+    );
+}
