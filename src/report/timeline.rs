@@ -252,7 +252,7 @@ var view=document.getElementById("timeline-view"),slider=document.getElementById
 var widthSel=document.getElementById("tl-width"),info=document.getElementById("tl-info");
 function fmt(v){if(unit!=="us")return "event "+Math.round(v);if(v>=1e6)return (v/1e6).toFixed(3)+" s";if(v>=1e3)return (v/1e3).toFixed(2)+" ms";return Math.round(v)+" µs";}
 var target=Math.max(1,Math.round(end*Math.min(1,300/Math.max(n,1))));
-var widths=[],w=1;while(w<end){widths.push(w);w*=10;}widths.push(end);
+var widths=[],w=1,steps=[2,2.5,2],si=0;while(w<end){widths.push(w);w*=steps[si++%3];}widths.push(end);
 var best=0;widths.forEach(function(x,k){if(Math.abs(Math.log(x/target))<Math.abs(Math.log(widths[best]/target)))best=k;});
 widths.forEach(function(x,k){var o=document.createElement("option");o.value=String(x);o.textContent=k===widths.length-1?"whole run":fmt(x).replace("event ","")+(unit==="us"?"":" events");if(k===best)o.selected=true;widthSel.appendChild(o);});
 var win0=0;
