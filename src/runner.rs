@@ -143,6 +143,15 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
             .context("cannot create the cluster")?,
     );
     let plans = db::plan(&spec.db, cluster.nodes())?;
+    log.line(&format!(
+        "cluster {}: {}",
+        cluster.run_id(),
+        plans
+            .iter()
+            .map(|p| format!("{} {}", p.node, p.target.ip))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)
@@ -240,7 +249,8 @@ async fn phases(
         let (c, p) = (cluster.clone(), plans.to_vec());
         tokio::task::spawn_blocking(move || db::start_all(&c, &p, setup)).await??;
     }
-    let took = db::await_ready(cluster, &spec.db, plans, setup).await?;
+    let ready = Duration::from_secs(spec.db.ready.timeout_s).min(setup);
+    let took = db::await_ready(cluster, &spec.db, plans, ready).await?;
     log.line(&format!(
         "setup: every node is ready after {:.1}s",
         took.as_secs_f64()
@@ -275,7 +285,15 @@ async fn phases(
         stop.clone(),
         progress,
     ));
-    let workers = spawn_workers(spec, &client, &generator, rec, &targets, main);
+    let workers = spawn_workers(
+        spec.run.concurrency,
+        spec.run.rate,
+        &client,
+        &generator,
+        rec,
+        &targets,
+        main,
+    );
     let mut next_process = 0;
     for w in workers {
         next_process = next_process.max(w.await.unwrap_or(0));
@@ -311,16 +329,20 @@ async fn phases(
     })
 }
 
-fn spawn_workers(
-    spec: &Spec,
+/// Starts `concurrency` workers that run the workload for `main`, paced to `rate` ops/s in
+/// all (0: unlimited). Each resolves to the first process id no worker used. Public so that
+/// the controller benchmark measures exactly this loop.
+pub fn spawn_workers(
+    concurrency: usize,
+    rate: f64,
     client: &Arc<dyn Client>,
     generator: &Arc<Mutex<Generator>>,
     rec: &Recorder,
     targets: &[Target],
     main: Duration,
 ) -> Vec<tokio::task::JoinHandle<u64>> {
-    let concurrency = spec.run.concurrency as u64;
-    let pacer = Arc::new(Pacer::new(spec.run.rate));
+    let concurrency = concurrency as u64;
+    let pacer = Arc::new(Pacer::new(rate));
     let deadline = tokio::time::Instant::now() + main;
     (0..concurrency)
         .map(|w| {
@@ -686,7 +708,10 @@ fn write_run_files(
     seed: u64,
     command_line: &[String],
 ) -> anyhow::Result<()> {
-    let spec_text = match toml::to_string(&loaded.spec) {
+    // The seed goes into the spec as run, so that running that file replays the test.
+    let mut effective = loaded.spec.clone();
+    effective.run.seed = Some(seed);
+    let spec_text = match toml::to_string(&effective) {
         Ok(effective) => format!(
             "# The spec as run: {} with defaults and command-line overrides applied.\n{effective}",
             loaded.path.display()

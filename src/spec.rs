@@ -40,11 +40,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::client::template::{did_you_mean, Template, TemplateError};
-use crate::cluster::{Target, Topology};
+use crate::cluster::ssh::{SshHost, SshOptions};
+use crate::cluster::{BackendKind, ClusterConfig, Target, Topology};
 
 /// A validation error, located in the spec file.
 #[derive(Debug, Clone)]
@@ -95,6 +97,127 @@ pub struct Spec {
     pub nemesis: NemesisSpec,
     #[serde(default)]
     pub checker: CheckerSpec,
+    /// The hosts of the `ssh` backend and how to reach them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshSpec>,
+}
+
+/// `[ssh]`: real hosts, one per node, for `backend = "ssh"`. With this backend the node count
+/// is the number of hosts (`run.nodes` follows it).
+///
+/// ```toml
+/// [ssh]
+/// hosts = ["10.0.0.11", "10.0.0.12", "admin@10.0.0.13:2222"]   # or nodes_file = "hosts.txt"
+/// user = "root"                     # a user other than root needs passwordless sudo
+/// identity_file = "~/.ssh/id_ed25519"
+/// strict_host_key_checking = true   # false only in a lab: any host key is accepted
+/// ```
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct SshSpec {
+    /// One host per node, `[user@]host[:port]`, in node order.
+    pub hosts: Vec<String>,
+    /// A file naming the hosts (comma- or line-separated, `#` comments), relative to the spec;
+    /// replaces `hosts`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes_file: Option<PathBuf>,
+    /// Login user. Default `root`.
+    pub user: String,
+    /// sshd port. Default 22.
+    pub port: u16,
+    /// Private key; default: the ssh client's own choice. `~/` is the home directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_file: Option<PathBuf>,
+    /// Refuse hosts whose key is unknown or changed. Default true.
+    pub strict_host_key_checking: bool,
+    /// known_hosts file instead of the user's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_hosts_file: Option<PathBuf>,
+    /// Seconds to wait for a connection. Default 5.
+    pub connect_timeout_s: u64,
+    /// Remote directory holding each node's `faultline-<run>-<node>/`. Default `/tmp`.
+    pub remote_root: PathBuf,
+}
+
+impl Default for SshSpec {
+    fn default() -> Self {
+        SshSpec {
+            hosts: Vec::new(),
+            nodes_file: None,
+            user: "root".into(),
+            port: 22,
+            identity_file: None,
+            strict_host_key_checking: true,
+            known_hosts_file: None,
+            connect_timeout_s: 5,
+            remote_root: PathBuf::from("/tmp"),
+        }
+    }
+}
+
+impl Spec {
+    /// The cluster this spec asks for: `run.backend` with `run.nodes` nodes, or one node per
+    /// `[ssh]` host.
+    pub fn cluster_config(&self) -> Result<ClusterConfig, crate::cluster::Error> {
+        let backend: BackendKind = self.run.backend.parse()?;
+        if backend != BackendKind::Ssh {
+            return Ok(ClusterConfig::new(backend, self.run.nodes));
+        }
+        let ssh = self.ssh.clone().unwrap_or_default();
+        let hosts = ssh
+            .hosts
+            .iter()
+            .map(|h| h.parse())
+            .collect::<Result<Vec<SshHost>, _>>()?;
+        let mut o = SshOptions::new(hosts);
+        o.user = ssh.user;
+        o.port = ssh.port;
+        o.identity_file = ssh.identity_file.as_deref().map(home);
+        o.strict_host_key_checking = ssh.strict_host_key_checking;
+        o.known_hosts_file = ssh.known_hosts_file.as_deref().map(home);
+        o.connect_timeout = Duration::from_secs(ssh.connect_timeout_s.max(1));
+        o.remote_root = ssh.remote_root;
+        Ok(ClusterConfig::ssh(o))
+    }
+}
+
+/// `~/x` under the home directory; any other path as is.
+fn home(path: &Path) -> PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(h)) => PathBuf::from(h).join(rest),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Reads a node list for `--nodes-file` or `ssh.nodes_file`; errors name the file and line.
+pub fn read_nodes_file(path: &Path) -> Result<Vec<String>, SpecError> {
+    let located = |line: Option<usize>, message: String, hint: Option<String>| SpecError {
+        file: path.to_path_buf(),
+        line,
+        key: None,
+        message,
+        hint,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        located(
+            None,
+            format!("cannot read the node list: {e}"),
+            Some("one host per line: host, user@host or user@host:port".into()),
+        )
+    })?;
+    let mut hosts = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("");
+        for word in line.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            word.parse::<SshHost>()
+                .map_err(|e| located(Some(i + 1), e.to_string(), None))?;
+            hosts.push(word.to_string());
+        }
+    }
+    if hosts.is_empty() {
+        return Err(located(None, "the node list names no host".into(), None));
+    }
+    Ok(hosts)
 }
 
 /// Run settings; each has a CLI flag that overrides it.
@@ -487,7 +610,7 @@ pub struct CheckerSpec {
 }
 
 pub const FAULTS: [&str; 3] = ["partition", "kill", "pause"];
-pub const BACKENDS: [&str; 2] = ["local", "loopback"];
+pub const BACKENDS: [&str; 3] = ["local", "loopback", "ssh"];
 
 /// CLI overrides of run settings and the nemesis.
 #[derive(Clone, Debug, Default)]
@@ -499,6 +622,10 @@ pub struct Overrides {
     pub nemesis: Option<Vec<String>>,
     pub seed: Option<u64>,
     pub backend: Option<String>,
+    /// Hosts of the ssh backend, read from a file (`--nodes-file`).
+    pub nodes_file: Option<PathBuf>,
+    /// Accept any host key (`--insecure-host-keys`, for a lab).
+    pub insecure_host_keys: bool,
 }
 
 /// A loaded, validated spec with its source text (stored with every run).
@@ -553,11 +680,12 @@ impl LoadedSpec {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "test".into());
         }
-        let loaded = LoadedSpec {
+        let mut loaded = LoadedSpec {
             path: path.to_path_buf(),
             source,
             spec,
         };
+        loaded.resolve_hosts()?;
         loaded.validate()?;
         Ok(loaded)
     }
@@ -591,6 +719,19 @@ impl LoadedSpec {
             run.backend = b.clone();
             flags.push(("run.backend", "--backend"));
         }
+        if let Some(file) = &o.nodes_file {
+            let ssh = next.spec.ssh.get_or_insert_with(SshSpec::default);
+            ssh.hosts = read_nodes_file(file)?;
+            ssh.nodes_file = None;
+            flags.push(("ssh.hosts", "--nodes-file"));
+        }
+        if o.insecure_host_keys {
+            next.spec
+                .ssh
+                .get_or_insert_with(SshSpec::default)
+                .strict_host_key_checking = false;
+        }
+        next.follow_hosts();
         if let Some(faults) = &o.nemesis {
             next.spec.nemesis.faults = faults.clone();
             // A fault list on the command line asks for random faults; a script would
@@ -610,6 +751,29 @@ impl LoadedSpec {
                     e.message = format!("{} (given on the command line)", e.message);
                 }
                 Err(e)
+            }
+        }
+    }
+
+    /// Reads `ssh.nodes_file` (relative to the spec) into `ssh.hosts`.
+    fn resolve_hosts(&mut self) -> Result<(), SpecError> {
+        let dir = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        if let Some(ssh) = &mut self.spec.ssh {
+            if let Some(file) = ssh.nodes_file.take() {
+                ssh.hosts = read_nodes_file(&dir.join(home(&file)))?;
+            }
+        }
+        self.follow_hosts();
+        Ok(())
+    }
+
+    /// With the ssh backend, the node count is the host count.
+    fn follow_hosts(&mut self) {
+        if self.spec.run.backend == "ssh" {
+            if let Some(ssh) = &self.spec.ssh {
+                if !ssh.hosts.is_empty() {
+                    self.spec.run.nodes = ssh.hosts.len();
+                }
             }
         }
     }
@@ -663,10 +827,33 @@ impl LoadedSpec {
                 Some(suggest(&r.backend, &BACKENDS)),
             ));
         }
+        self.validate_ssh()?;
         self.validate_db()?;
         self.validate_client()?;
         self.validate_workload()?;
         self.validate_nemesis()
+    }
+
+    fn validate_ssh(&self) -> Result<(), SpecError> {
+        if self.spec.run.backend != "ssh" {
+            return Ok(());
+        }
+        let hosts = self.spec.ssh.as_ref().map_or(&[][..], |s| &s.hosts[..]);
+        if hosts.is_empty() {
+            return Err(self.err(
+                "ssh.hosts",
+                "the ssh backend needs its hosts",
+                Some(
+                    "list one host per node in `[ssh] hosts = [...]`, or pass --nodes-file".into(),
+                ),
+            ));
+        }
+        for h in hosts {
+            if let Err(e) = h.parse::<SshHost>() {
+                return Err(self.err("ssh.hosts", e.to_string(), None));
+            }
+        }
+        Ok(())
     }
 
     fn validate_db(&self) -> Result<(), SpecError> {
@@ -1096,5 +1283,45 @@ name = "register"
         };
         s.apply(&o).unwrap();
         assert_eq!((s.spec.run.nodes, s.spec.run.time_limit_s), (3, 20));
+    }
+
+    #[test]
+    fn an_ssh_spec_runs_one_node_per_host_with_strict_host_keys() {
+        let src = format!(
+            "[run]\nbackend = \"ssh\"\n[ssh]\nhosts = [\"10.0.0.1\", \"admin@10.0.0.2:2222\"]\n{MINIMAL}"
+        );
+        let s = parse(&src).unwrap();
+        assert_eq!(s.spec.run.nodes, 2, "the node count follows the hosts");
+        let config = s.spec.cluster_config().unwrap();
+        let o = config.ssh.expect("ssh options");
+        assert_eq!(config.node_names, ["n1", "n2"]);
+        assert!(o.strict_host_key_checking);
+        assert_eq!(o.hosts[1].to_string(), "admin@10.0.0.2:2222");
+    }
+
+    #[test]
+    fn the_ssh_backend_without_hosts_is_an_error_naming_the_key() {
+        let e = parse(&format!("[run]\nbackend = \"ssh\"\n{MINIMAL}")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("ssh.hosts"));
+        assert!(e.to_string().contains("--nodes-file"), "{e}");
+    }
+
+    #[test]
+    fn a_nodes_file_error_names_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hosts.txt");
+        std::fs::write(&file, "# lab\n10.0.0.1\n10.0.0.2:99999\n").unwrap();
+        let mut s = parse(MINIMAL).unwrap();
+        let o = Overrides {
+            backend: Some("ssh".into()),
+            nodes_file: Some(file.clone()),
+            ..Overrides::default()
+        };
+        let e = s.apply(&o).unwrap_err();
+        assert_eq!((e.file.as_path(), e.line), (file.as_path(), Some(3)));
+        std::fs::write(&file, "10.0.0.1\n10.0.0.2, 10.0.0.3 # three\n").unwrap();
+        s.apply(&o).unwrap();
+        assert_eq!(s.spec.run.nodes, 3);
+        assert_eq!(s.spec.cluster_config().unwrap().node_names.len(), 3);
     }
 }

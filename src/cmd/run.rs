@@ -35,9 +35,17 @@ pub struct RunArgs {
     /// The seed of every random choice; a run's seed replays it.
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
-    /// Node backend: local (network namespaces, root) or loopback (no root, no partitions).
+    /// Node backend: local (network namespaces, root), loopback (no root, no partitions) or
+    /// ssh (real hosts, from `[ssh]` or --nodes-file).
     #[arg(long, value_name = "BACKEND")]
     pub backend: Option<String>,
+    /// The ssh backend's hosts, one per node: `host`, `user@host` or `user@host:port`, one per
+    /// line or comma-separated, `#` comments (replaces `ssh.hosts`).
+    #[arg(long, value_name = "FILE")]
+    pub nodes_file: Option<PathBuf>,
+    /// Accept any ssh host key and record none (StrictHostKeyChecking=no), for a lab.
+    #[arg(long)]
+    pub insecure_host_keys: bool,
     #[command(flatten)]
     pub out: OutArgs,
 }
@@ -65,6 +73,8 @@ pub fn execute(args: RunArgs) -> anyhow::Result<Code> {
         nemesis,
         seed: args.seed,
         backend: args.backend,
+        nodes_file: args.nodes_file,
+        insecure_host_keys: args.insecure_host_keys,
     };
     if let Err(e) = loaded.apply(&overrides) {
         eprintln!("faultline: error: {e}");

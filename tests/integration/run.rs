@@ -1,1 +1,450 @@
-//! Integration tests: run.
+//! `faultline run` as a user runs it: the built binary on a spec, judged by its exit code,
+//! its messages and the run directory it leaves — against real etcd clusters in network
+//! namespaces, and against stores that are broken on purpose.
+//!
+//! After every run nothing of it may remain: no namespace, link or process.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use faultline_checkers::{Event, History, Outcome};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `faultline run SPEC --out DIR ARGS...` to the end.
+fn run(spec: &Path, out: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("run")
+        .arg(spec)
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the faultline binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The run directory of the latest run of `name` under `out`.
+fn latest(out: &Path, name: &str) -> PathBuf {
+    let link = out.join(name).join("latest");
+    std::fs::canonicalize(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()))
+}
+
+fn events(run_dir: &Path) -> Vec<Event> {
+    let text = std::fs::read_to_string(run_dir.join("history.jsonl")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    // An interrupted run may end in a torn line; everything before it must parse.
+    if lines
+        .last()
+        .is_some_and(|l| serde_json::from_str::<Event>(l).is_err())
+    {
+        lines.pop();
+    }
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+/// A copy of a ready etcd spec with its random nemesis replaced by `nemesis` (a TOML
+/// `[nemesis]` table), written into `dir`.
+fn etcd_spec(dir: &Path, file: &str, nemesis: &str) -> PathBuf {
+    let source = std::fs::read_to_string(repo().join("workloads").join(file)).unwrap();
+    let head = &source[..source
+        .find("[nemesis]")
+        .expect("the spec has a [nemesis] table")];
+    let path = dir.join(file);
+    std::fs::write(&path, format!("{head}{nemesis}")).unwrap();
+    path
+}
+
+/// A partition cutting n1 and n2 off from the majority for 10 s: long after every election
+/// timeout (1 s), with keys written on both sides of it.
+const SCRIPTED_PARTITION: &str = r#"[nemesis]
+schedule = [{ at_s = 3, fault = "partition", topology = "n1,n2|n3,n4,n5", duration_s = 10 }]
+"#;
+
+/// The cluster id of a run, from its controller log (`cluster 1a2b3c: n1 10.x.y.1, ...`).
+fn cluster_id(run_dir: &Path) -> String {
+    let log = std::fs::read_to_string(run_dir.join("controller.log")).unwrap();
+    log.lines()
+        .find_map(|l| l.split("] cluster ").nth(1))
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("no cluster id in the controller log:\n{log}"))
+        .to_string()
+}
+
+/// Asserts that no namespace, link or process of the run in `run_dir` is left.
+fn assert_nothing_left(run_dir: &Path) {
+    let id = cluster_id(run_dir);
+    let prefix = format!("fl{id}");
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let netns = text(&netns.stdout);
+    assert!(!netns.contains(&prefix), "namespaces left behind:\n{netns}");
+    let links = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
+    let links = text(&links.stdout);
+    assert!(!links.contains(&prefix), "links left behind:\n{links}");
+    assert_no_process(&format!("faultline-{id}/"));
+}
+
+fn assert_no_process(pattern: &str) {
+    let ps = Command::new("pgrep")
+        .args(["-af", pattern])
+        .output()
+        .unwrap();
+    let found: Vec<String> = text(&ps.stdout)
+        .lines()
+        .filter(|l| !l.contains("pgrep"))
+        .map(String::from)
+        .collect();
+    assert!(found.is_empty(), "processes left behind: {found:?}");
+}
+
+#[test]
+fn etcd_v3_with_linearizable_reads_passes_through_a_partition() {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = etcd_spec(dir.path(), "etcd-v3.toml", SCRIPTED_PARTITION);
+    let out = run(&spec, dir.path(), &["--time-limit", "18", "--seed", "1"]);
+    assert_nothing_left(&latest(dir.path(), "etcd-v3"));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("etcd-v3: valid"), "{stdout}");
+    let run_dir = latest(dir.path(), "etcd-v3");
+    let history = History::from_events(events(&run_dir)).unwrap();
+    assert!(history.ops.len() > 1000, "only {} ops", history.ops.len());
+    let fs: Vec<&str> = history.nemesis.iter().map(|n| n.event.f.as_str()).collect();
+    assert_eq!(fs, ["start-partition", "stop-partition"]);
+    for file in [
+        "results.json",
+        "report.html",
+        "junit.xml",
+        "spec.toml",
+        "seed",
+        "command-line",
+        "controller.log",
+    ] {
+        assert!(
+            run_dir.join(file).is_file(),
+            "the run directory lacks {file}"
+        );
+    }
+    assert!(
+        run_dir.join("nodes/n3/daemon.log").is_file(),
+        "node logs were not collected"
+    );
+}
+
+#[test]
+fn etcd_v3_serializable_reads_are_caught_stale_in_a_partition() {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = etcd_spec(dir.path(), "etcd-v3-fast-reads.toml", SCRIPTED_PARTITION);
+    let out = run(&spec, dir.path(), &["--time-limit", "18", "--seed", "1"]);
+    assert_nothing_left(&latest(dir.path(), "etcd-v3-fast-reads"));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("etcd-v3-fast-reads: invalid"), "{stdout}");
+    assert!(
+        stdout.contains("read"),
+        "the explanation names the stale read: {stdout}"
+    );
+}
+
+#[test]
+fn ctrl_c_in_the_middle_of_a_partition_leaves_nothing_and_keeps_the_history() {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let nemesis = r#"[nemesis]
+schedule = [{ at_s = 1, fault = "partition", topology = "n1|n2,n3", duration_s = 60 }]
+"#;
+    let spec = etcd_spec(dir.path(), "etcd-v3.toml", nemesis);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "run",
+            spec.to_str().unwrap(),
+            "--nodes",
+            "3",
+            "--time-limit",
+            "60",
+            "--out",
+        ])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the partition is in force, then interrupt.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let history = loop {
+        let link = dir.path().join("etcd-v3/latest/history.jsonl");
+        if std::fs::read_to_string(&link).is_ok_and(|t| t.contains("start-partition")) {
+            break link;
+        }
+        assert!(Instant::now() < deadline, "the partition never started");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "faultline ended before the partition"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let recorded = std::fs::read_to_string(&history).unwrap().lines().count();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("faultline did not exit within 60 s of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let run_dir = latest(dir.path(), "etcd-v3");
+    assert_nothing_left(&run_dir);
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    let events = events(&run_dir);
+    assert!(
+        events.len() >= recorded,
+        "lines recorded before the interrupt were lost"
+    );
+    assert!(events.iter().any(|e| e.f == "start-partition"));
+    History::from_events(events).expect("the history up to the interrupt is well formed");
+}
+
+/// A minimal spec for a store that is not etcd, on the no-root `loopback` backend.
+fn broken_store_spec(dir: &Path, start: &str, port: u16, ready_timeout_s: u64) -> PathBuf {
+    let spec = format!(
+        r#"name = "broken"
+[run]
+nodes = 3
+concurrency = 4
+time_limit_s = 3
+backend = "loopback"
+quiet_s = 0
+[db]
+start = {start}
+ports = {{ client = {port} }}
+[db.ready]
+path = "/health"
+timeout_s = {ready_timeout_s}
+[client]
+timeout_ms = 500
+[client.ops.read]
+path = "/kv/{{{{key}}}}"
+[[client.ops.read.rules]]
+status = [200]
+outcome = "ok"
+value = {{ pointer = "/value", type = "int" }}
+[client.ops.write]
+method = "PUT"
+path = "/kv/{{{{key}}}}"
+body = "{{{{value}}}}"
+[[client.ops.write.rules]]
+status = [204]
+outcome = "ok"
+[workload]
+name = "register"
+"#
+    );
+    let path = dir.join("broken.toml");
+    std::fs::write(&path, spec).unwrap();
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_spec_with_a_typo_exits_3_naming_the_line_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = std::fs::read_to_string(repo().join("workloads/etcd-v3.toml")).unwrap();
+    let line = source
+        .lines()
+        .position(|l| l.starts_with("path = \"/v3/kv/put\""))
+        .unwrap()
+        + 1;
+    let spec = dir.path().join("typo.toml");
+    std::fs::write(
+        &spec,
+        source.replace("path = \"/v3/kv/put\"", "pth = \"/v3/kv/put\""),
+    )
+    .unwrap();
+    let out = run(&spec, dir.path(), &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("typo.toml:{line}")),
+        "no file:line in: {stderr}"
+    );
+    assert!(stderr.contains("pth"), "the key is not named: {stderr}");
+    assert!(
+        stderr.contains("did you mean `path`?"),
+        "no suggestion: {stderr}"
+    );
+    assert!(
+        !dir.path().join("etcd-v3").exists(),
+        "a bad spec must not start a run"
+    );
+}
+
+#[test]
+fn a_store_that_never_becomes_ready_exits_3_and_keeps_its_logs() {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let start = r#"["sh", "-c", "echo 'store starting on {{ip}}'; exec sleep 29.4711"]"#;
+    let spec = broken_store_spec(dir.path(), start, free_port(), 2);
+    let out = run(&spec, dir.path(), &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("never became ready within 2s"), "{stderr}");
+    assert!(
+        stderr.contains("connection refused"),
+        "the probe's last answer is shown: {stderr}"
+    );
+    let log = latest(dir.path(), "broken").join("nodes/n1/daemon.log");
+    let log = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    assert!(log.contains("store starting on 127."), "{log}");
+    assert_nothing_left(&latest(dir.path(), "broken"));
+    assert_no_process("sleep 29.4711");
+}
+
+#[test]
+fn a_node_whose_process_dies_at_start_exits_3_with_its_last_words() {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let start = r#"["sh", "-c", "echo 'fatal: cannot bind {{ip}}' >&2; exit 1"]"#;
+    let spec = broken_store_spec(dir.path(), start, free_port(), 20);
+    let began = Instant::now();
+    let out = run(&spec, dir.path(), &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("exited during setup"), "{stderr}");
+    assert!(
+        stderr.contains("fatal: cannot bind"),
+        "the node's log is quoted: {stderr}"
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(15),
+        "a dead node must not wait for the readiness timeout"
+    );
+    assert_nothing_left(&latest(dir.path(), "broken"));
+}
+
+/// Answers every request with a different kind of garbage, and `/health` with 200.
+fn garbage_server(stop: Arc<AtomicBool>) -> (u16, std::thread::JoinHandle<usize>) {
+    let listener = TcpListener::bind("0.0.0.0:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = Arc::new(AtomicUsize::new(0));
+    let handle = std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((mut conn, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            };
+            conn.set_nonblocking(false).unwrap();
+            conn.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let mut buf = [0u8; 4096];
+            let n = conn.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let i = served.fetch_add(1, Ordering::Relaxed);
+            let reply: &[u8] = if request.contains("/health") {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+            } else {
+                match i % 6 {
+                    0 => b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nnot json",
+                    1 => b"HTTP/1.1 200 OK\r\nContent-Length: 17\r\nConnection: close\r\n\r\n{\"value\":\"seven\"}",
+                    2 => b"",
+                    3 => b"HTTP/1.1 500 Oops\r\nContent-Length: 13\r\nConnection: close\r\n\r\n<html></html>",
+                    4 => b"\x00\x01garbage\r\n\r\n",
+                    _ => b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{\"val",
+                }
+            };
+            let _ = conn.write_all(reply);
+        }
+        served.load(Ordering::Relaxed)
+    });
+    (port, handle)
+}
+
+#[test]
+fn a_store_answering_garbage_gives_fail_and_info_ops_in_a_valid_history() {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (port, server) = garbage_server(stop.clone());
+    let spec = broken_store_spec(dir.path(), r#"["sleep", "30.5213"]"#, port, 10);
+    let out = run(&spec, dir.path(), &["--time-limit", "2"]);
+    stop.store(true, Ordering::Relaxed);
+    let served = server.join().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    // Nothing ever succeeded: not a pass, not a crash, but unknown.
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("vacuous run"), "{stdout}");
+    assert!(served > 20, "the server saw only {served} requests");
+    let history = History::from_events(events(&latest(dir.path(), "broken"))).unwrap();
+    let reads: Vec<_> = history.ops.iter().filter(|o| o.f == "read").collect();
+    let writes: Vec<_> = history.ops.iter().filter(|o| o.f == "write").collect();
+    assert!(!reads.is_empty() && !writes.is_empty());
+    assert!(
+        reads.iter().all(|o| o.outcome == Outcome::Fail),
+        "a read without an answer changed nothing"
+    );
+    assert!(
+        writes.iter().all(|o| o.outcome == Outcome::Info),
+        "a write without a clear answer is unknown"
+    );
+    assert!(
+        history.ops.iter().all(|o| o.error.is_some()),
+        "every failed op says why"
+    );
+    assert_nothing_left(&latest(dir.path(), "broken"));
+    assert_no_process("sleep 30.5213");
+}

@@ -1,0 +1,203 @@
+//! The controller's own ceiling: how many operations per second `faultline run`'s worker loop
+//! drives with full recording (templates, rules, history.jsonl streamed to disk) against a
+//! trivial HTTP server on loopback, next to what `wrk` gets from the same server with the
+//! same number of connections. Target: at least 70 % of wrk.
+//!
+//! `cargo bench --bench controller` (options after `--`: `--connections C --seconds S`).
+//! The server runs on one thread of its own; both load generators share the remaining core,
+//! so the comparison is fair on a small machine. Without `wrk` installed the bench prints
+//! faultline's figure alone and says so.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use faultline::client::http::HttpClient;
+use faultline::client::{Client, Target};
+use faultline::generator::Generator;
+use faultline::recorder;
+use faultline::runner::spawn_workers;
+use faultline::spec::LoadedSpec;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SPEC: &str = r#"
+[db]
+start = ["true"]
+[db.ready]
+path = "/"
+[client]
+timeout_ms = 2000
+[client.ops.read]
+path = "/kv/{{key}}"
+[[client.ops.read.rules]]
+status = [200]
+outcome = "ok"
+value = { pointer = "/value", type = "int" }
+[client.ops.write]
+method = "PUT"
+path = "/kv/{{key}}"
+body = "{{value|json}}"
+[[client.ops.write.rules]]
+status = [200]
+outcome = "ok"
+[workload]
+name = "register"
+keys = 100
+ops_per_key = 1000
+"#;
+
+const RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"value\":1}";
+
+/// A keep-alive HTTP/1.1 server that answers every request with the same small JSON body.
+fn serve() -> u16 {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = std_listener.local_addr().unwrap().port();
+    std_listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = conn.set_nodelay(true);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16384];
+                    let mut filled = 0;
+                    loop {
+                        let Ok(n) = conn.read(&mut buf[filled..]).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        filled += n;
+                        // Answer each complete request (headers, then Content-Length bytes).
+                        while let Some(end) = request_end(&buf[..filled]) {
+                            if conn.write_all(RESPONSE).await.is_err() {
+                                return;
+                            }
+                            buf.copy_within(end..filled, 0);
+                            filled -= end;
+                        }
+                        if filled == buf.len() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    port
+}
+
+fn request_end(buf: &[u8]) -> Option<usize> {
+    let head = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let headers = String::from_utf8_lossy(&buf[..head]).to_ascii_lowercase();
+    let body: usize = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    (buf.len() >= head + body).then_some(head + body)
+}
+
+fn faultline_ops_per_s(port: u16, connections: usize, seconds: u64, dir: &Path) -> (f64, u64) {
+    let spec = LoadedSpec::parse(Path::new("bench.toml"), SPEC.to_string())
+        .unwrap()
+        .spec;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let target = Target {
+        node: "n1".into(),
+        ip: "127.0.0.1".into(),
+        port,
+    };
+    let client: Arc<dyn Client> =
+        Arc::new(HttpClient::new(&spec.client, vec![target.clone()]).unwrap());
+    let generator = Arc::new(Mutex::new(Generator::new(&spec.workload, 1)));
+    let path = dir.join("history.jsonl");
+    let start = Instant::now();
+    let (rec, writer) = recorder::create(&path, start).unwrap();
+    let counters = rec.counters().clone();
+    rt.block_on(async {
+        let workers = spawn_workers(
+            connections,
+            0.0,
+            &client,
+            &generator,
+            &rec,
+            &[target],
+            Duration::from_secs(seconds),
+        );
+        for w in workers {
+            let _ = w.await;
+        }
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    drop(rec);
+    let events = writer.finish().unwrap();
+    let ok = counters.ok.load(std::sync::atomic::Ordering::Relaxed);
+    let completed = counters.completed();
+    assert_eq!(events.len() as u64, completed * 2, "every op is recorded");
+    assert_eq!(ok, completed, "the trivial server answers every op ok");
+    (
+        completed as f64 / elapsed,
+        std::fs::metadata(&path).unwrap().len(),
+    )
+}
+
+fn wrk_requests_per_s(port: u16, connections: usize, seconds: u64) -> Option<f64> {
+    let out = Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            &format!("http://127.0.0.1:{port}/kv/k1"),
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let connections = arg("--connections", 10) as usize;
+    let seconds = arg("--seconds", 5);
+    let port = serve();
+    let dir = tempfile::tempdir().unwrap();
+    println!("controller benchmark: {connections} connections, {seconds} s each, trivial server on 127.0.0.1:{port}");
+    let (ours, bytes) = faultline_ops_per_s(port, connections, seconds, dir.path());
+    println!(
+        "faultline (templates, rules, history.jsonl): {ours:>10.0} ops/s  ({:.1} MB of history)",
+        bytes as f64 / 1e6
+    );
+    match wrk_requests_per_s(port, connections, seconds) {
+        Some(wrk) => {
+            let share = 100.0 * ours / wrk;
+            println!("wrk -t1 -c{connections}:                          {wrk:>10.0} req/s");
+            println!("faultline reaches {share:.0} % of wrk (target: at least 70 %)");
+        }
+        None => println!("wrk is not installed (apt-get install wrk): no comparison"),
+    }
+}
