@@ -11,12 +11,18 @@
 //! From that partial order come `ww` edges (between the writers of ordered versions), `wr`
 //! edges (writer to reader), and `rw` edges (a reader of version `a` precedes the writer
 //! of any version known to follow `a`; a reader of `nil` precedes the writers of the
-//! versions with no other known predecessor). Real-time order is *not* used to order
-//! versions as a fact; but a reader of `a` also gets an `rw` edge, marked as resting on
-//! real time, to the earliest committed writes that began after `a`'s write completed.
-//! Such an edge is used only in the searches that allow real-time edges, and a cycle
-//! through it is named `-realtime`: that is how a stale read shows (under strict
-//! serializability, versions follow real time).
+//! versions with no other known predecessor).
+//!
+//! Under strict serializability versions also follow real time, which proves stale reads.
+//! Those inferences hold only if the history is strictly serializable, so their edges are
+//! marked: searches use them only where real-time edges are allowed, and a cycle through
+//! one is named `-realtime`. A reader of `a` anti-depends on the earliest committed writes
+//! that began after `a`'s write completed; and the committed writes that completed before
+//! a read of `a` began were installed before `a` (`ww` to `a`'s writer).
+//!
+//! ```text
+//!   T1 [w x 1]──ok   T2 [w x 2]──ok   T3 [r x 1]──ok     T3 --rw--> T2 --realtime--> T3
+//! ```
 //!
 //! Non-cycle anomalies: `G1a` (a read of a value whose write failed), `G1b` (a read of a
 //! transaction's intermediate write), `internal` (a read disagrees with the transaction's
@@ -24,7 +30,7 @@
 //! only later), `garbage-read` (a value nobody wrote) and `lost-update` (two transactions
 //! read the same version and both wrote the key). Reads inside crashed (`info`) transactions
 //! are unknown. Cost: O(micro-operations × log writes) per key, plus the `rw` edges out of
-//! `nil` reads.
+//! `nil` reads and, per read, a scan of the key's committed writes for real-time order.
 
 use serde_json::json;
 
@@ -35,9 +41,16 @@ use super::graph::{DepEdge, RW, WR, WW};
 use super::txn::{MopKind, Txns, NIL};
 use super::KeyOut;
 
-/// Committed final writes of one key by invocation — (invoked, completed, value, writer) —
-/// and the earliest completion from each position on.
-type Timeline = (Vec<(usize, usize, i64, u32)>, Vec<usize>);
+/// The committed final writes of one key in real time, as (invoked, completed, value,
+/// writer), indexed two ways so each read's real-time neighbours take a binary search.
+struct Timeline {
+    /// By invocation, with the earliest completion from each position on.
+    by_start: Vec<(usize, usize, i64, u32)>,
+    earliest_done: Vec<usize>,
+    /// By completion, with the latest invocation up to each position.
+    by_done: Vec<(usize, usize, i64, u32)>,
+    latest_start: Vec<usize>,
+}
 
 struct KeyPass<'a> {
     txns: &'a Txns,
@@ -211,24 +224,24 @@ impl KeyPass<'_> {
             .filter(|v| has_pred.binary_search(v).is_err())
             .collect();
         let timeline = self.timeline();
+        let mut successors = Vec::new();
         for i in 0..self.reads.len() {
             let (v, t, _) = self.reads[i];
             if v != NIL && !self.observed(t, v, out) {
                 continue;
             }
-            let next: Vec<i64> = if v == NIL {
-                firsts.clone()
+            let next: &[i64] = if v == NIL {
+                &firsts
             } else {
                 let from = self.pairs.partition_point(|p| p.0 < v);
-                self.pairs[from..]
-                    .iter()
-                    .take_while(|p| p.0 == v)
-                    .map(|p| p.1)
-                    .collect()
+                let to = from + self.pairs[from..].partition_point(|p| p.0 == v);
+                successors.clear();
+                successors.extend(self.pairs[from..to].iter().map(|p| p.1));
+                &successors
             };
             // A writer that overwrote its own version: the read was intermediate (G1b).
             let source = self.writer(v).map(|(w, _)| w);
-            for b in next {
+            for &b in next {
                 let target = self.writer(b).map(|(w, _)| w);
                 if let Some(w) = target.filter(|&w| w != t && !self.failed(w) && Some(w) != source)
                 {
@@ -255,7 +268,7 @@ impl KeyPass<'_> {
 
     /// This key's [`Timeline`].
     fn timeline(&self) -> Timeline {
-        let mut timeline: Vec<(usize, usize, i64, u32)> = self
+        let mut by_start: Vec<(usize, usize, i64, u32)> = self
             .writes
             .iter()
             .filter(|w| w.2)
@@ -266,12 +279,26 @@ impl KeyPass<'_> {
                 Some((op.invoke_pos, done, v, t))
             })
             .collect();
-        timeline.sort_unstable();
-        let mut earliest = vec![usize::MAX; timeline.len() + 1];
-        for i in (0..timeline.len()).rev() {
-            earliest[i] = earliest[i + 1].min(timeline[i].1);
+        by_start.sort_unstable();
+        let mut earliest_done = vec![usize::MAX; by_start.len() + 1];
+        for i in (0..by_start.len()).rev() {
+            earliest_done[i] = earliest_done[i + 1].min(by_start[i].1);
         }
-        (timeline, earliest)
+        let mut by_done = by_start.clone();
+        by_done.sort_unstable_by_key(|e| e.1);
+        let latest_start = by_done
+            .iter()
+            .scan(0, |latest, e| {
+                *latest = e.0.max(*latest);
+                Some(*latest)
+            })
+            .collect();
+        Timeline {
+            by_start,
+            earliest_done,
+            by_done,
+            latest_start,
+        }
     }
 
     /// Real-time order of writes and reads: the committed writes that completed before a
@@ -286,17 +313,20 @@ impl KeyPass<'_> {
         t: u32,
         w1: u32,
         v: i64,
-        (timeline, _): &Timeline,
+        timeline: &Timeline,
         out: &mut KeyOut,
     ) {
         let began = self.history.ops[self.op_id(t) as usize].invoke_pos;
-        let before: Vec<&(usize, usize, i64, u32)> =
-            timeline.iter().filter(|e| e.1 < began).collect();
-        let Some(latest_start) = before.iter().map(|e| e.0).max() else {
+        let before = timeline.by_done.partition_point(|e| e.1 < began);
+        let Some(&latest_start) = before.checked_sub(1).map(|i| &timeline.latest_start[i]) else {
             return;
         };
         let written = self.history.ops[self.op_id(w1) as usize].complete_pos;
-        for &&(started, _, b, w) in before.iter().filter(|e| e.1 >= latest_start) {
+        let latest = timeline.by_done[..before]
+            .iter()
+            .rev()
+            .take_while(|e| e.1 >= latest_start);
+        for &(started, _, b, w) in latest {
             let after_v = written.is_some_and(|c| c < started);
             if w != w1 && w != t && !after_v {
                 out.edges.push(DepEdge {
@@ -317,20 +347,13 @@ impl KeyPass<'_> {
     /// that began after `w1` completed — if versions follow real time, as under strict
     /// serializability. Only the earliest such writes get an edge (the rest follow them in
     /// real time), and each edge is marked, so a cycle through it is named `-realtime`.
-    fn realtime_successors(
-        &self,
-        t: u32,
-        w1: u32,
-        v: i64,
-        (timeline, earliest): &Timeline,
-        out: &mut KeyOut,
-    ) {
+    fn realtime_successors(&self, t: u32, w1: u32, v: i64, timeline: &Timeline, out: &mut KeyOut) {
         let Some(done) = self.history.ops[self.op_id(w1) as usize].complete_pos else {
             return;
         };
-        let from = timeline.partition_point(|e| e.0 <= done);
-        let first_done = earliest[from];
-        for &(invoked, _, b, w2) in &timeline[from..] {
+        let from = timeline.by_start.partition_point(|e| e.0 <= done);
+        let first_done = timeline.earliest_done[from];
+        for &(invoked, _, b, w2) in &timeline.by_start[from..] {
             if invoked >= first_done {
                 break;
             }
