@@ -256,10 +256,13 @@ impl LocalCluster {
         Ok(())
     }
 
-    /// Addresses, loopback and the empty `FAULTLINE` chain inside one namespace.
+    /// Addresses, loopback and the empty `FAULTLINE` chain inside one namespace. `eth0` gets no
+    /// IPv6 link-local address: the partition rules are IPv4 rules, and peers must not be able
+    /// to talk around them.
     fn configure_namespace(&self, node: &LocalNode) -> Result<()> {
         let batch = format!(
-            "link set lo up\naddr add {}/24 dev eth0\nlink set eth0 up\n",
+            "link set lo up\nlink set eth0 addrgenmode none\naddr add {}/24 dev eth0\n\
+             link set eth0 up\n",
             node.address
         );
         let mut cmd = Command::new("ip");

@@ -210,6 +210,15 @@ fn a_partition_cuts_connections_across_it_and_heal_restores_them() {
     start_servers(&cluster);
     let n: Vec<&dyn Node> = cluster.nodes().iter().map(|n| n.as_ref()).collect();
     assert!(connects(n[0], n[2]), "before the partition n1 reaches n3");
+    let v6: Vec<String> = ["ip", "-6", "-o", "addr", "show", "dev", "eth0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let v6 = n[0].exec(&v6, Duration::from_secs(5)).unwrap().stdout;
+    assert!(
+        v6.trim().is_empty(),
+        "no IPv6 path around the IPv4 rules: {v6}"
+    );
 
     // A rule of somebody else's inside a namespace must outlive partition and heal.
     let foreign: Vec<String> = [
