@@ -1,7 +1,8 @@
 //! Failure diagrams: SVG drawn by hand (plotters has no notion of lanes or graphs), so a person
 //! sees *why* a checker said invalid.
 //!
-//! **Linearizability.** The linearizability checker's `details` name the failing key, the
+//! **Linearizability.** The linearizability checker's `details` (and each anomaly's `data`,
+//! one per failing key; all but the first key are folded) name the failing key, the
 //! model, the op that could not be placed (`failing_op`, an index into `History::ops`), the
 //! ops concurrent with it (`concurrent`), the ops already placed (`prefix`) and the states
 //! the model could be in at that point (`states`). The diagram draws each process as a lane
@@ -41,8 +42,19 @@ pub fn for_checker(out: &mut String, c: &CheckResult, history: &History) {
     if c.verdict != faultline_checkers::Verdict::Invalid {
         return;
     }
-    if let Some(failure) = LinearFailure::from_details(&c.details, history) {
-        linear(out, &failure, history);
+    let failures = linear_failures(c, history);
+    for (i, failure) in failures.iter().enumerate() {
+        if i == 1 {
+            let _ = write!(
+                out,
+                "<details class=\"more-keys\"><summary>{} more failing key(s)</summary>",
+                failures.len() - 1
+            );
+        }
+        linear(out, failure, history, i == 0);
+    }
+    if failures.len() > 1 {
+        out.push_str("</details>");
     }
     let mut cycles = Vec::new();
     for a in &c.anomalies {
@@ -55,6 +67,31 @@ pub fn for_checker(out: &mut String, c: &CheckResult, history: &History) {
         cycle(out, name, steps, history, i);
     }
 }
+
+/// The linearizability failures to draw: the one in `details` first, then each anomaly's
+/// (one per failing key), at most [`MAX_KEYS`], without repeats.
+fn linear_failures(c: &CheckResult, history: &History) -> Vec<LinearFailure> {
+    let model = c.details.get("model").and_then(Value::as_str);
+    let mut out: Vec<LinearFailure> = Vec::new();
+    let candidates = std::iter::once(&c.details).chain(c.anomalies.iter().map(|a| &a.data));
+    for data in candidates {
+        if out.len() >= MAX_KEYS {
+            break;
+        }
+        if let Some(mut f) = LinearFailure::from_details(data, history) {
+            if f.model.is_none() {
+                f.model = model.map(String::from);
+            }
+            if !out.iter().any(|o| o.failing_op == f.failing_op) {
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+/// The most failing keys drawn per checker.
+const MAX_KEYS: usize = 10;
 
 /// What the linearizability checker says about its failure, read from `details`.
 #[derive(Debug, Clone, PartialEq)]
@@ -207,7 +244,7 @@ fn fill(o: Outcome) -> &'static str {
     }
 }
 
-fn linear(out: &mut String, f: &LinearFailure, history: &History) {
+fn linear(out: &mut String, f: &LinearFailure, history: &History, first: bool) {
     let ids = f.ops_to_draw(history);
     // x is the rank of each event position among the drawn ops, so bars keep their order and
     // overlaps without wasting width on long quiet stretches.
@@ -231,12 +268,13 @@ fn linear(out: &mut String, f: &LinearFailure, history: &History) {
         .unwrap_or("(the whole history has one key)");
     let _ = write!(
         out,
-        "<div class=\"diagram\" id=\"linear-diagram\"><h3>Failing key {}{}</h3>\
+        "<div class=\"diagram linear\"{}><h3>Failing key {}{}</h3>\
          <p class=\"muted\">Each lane is a process, each bar an operation from invocation to \
          completion (x is the order of events). The op marked ✗ could not be placed in any order \
          consistent with the model.</p>\
          <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" \
          viewBox=\"0 0 {width:.0} {height:.0}\" font-family=\"sans-serif\" font-size=\"11\">",
+        if first { " id=\"linear-diagram\"" } else { "" },
         html(key),
         f.model
             .as_deref()
@@ -526,6 +564,52 @@ mod tests {
         assert_eq!(cycles[0].0, "G1c");
         assert_eq!(cycles[0].1[1].edge, "wr");
         assert_eq!(cycles[0].1[0].value.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn every_failing_key_gets_a_diagram_and_the_first_is_open() {
+        use faultline_checkers::{Anomaly, Event, EventType, Process, Verdict};
+        let ev = |p: u64, kind: EventType, key: &str| Event {
+            index: 0,
+            time: None,
+            process: Process::Client(p),
+            kind,
+            f: "read".into(),
+            key: Some(key.into()),
+            value: json!(1),
+            node: None,
+            error: None,
+        };
+        let history = History::from_events([
+            ev(0, EventType::Invoke, "a"),
+            ev(0, EventType::Ok, "a"),
+            ev(1, EventType::Invoke, "b"),
+            ev(1, EventType::Ok, "b"),
+        ])
+        .unwrap();
+        let failure =
+            |op: usize, key: &str| json!({"failing_op": op, "key": key, "states": [null]});
+        let anomaly = |op: usize, key: &str| Anomaly {
+            kind: "nonlinearizable".into(),
+            explanation: String::new(),
+            data: failure(op, key),
+        };
+        let c = CheckResult {
+            checker: "linearizable".into(),
+            verdict: Verdict::Invalid,
+            summary: String::new(),
+            anomalies: vec![anomaly(0, "a"), anomaly(1, "b")],
+            details: json!({"failing_op": 0, "key": "a", "model": "register", "states": [null]}),
+            warnings: vec![],
+        };
+        let mut out = String::new();
+        for_checker(&mut out, &c, &history);
+        assert_eq!(out.matches("class=\"diagram linear\"").count(), 2);
+        assert_eq!(out.matches("id=\"linear-diagram\"").count(), 1);
+        let hidden = out
+            .find("1 more failing key(s)")
+            .expect("the second key is folded");
+        assert!(out[hidden..].contains("Failing key b (model register)"));
     }
 
     #[test]
