@@ -39,7 +39,7 @@ use serde_json::Value;
 
 use crate::client::http::HttpClient;
 use crate::client::{Client, Invocation, Target};
-use crate::cluster::{BackendKind, Cluster, ClusterConfig};
+use crate::cluster::Cluster;
 use crate::db::{self, NodePlan};
 use crate::exit::Code;
 use crate::generator::Generator;
@@ -137,9 +137,8 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
     ));
     crate::cluster::registry::install_interrupt_teardown()
         .context("cannot install the Ctrl-C handler")?;
-    let backend: BackendKind = spec.run.backend.parse()?;
     let cluster = Arc::new(
-        Cluster::start(&ClusterConfig::new(backend, spec.run.nodes))
+        Cluster::start(&spec.cluster_config()?)
             .context("cannot create the cluster")?,
     );
     let plans = db::plan(&spec.db, cluster.nodes())?;
