@@ -137,11 +137,15 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
     ));
     crate::cluster::registry::install_interrupt_teardown()
         .context("cannot install the Ctrl-C handler")?;
-    let cluster = Arc::new(
-        Cluster::start(&spec.cluster_config()?)
-            .context("cannot create the cluster")?,
-    );
-    let plans = db::plan(&spec.db, cluster.nodes())?;
+    let cluster =
+        Arc::new(Cluster::start(&spec.cluster_config()?).context("cannot create the cluster")?);
+    let mut plans = db::plan(&spec.db, cluster.nodes())?;
+    if spec.uses_clock_faults() {
+        // Local nodes share the controller's clock: the store reads a fake one instead.
+        for (node, plan) in cluster.nodes().iter().zip(plans.iter_mut()) {
+            nemesis::clock::prepare_daemon(&cluster, node.as_ref(), &mut plan.daemon)?;
+        }
+    }
     log.line(&format!(
         "cluster {}: {}",
         cluster.run_id(),
@@ -516,6 +520,22 @@ fn build_schedule(spec: &Spec, seed: u64) -> anyhow::Result<Option<Schedule>> {
                 ),
                 "kill" => (ScriptedOp::Kill(target()?), ScriptedOp::Restart),
                 "pause" => (ScriptedOp::Pause(target()?), ScriptedOp::Resume),
+                "clock" => (
+                    ScriptedOp::ClockBump {
+                        target: target()?,
+                        delta_ms: n.clock_delta_ms,
+                    },
+                    ScriptedOp::ClockReset,
+                ),
+                "clock-strobe" => (
+                    ScriptedOp::ClockStrobe {
+                        target: target()?,
+                        delta_ms: n.clock_delta_ms,
+                        period: Duration::from_millis(n.clock_period_ms),
+                        duration: end - at,
+                    },
+                    ScriptedOp::ClockReset,
+                ),
                 other => anyhow::bail!("the nemesis cannot script `{other}`"),
             };
             steps.push(ScriptStep { at, op: begin });
@@ -547,6 +567,20 @@ fn build_schedule(spec: &Spec, seed: u64) -> anyhow::Result<Option<Schedule>> {
             )),
             "kill" => Box::new(nemesis::KillNemesis::new(n.kill_target.parse()?)),
             "pause" => Box::new(nemesis::PauseNemesis::new(n.pause_target.parse()?)),
+            "clock" => Box::new(nemesis::ClockNemesis::new(
+                n.clock_target.parse()?,
+                nemesis::ClockFault::Bump {
+                    delta_ms: n.clock_delta_ms,
+                },
+            )),
+            "clock-strobe" => Box::new(nemesis::ClockNemesis::new(
+                n.clock_target.parse()?,
+                nemesis::ClockFault::Strobe {
+                    delta_ms: n.clock_delta_ms,
+                    period: Duration::from_millis(n.clock_period_ms),
+                    duration: Duration::from_secs_f64(n.duration_s).min(nemesis::clock::MAX_STROBE),
+                },
+            )),
             other => anyhow::bail!("the nemesis has no `{other}` fault"),
         });
     }

@@ -156,6 +156,15 @@ impl Default for SshSpec {
 }
 
 impl Spec {
+    /// Whether any fault of the nemesis moves clocks.
+    pub fn uses_clock_faults(&self) -> bool {
+        let n = &self.nemesis;
+        n.faults
+            .iter()
+            .chain(n.schedule.iter().map(|s| &s.fault))
+            .any(|f| f.starts_with("clock"))
+    }
+
     /// The cluster this spec asks for: `run.backend` with `run.nodes` nodes, or one node per
     /// `[ssh]` host.
     pub fn cluster_config(&self) -> Result<ClusterConfig, crate::cluster::Error> {
@@ -551,13 +560,23 @@ impl WorkloadKind {
 #[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(deny_unknown_fields, default)]
 pub struct NemesisSpec {
-    /// Fault kinds drawn at random: `partition`, `kill`, `pause`. Empty: none.
+    /// Fault kinds drawn at random: `partition`, `kill`, `pause`, `clock` (a clock bump) or
+    /// `clock-strobe` (one of the two clock faults at a time). Empty: none. Clock faults on
+    /// `local`/`loopback` nodes run the store under libfaketime and refuse Go stores (etcd),
+    /// whose clock reads bypass libc; on `ssh` hosts they set the real clock.
     pub faults: Vec<String>,
     /// Which nodes a `kill` hits: `one`, `minority`, `majority`, `all` or names
     /// (`n1,n3`). Default `minority`.
     pub kill_target: String,
     /// Which nodes a `pause` hits (as `kill_target`). Default `one`.
     pub pause_target: String,
+    /// Which nodes a clock fault hits (as `kill_target`). Default `one`.
+    pub clock_target: String,
+    /// How far a clock fault moves a clock, milliseconds (a bump's sign is drawn by the
+    /// seed). Default 2000.
+    pub clock_delta_ms: i64,
+    /// How long a `clock-strobe` holds each position, milliseconds. Default 100.
+    pub clock_period_ms: u64,
     /// Mean seconds between the end of one fault and the start of the next (each wait is
     /// drawn from ±50 % of it). Default 5.
     pub interval_s: f64,
@@ -577,6 +596,9 @@ impl Default for NemesisSpec {
             faults: Vec::new(),
             kill_target: "minority".into(),
             pause_target: "one".into(),
+            clock_target: "one".into(),
+            clock_delta_ms: 2000,
+            clock_period_ms: 100,
             interval_s: 5.0,
             duration_s: 10.0,
             topologies: Vec::new(),
@@ -609,7 +631,7 @@ pub struct CheckerSpec {
     pub nil_read_matches_any: bool,
 }
 
-pub const FAULTS: [&str; 3] = ["partition", "kill", "pause"];
+pub const FAULTS: [&str; 5] = ["partition", "kill", "pause", "clock", "clock-strobe"];
 pub const BACKENDS: [&str; 3] = ["local", "loopback", "ssh"];
 
 /// CLI overrides of run settings and the nemesis.
@@ -1056,6 +1078,14 @@ impl LoadedSpec {
         }
         self.check_target("nemesis.kill_target", &n.kill_target, &nodes)?;
         self.check_target("nemesis.pause_target", &n.pause_target, &nodes)?;
+        self.check_target("nemesis.clock_target", &n.clock_target, &nodes)?;
+        if n.clock_delta_ms <= 0 || n.clock_period_ms == 0 {
+            return Err(self.err(
+                "nemesis.clock_delta_ms",
+                "clock_delta_ms and clock_period_ms must be positive",
+                None,
+            ));
+        }
         if !(n.interval_s >= 0.0 && n.duration_s > 0.0) {
             return Err(self.err("nemesis.duration_s", "durations must be positive", None));
         }
