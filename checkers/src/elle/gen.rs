@@ -330,14 +330,18 @@ impl Inject {
     }
 }
 
-/// One micro-operation of a history, located.
+/// One micro-operation of a history, located; a read keeps only its length and last
+/// element (the list itself stays in the history).
 #[derive(Clone, Debug)]
 struct Located {
     op: usize,
     index: usize,
     append: bool,
     key: String,
-    value: Value,
+    /// The appended value.
+    value: i64,
+    len: usize,
+    last: Option<i64>,
 }
 
 fn micro_ops(history: &History) -> Vec<Located> {
@@ -350,20 +354,24 @@ fn micro_ops(history: &History) -> Vec<Located> {
             let Some([f, k, v]) = m.as_array().and_then(|a| a.get(..3)) else {
                 continue;
             };
+            let list = v.as_array();
             all.push(Located {
                 op: op.id,
                 index,
                 append: f == "append",
                 key: k.to_string(),
-                value: v.clone(),
+                value: v.as_i64().unwrap_or(0),
+                len: list.map_or(0, Vec::len),
+                last: list.and_then(|l| l.last()).and_then(Value::as_i64),
             });
         }
     }
     all
 }
 
-fn list_of(v: &Value) -> Vec<i64> {
-    v.as_array()
+fn read_list(history: &History, m: &Located) -> Vec<i64> {
+    history.ops[m.op].value[m.index][2]
+        .as_array()
         .map(|a| a.iter().filter_map(Value::as_i64).collect())
         .unwrap_or_default()
 }
@@ -382,117 +390,106 @@ pub fn inject(history: &mut History, anomaly: Inject, seed: u64) -> Result<usize
     let all = micro_ops(history);
     let outcomes: Vec<Outcome> = history.ops.iter().map(|o| o.outcome).collect();
     let ok = |op: usize| outcomes[op] == Outcome::Ok;
-    let mut writer: HashMap<(String, i64), usize> = HashMap::new();
-    let mut longest: HashMap<String, usize> = HashMap::new();
-    let mut on_key: HashMap<(usize, String), usize> = HashMap::new();
+    let single = |op: usize| {
+        history.ops[op]
+            .value
+            .as_array()
+            .is_some_and(|a| a.len() == 1)
+    };
+    let mut writer: HashMap<(&str, i64), usize> = HashMap::new();
+    let mut longest: HashMap<&str, usize> = HashMap::new();
+    let mut on_key: HashMap<(usize, &str), usize> = HashMap::new();
+    let mut by_key: HashMap<&str, Vec<&Located>> = HashMap::new();
+    let mut failed: HashMap<&str, i64> = HashMap::new();
     for m in &all {
-        *on_key.entry((m.op, m.key.clone())).or_default() += 1;
+        *on_key.entry((m.op, &m.key)).or_default() += 1;
+        by_key.entry(&m.key).or_default().push(m);
         if m.append {
-            writer.insert((m.key.clone(), m.value.as_i64().unwrap_or(0)), m.op);
+            writer.insert((&m.key, m.value), m.op);
+            if outcomes[m.op] == Outcome::Fail {
+                failed.entry(&m.key).or_insert(m.value);
+            }
         } else if ok(m.op) {
-            let len = list_of(&m.value).len();
-            let best = longest.entry(m.key.clone()).or_default();
-            *best = (*best).max(len);
+            let best = longest.entry(&m.key).or_default();
+            *best = (*best).max(m.len);
         }
     }
-    let alone = |m: &Located| on_key[&(m.op, m.key.clone())] == 1;
+    let alone = |m: &Located| on_key[&(m.op, m.key.as_str())] == 1;
+    let ok_reads = |key: &str| {
+        by_key[key]
+            .iter()
+            .copied()
+            .filter(|r| !r.append && ok(r.op))
+            .collect::<Vec<_>>()
+    };
     let reads = || all.iter().filter(|m| !m.append && ok(m.op) && alone(m));
     let candidates: Vec<&Located> = match anomaly {
         Inject::StaleRead => reads()
+            .filter(|m| single(m.op))
             .filter(|m| {
-                history.ops[m.op]
-                    .value
-                    .as_array()
-                    .is_some_and(|a| a.len() == 1)
-            })
-            .filter(|m| {
-                let list = list_of(&m.value);
-                let Some(&last) = list.last() else {
+                let Some(&a) = m.last.and_then(|last| writer.get(&(m.key.as_str(), last))) else {
                     return false;
                 };
-                let Some(&a) = writer.get(&(m.key.clone(), last)) else {
-                    return false;
-                };
-                let count_a = on_key[&(a, m.key.clone())];
                 ok(a)
-                    && count_a == 1
+                    && on_key[&(a, m.key.as_str())] == 1
                     && history.ops[a].precedes(&history.ops[m.op])
-                    && longest[&m.key] > list.len()
+                    && longest[m.key.as_str()] > m.len
             })
             .collect(),
         // A transaction that does nothing else, so no read can see part of it.
         Inject::LostAppend => all
             .iter()
-            .filter(|m| m.append && ok(m.op) && alone(m))
+            .filter(|m| m.append && ok(m.op) && alone(m) && single(m.op))
             .filter(|m| {
-                history.ops[m.op]
-                    .value
-                    .as_array()
-                    .is_some_and(|a| a.len() == 1)
-            })
-            .filter(|m| {
-                let v = m.value.as_i64().unwrap_or(0);
                 let a = &history.ops[m.op];
-                let mut readers =
-                    reads().filter(|r| r.key == m.key && list_of(&r.value).last() == Some(&v));
-                let all_end = all
+                let key_reads = ok_reads(&m.key);
+                let all_end = key_reads
                     .iter()
-                    .filter(|r| !r.append && r.key == m.key && ok(r.op))
-                    .all(|r| {
-                        let l = list_of(&r.value);
-                        !l.contains(&v) || l.last() == Some(&v)
-                    });
-                all_end && readers.any(|r| a.precedes(&history.ops[r.op]))
+                    .all(|r| r.last == Some(m.value) || !read_list(history, r).contains(&m.value));
+                let later = key_reads
+                    .iter()
+                    .any(|r| r.last == Some(m.value) && alone(r) && a.precedes(&history.ops[r.op]));
+                all_end && later
             })
             .collect(),
         Inject::DuplicateElement => reads()
-            .filter(|m| {
-                let len = list_of(&m.value).len();
-                len > 0 && longest[&m.key] == len
-            })
+            .filter(|m| m.len > 0 && longest[m.key.as_str()] == m.len)
             .collect(),
         Inject::AbortedRead => reads()
-            .filter(|m| {
-                longest[&m.key] == list_of(&m.value).len()
-                    && all.iter().any(|f| {
-                        f.append && f.key == m.key && history.ops[f.op].outcome == Outcome::Fail
-                    })
-            })
+            .filter(|m| longest[m.key.as_str()] == m.len && failed.contains_key(m.key.as_str()))
             .collect(),
     };
     if candidates.is_empty() {
         return Err(format!("no place to inject {anomaly:?} in this history"));
     }
     let chosen = candidates[Rng::new(seed).below(candidates.len() as u64) as usize].clone();
-    let list = list_of(&chosen.value);
+    let list = read_list(history, &chosen);
+    let mut edits: Vec<(usize, usize, Vec<i64>)> = Vec::new();
     match anomaly {
-        Inject::StaleRead => set_read(history, chosen.op, chosen.index, &list[..list.len() - 1]),
+        Inject::StaleRead => edits.push((chosen.op, chosen.index, list[..list.len() - 1].to_vec())),
         Inject::LostAppend => {
-            let v = chosen.value.as_i64().unwrap_or(0);
-            for r in all
+            for r in ok_reads(&chosen.key)
                 .iter()
-                .filter(|r| !r.append && r.key == chosen.key && ok(r.op))
+                .filter(|r| r.last == Some(chosen.value))
             {
-                let l = list_of(&r.value);
-                if l.last() == Some(&v) {
-                    set_read(history, r.op, r.index, &l[..l.len() - 1]);
-                }
+                let l = read_list(history, r);
+                edits.push((r.op, r.index, l[..l.len() - 1].to_vec()));
             }
         }
         Inject::DuplicateElement => {
             let mut l = list.clone();
             l.push(*list.last().expect("non-empty"));
-            set_read(history, chosen.op, chosen.index, &l);
+            edits.push((chosen.op, chosen.index, l));
         }
         Inject::AbortedRead => {
-            let failed = all
-                .iter()
-                .find(|f| f.append && f.key == chosen.key && outcomes[f.op] == Outcome::Fail)
-                .expect("filtered above");
             let mut l = list.clone();
-            l.push(failed.value.as_i64().unwrap_or(0));
-            set_read(history, chosen.op, chosen.index, &l);
+            l.push(failed[chosen.key.as_str()]);
+            edits.push((chosen.op, chosen.index, l));
         }
+    }
+    drop(by_key);
+    for (op, index, list) in edits {
+        set_read(history, op, index, &list);
     }
     Ok(chosen.op)
 }
