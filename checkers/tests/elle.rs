@@ -55,6 +55,7 @@ fn every_golden_history_gets_the_verdict_and_anomaly_its_name_gives() {
     let mut files: Vec<PathBuf> = std::fs::read_dir(golden_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .collect();
     files.sort();
     assert!(files.len() >= 20, "golden histories are missing");

@@ -250,7 +250,9 @@ pub(crate) fn describe_cycle(
             "to": n.op_id(hop.to),
         }));
     }
-    let order = if hops.iter().any(|h| h.kind == REALTIME || h.kind == PROCESS) {
+    let timed =
+        |h: &Hop| h.kind == REALTIME || h.kind == PROCESS || h.dep.is_some_and(|d| d.realtime);
+    let order = if hops.iter().any(timed) {
         "no order of the transactions consistent with real time"
     } else {
         "no serial order of the transactions"
