@@ -74,6 +74,45 @@ pub struct ScriptStep {
     pub op: ScriptedOp,
 }
 
+/// What a scripted operation does: start a fault of a fresh nemesis (ending any fault of the
+/// same kind first), or stop the fault of a kind.
+enum Action {
+    Start(Box<dyn Nemesis>),
+    Stop(FaultKind),
+}
+
+impl ScriptedOp {
+    fn into_action(self) -> Action {
+        match self {
+            ScriptedOp::StartPartition(topology) => {
+                Action::Start(Box::new(PartitionNemesis::new(vec![topology])))
+            }
+            ScriptedOp::Kill(target) => Action::Start(Box::new(KillNemesis::new(target))),
+            ScriptedOp::Pause(target) => Action::Start(Box::new(PauseNemesis::new(target))),
+            ScriptedOp::ClockBump { target, delta_ms } => Action::Start(Box::new(
+                ClockNemesis::new(target, ClockFault::Bump { delta_ms }),
+            )),
+            ScriptedOp::ClockStrobe {
+                target,
+                delta_ms,
+                period,
+                duration,
+            } => Action::Start(Box::new(ClockNemesis::new(
+                target,
+                ClockFault::Strobe {
+                    delta_ms,
+                    period,
+                    duration,
+                },
+            ))),
+            ScriptedOp::StopPartition => Action::Stop(FaultKind::Partition),
+            ScriptedOp::Restart => Action::Stop(FaultKind::Kill),
+            ScriptedOp::Resume => Action::Stop(FaultKind::Pause),
+            ScriptedOp::ClockReset => Action::Stop(FaultKind::Clock),
+        }
+    }
+}
+
 /// What faults to inject and when. Build one, then [`Schedule::spawn`] it.
 pub enum Schedule {
     /// One fault at a time among `nemeses`, timed by `config`.
@@ -86,7 +125,45 @@ pub enum Schedule {
 }
 
 impl Schedule {
-    /// Starts the schedule on its own thread. Faults go to `cluster`, events to `sink`.
+    /// Fails naming the first fault this cluster cannot undergo at all (a partition on the
+    /// `loopback` backend, a kill of the minority of a 1-node cluster), so that a test asking
+    /// for it stops before it starts instead of silently running without it.
+    pub fn check(&self, cluster: &Cluster) -> Result<(), Error> {
+        let cannot = |kind: FaultKind| {
+            Error::Invalid(format!(
+                "the {} fault cannot run on this {}-node {} cluster{}",
+                kind.name(),
+                cluster.nodes().len(),
+                cluster.kind(),
+                if kind == FaultKind::Partition && !cluster.supports_partitions() {
+                    "; partitions need the local backend (root)"
+                } else {
+                    ""
+                }
+            ))
+        };
+        match self {
+            Schedule::Random { nemeses, .. } => {
+                if let Some(n) = nemeses.iter().find(|n| !n.applicable(cluster)) {
+                    return Err(cannot(n.kind()));
+                }
+            }
+            Schedule::Scripted { steps, .. } => {
+                for step in steps {
+                    if let Action::Start(n) = step.op.clone().into_action() {
+                        if !n.applicable(cluster) {
+                            return Err(cannot(n.kind()));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the schedule on its own thread. Faults go to `cluster`, events to `sink`. A
+    /// fault [`Schedule::check`] rejects is never started, and its error is the first that
+    /// [`RunningSchedule::finish`] returns.
     pub fn spawn(self, cluster: Arc<Cluster>, sink: Arc<dyn NemesisSink>) -> RunningSchedule {
         let stop = Arc::new(StopFlag::default());
         let thread_stop = stop.clone();
@@ -98,7 +175,7 @@ impl Schedule {
                     sink: &*sink,
                     stop: &thread_stop,
                     nemeses: BTreeMap::new(),
-                    errors: Vec::new(),
+                    errors: self.check(&cluster).err().into_iter().collect(),
                 };
                 match self {
                     Schedule::Random { config, nemeses } => run.random(&config, nemeses),
@@ -234,47 +311,14 @@ impl Run<'_> {
             if self.stop.wait(wait) {
                 return;
             }
-            match step.op {
-                ScriptedOp::StartPartition(topology) => {
-                    self.stop_kind(FaultKind::Partition);
-                    self.replace(Box::new(PartitionNemesis::new(vec![topology])));
-                    self.start(FaultKind::Partition, &mut rng);
+            match step.op.into_action() {
+                Action::Start(nemesis) => {
+                    let kind = nemesis.kind();
+                    self.stop_kind(kind);
+                    self.replace(nemesis);
+                    self.start(kind, &mut rng);
                 }
-                ScriptedOp::Kill(target) => {
-                    self.stop_kind(FaultKind::Kill);
-                    self.replace(Box::new(KillNemesis::new(target)));
-                    self.start(FaultKind::Kill, &mut rng);
-                }
-                ScriptedOp::Pause(target) => {
-                    self.stop_kind(FaultKind::Pause);
-                    self.replace(Box::new(PauseNemesis::new(target)));
-                    self.start(FaultKind::Pause, &mut rng);
-                }
-                ScriptedOp::StopPartition => self.stop_kind(FaultKind::Partition),
-                ScriptedOp::Restart => self.stop_kind(FaultKind::Kill),
-                ScriptedOp::Resume => self.stop_kind(FaultKind::Pause),
-                ScriptedOp::ClockBump { target, delta_ms } => {
-                    self.stop_kind(FaultKind::Clock);
-                    let fault = ClockFault::Bump { delta_ms };
-                    self.replace(Box::new(ClockNemesis::new(target, fault)));
-                    self.start(FaultKind::Clock, &mut rng);
-                }
-                ScriptedOp::ClockStrobe {
-                    target,
-                    delta_ms,
-                    period,
-                    duration,
-                } => {
-                    self.stop_kind(FaultKind::Clock);
-                    let fault = ClockFault::Strobe {
-                        delta_ms,
-                        period,
-                        duration,
-                    };
-                    self.replace(Box::new(ClockNemesis::new(target, fault)));
-                    self.start(FaultKind::Clock, &mut rng);
-                }
-                ScriptedOp::ClockReset => self.stop_kind(FaultKind::Clock),
+                Action::Stop(kind) => self.stop_kind(kind),
             }
         }
     }

@@ -17,7 +17,8 @@ use faultline::cluster::{
     BackendKind, Cluster, ClusterConfig, Daemon, Error, Grudge, Node, Signal, Target, Topology,
 };
 use faultline::nemesis::{
-    KillNemesis, NemesisSink, PauseNemesis, Schedule, ScheduleConfig, ScriptStep, ScriptedOp,
+    KillNemesis, NemesisSink, PartitionNemesis, PauseNemesis, Schedule, ScheduleConfig, ScriptStep,
+    ScriptedOp,
 };
 use serde_json::{json, Value};
 
@@ -474,9 +475,6 @@ fn a_random_schedule_pairs_every_fault_with_its_end_and_repeats_with_its_seed() 
             nemeses: vec![
                 Box::new(KillNemesis::new(Target::One)),
                 Box::new(PauseNemesis::new(Target::Minority)),
-                Box::new(faultline::nemesis::PartitionNemesis::new(vec![
-                    Topology::Halves,
-                ])),
             ],
         };
         let running = schedule.spawn(cluster.clone(), events.clone());
@@ -498,7 +496,7 @@ fn a_random_schedule_pairs_every_fault_with_its_end_and_repeats_with_its_seed() 
             "kill" | "pause" => None,
             "restart" => Some("kill"),
             "resume" => Some("pause"),
-            other => panic!("loopback cannot partition, yet the schedule did {other}"),
+            other => panic!("the schedule has no {other} fault, yet did it"),
         };
         match (pair, open) {
             (None, None) => open = Some(event),
@@ -543,6 +541,12 @@ fn loopback_nodes_share_a_port_on_their_own_addresses_and_refuse_partitions() {
         ]))
         .unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+    let asks_for_partitions = Schedule::Random {
+        config: ScheduleConfig::default(),
+        nemeses: vec![Box::new(PartitionNemesis::new(vec![Topology::Halves]))],
+    };
+    let err = asks_for_partitions.check(&cluster).unwrap_err().to_string();
+    assert!(err.contains("partitions need the local backend"), "{err}");
 
     let n1 = cluster.node("n1").unwrap();
     n1.kill().unwrap();
