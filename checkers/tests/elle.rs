@@ -727,3 +727,32 @@ fn on_small_list_append_histories_the_verdict_matches_brute_force_exactly() {
     }
     assert!(invalid > 100, "only {invalid} histories without an order");
 }
+
+#[test]
+fn snapshot_isolated_histories_show_write_skew_and_nothing_snapshot_isolation_forbids() {
+    let mut skewed = 0;
+    for seed in 0..30 {
+        let history = gen::list_append_snapshot(&GenConfig {
+            seed,
+            txns: 1_500,
+            clients: 8,
+            active_keys: 4,
+            ..GenConfig::default()
+        });
+        let model = ConsistencyModel::SnapshotIsolation;
+        let result = ListAppend { model }.check(&history, &Budget::default());
+        assert_eq!(
+            result.verdict,
+            Verdict::Valid,
+            "seed {seed}: {}",
+            result.details
+        );
+        let found = kinds(&result);
+        assert!(
+            found.iter().all(|k| k.starts_with("G2-item")),
+            "seed {seed}: {found:?}"
+        );
+        skewed += usize::from(!found.is_empty());
+    }
+    assert!(skewed >= 10, "write skew in only {skewed} histories");
+}

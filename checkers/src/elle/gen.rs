@@ -111,6 +111,90 @@ pub fn rw_register(config: &GenConfig) -> History {
     simulate(config, true)
 }
 
+/// Generates a list-append history from a store that gives *snapshot isolation* instead:
+/// a transaction reads the state as of its invocation (plus its own appends), and commits
+/// at one instant inside its window unless a key it appends to was appended to by another
+/// transaction that committed since it began (first committer wins; it then fails). Such
+/// histories have write skew (G2-item) but no G-single or G-nonadjacent.
+pub fn list_append_snapshot(config: &GenConfig) -> History {
+    let mut rng = Rng::new(config.seed);
+    let planned = plan(config, &mut rng);
+    let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(planned.len() * 3);
+    for (i, p) in planned.iter().enumerate() {
+        events.push((p.invoke_at, 0, i as u32));
+        events.push((p.apply_at, 1, i as u32));
+        events.push((p.complete_at, 2, i as u32));
+    }
+    events.sort_unstable();
+    // Per key: (commit instant, value), in commit order; a snapshot is a prefix.
+    let mut lists: HashMap<u64, Vec<(u64, i64)>> = HashMap::new();
+    let mut reads: Vec<Option<Vec<Value>>> = (0..planned.len()).map(|_| None).collect();
+    let mut fates: Vec<Fate> = planned.iter().map(|p| p.fate).collect();
+    let mut ops: Vec<Op> = Vec::with_capacity(planned.len());
+    let mut op_of: Vec<usize> = vec![usize::MAX; planned.len()];
+    let mut pos = 0usize;
+    for &(time, kind, t) in &events {
+        let p = &planned[t as usize];
+        match kind {
+            0 => {
+                op_of[t as usize] = ops.len();
+                ops.push(invocation(ops.len(), p, pos, time, false));
+                pos += 1;
+            }
+            1 if matches!(p.fate, Fate::Ok | Fate::CrashApplied) => {
+                let conflict = p.mops.iter().any(|&(is_read, key, _)| {
+                    !is_read
+                        && lists
+                            .get(&key)
+                            .and_then(|l| l.last())
+                            .is_some_and(|&(c, _)| c > p.invoke_at)
+                });
+                if conflict {
+                    fates[t as usize] = if p.fate == Fate::Ok {
+                        Fate::Fail
+                    } else {
+                        Fate::CrashLost
+                    };
+                    continue;
+                }
+                let mut own: HashMap<u64, Vec<i64>> = HashMap::new();
+                let mut seen = Vec::new();
+                for &(is_read, key, value) in &p.mops {
+                    if is_read {
+                        let committed = lists.get(&key).map_or(&[][..], Vec::as_slice);
+                        let upto = committed.partition_point(|&(c, _)| c < p.invoke_at);
+                        let mut list: Vec<i64> =
+                            committed[..upto].iter().map(|&(_, v)| v).collect();
+                        list.extend(own.get(&key).into_iter().flatten());
+                        seen.push(json!(list));
+                    } else {
+                        own.entry(key).or_default().push(value);
+                    }
+                }
+                for &(is_read, key, value) in &p.mops {
+                    if !is_read {
+                        lists.entry(key).or_default().push((time, value));
+                    }
+                }
+                reads[t as usize] = Some(seen);
+            }
+            1 => {}
+            _ => {
+                let seen = reads[t as usize].take();
+                let fate = fates[t as usize];
+                complete(&mut ops[op_of[t as usize]], p, fate, seen, pos, time, false);
+                pos += 1;
+            }
+        }
+    }
+    History {
+        ops,
+        nemesis: Vec::new(),
+        event_count: pos,
+        warnings: Vec::new(),
+    }
+}
+
 fn simulate(config: &GenConfig, register: bool) -> History {
     let mut rng = Rng::new(config.seed);
     let planned = plan(config, &mut rng);
@@ -151,7 +235,15 @@ fn simulate(config: &GenConfig, register: bool) -> History {
             1 => {}
             _ => {
                 let seen = reads[t as usize].take();
-                complete(&mut ops[op_of[t as usize]], p, seen, pos, time, register);
+                complete(
+                    &mut ops[op_of[t as usize]],
+                    p,
+                    p.fate,
+                    seen,
+                    pos,
+                    time,
+                    register,
+                );
                 pos += 1;
             }
         }
@@ -266,9 +358,11 @@ fn invocation(id: usize, p: &Planned, pos: usize, time: u64, register: bool) -> 
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn complete(
     op: &mut Op,
     p: &Planned,
+    fate: Fate,
     reads: Option<Vec<Value>>,
     pos: usize,
     time: u64,
@@ -276,7 +370,7 @@ fn complete(
 ) {
     op.complete_pos = Some(pos);
     op.complete_time = Some(time * 1000);
-    match p.fate {
+    match fate {
         Fate::Ok => {
             op.outcome = Outcome::Ok;
             op.value = txn_value(&p.mops, reads.as_deref(), register);
