@@ -757,3 +757,90 @@ fn a_faked_clock_skews_what_a_local_daemon_reads_and_go_stores_are_refused() {
     assert!(e.contains("Go program"), "{e}");
     cluster.teardown().unwrap();
 }
+
+/// `faultline run` of a shipped etcd spec on the lab's hosts, with n1 cut off from n2 and n3
+/// for 6 s; returns the exit code, stdout and the run directory.
+fn run_etcd_over_ssh(lab: &Lab, spec_file: &str) -> (Option<i32>, String, PathBuf) {
+    let out_dir = lab.tmp.path().join(format!("out-{spec_file}"));
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let source = fs::read_to_string(repo.join("workloads").join(spec_file)).unwrap();
+    let head = &source[..source.find("[nemesis]").expect("a [nemesis] table")];
+    let o = lab.options();
+    let spec = format!(
+        "{head}[nemesis]\n\
+         schedule = [{{ at_s = 3, fault = \"partition\", topology = \"n1|n2,n3\", duration_s = 6 }}]\n\
+         [ssh]\nidentity_file = {:?}\nknown_hosts_file = {:?}\nconnect_timeout_s = 2\n",
+        o.identity_file.unwrap(),
+        o.known_hosts_file.unwrap()
+    );
+    let spec_path = lab.tmp.path().join(spec_file);
+    fs::write(&spec_path, spec).unwrap();
+    let hosts: Vec<String> = lab.hosts.iter().map(|h| h.address.to_string()).collect();
+    let hosts_file = lab.tmp.path().join("hosts.txt");
+    fs::write(&hosts_file, hosts.join("\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("run")
+        .arg(&spec_path)
+        .arg("--out")
+        .arg(&out_dir)
+        .args(["--backend", "ssh", "--nodes-file"])
+        .arg(&hosts_file)
+        .args(["--time-limit", "14", "--seed", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let name = spec_file.trim_end_matches(".toml");
+    let run_dir = fs::canonicalize(out_dir.join(name).join("latest")).unwrap_or_else(|e| {
+        panic!(
+            "no run directory ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let stdout =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), stdout, run_dir)
+}
+
+/// Nothing of the run is left on any lab host: no chain, no process, no node directory.
+fn assert_hosts_clean(lab: &Lab) {
+    for i in 0..lab.hosts.len() {
+        assert!(
+            !lab.rules(i).contains("FAULTLINE"),
+            "rules left on host {i}"
+        );
+        assert_eq!(
+            lab.foreign_processes(i),
+            Vec::<String>::new(),
+            "processes left on host {i}"
+        );
+    }
+}
+
+#[test]
+fn etcd_over_ssh_gives_the_same_verdicts_as_locally() {
+    let _g = heavy();
+    let lab = Lab::new(&[HostSetup::default(); 3]);
+
+    let (code, out, run_dir) = run_etcd_over_ssh(&lab, "etcd-v3.toml");
+    assert_eq!(code, Some(0), "linearizable reads pass:\n{out}");
+    assert!(out.contains("etcd-v3: valid"), "{out}");
+    let log = fs::read_to_string(run_dir.join("nodes/n2/daemon.log")).unwrap();
+    assert!(
+        log.contains("--- faultline: starting") && log.contains("etcd"),
+        "{log}"
+    );
+    let history = fs::read_to_string(run_dir.join("history.jsonl")).unwrap();
+    assert!(history.contains("\"start-partition\"") && history.contains("\"stop-partition\""));
+    assert_hosts_clean(&lab);
+
+    let (code, out, _) = run_etcd_over_ssh(&lab, "etcd-v3-fast-reads.toml");
+    assert_eq!(code, Some(1), "serializable reads are caught stale:\n{out}");
+    assert_hosts_clean(&lab);
+    let leftovers: Vec<_> = fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("faultline-") && n.ends_with("-n1"))
+        .collect();
+    assert!(leftovers.is_empty(), "node directories left: {leftovers:?}");
+}
