@@ -189,6 +189,29 @@ fn a_weaker_model_turns_the_anomalies_it_allows_into_notes() {
         serde_json::json!(["strict-serializable"])
     );
 
+    // Non-repeatable reads: fine for read committed, not for snapshot isolation.
+    for (file, register) in [
+        ("list-append-g-single-bad-nonrepeatable.jsonl", false),
+        ("rw-register-g-single-bad-nonrepeatable.jsonl", true),
+    ] {
+        let history = golden(file);
+        for (model, verdict) in [
+            (ConsistencyModel::ReadCommitted, Verdict::Valid),
+            (ConsistencyModel::SnapshotIsolation, Verdict::Invalid),
+        ] {
+            let result = if register {
+                RwRegister { model }.check(&history, &Budget::default())
+            } else {
+                ListAppend { model }.check(&history, &Budget::default())
+            };
+            assert_eq!(
+                result.verdict, verdict,
+                "{file} {model:?}: {}",
+                result.summary
+            );
+        }
+    }
+
     let aborted = golden("list-append-g1a-bad.jsonl");
     let rc = list_append(ConsistencyModel::ReadCommitted).check(&aborted, &Budget::default());
     assert_eq!(rc.verdict, Verdict::Invalid);

@@ -26,7 +26,7 @@
 //!
 //! Non-cycle anomalies: `G1a` (a read of a value whose write failed), `G1b` (a read of a
 //! transaction's intermediate write), `internal` (a read disagrees with the transaction's
-//! own earlier read or write), `future-read` (a read of a value its transaction writes
+//! own earlier write; two reads that differ are a non-repeatable read, shown by edges), `future-read` (a read of a value its transaction writes
 //! only later), `garbage-read` (a value nobody wrote) and `lost-update` (two transactions
 //! read the same version and both wrote the key). Reads inside crashed (`info`) transactions
 //! are unknown. Cost: O(micro-operations × log writes) per key, plus the `rw` edges out of
@@ -128,7 +128,11 @@ impl KeyPass<'_> {
 
     fn txn_group(&mut self, t: u32, group: &[u32], out: &mut KeyOut) {
         let txns = self.txns;
+        // The last value known in this transaction, its own last write, and its last read
+        // of others' state (two differing ones are a non-repeatable read: edges, not
+        // `internal`).
         let mut known: Option<i64> = None;
+        let mut own: Option<i64> = None;
         let mut external: Option<usize> = None;
         for (gi, &m) in group.iter().enumerate() {
             let mop = &txns.mops[m as usize];
@@ -140,14 +144,16 @@ impl KeyPass<'_> {
                     self.reads[i].2 = true;
                 }
                 known = Some(mop.value);
+                own = Some(mop.value);
                 continue;
             }
             if !mop.known() {
                 continue;
             }
-            match known {
+            match own {
                 Some(x) if x != mop.value => self.internal(t, x, mop.value, out),
                 Some(_) => {}
+                None if known == Some(mop.value) => {}
                 None => {
                     external = Some(self.reads.len());
                     self.reads.push((mop.value, t, false));
@@ -179,8 +185,8 @@ impl KeyPass<'_> {
         out.found.push(Found::new(
             "internal",
             format!(
-                "{} read {} = {}, but its own earlier read or write in the same transaction \
-                 left it at {}",
+                "{} read {} = {}, but it had itself written {} to it earlier in the same \
+                 transaction",
                 n.t(t),
                 n.key(self.key),
                 show(read),
