@@ -48,6 +48,13 @@ const DEMO_BINARY: &str = "faultline-demo";
 const DEMO_BIN_ENV: &str = "FAULTLINE_DEMO_BIN";
 
 #[derive(Args, Debug)]
+#[command(after_long_help = "\
+The demo store's binary, faultline-demo, is looked up in this order: $FAULTLINE_DEMO_BIN; \
+beside the faultline binary (`cargo build --workspace` puts both in target/<profile>/; \
+after `cargo install --path .` also run `cargo install --path demo`); built on the spot when \
+faultline runs from a cargo target directory of its source tree; the PATH.
+
+Exit codes: 0 valid, 1 invalid, 2 unknown, 3 the test could not be carried out.")]
 pub struct DemoArgs {
     /// The demo store's mode: stale-reads fails (a stale read), linearizable passes,
     /// lost-updates fails on compare-and-set even without faults.
