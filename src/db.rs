@@ -111,14 +111,22 @@ fn node_values(spec: &DbSpec, node: &dyn Node, i: usize, all: &[Arc<dyn Node>]) 
 /// Empties each node's data directory, runs the `wipe` command, starts every daemon.
 pub fn start_all(cluster: &Cluster, plans: &[NodePlan], timeout: Duration) -> anyhow::Result<()> {
     for (node, plan) in cluster.nodes().iter().zip(plans) {
-        let _ = std::fs::remove_dir_all(&plan.data_dir);
-        std::fs::create_dir_all(&plan.data_dir).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: cannot create the data directory {}: {e}",
+        // On the node, not the controller's disk: an ssh node's directory is on its host.
+        let fresh = vec![
+            "sh".to_string(),
+            "-c".into(),
+            "rm -rf \"$0\" && mkdir -p \"$0\"".into(),
+            plan.data_dir.display().to_string(),
+        ];
+        let out = node.exec(&fresh, timeout)?;
+        if !out.success() {
+            anyhow::bail!(
+                "{}: cannot create the data directory {}: {}",
                 plan.node,
-                plan.data_dir.display()
-            )
-        })?;
+                plan.data_dir.display(),
+                out.stderr.trim()
+            );
+        }
         if !plan.wipe.is_empty() {
             let out = node.exec(&plan.wipe, timeout)?;
             if !out.success() {
