@@ -779,3 +779,35 @@ fn snapshot_isolated_histories_show_write_skew_and_nothing_snapshot_isolation_fo
     }
     assert!(skewed >= 10, "write skew in only {skewed} histories");
 }
+
+#[test]
+fn read_committed_histories_lose_updates_and_show_nothing_read_committed_forbids() {
+    let mut lost = 0;
+    for seed in 0..30 {
+        let history = gen::list_append_read_committed(&GenConfig {
+            seed,
+            txns: 1_500,
+            clients: 8,
+            active_keys: 4,
+            ..GenConfig::default()
+        });
+        let model = ConsistencyModel::ReadCommitted;
+        let result = ListAppend { model }.check(&history, &Budget::default());
+        assert_eq!(
+            result.verdict,
+            Verdict::Valid,
+            "seed {seed}: {}",
+            result.details
+        );
+        let found = kinds(&result);
+        let allowed = ["G-single", "G-nonadjacent", "G2-item", "lost-update"];
+        assert!(
+            found
+                .iter()
+                .all(|k| allowed.iter().any(|a| k.starts_with(a))),
+            "seed {seed}: {found:?}"
+        );
+        lost += usize::from(found.contains("lost-update"));
+    }
+    assert!(lost >= 10, "lost updates in only {lost} histories");
+}

@@ -117,6 +117,18 @@ pub fn rw_register(config: &GenConfig) -> History {
 /// transaction that committed since it began (first committer wins; it then fails). Such
 /// histories have write skew (G2-item) but no G-single or G-nonadjacent.
 pub fn list_append_snapshot(config: &GenConfig) -> History {
+    simulate_snapshot(config, true)
+}
+
+/// Generates a list-append history from a store that is only *read committed*: reads come
+/// from a snapshot taken at invocation, as with [`list_append_snapshot`], but concurrent
+/// appends to one key never conflict, so updates get lost. Such histories have G-single
+/// (lost updates) and write skew, and nothing read committed forbids.
+pub fn list_append_read_committed(config: &GenConfig) -> History {
+    simulate_snapshot(config, false)
+}
+
+fn simulate_snapshot(config: &GenConfig, first_committer_wins: bool) -> History {
     let mut rng = Rng::new(config.seed);
     let planned = plan(config, &mut rng);
     let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(planned.len() * 3);
@@ -142,13 +154,14 @@ pub fn list_append_snapshot(config: &GenConfig) -> History {
                 pos += 1;
             }
             1 if matches!(p.fate, Fate::Ok | Fate::CrashApplied) => {
-                let conflict = p.mops.iter().any(|&(is_read, key, _)| {
-                    !is_read
-                        && lists
-                            .get(&key)
-                            .and_then(|l| l.last())
-                            .is_some_and(|&(c, _)| c > p.invoke_at)
-                });
+                let conflict = first_committer_wins
+                    && p.mops.iter().any(|&(is_read, key, _)| {
+                        !is_read
+                            && lists
+                                .get(&key)
+                                .and_then(|l| l.last())
+                                .is_some_and(|&(c, _)| c > p.invoke_at)
+                    });
                 if conflict {
                     fates[t as usize] = if p.fate == Fate::Ok {
                         Fate::Fail
@@ -162,7 +175,14 @@ pub fn list_append_snapshot(config: &GenConfig) -> History {
                 for &(is_read, key, value) in &p.mops {
                     if is_read {
                         let committed = lists.get(&key).map_or(&[][..], Vec::as_slice);
-                        let upto = committed.partition_point(|&(c, _)| c < p.invoke_at);
+                        // Without write conflicts, a transaction that appended to a key
+                        // reads it as of its commit, as a store that locks written rows
+                        // would show it; otherwise its own appends would land out of order.
+                        let upto = if !first_committer_wins && own.contains_key(&key) {
+                            committed.len()
+                        } else {
+                            committed.partition_point(|&(c, _)| c < p.invoke_at)
+                        };
                         let mut list: Vec<i64> =
                             committed[..upto].iter().map(|&(_, v)| v).collect();
                         list.extend(own.get(&key).into_iter().flatten());
