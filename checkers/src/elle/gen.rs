@@ -1,5 +1,5 @@
 //! Generated list-append (and rw-register) histories: strictly serializable by
-//! construction, optionally with one anomaly injected.
+//! construction, optionally with one anomaly injected — or from simulated weaker stores.
 //!
 //! [`list_append`] simulates `clients` concurrent clients against an ideal store. Each
 //! transaction is invoked, takes effect atomically at one instant strictly inside its
@@ -10,8 +10,15 @@
 //! demands). Keys rotate: a key takes about `appends_per_key` appends and is then retired
 //! for a fresh one, the way Jepsen's list-append workload keeps lists short.
 //!
-//! [`inject`] then edits the history to contain exactly one anomaly of a chosen kind, for
-//! tests and benchmarks to check that the checker reports that anomaly and nothing else.
+//! [`rw_register`] runs the same simulation with registers. [`inject`] edits a list-append
+//! history to contain exactly one anomaly of a chosen kind, for tests and benchmarks to
+//! check that the checker reports that anomaly and nothing else.
+//!
+//! Two weaker stores bound the checker from the other side: [`list_append_snapshot`]
+//! (snapshot isolation: write skew, G2-item, but never G-single) and
+//! [`list_append_read_committed`] (lost updates too, but never G0 or G1). Their histories
+//! must be valid under those models, with only the anomalies those models allow.
+//!
 //! Every random choice comes from one seeded generator, so a seed replays a history.
 
 use std::cmp::Reverse;

@@ -37,7 +37,7 @@
 //!
 //! Complexity: parsing, the per-key inference and the graph are linear in the history
 //! (keys are analysed in parallel); real-time order costs O(n) edges through barrier
-//! nodes ([`graph`]); components are found by an iterative Tarjan, and cycle search runs
+//! nodes (see `graph.rs`); components are found by an iterative Tarjan, and cycle search runs
 //! only inside components. A strictly serializable history of a million transactions
 //! checks in seconds (`cargo bench -p faultline-checkers --bench elle`).
 //!
