@@ -567,22 +567,28 @@ fn helper_controller_killed_mid_run() {
     let Some(report) = std::env::var_os("FAULTLINE_TEST_CONTROLLER_REPORT") else {
         return;
     };
-    let cluster = local_cluster(2);
-    start_servers(&cluster);
-    let grudge = Topology::Halves
-        .grudge(&cluster.node_names(), &mut rand::thread_rng())
+    let backend: BackendKind = std::env::var("FAULTLINE_TEST_BACKEND")
+        .unwrap()
+        .parse()
         .unwrap();
-    cluster.partition(&grudge).unwrap();
+    let cluster = Cluster::start(&ClusterConfig::new(backend, 2)).unwrap();
+    start_servers(&cluster);
+    if cluster.supports_partitions() {
+        let grudge = Topology::Halves
+            .grudge(&cluster.node_names(), &mut rand::thread_rng())
+            .unwrap();
+        cluster.partition(&grudge).unwrap();
+    }
     std::fs::write(&report, cluster.run_id()).unwrap();
     // Bounded: the parent kills us long before this ends.
     std::thread::sleep(Duration::from_secs(60));
 }
 
 /// Starts `helper_controller_killed_mid_run` in a child process and waits until its
-/// 2-node cluster is partitioned; returns the child and the run id.
+/// 2-node cluster runs its daemons (partitioned, on `local`); returns the child and the run id.
 // The child is returned to the caller, which kills and waits for it.
 #[allow(clippy::zombie_processes)]
-fn spawn_controller() -> (std::process::Child, String) {
+fn spawn_controller(backend: &str) -> (std::process::Child, String) {
     let report = tempfile::NamedTempFile::new().unwrap();
     let mut controller = Command::new(std::env::current_exe().unwrap())
         .args([
@@ -592,6 +598,7 @@ fn spawn_controller() -> (std::process::Child, String) {
             "--nocapture",
         ])
         .env("FAULTLINE_TEST_CONTROLLER_REPORT", report.path())
+        .env("FAULTLINE_TEST_BACKEND", backend)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -614,7 +621,7 @@ fn spawn_controller() -> (std::process::Child, String) {
 #[test]
 fn sigterm_to_the_controller_tears_its_cluster_down() {
     let _heavy = heavy();
-    let (controller, run_id) = spawn_controller();
+    let (controller, run_id) = spawn_controller("local");
     assert_eq!(processes_of_run(&run_id).len(), 2, "the daemons run");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(controller.id() as i32),
@@ -633,7 +640,7 @@ fn sigterm_to_the_controller_tears_its_cluster_down() {
 #[test]
 fn faultline_clean_removes_what_a_killed_controller_left() {
     let _heavy = heavy();
-    let (mut controller, run_id) = spawn_controller();
+    let (mut controller, run_id) = spawn_controller("local");
     controller.kill().unwrap();
     controller.wait().unwrap();
     assert!(
@@ -682,6 +689,32 @@ fn faultline_clean_leaves_a_live_run_alone() {
     assert!(stderr.contains("still running"), "{stderr}");
     assert!(run(&["ip", "netns", "list"]).contains(&format!("fl{run_id}-n1")));
     drop(cluster);
+    assert_no_trace(&run_id);
+}
+
+#[test]
+fn faultline_clean_kills_the_daemons_a_killed_loopback_controller_left() {
+    let _heavy = heavy();
+    let (mut controller, run_id) = spawn_controller("loopback");
+    controller.kill().unwrap();
+    controller.wait().unwrap();
+    assert_eq!(
+        processes_of_run(&run_id).len(),
+        2,
+        "the daemons outlive their controller"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["clean", "--run", &run_id])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        stdout.matches("removed process group").count(),
+        2,
+        "one line per daemon:\n{stdout}"
+    );
     assert_no_trace(&run_id);
 }
 
