@@ -260,7 +260,7 @@ fn render(run_dir: &Path, results: &Results, history: &History) -> anyhow::Resul
         .iter()
         .map(|w| w.window.clone())
         .collect();
-    let plots = plots::draw(run_dir, history, &windows)?;
+    let plots = draw_plots(run_dir, history, &windows);
     let report_path = run_dir.join(REPORT_FILE);
     let page = html::page(results, history, &plots);
     fs::write(&report_path, page)
@@ -274,6 +274,24 @@ fn render(run_dir: &Path, results: &Results, history: &History) -> anyhow::Resul
         plots: plots.files,
         history: run_dir.join(HISTORY_FILE),
     })
+}
+
+/// The plots, or a page note saying why there are none: a plot that cannot be drawn (an odd
+/// history, a full disk) must not cost the run its verdict and report.
+fn draw_plots(run_dir: &Path, history: &History, windows: &[FaultWindow]) -> plots::Plots {
+    let drawn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        plots::draw(run_dir, history, windows)
+    }));
+    let why = match drawn {
+        Ok(Ok(plots)) => return plots,
+        Ok(Err(e)) => format!("{e:#}"),
+        Err(_) => "the plotting library panicked (see the message on stderr)".to_string(),
+    };
+    tracing::warn!("plots left out of the report: {why}");
+    plots::Plots {
+        missing: Some(format!("The plots could not be drawn: {why}.")),
+        ..plots::Plots::default()
+    }
 }
 
 /// `faultline report RUN_DIR`: re-renders `junit.xml`, the plots and `report.html` from the

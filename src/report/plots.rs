@@ -382,13 +382,23 @@ fn draw_windows<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     } else {
         y1 - (y1 - y0) * 0.04
     };
-    chart.draw_series(d.windows.iter().map(|(a, _, kind, label)| {
-        let text = super::escape::truncate(label, 28);
-        Text::new(
+    // A label needs room: a narrow window gets only its kind, a very narrow one nothing, so
+    // a run with dozens of faults stays legible.
+    let span = d.x_max.max(f64::MIN_POSITIVE);
+    chart.draw_series(d.windows.iter().filter_map(|(a, b, kind, label)| {
+        let share = (b - a) / span;
+        let text = if share >= 0.12 {
+            super::escape::truncate(label, 28)
+        } else if share >= 0.04 {
+            kind.clone()
+        } else {
+            return None;
+        };
+        Some(Text::new(
             text,
             (*a, y_label),
             ("sans-serif", 11).into_font().color(&window_color(kind)),
-        )
+        ))
     }))?;
     Ok(())
 }
