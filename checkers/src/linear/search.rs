@@ -121,14 +121,19 @@ struct Memo {
 
 impl Memo {
     /// True when the configuration is new (and records it); `bytes` grows by its cost.
-    fn visit(&mut self, key: &[u64], optional: &[u64], bytes: &mut usize) -> bool {
-        let Some(list) = self.map.get_mut(key) else {
+    fn visit(&mut self, key: &mut Vec<u64>, optional: &[u64], bytes: &mut usize) -> bool {
+        if !self.subsume && !optional.is_empty() {
+            // Exact matching: the optional bits belong in the hashed key, not in a list.
+            key.extend_from_slice(optional);
+            return self.visit(key, &[], bytes);
+        }
+        let Some(list) = self.map.get_mut(key.as_slice()) else {
             *bytes += heap_block(key.len()) + heap_block(optional.len());
-            self.map.insert(key.into(), optional.to_vec());
+            self.map.insert(key.as_slice().into(), optional.to_vec());
             self.configurations += 1;
             return true;
         };
-        if self.stride == 0 {
+        if optional.is_empty() {
             return false;
         }
         let subset = |seen: &[u64]| seen.iter().zip(optional).all(|(a, b)| a & !b == 0);
@@ -395,7 +400,7 @@ pub(crate) fn search<M: Model>(
                         (Some(_), _) => high.max(op),
                     };
                     lin.key(&mut key, next, new_frontier, new_high);
-                    if memo.visit(&key, &lin.optional_bits, &mut memory.keys_bytes) {
+                    if memo.visit(&mut key, &lin.optional_bits, &mut memory.keys_bytes) {
                         stack.push(Frame {
                             op,
                             state,
