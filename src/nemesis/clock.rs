@@ -124,14 +124,57 @@ fn refuse_unreachable(node: &str, program: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Whether `path` is a Go executable: every Go toolchain since 1.13 writes a build-info blob
-/// starting with this magic, and older ones a `Go build ID` note.
+/// Whether `path` is a Go executable: an ELF file with a section only the Go toolchain
+/// writes (`.go.buildinfo` since Go 1.13, `.note.go.buildid`, `.gopclntab`). Reads the
+/// section headers only, not the whole binary (a store's binary can be hundreds of MB).
 fn is_go_binary(path: &Path) -> bool {
-    let Ok(bytes) = fs::read(path) else {
-        return false;
+    elf_section_names(path).is_some_and(|names| {
+        names
+            .iter()
+            .any(|n| n == ".go.buildinfo" || n == ".note.go.buildid" || n == ".gopclntab")
+    })
+}
+
+/// The section names of a 64-bit little-endian ELF file; `None` for anything else.
+fn elf_section_names(path: &Path) -> Option<Vec<String>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = fs::File::open(path).ok()?;
+    let mut at = |offset: u64, len: usize| -> Option<Vec<u8>> {
+        let mut buf = vec![0; len];
+        f.seek(SeekFrom::Start(offset)).ok()?;
+        f.read_exact(&mut buf).ok()?;
+        Some(buf)
     };
-    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-    has(b"\xff Go buildinf:") || has(b"\x04\x00\x00\x00Go\x00\x00")
+    let header = at(0, 64)?;
+    // Magic, 64-bit class, little-endian data.
+    if header[..4] != *b"\x7fELF" || header[4] != 2 || header[5] != 1 {
+        return None;
+    }
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    let (shoff, shentsize) = (u64_at(&header, 0x28), u16_at(&header, 0x3a));
+    let (shnum, shstrndx) = (u16_at(&header, 0x3c), u16_at(&header, 0x3e));
+    if shentsize < 64 || shnum == 0 || shnum > 4096 || shstrndx >= shnum {
+        return None;
+    }
+    let table = at(shoff, shentsize * shnum)?;
+    let entry = |i: usize| &table[i * shentsize..i * shentsize + 64];
+    let strtab = entry(shstrndx);
+    let (str_off, str_len) = (u64_at(strtab, 0x18), u64_at(strtab, 0x20));
+    if str_len > 1 << 20 {
+        return None;
+    }
+    let strings = at(str_off, str_len as usize)?;
+    Some(
+        (0..shnum)
+            .filter_map(|i| {
+                let name_at = u32::from_le_bytes(entry(i)[..4].try_into().unwrap()) as usize;
+                let rest = strings.get(name_at..)?;
+                let end = rest.iter().position(|b| *b == 0)?;
+                Some(String::from_utf8_lossy(&rest[..end]).into_owned())
+            })
+            .collect(),
+    )
 }
 
 fn find_program(program: &str) -> Option<PathBuf> {
