@@ -844,3 +844,55 @@ fn etcd_over_ssh_gives_the_same_verdicts_as_locally() {
         .collect();
     assert!(leftovers.is_empty(), "node directories left: {leftovers:?}");
 }
+
+#[test]
+fn the_demo_store_runs_under_a_faked_clock_and_the_history_carries_the_offsets() {
+    let _g = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "demo",
+            "--mode",
+            "linearizable",
+            "--time-limit",
+            "8",
+            "--seed",
+            "3",
+        ])
+        .args(["--nemesis", "clock", "--backend", "loopback", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let history = fs::read_to_string(dir.path().join("demo-linearizable/latest/history.jsonl"))
+        .unwrap_or_else(|e| panic!("{e}\n{said}"));
+    let events: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| e["process"] == "nemesis")
+        .collect();
+    let bump = events
+        .iter()
+        .find(|e| e["f"] == "clock-bump")
+        .unwrap_or_else(|| panic!("no clock-bump in {events:?}"));
+    for (node, v) in bump["value"].as_object().unwrap() {
+        let (delta, offset) = (
+            v["delta_ms"].as_i64().unwrap(),
+            v["offset_ms"].as_i64().unwrap(),
+        );
+        assert_eq!(delta.abs(), 2000, "{node}: {v}");
+        assert!(
+            (offset - delta).abs() < 250,
+            "{node} measured {offset} ms after a {delta} ms bump"
+        );
+    }
+    let reset = events
+        .iter()
+        .find(|e| e["f"] == "clock-reset")
+        .expect("the final heal resets clocks");
+    for (node, v) in reset["value"].as_object().unwrap() {
+        assert!(v["offset_ms"].as_i64().unwrap().abs() < 250, "{node}: {v}");
+    }
+}
