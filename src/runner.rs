@@ -32,9 +32,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use faultline_checkers::linear::Linearizable;
-use faultline_checkers::model::{ModelKind, ModelOptions};
-use faultline_checkers::{Budget, CheckResult, Checker, History, Outcome, Verdict};
+use faultline_checkers::registry::{self, CheckerOptions};
+use faultline_checkers::{Budget, CheckResult, History, Outcome, Verdict};
 use serde_json::Value;
 
 use crate::client::http::HttpClient;
@@ -634,23 +633,18 @@ fn finish_cluster(
 /// The checks of a run: the model's checker, and the workload's own sanity check.
 fn check(spec: &Spec, history: &History, phases: &PhaseOutcome) -> Vec<CheckResult> {
     let budget = Budget::with_time_limit(Duration::from_secs(spec.run.check_timeout_s));
-    let options = ModelOptions {
+    let name = spec
+        .checker
+        .name
+        .clone()
+        .unwrap_or_else(|| spec.workload.name.default_checker().to_string());
+    let options = CheckerOptions {
         nil_read_matches_any: spec.checker.nil_read_matches_any,
-        ..ModelOptions::default()
+        ..CheckerOptions::default()
     };
-    let checker: Box<dyn Checker> = match spec.workload.name {
-        WorkloadKind::Register => Box::new(Linearizable {
-            model: ModelKind::Register,
-            options,
-        }),
-        WorkloadKind::CasRegister => Box::new(Linearizable {
-            model: ModelKind::CasRegister,
-            options,
-        }),
-        WorkloadKind::Set => Box::new(Linearizable {
-            model: ModelKind::Set,
-            options,
-        }),
+    let checker = match registry::build(&name, &options) {
+        Ok(c) => c,
+        Err(e) => return vec![CheckResult::unknown(&name, e.to_string())],
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         checker.check(history, &budget)

@@ -546,6 +546,15 @@ impl WorkloadKind {
         }
     }
 
+    /// The checker a run of this workload uses unless the spec names another.
+    pub fn default_checker(self) -> &'static str {
+        match self {
+            WorkloadKind::Register => "register",
+            WorkloadKind::CasRegister => "cas-register",
+            WorkloadKind::Set => "set-full",
+        }
+    }
+
     /// The operations the workload issues; each needs a `[client.ops.F]`.
     pub fn fs(self) -> &'static [&'static str] {
         match self {
@@ -623,10 +632,13 @@ pub struct ScheduledFault {
     pub target: Option<String>,
 }
 
-/// Checker settings. The model follows from the workload.
+/// Checker settings. The checker follows from the workload (`register` and `cas-register`:
+/// linearizability over that model; `set`: `set-full`) unless `name` says otherwise.
 #[derive(Deserialize, Serialize, Clone, Debug, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CheckerSpec {
+    /// A checker by name (`faultline check --help` lists them).
+    pub name: Option<String>,
     /// Knossos's rule: an `ok` read of `null` observed nothing. Default false.
     pub nil_read_matches_any: bool,
 }
@@ -1040,6 +1052,19 @@ impl LoadedSpec {
                     None => format!("it issues: {}", w.name.fs().join(", ")),
                 }),
             ));
+        }
+        if let Some(name) = &self.spec.checker.name {
+            let names: Vec<&str> = faultline_checkers::registry::CHECKERS
+                .iter()
+                .map(|c| c.name)
+                .collect();
+            if !names.contains(&name.as_str()) {
+                return Err(self.err(
+                    "checker.name",
+                    format!("unknown checker `{name}`"),
+                    Some(suggest(name, &names)),
+                ));
+            }
         }
         if w.keys == 0 {
             return Err(self.err("workload.keys", "at least one key is needed", None));

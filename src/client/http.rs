@@ -17,26 +17,42 @@
 //! a value of the wrong type are all data, classified here, in one place.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Method;
 use serde_json::Value;
+use tokio::net::TcpStream;
 
-use super::template::Template;
+use super::template::{percent_encode, Template};
 use super::{BoxFuture, Client, Completion, Invocation, Target};
 use crate::spec::{
     ClientSpec, Decode, ExtractSpec, IfMissing, OpSpec, RuleOutcome, ValueType, OP_VARS,
 };
 
 /// A client built from a spec's `[client]` table, for a fixed list of nodes.
+///
+/// It speaks HTTP/1.1 over connections of its own (hyper's connection-level client): an
+/// operation takes an idle connection to its node, or opens one, and gives it back only
+/// after a complete answer, so a connection never carries two operations and a connection
+/// that broke is never reused. Nothing is retried: the one exception is a pooled connection
+/// found closed *before* the request was written, which is replaced — the store never saw
+/// that request.
 pub struct HttpClient {
-    http: reqwest::Client,
     targets: Vec<Target>,
     ops: HashMap<String, CompiledOp>,
     headers: Vec<(HeaderName, Template)>,
+    timeout: Duration,
+    connect_timeout: Duration,
+    idle: Vec<Mutex<Vec<Conn>>>,
 }
+
+type Conn = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 /// One `[client.ops.F]`, compiled.
 #[derive(Debug)]
@@ -65,25 +81,17 @@ struct Rule {
 impl HttpClient {
     /// Builds the client; the spec has been validated, so templates compile.
     pub fn new(spec: &ClientSpec, targets: Vec<Target>) -> anyhow::Result<HttpClient> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(spec.timeout_ms))
-            .connect_timeout(Duration::from_millis(spec.connect_timeout_ms))
-            // A redirect is a fail-over to another node behind our back.
-            .redirect(reqwest::redirect::Policy::none())
-            // Test traffic must reach the node itself, never a proxy from the environment.
-            .no_proxy()
-            .pool_max_idle_per_host(1024)
-            .tcp_nodelay(true)
-            .build()?;
         let mut ops = HashMap::new();
         for (f, op) in &spec.ops {
             ops.insert(f.clone(), CompiledOp::compile(f, op)?);
         }
         Ok(HttpClient {
-            http,
+            idle: targets.iter().map(|_| Mutex::new(Vec::new())).collect(),
             targets,
             ops,
             headers: compile_headers(&spec.headers)?,
+            timeout: Duration::from_millis(spec.timeout_ms),
+            connect_timeout: Duration::from_millis(spec.connect_timeout_ms),
         })
     }
 
@@ -94,6 +102,25 @@ impl HttpClient {
         let Some(target) = self.targets.get(node) else {
             return Completion::fail(format!("no node {node}"));
         };
+        let request = match self.request(op, target, inv) {
+            Ok(r) => r,
+            // Never sent: certainly not applied.
+            Err(e) => return Completion::fail(format!("cannot build the request: {e}")),
+        };
+        match tokio::time::timeout(self.timeout, self.exchange(node, target, request)).await {
+            Err(_) => op.lost("timeout"),
+            Ok(Err(e)) => op.lost(&e),
+            Ok(Ok((status, body))) => op.classify(inv, status, &String::from_utf8_lossy(&body)),
+        }
+    }
+
+    /// Renders the op's templates into a request (origin-form URI, Host header).
+    fn request(
+        &self,
+        op: &CompiledOp,
+        target: &Target,
+        inv: &Invocation,
+    ) -> Result<hyper::Request<Full<Bytes>>, String> {
         let (expected, new) = match &inv.value {
             Value::Array(a) if a.len() == 2 => (a[0].clone(), a[1].clone()),
             _ => (Value::Null, Value::Null),
@@ -105,38 +132,84 @@ impl HttpClient {
         // Order of OP_VARS.
         let vars = [&key, &inv.value, &expected, &new, &node_v, &ip, &port];
         debug_assert_eq!(vars.len(), OP_VARS.len());
-        let url = format!(
-            "http://{}:{}{}",
-            target.ip,
-            target.port,
-            op.path.render(&vars)
-        );
-        let mut req = self.http.request(op.method.clone(), url);
-        if !op.query.is_empty() {
-            let q: Vec<(&str, String)> = op
-                .query
-                .iter()
-                .map(|(k, t)| (k.as_str(), t.render(&vars)))
-                .collect();
-            req = req.query(&q);
+        let mut uri = op.path.render(&vars);
+        for (i, (k, t)) in op.query.iter().enumerate() {
+            uri.push(if i == 0 { '?' } else { '&' });
+            uri.push_str(&percent_encode(k));
+            uri.push('=');
+            uri.push_str(&percent_encode(&t.render(&vars)));
         }
+        let mut builder = hyper::Request::builder()
+            .method(op.method.clone())
+            .uri(uri)
+            .header(
+                hyper::header::HOST,
+                format!("{}:{}", target.ip, target.port),
+            );
         for (name, t) in self.headers.iter().chain(&op.headers) {
-            if let Ok(v) = HeaderValue::from_str(&t.render(&vars)) {
-                req = req.header(name.clone(), v);
-            }
+            let value = HeaderValue::from_str(&t.render(&vars)).map_err(|e| e.to_string())?;
+            builder = builder.header(name.clone(), value);
         }
-        if let Some(body) = &op.body {
-            req = req.body(body.render(&vars));
-        }
-        let response = match req.send().await {
-            Ok(r) => r,
-            Err(e) => return op.lost(&describe(&e)),
+        let body = op
+            .body
+            .as_ref()
+            .map(|b| b.render(&vars))
+            .unwrap_or_default();
+        builder
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Sends one request on one connection and reads the whole answer.
+    async fn exchange(
+        &self,
+        node: usize,
+        target: &Target,
+        request: hyper::Request<Full<Bytes>>,
+    ) -> Result<(u16, Bytes), String> {
+        let pooled = self.idle[node].lock().ok().and_then(|mut idle| idle.pop());
+        let mut conn = match pooled {
+            Some(mut c) => match c.ready().await {
+                Ok(()) => c,
+                // Closed while idle (the store restarted): the request was not written yet.
+                Err(_) => self.connect(target).await?,
+            },
+            None => self.connect(target).await?,
         };
+        let response = conn.send_request(request).await.map_err(|e| describe(&e))?;
         let status = response.status().as_u16();
-        match response.bytes().await {
-            Ok(body) => op.classify(inv, status, &String::from_utf8_lossy(&body)),
-            Err(e) => op.lost(&describe(&e)),
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| describe(&e))?
+            .to_bytes();
+        if let Ok(mut idle) = self.idle[node].lock() {
+            idle.push(conn);
         }
+        Ok((status, body))
+    }
+
+    async fn connect(&self, target: &Target) -> Result<Conn, String> {
+        let addr = (target.ip.as_str(), target.port);
+        let stream =
+            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+                Err(_) => return Err("connect timeout".into()),
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    return Err("connection refused".into())
+                }
+                Ok(Err(e)) => return Err(format!("cannot connect: {e}")),
+                Ok(Ok(s)) => s,
+            };
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| describe(&e))?;
+        // Drives the connection until either side closes it; it ends with the connection.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(sender)
     }
 }
 
@@ -146,21 +219,15 @@ impl Client for HttpClient {
     }
 }
 
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timeout".into()
-    } else if e.is_connect() {
-        "connection refused".into()
-    } else {
-        // The chain names the cause (reset, closed before a full message, ...).
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            text = format!("{text}: {s}");
-            source = s.source();
-        }
-        text
+/// An error and its causes (reset, closed before a complete message, ...), on one line.
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
     }
+    text
 }
 
 fn compile_headers(
