@@ -244,6 +244,9 @@ fn fill(o: Outcome) -> &'static str {
     }
 }
 
+/// Height of one process lane in a linearizability diagram.
+const LANE_H: f64 = 38.0;
+
 fn linear(out: &mut String, f: &LinearFailure, history: &History, first: bool) {
     let ids = f.ops_to_draw(history);
     // x is the rank of each event position among the drawn ops, so bars keep their order and
@@ -259,7 +262,7 @@ fn linear(out: &mut String, f: &LinearFailure, history: &History, first: bool) {
     let rank: BTreeMap<usize, usize> = positions.iter().enumerate().map(|(r, &p)| (p, r)).collect();
     let lanes: BTreeSet<u64> = ids.iter().map(|&i| history.ops[i].process).collect();
     let lane_of: BTreeMap<u64, usize> = lanes.iter().enumerate().map(|(l, &p)| (p, l)).collect();
-    let (left, step, lane_h, top) = (70.0, 46.0, 38.0, 30.0);
+    let (left, step, lane_h, top) = (70.0, 46.0, LANE_H, 30.0);
     let width = left + step * (positions.len() as f64 + 1.5);
     let height = top + lane_h * lanes.len() as f64 + 20.0;
     let key = f
@@ -301,45 +304,7 @@ fn linear(out: &mut String, f: &LinearFailure, history: &History, first: bool) {
         };
         let y = top + lane_h * lane_of[&op.process] as f64 + 6.0;
         let failing = i == f.failing_op;
-        let stroke = if failing {
-            "stroke=\"#c82828\" stroke-width=\"3\""
-        } else {
-            "stroke=\"#777\" stroke-width=\"1\""
-        };
-        let dash = if op.complete_pos.is_none() {
-            " stroke-dasharray=\"4 3\""
-        } else {
-            ""
-        };
-        let label = op_text(op);
-        let chars = (((x1 - x0) / 6.5) as usize).max(3);
-        let shown = if failing {
-            format!("✗ {}", truncate(&label, chars.saturating_sub(2)))
-        } else {
-            truncate(&label, chars)
-        };
-        let _ = write!(
-            out,
-            "<g class=\"op {}{}\" data-op=\"{i}\"><title>{}</title>\
-             <rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"3\" fill=\"{}\" {stroke}{dash}/>\
-             <text x=\"{:.1}\" y=\"{:.1}\"{}>{}</text></g>",
-            outcome_class(op.outcome),
-            if failing { " failing" } else { "" },
-            html(&format!(
-                "op {i}, process {}: {} ({}), history line {}",
-                op.process,
-                truncate(&label, 300),
-                outcome_class(op.outcome),
-                op.line
-            )),
-            (x1 - x0).max(8.0),
-            lane_h - 12.0,
-            fill(op.outcome),
-            x0 + 4.0,
-            y + lane_h / 2.0 - 2.0,
-            if failing { " fill=\"#c82828\" font-weight=\"bold\"" } else { "" },
-            html(&shown)
-        );
+        bar(out, op, [x0, x1, y], failing);
     }
     out.push_str("</svg>");
     super::timeline::jump_button(
@@ -350,6 +315,51 @@ fn linear(out: &mut String, f: &LinearFailure, history: &History, first: bool) {
     states(out, f);
     ops_table(out, &ids, f.failing_op, history);
     out.push_str("</div>\n");
+}
+
+/// One op of the diagram: a bar from `x0` to `x1` on the lane at `y`, with its text, and a
+/// red outline and ✗ for the op that could not be placed.
+fn bar(out: &mut String, op: &Op, [x0, x1, y]: [f64; 3], failing: bool) {
+    let (i, lane_h) = (op.id, LANE_H);
+    let stroke = if failing {
+        "stroke=\"#c82828\" stroke-width=\"3\""
+    } else {
+        "stroke=\"#777\" stroke-width=\"1\""
+    };
+    let dash = if op.complete_pos.is_none() {
+        " stroke-dasharray=\"4 3\""
+    } else {
+        ""
+    };
+    let label = op_text(op);
+    let chars = (((x1 - x0) / 6.5) as usize).max(3);
+    let shown = if failing {
+        format!("✗ {}", truncate(&label, chars.saturating_sub(2)))
+    } else {
+        truncate(&label, chars)
+    };
+    let _ = write!(
+        out,
+        "<g class=\"op {}{}\" data-op=\"{i}\"><title>{}</title>\
+         <rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"3\" fill=\"{}\" {stroke}{dash}/>\
+         <text x=\"{:.1}\" y=\"{:.1}\"{}>{}</text></g>",
+        outcome_class(op.outcome),
+        if failing { " failing" } else { "" },
+        html(&format!(
+            "op {i}, process {}: {} ({}), history line {}",
+            op.process,
+            truncate(&label, 300),
+            outcome_class(op.outcome),
+            op.line
+        )),
+        (x1 - x0).max(8.0),
+        lane_h - 12.0,
+        fill(op.outcome),
+        x0 + 4.0,
+        y + lane_h / 2.0 - 2.0,
+        if failing { " fill=\"#c82828\" font-weight=\"bold\"" } else { "" },
+        html(&shown)
+    );
 }
 
 fn states(out: &mut String, f: &LinearFailure) {
@@ -482,47 +492,7 @@ fn cycle(out: &mut String, name: &str, steps: &[Step], history: &History, index:
     );
     for (i, s) in steps.iter().enumerate() {
         let next = steps[(i + 1) % steps.len()].op;
-        let ((x0, y0), (x1, y1)) = (at(s.op), at(next));
-        // Stop short of the node circles and bow the edge outward, so a 2-cycle shows two arrows.
-        let (dx, dy) = (x1 - x0, y1 - y0);
-        let len = (dx * dx + dy * dy).sqrt().max(1.0);
-        let (ux, uy) = (dx / len, dy / len);
-        let (sx, sy, ex, ey) = (
-            x0 + ux * 24.0,
-            y0 + uy * 24.0,
-            x1 - ux * 24.0,
-            y1 - uy * 24.0,
-        );
-        let (mx, my) = ((sx + ex) / 2.0 - uy * 28.0, (sy + ey) / 2.0 + ux * 28.0);
-        let color = edge_color(&s.edge);
-        // The label sits outside the bow, anchored away from the edge so it never covers it.
-        let anchor = match -uy {
-            p if p > 0.3 => "start",
-            p if p < -0.3 => "end",
-            _ => "middle",
-        };
-        let dash = if s.edge == "rw" {
-            " stroke-dasharray=\"6 4\""
-        } else {
-            ""
-        };
-        let mut label = s.edge.clone();
-        if let Some(k) = &s.key {
-            let _ = write!(label, " {k}");
-        }
-        if let Some(v) = &s.value {
-            let _ = write!(label, "={v}");
-        }
-        let _ = write!(
-            out,
-            "<g class=\"edge\" data-edge=\"{}\"><path d=\"M{sx:.1},{sy:.1} Q{mx:.1},{my:.1} {ex:.1},{ey:.1}\" \
-             fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{dash} marker-end=\"url(#{marker})\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" fill=\"{color}\" text-anchor=\"{anchor}\">{}</text></g>",
-            html(&s.edge),
-            (sx + ex) / 2.0 - uy * 22.0,
-            (sy + ey) / 2.0 + ux * 22.0 + 4.0,
-            html(&truncate(&label, 40))
-        );
+        edge(out, s, at(s.op), at(next), &marker);
     }
     for &op in &nodes {
         let (x, y) = at(op);
@@ -546,6 +516,51 @@ fn cycle(out: &mut String, name: &str, steps: &[Step], history: &History, index:
         );
     }
     out.push_str("</svg></div>\n");
+}
+
+/// One dependency of a cycle: a bowed arrow between two node centres, labelled with its type,
+/// key and value.
+fn edge(out: &mut String, s: &Step, (x0, y0): (f64, f64), (x1, y1): (f64, f64), marker: &str) {
+    // Stop short of the node circles and bow the edge outward, so a 2-cycle shows two arrows.
+    let (dx, dy) = (x1 - x0, y1 - y0);
+    let len = (dx * dx + dy * dy).sqrt().max(1.0);
+    let (ux, uy) = (dx / len, dy / len);
+    let (sx, sy, ex, ey) = (
+        x0 + ux * 24.0,
+        y0 + uy * 24.0,
+        x1 - ux * 24.0,
+        y1 - uy * 24.0,
+    );
+    let (mx, my) = ((sx + ex) / 2.0 - uy * 28.0, (sy + ey) / 2.0 + ux * 28.0);
+    let color = edge_color(&s.edge);
+    // The label sits outside the bow, anchored away from the edge so it never covers it.
+    let anchor = match -uy {
+        p if p > 0.3 => "start",
+        p if p < -0.3 => "end",
+        _ => "middle",
+    };
+    let dash = if s.edge == "rw" {
+        " stroke-dasharray=\"6 4\""
+    } else {
+        ""
+    };
+    let mut label = s.edge.clone();
+    if let Some(k) = &s.key {
+        let _ = write!(label, " {k}");
+    }
+    if let Some(v) = &s.value {
+        let _ = write!(label, "={v}");
+    }
+    let _ = write!(
+        out,
+        "<g class=\"edge\" data-edge=\"{}\"><path d=\"M{sx:.1},{sy:.1} Q{mx:.1},{my:.1} {ex:.1},{ey:.1}\" \
+         fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{dash} marker-end=\"url(#{marker})\"/>\
+         <text x=\"{:.1}\" y=\"{:.1}\" fill=\"{color}\" text-anchor=\"{anchor}\">{}</text></g>",
+        html(&s.edge),
+        (sx + ex) / 2.0 - uy * 22.0,
+        (sy + ey) / 2.0 + ux * 22.0 + 4.0,
+        html(&truncate(&label, 40))
+    );
 }
 
 #[cfg(test)]
