@@ -3,7 +3,9 @@
 //! node can use the same port. `a.b` comes from the run id, so concurrent runs rarely share
 //! addresses. It needs no root. Kill and pause work as on `local`; partitions do not, since
 //! every node shares one network stack — [`Backend::supports_partitions`] says so and
-//! [`Backend::partition`] fails with [`Error::Unsupported`].
+//! [`Backend::partition`] fails with [`Error::Unsupported`]. Faults and teardown reach the
+//! daemon's process group: a store that leaves it (`setsid`, double fork into a new session)
+//! escapes them here, where on `local` its namespace still gives it away.
 
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr};
