@@ -24,7 +24,7 @@ struct Entry {
 static LIVE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 static NEXT_ID: Mutex<u64> = Mutex::new(0);
 
-/// Proof that a backend is in the registry; [`Registration::release`] takes it out.
+/// Proof that a backend is in the registry; the owning cluster takes it out when dropped.
 pub struct Registration {
     id: u64,
 }
