@@ -27,6 +27,7 @@ fn brute_force(history: &History, model: ModelKind, options: &ModelOptions) -> b
         let init = match model {
             ModelKind::Mutex => json!(options.initial == json!(true)),
             ModelKind::Set => json!([]),
+            ModelKind::MultiRegister => json!({}),
             _ => options.initial.clone(),
         };
         extend(&ops, &mut used, &init, model, options)
@@ -98,6 +99,23 @@ fn reference_step(
             };
             (!ok || same(&op.value, state)).then(|| state.clone())
         }
+        (ModelKind::MultiRegister, "txn") => {
+            let mut regs = state.clone();
+            for micro in op.value.as_array()? {
+                let (f, k, v) = (micro[0].as_str()?, micro[1].as_str()?, &micro[2]);
+                let held = regs.get(k).cloned().unwrap_or(options.initial.clone());
+                match f {
+                    "read"
+                        if ok && !(v.is_null() && options.nil_read_matches_any) && *v != held =>
+                    {
+                        return None
+                    }
+                    "write" => regs[k] = v.clone(),
+                    _ => {}
+                }
+            }
+            Some(regs)
+        }
         _ => None,
     }
 }
@@ -138,6 +156,7 @@ fn random_history(seed: u64, shape: &Shape) -> History {
     let mut ids: Vec<u64> = (0..shape.processes).collect();
     let mut last_written = Value::Null;
     let mut added: Vec<Value> = Vec::new();
+    let mut registers = json!({});
     let mut next_unique = 1i64;
     let mut invoked = 0;
     while invoked < shape.ops || in_flight.iter().any(Option::is_some) {
@@ -153,6 +172,21 @@ fn random_history(seed: u64, shape: &Shape) -> History {
                     json!(rng.gen_range(0..shape.values))
                 };
                 let (f, v) = match (shape.model, rng.gen_range(0..3)) {
+                    (ModelKind::MultiRegister, _) => {
+                        let micro = |rng: &mut ChaCha8Rng| {
+                            let k = ["x", "y"][rng.gen_range(0..2)];
+                            if rng.gen_bool(0.5) {
+                                json!(["read", k, null])
+                            } else {
+                                json!(["write", k, rng.gen_range(0..shape.values)])
+                            }
+                        };
+                        let len = rng.gen_range(1..=2);
+                        (
+                            "txn",
+                            json!((0..len).map(|_| micro(&mut rng)).collect::<Vec<_>>()),
+                        )
+                    }
                     (ModelKind::Mutex, 0 | 1) => ("acquire", Value::Null),
                     (ModelKind::Mutex, _) => ("release", Value::Null),
                     (ModelKind::Set, 0) => ("read", Value::Null),
@@ -192,6 +226,24 @@ fn random_history(seed: u64, shape: &Shape) -> History {
                     events.push(event(p, EventType::Fail, &f, v));
                 } else {
                     let value = match f.as_str() {
+                        "txn" => {
+                            let mut filled = Vec::new();
+                            for micro in v.as_array().unwrap() {
+                                let k = micro[1].as_str().unwrap();
+                                if micro[0] == json!("read") {
+                                    let held = if lie {
+                                        json!(rng.gen_range(0..shape.values))
+                                    } else {
+                                        registers.get(k).cloned().unwrap_or(Value::Null)
+                                    };
+                                    filled.push(json!(["read", k, held]));
+                                } else {
+                                    registers[k] = micro[2].clone();
+                                    filled.push(micro.clone());
+                                }
+                            }
+                            json!(filled)
+                        }
                         "read" if shape.model == ModelKind::Set && lie => {
                             json!((1..=rng.gen_range(0..3)).collect::<Vec<i64>>())
                         }
@@ -210,7 +262,7 @@ fn random_history(seed: u64, shape: &Shape) -> History {
         }
     }
     // Sometimes leave an invocation open at the end: it counts as crashed.
-    if shape.model != ModelKind::Set && rng.gen_bool(0.3) {
+    if !matches!(shape.model, ModelKind::Set | ModelKind::MultiRegister) && rng.gen_bool(0.3) {
         let value = if shape.model == ModelKind::Mutex {
             Value::Null
         } else {
@@ -279,8 +331,8 @@ proptest! {
     }
 
     #[test]
-    fn agrees_with_brute_force_on_small_register_mutex_and_set_histories(seed in any::<u64>(), which in 0..3usize) {
-        let model = [ModelKind::Register, ModelKind::Mutex, ModelKind::Set][which];
+    fn agrees_with_brute_force_on_small_register_mutex_set_and_multi_register_histories(seed in any::<u64>(), which in 0..4usize) {
+        let model = [ModelKind::Register, ModelKind::Mutex, ModelKind::Set, ModelKind::MultiRegister][which];
         let shape = Shape { model, processes: 3, ops: 7, values: 3, unique: false, crash_percent: 20 };
         let h = random_history(seed, &shape);
         let initial = if model == ModelKind::Register { json!(0) } else { Value::Null };
@@ -315,8 +367,8 @@ proptest! {
     }
 
     #[test]
-    fn set_and_mutex_reductions_keep_the_verdict_of_the_plain_search(seed in any::<u64>(), set in any::<bool>()) {
-        let model = if set { ModelKind::Set } else { ModelKind::Mutex };
+    fn set_mutex_and_multi_register_reductions_keep_the_verdict_of_the_plain_search(seed in any::<u64>(), which in 0..3usize) {
+        let model = [ModelKind::Set, ModelKind::Mutex, ModelKind::MultiRegister][which];
         let shape = Shape { model, processes: 4, ops: 12, values: 3, unique: false, crash_percent: 35 };
         let h = random_history(seed, &shape);
         let options = ModelOptions::default();
@@ -385,6 +437,7 @@ fn random_histories_mix_verdicts_and_exercise_every_reduction() {
         (ModelKind::Register, 3, 7, 3, false, 20),
         (ModelKind::Mutex, 3, 7, 3, false, 20),
         (ModelKind::Set, 3, 7, 3, false, 20),
+        (ModelKind::MultiRegister, 3, 7, 3, false, 20),
         (ModelKind::CasRegister, 4, 14, 4, true, 30),
         (ModelKind::CasRegister, 4, 14, 2, false, 35),
     ];
