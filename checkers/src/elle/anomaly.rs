@@ -388,7 +388,7 @@ pub(crate) fn result(
             model.name()
         ),
         Verdict::Valid => format!(
-            "{} are {}, though {} rule out {}",
+            "{} are {}, though {} {} out {}",
             transactions(stats.txns),
             model.name(),
             kinds
@@ -396,6 +396,7 @@ pub(crate) fn result(
                 .map(|k| k.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
+            if kinds.len() == 1 { "rules" } else { "rule" },
             not.join(", ")
         ),
     };
