@@ -275,6 +275,28 @@ struct Linearized {
 }
 
 impl Linearized {
+    fn new(ops: &[SearchOp]) -> Linearized {
+        let words = ops.len().div_ceil(64).max(1);
+        let mut lin = Linearized {
+            bits: vec![0; words],
+            must_bits: vec![0; words],
+            must: Vec::new(),
+            optional_slot: vec![NIL; ops.len()],
+            optional_bits: Vec::new(),
+        };
+        let mut optional = 0u32;
+        for (i, op) in ops.iter().enumerate() {
+            if op.ret.is_some() {
+                lin.must.push(i as u32);
+            } else {
+                lin.optional_slot[i] = optional;
+                optional += 1;
+            }
+        }
+        lin.optional_bits = vec![0; (optional as usize).div_ceil(64)];
+        lin
+    }
+
     #[inline]
     fn has(&self, op: u32) -> bool {
         self.bits[op as usize / 64] >> (op % 64) & 1 == 1
@@ -314,30 +336,21 @@ impl Linearized {
 }
 
 /// Searches for a linearization of `ops` (sorted by call) under `model`.
+///
+/// One loop over the event list, as a state machine (walk, lift, backtrack): splitting it
+/// would scatter the search's state over many functions without making any step clearer.
 pub(crate) fn search<M: Model>(
     model: &mut M,
     ops: &[SearchOp],
     limits: &Limits,
 ) -> (Outcome, Stats) {
     let mut stats = Stats::default();
-    let n = ops.len();
-    let mut lin = Linearized {
-        bits: vec![0; n.div_ceil(64).max(1)],
-        must_bits: vec![0; n.div_ceil(64).max(1)],
-        must: Vec::new(),
-        optional_slot: vec![NIL; n],
-        optional_bits: Vec::new(),
-    };
-    let mut optional = 0u32;
-    for (i, op) in ops.iter().enumerate() {
-        if op.ret.is_some() {
-            lin.must.push(i as u32);
-        } else {
-            lin.optional_slot[i] = optional;
-            optional += 1;
-        }
-    }
-    lin.optional_bits = vec![0; (optional as usize).div_ceil(64)];
+    let mut lin = Linearized::new(ops);
+    let optional = lin
+        .optional_slot
+        .iter()
+        .filter(|&&slot| slot != NIL)
+        .count();
     let mut remaining = lin.must.len();
     if remaining == 0 {
         return (Outcome::Valid, stats);
@@ -363,15 +376,8 @@ pub(crate) fn search<M: Model>(
         stats.steps += 1;
         if stats.steps % 4096 == 0 {
             stats.configurations = memo.configurations;
-            if limits.deadline.is_some_and(|d| Instant::now() >= d) {
-                let why = format!(
-                    "the time limit ran out after {} configurations",
-                    memo.configurations
-                );
+            if let Some(why) = out_of_budget(limits, &memo, &mut memory, stack.capacity()) {
                 return (Outcome::Unknown(why), stats);
-            }
-            if !memory.charge(&memo, stack.capacity()) {
-                return (Outcome::Unknown(memory.exhausted()), stats);
             }
         }
         let (op, is_call) = if entry == NIL {
@@ -450,6 +456,22 @@ pub(crate) fn search<M: Model>(
         crashed_phase = ops[frame.op as usize].ret.is_none();
         entry = list.next[list.call_entry[frame.op as usize] as usize];
     }
+}
+
+/// Why the search must stop now, if it must.
+fn out_of_budget(
+    limits: &Limits,
+    memo: &Memo,
+    memory: &mut MemoryMeter,
+    stack_frames: usize,
+) -> Option<String> {
+    if limits.deadline.is_some_and(|d| Instant::now() >= d) {
+        return Some(format!(
+            "the time limit ran out after {} configurations",
+            memo.configurations
+        ));
+    }
+    (!memory.charge(memo, stack_frames)).then(|| memory.exhausted())
 }
 
 /// Keeps the dead end furthest into the history, with every state it was reached in.
