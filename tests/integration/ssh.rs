@@ -34,6 +34,9 @@ struct HostSetup {
     refuse_key: bool,
     /// Sessions get a PATH without /usr/sbin, so `iptables` is not found.
     no_iptables: bool,
+    /// Sessions find a stand-in `systemctl` first, whose `chrony` unit is active; it logs
+    /// every call to `systemctl.log` in the lab directory.
+    stub_systemctl: bool,
 }
 
 struct LabHost {
@@ -151,6 +154,24 @@ impl Lab {
             );
             if setup.no_iptables {
                 config.push_str("SetEnv PATH=/usr/bin:/bin\n");
+            }
+            if setup.stub_systemctl {
+                let bin = dir.join("stub-bin");
+                fs::create_dir_all(&bin).unwrap();
+                fs::write(
+                    bin.join("systemctl"),
+                    format!(
+                        "#!/bin/sh\necho \"$*\" >> {}/systemctl.log\n\
+                         case \"$1\" in is-active) [ \"$3\" = chrony ];; *) exit 0;; esac\n",
+                        dir.display()
+                    ),
+                )
+                .unwrap();
+                sh_ok(&["chmod", "755", bin.join("systemctl").to_str().unwrap()]);
+                config.push_str(&format!(
+                    "SetEnv PATH={}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
+                    bin.display()
+                ));
             }
             fs::write(hdir.join("sshd_config"), config).unwrap();
             let pubkey = fs::read_to_string(hdir.join("host_key.pub")).unwrap();
@@ -600,7 +621,14 @@ fn offset_ms(event: &faultline::nemesis::FaultEvent, node: &str) -> i64 {
 #[test]
 fn clock_faults_step_each_hosts_clock_and_teardown_puts_it_back() {
     let _g = heavy();
-    let lab = Lab::new(&[HostSetup::default(); 2]);
+    let lab = Lab::new(&[
+        HostSetup::default(),
+        HostSetup {
+            stub_systemctl: true,
+            ..HostSetup::default()
+        },
+    ]);
+    let systemctl = || fs::read_to_string(lab.tmp.path().join("systemctl.log")).unwrap_or_default();
     let mut options = lab.options();
     options.clock_command = fake_date(&lab).display().to_string();
     let cluster = Cluster::start(&ClusterConfig::ssh(options)).unwrap();
@@ -623,6 +651,11 @@ fn clock_faults_step_each_hosts_clock_and_teardown_puts_it_back() {
     );
     let event = bump.start(&cluster, &mut rng).unwrap();
     assert_eq!(event.f, "clock-bump");
+    assert!(
+        systemctl().contains("stop chrony\n"),
+        "NTP stopped first: {}",
+        systemctl()
+    );
     let delta = event.value["n2"]["delta_ms"].as_i64().unwrap();
     assert_eq!(delta.abs(), 1500);
     assert!(near(reading(&event, "n2"), delta), "{}", event.value);
@@ -670,7 +703,16 @@ fn clock_faults_step_each_hosts_clock_and_teardown_puts_it_back() {
         reading(&event, "n2"),
         event.value["n2"]["delta_ms"].as_i64().unwrap()
     ));
+    assert!(
+        !systemctl().contains("start chrony"),
+        "NTP stays off during the test"
+    );
     cluster.teardown().unwrap();
+    assert!(
+        systemctl().ends_with("start chrony\n"),
+        "teardown restarts NTP: {}",
+        systemctl()
+    );
     let left_ns: i64 = fs::read_to_string(
         lab.tmp
             .path()
