@@ -76,6 +76,14 @@ fn check_local() -> Vec<Missing> {
             what: "`ip` is not installed".into(),
             fix: "install it with `apt-get install -y iproute2`".into(),
         });
+    } else if root && missing.is_empty() {
+        if let Err(e) = try_namespace_and_links() {
+            missing.push(Missing {
+                what: format!("the kernel refuses a namespace, bridge or veth pair: {e}"),
+                fix: "run on a host or a privileged container whose kernel has CONFIG_NET_NS,                       CONFIG_BRIDGE and CONFIG_VETH, or use the loopback backend"
+                    .into(),
+            });
+        }
     }
     let have_iptables = runs(&["iptables", "--version"]);
     let have_restore = runs(&["iptables-restore", "--version"]);
@@ -103,6 +111,37 @@ fn check_local() -> Vec<Missing> {
         }
     }
     missing
+}
+
+/// Creates and deletes a scratch namespace with a veth into a scratch bridge: a file in
+/// `/proc` does not prove that a container lets us do it. The names carry a fresh run id, so
+/// `faultline clean` removes them if we die half-way.
+fn try_namespace_and_links() -> Result<(), String> {
+    let id = super::state::new_run_id();
+    let prefix = format!("{}{id}", super::local::NAME_PREFIX);
+    let create = format!(
+        "netns add {prefix}-pf\nlink add {prefix}-br type bridge\n\
+         link add {prefix}-v1 type veth peer name eth0 netns {prefix}-pf\n\
+         link set {prefix}-v1 master {prefix}-br\n"
+    );
+    let remove = format!("link del {prefix}-v1\nlink del {prefix}-br\nnetns del {prefix}-pf\n");
+    let mut cmd = Command::new("ip");
+    cmd.args(["-batch", "-"]);
+    let created = process::run_ok(
+        &mut cmd,
+        "ip",
+        Some(create.as_bytes()),
+        Duration::from_secs(10),
+    );
+    let mut cmd = Command::new("ip");
+    cmd.args(["-force", "-batch", "-"]);
+    let _ = process::run_with_input(
+        &mut cmd,
+        "ip",
+        Some(remove.as_bytes()),
+        Duration::from_secs(10),
+    );
+    created.map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// Whether `argv` starts and exits 0 within a few seconds.

@@ -760,8 +760,15 @@ fn preflight_in(prefix: &[&str], path: &str) -> String {
 
 #[test]
 fn preflight_names_what_is_missing_and_how_to_install_it() {
+    // The preflight creates a scratch namespace, as does every cluster start.
+    let _heavy = heavy();
     let everything = preflight_in(&[], &std::env::var("PATH").unwrap_or_default());
     assert!(everything.contains("PREFLIGHT OK"), "{everything}");
+    let namespaces = run(&["ip", "netns", "list"]);
+    assert!(
+        !namespaces.contains("-pf"),
+        "the preflight's scratch namespace is gone: {namespaces}"
+    );
 
     let empty = tempfile::tempdir().unwrap();
     let no_tools = preflight_in(&[], &empty.path().display().to_string());
