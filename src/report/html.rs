@@ -211,7 +211,24 @@ fn test_section(out: &mut String, r: &Results) {
         "processes / keys",
         &format!("{} / {}", s.processes, s.keys),
     );
-    out.push_str("</table>\n<h3>Operations</h3><table><tr><th>f</th><th>total</th><th class=\"ok\">ok</th>\
+    out.push_str("</table>\n");
+    ops_table(out, s);
+    if !s.nemesis.is_empty() {
+        out.push_str("<h3>Nemesis events</h3><table>");
+        for (f, n) in &s.nemesis {
+            let _ = write!(out, "<tr><td>{}</td><td class=\"n\">{n}</td></tr>", html(f));
+        }
+        out.push_str("</table>");
+    }
+    if let Some(ok_per_s) = s.ok_per_s {
+        let _ = write!(out, "<p>Throughput: {ok_per_s:.1} ok ops/s.</p>");
+    }
+    out.push_str("</div>\n");
+}
+
+/// Op counts and latency by `f`, then for all ops.
+fn ops_table(out: &mut String, s: &super::stats::Stats) {
+    out.push_str("<h3>Operations</h3><table><tr><th>f</th><th>total</th><th class=\"ok\">ok</th>\
                   <th class=\"fail\">fail</th><th class=\"info\">info</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th></tr>");
     let mut f_row = |name: &str, c: &Counts, q: Option<&super::stats::Quantiles>| {
         let ms = |x: Option<f64>| x.map_or("—".into(), |x| format!("{x:.2}"));
@@ -234,17 +251,6 @@ fn test_section(out: &mut String, r: &Results) {
     }
     f_row("all", &s.ops, s.latency.as_ref());
     out.push_str("</table>");
-    if !s.nemesis.is_empty() {
-        out.push_str("<h3>Nemesis events</h3><table>");
-        for (f, n) in &s.nemesis {
-            let _ = write!(out, "<tr><td>{}</td><td class=\"n\">{n}</td></tr>", html(f));
-        }
-        out.push_str("</table>");
-    }
-    if let Some(ok_per_s) = s.ok_per_s {
-        let _ = write!(out, "<p>Throughput: {ok_per_s:.1} ok ops/s.</p>");
-    }
-    out.push_str("</div>\n");
 }
 
 fn share(c: &Counts) -> String {

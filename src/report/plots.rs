@@ -303,41 +303,7 @@ fn latency_chart<DB: DrawingBackend>(root: &Area<DB>, d: &PlotData) -> anyhow::R
         .map_err(&e)?;
     draw_windows(&mut chart, d, d.y_min, d.y_max).map_err(&e)?;
     if let Some(cells) = &d.density {
-        let (ly0, ly1) = (d.y_min.ln(), d.y_max.ln());
-        let cw = d.x_max / DENSITY_COLUMNS as f64;
-        let totals: Vec<u32> = (0..cells[0].len())
-            .map(|i| cells[0][i] + cells[1][i] + cells[2][i])
-            .collect();
-        let max = totals.iter().copied().max().unwrap_or(1).max(1) as f64;
-        // One cell, one rectangle: its colour mixes the outcomes by their counts (so a few
-        // failures among many successes tint the cell rather than hide the successes), and
-        // its opacity grows with the number of ops in it.
-        let rects = totals
-            .iter()
-            .enumerate()
-            .filter(|(_, &n)| n > 0)
-            .map(|(i, &n)| {
-                let (row, col) = (i / DENSITY_COLUMNS, i % DENSITY_COLUMNS);
-                let y = |r: usize| (ly0 + (ly1 - ly0) * r as f64 / DENSITY_ROWS as f64).exp();
-                let mix = |c: fn(&RGBColor) -> u8| {
-                    let sum: f64 = [OK, FAIL, INFO]
-                        .iter()
-                        .enumerate()
-                        .map(|(k, color)| f64::from(c(color)) * f64::from(cells[k][i]))
-                        .sum();
-                    (sum / f64::from(n)).round() as u8
-                };
-                let color = RGBColor(mix(|c| c.0), mix(|c| c.1), mix(|c| c.2));
-                let alpha = 0.3 + 0.7 * ((n as f64).ln_1p() / max.ln_1p());
-                Rectangle::new(
-                    [
-                        (col as f64 * cw, y(row)),
-                        ((col + 1) as f64 * cw, y(row + 1)),
-                    ],
-                    color.mix(alpha).filled(),
-                )
-            });
-        chart.draw_series(rects).map_err(&e)?;
+        draw_density(&mut chart, d, cells).map_err(&e)?;
     } else {
         for (o, label) in [
             (Outcome::Ok, "ok"),
@@ -364,6 +330,50 @@ fn latency_chart<DB: DrawingBackend>(root: &Area<DB>, d: &PlotData) -> anyhow::R
             .draw()
             .map_err(&e)?;
     }
+    Ok(())
+}
+
+/// The density view of the latency plot: one rectangle per non-empty cell of the grid.
+fn draw_density<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    d: &PlotData,
+    cells: &[Vec<u32>; 3],
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let (ly0, ly1) = (d.y_min.ln(), d.y_max.ln());
+    let cw = d.x_max / DENSITY_COLUMNS as f64;
+    let totals: Vec<u32> = (0..cells[0].len())
+        .map(|i| cells[0][i] + cells[1][i] + cells[2][i])
+        .collect();
+    let max = totals.iter().copied().max().unwrap_or(1).max(1) as f64;
+    // One cell, one rectangle: its colour mixes the outcomes by their counts (so a few
+    // failures among many successes tint the cell rather than hide the successes), and
+    // its opacity grows with the number of ops in it.
+    let rects = totals
+        .iter()
+        .enumerate()
+        .filter(|(_, &n)| n > 0)
+        .map(|(i, &n)| {
+            let (row, col) = (i / DENSITY_COLUMNS, i % DENSITY_COLUMNS);
+            let y = |r: usize| (ly0 + (ly1 - ly0) * r as f64 / DENSITY_ROWS as f64).exp();
+            let mix = |c: fn(&RGBColor) -> u8| {
+                let sum: f64 = [OK, FAIL, INFO]
+                    .iter()
+                    .enumerate()
+                    .map(|(k, color)| f64::from(c(color)) * f64::from(cells[k][i]))
+                    .sum();
+                (sum / f64::from(n)).round() as u8
+            };
+            let color = RGBColor(mix(|c| c.0), mix(|c| c.1), mix(|c| c.2));
+            let alpha = 0.3 + 0.7 * ((n as f64).ln_1p() / max.ln_1p());
+            Rectangle::new(
+                [
+                    (col as f64 * cw, y(row)),
+                    ((col + 1) as f64 * cw, y(row + 1)),
+                ],
+                color.mix(alpha).filled(),
+            )
+        });
+    chart.draw_series(rects)?;
     Ok(())
 }
 

@@ -174,26 +174,8 @@ fn encode(history: &History) -> (Meta, String) {
             (a, b.max(a), w.label)
         })
         .collect();
-    let details = (history.ops.len() <= DETAIL_LIMIT).then(|| {
-        history
-            .ops
-            .iter()
-            .map(|o| {
-                let mut d = String::new();
-                if let Some(k) = &o.key {
-                    let _ = write!(d, "key {} · ", truncate(k, 40));
-                }
-                d.push_str(&truncate(&super::diagrams::op_text(o), 80));
-                if let Some(e) = &o.error {
-                    let _ = write!(d, " · error {}", truncate(&value_text(e), 60));
-                }
-                if let Some(n) = &o.node {
-                    let _ = write!(d, " · node {}", truncate(n, 20));
-                }
-                d
-            })
-            .collect()
-    });
+    let details =
+        (history.ops.len() <= DETAIL_LIMIT).then(|| history.ops.iter().map(detail).collect());
     let meta = Meta {
         n: history.ops.len(),
         unit: if timed { "us" } else { "event" },
@@ -207,6 +189,22 @@ fn encode(history: &History) -> (Meta, String) {
         meta,
         base64::engine::general_purpose::STANDARD.encode(bytes),
     )
+}
+
+/// The tooltip text of one op: key, value, error, node, each cut short.
+fn detail(o: &Op) -> String {
+    let mut d = String::new();
+    if let Some(k) = &o.key {
+        let _ = write!(d, "key {} · ", truncate(k, 40));
+    }
+    d.push_str(&truncate(&super::diagrams::op_text(o), 80));
+    if let Some(e) = &o.error {
+        let _ = write!(d, " · error {}", truncate(&value_text(e), 60));
+    }
+    if let Some(n) = &o.node {
+        let _ = write!(d, " · node {}", truncate(n, 20));
+    }
+    d
 }
 
 /// Appends the timeline section: controls, an empty view, the data and the script.
