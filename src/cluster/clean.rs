@@ -68,6 +68,11 @@ pub fn clean(options: &CleanOptions) -> CleanReport {
                 ));
                 continue;
             }
+            if record.backend == super::BackendKind::Ssh {
+                let (removed, failed) = super::ssh::clean_run(&id, &dir, &record.nodes);
+                report.removed.extend(removed);
+                report.failed.extend(failed);
+            }
             for node in &record.nodes {
                 if let Some(pid) = process::kill_pidfile(&state::pidfile(&dir.join(node))) {
                     report.removed.push(format!(

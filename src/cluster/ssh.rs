@@ -79,7 +79,7 @@ const NTP_UNITS: [&str; 7] = [
 ];
 
 /// One host of the node list: `[user@]host[:port]`, an IPv6 address in brackets.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SshHost {
     pub host: String,
     /// Overrides [`SshOptions::user`] for this host.
@@ -179,8 +179,9 @@ pub fn parse_hosts(text: &str) -> Result<Vec<SshHost>> {
 
 /// How to reach the hosts. Defaults: user root, port 22, the user's default key and
 /// known_hosts, strict host-key checking, 5 s connect timeout, node directories under `/tmp`,
-/// the clock set with `date`.
-#[derive(Clone, Debug)]
+/// the clock set with `date`. Saved as `ssh.json` in the run's state directory, so that
+/// `faultline clean` can reach the hosts of a run whose controller died.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SshOptions {
     /// One host per node, in node order.
     pub hosts: Vec<SshHost>,
@@ -1169,6 +1170,63 @@ impl SshCluster {
     }
 }
 
+/// The file in a run's state directory that records how to reach its hosts.
+const OPTIONS_FILE: &str = "ssh.json";
+
+/// `faultline clean` for a dead ssh run: reaches every host named in the run's `ssh.json`
+/// and removes what faultline may have left there (daemon, chain, node directory). Clock
+/// shifts and stopped NTP units were known only to the dead controller and are reported as
+/// unknown. Returns (removed, failed).
+pub(crate) fn clean_run(
+    run_id: &str,
+    state_dir: &Path,
+    names: &[String],
+) -> (Vec<String>, Vec<String>) {
+    let saved = state_dir.join(OPTIONS_FILE);
+    let options: SshOptions = match fs::read_to_string(&saved)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+    {
+        Some(o) => o,
+        None => {
+            return (
+                Vec::new(),
+                vec![format!(
+                    "run {run_id}: {} is missing or unreadable, so its hosts are unknown",
+                    saved.display()
+                )],
+            )
+        }
+    };
+    let cluster = match SshCluster::new(run_id, names, &options) {
+        Ok(c) => c,
+        Err(e) => return (Vec::new(), vec![format!("run {run_id}: {e}")]),
+    };
+    let _ = fs::create_dir_all(state_dir.join("ssh"));
+    let (mut removed, mut failed) = (Vec::new(), Vec::new());
+    for (node, left) in cluster
+        .ssh_nodes
+        .iter()
+        .zip(on_all(&cluster.ssh_nodes, |n| {
+            *lock(&n.touched) = true;
+            n.teardown()
+        }))
+    {
+        if left.is_empty() {
+            removed.push(format!(
+                "{}: daemon, chain {} and directory {} of run {run_id} (any clock shift the \
+                 dead controller made is unknown; check the host's clock)",
+                node.who(),
+                node.chain,
+                node.dir.display()
+            ));
+        } else {
+            failed.extend(left);
+        }
+    }
+    (removed, failed)
+}
+
 /// Runs `f` on every node at once, results in node order.
 fn on_all<T: Send>(nodes: &[Arc<SshNode>], f: impl Fn(&SshNode) -> T + Sync) -> Vec<T> {
     std::thread::scope(|s| {
@@ -1225,6 +1283,11 @@ impl Backend for SshCluster {
         let control = dir.join("ssh");
         fs::create_dir(&control)
             .map_err(|e| Error::io(format!("creating {}", control.display()), e))?;
+        let saved = dir.join(OPTIONS_FILE);
+        let options = &self.ssh_nodes[0].options;
+        let text = serde_json::to_string_pretty(&**options).expect("ssh options serialise");
+        fs::write(&saved, text)
+            .map_err(|e| Error::io(format!("writing {}", saved.display()), e))?;
         self.preflight()?;
         self.on_all_nodes(|n| n.setup())
     }

@@ -961,3 +961,39 @@ fn the_demo_store_runs_under_a_faked_clock_and_the_history_carries_the_offsets()
         );
     }
 }
+
+#[test]
+fn faultline_clean_reaches_the_hosts_of_a_run_whose_controller_vanished() {
+    let _g = heavy();
+    let lab = Lab::new(&[HostSetup::default(); 2]);
+    let cluster = Cluster::start(&ClusterConfig::ssh(lab.options())).unwrap();
+    let sleeper = Daemon {
+        argv: argv(&["sh", "-c", "while :; do sleep 1; done"]),
+        ..Daemon::default()
+    };
+    let run_id = cluster.run_id().to_string();
+    let dirs: Vec<PathBuf> = cluster
+        .nodes()
+        .iter()
+        .map(|n| n.dir().to_path_buf())
+        .collect();
+    for node in cluster.nodes() {
+        node.spawn_daemon(&sleeper).unwrap();
+    }
+    // A controller killed with SIGKILL runs no teardown: leak the cluster instead.
+    std::mem::forget(cluster);
+    assert!(lab.rules(0).contains("FAULTLINE") && !lab.foreign_processes(1).is_empty());
+    let report = faultline::cluster::clean::clean(&faultline::cluster::clean::CleanOptions {
+        force: true,
+        run_id: Some(run_id.clone()),
+    });
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert!(
+        report.removed.iter().any(|r| r.contains("node n2 (root@")),
+        "{:?}",
+        report.removed
+    );
+    assert_hosts_clean(&lab);
+    assert!(dirs.iter().all(|d| !d.exists()));
+    assert!(!run_state_dir(&run_id).exists());
+}
