@@ -185,7 +185,11 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
     let checks = check(spec, &history, &phase_outcome);
     let meta = RunMeta {
         spec_name: spec.name.clone(),
-        store: opts.store.clone(),
+        store: if opts.store.is_empty() {
+            spec.description.clone()
+        } else {
+            opts.store.clone()
+        },
         nodes: plans.iter().map(|p| p.node.clone()).collect(),
         seed: Some(seed),
         command_line: opts.command_line.clone(),

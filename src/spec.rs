@@ -1189,7 +1189,10 @@ fn parse_error(path: &Path, source: &str, e: &toml::de::Error) -> SpecError {
         file: path.to_path_buf(),
         line,
         key,
-        message,
+        // serde speaks of fields; a spec's author writes keys.
+        message: message
+            .replacen("unknown field", "unknown key", 1)
+            .replacen("missing field", "missing key", 1),
         hint,
     }
 }

@@ -173,6 +173,44 @@ fn etcd_v3_serializable_reads_are_caught_stale_in_a_partition() {
     );
 }
 
+/// n1 cut off from n2 and n3 for 8 s, in a 3-node cluster.
+const SCRIPTED_PARTITION_3: &str = r#"[nemesis]
+schedule = [{ at_s = 3, fault = "partition", topology = "n1|n2,n3", duration_s = 8 }]
+"#;
+
+/// Runs an etcd v2 spec on 3 nodes through [`SCRIPTED_PARTITION_3`]; returns the exit code
+/// and stdout, after checking that nothing of the run is left.
+fn run_etcd_v2(file: &str, name: &str) -> (Option<i32>, String) {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = etcd_spec(dir.path(), file, SCRIPTED_PARTITION_3);
+    let out = run(
+        &spec,
+        dir.path(),
+        &["--nodes", "3", "--time-limit", "15", "--seed", "2"],
+    );
+    assert_nothing_left(&latest(dir.path(), name));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    (
+        out.status.code(),
+        format!("stdout:\n{stdout}\nstderr:\n{stderr}"),
+    )
+}
+
+#[test]
+fn etcd_v2_with_quorum_reads_passes_through_a_partition() {
+    let (code, output) = run_etcd_v2("etcd-v2.toml", "etcd-v2");
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("etcd-v2: valid"), "{output}");
+}
+
+#[test]
+fn etcd_v2_reads_without_quorum_are_caught_stale_in_a_partition() {
+    let (code, output) = run_etcd_v2("etcd-v2-fast-reads.toml", "etcd-v2-fast-reads");
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains("etcd-v2-fast-reads: invalid"), "{output}");
+}
+
 #[test]
 fn ctrl_c_in_the_middle_of_a_partition_leaves_nothing_and_keeps_the_history() {
     let _heavy = crate::heavy();
