@@ -184,6 +184,7 @@ fn large(stale_read: bool) -> bool {
     let start = Instant::now();
     let g = gen::large(7, &config);
     let generated = start.elapsed();
+    let resident_before = status_kib("VmRSS:");
     let (result, took, _) = check(&g.history, Budget::default().threads);
     let want = if stale_read {
         Verdict::Invalid
@@ -202,6 +203,10 @@ fn large(stale_read: bool) -> bool {
         n as f64 / took.as_secs_f64(),
         generated.as_secs_f64(),
         peak_memory_kib() / 1024
+    );
+    println!(
+        "  resident before the check (the history itself): {} MiB",
+        resident_before / 1024
     );
     println!("  {}", result.summary);
     if let (Some(op), true) = (g.injected, stale_read) {
@@ -226,11 +231,16 @@ fn thread_cpu() -> Duration {
 
 /// The process's peak resident memory, from `/proc/self/status` (0 where there is none).
 fn peak_memory_kib() -> u64 {
+    status_kib("VmHWM:")
+}
+
+/// A `kB` figure of `/proc/self/status`.
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse().ok())
         })
