@@ -773,3 +773,91 @@ fn shell_words(args: &[String]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_checkers::{Event, EventType, Process};
+    use serde_json::json;
+
+    fn spec() -> Spec {
+        let src = r#"
+[db]
+start = ["store"]
+[db.ready]
+path = "/"
+[client.ops.read]
+path = "/"
+[client.ops.write]
+path = "/"
+[client.ops.cas]
+path = "/"
+[workload]
+name = "cas-register"
+"#;
+        LoadedSpec::parse(Path::new("t.toml"), src.into())
+            .unwrap()
+            .spec
+    }
+
+    fn op(process: u64, f: &str, outcome: EventType) -> [Event; 2] {
+        let event = |kind| Event {
+            index: 0,
+            time: None,
+            process: Process::Client(process),
+            kind,
+            f: f.into(),
+            key: Some("k0".into()),
+            value: json!(null),
+            node: None,
+            error: None,
+        };
+        [event(EventType::Invoke), event(outcome)]
+    }
+
+    #[test]
+    fn a_run_in_which_some_operation_never_succeeded_is_unknown() {
+        let phases = PhaseOutcome {
+            final_reads_done: true,
+        };
+        let mut events: Vec<Event> = Vec::new();
+        events.extend(op(0, "read", EventType::Ok));
+        events.extend(op(1, "write", EventType::Ok));
+        events.extend(op(2, "cas", EventType::Fail));
+        let history = History::from_events(events.clone()).unwrap();
+        let result = workload_check(&spec(), &history, &phases);
+        assert_eq!(result.verdict, Verdict::Unknown);
+        assert!(
+            result.summary.contains("`cas` never completed ok"),
+            "{}",
+            result.summary
+        );
+
+        events.extend(op(3, "cas", EventType::Ok));
+        let history = History::from_events(events).unwrap();
+        assert_eq!(
+            workload_check(&spec(), &history, &phases).verdict,
+            Verdict::Valid
+        );
+    }
+
+    #[test]
+    fn the_pacer_spaces_invocations_by_the_rate() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let pacer = Pacer::new(100.0);
+            let start = pacer.start;
+            let deadline = start + Duration::from_millis(95);
+            let mut issued = 0;
+            while pacer.wait(deadline).await {
+                issued += 1;
+            }
+            // Slots at 0, 10, ..., 90 ms: ten fit before the deadline, none early.
+            assert_eq!(issued, 10);
+            assert!(start.elapsed() >= Duration::from_millis(90));
+        });
+    }
+}
