@@ -820,3 +820,33 @@ fn knossos_rule_lets_a_nil_read_match_any_state() {
         Verdict::Invalid
     );
 }
+
+#[test]
+fn gives_the_same_answer_with_one_worker_thread_or_many() {
+    let config = gen::Large {
+        ops: 20_000,
+        keys: 16,
+        clients: 12,
+        stale_read: true,
+        ..Default::default()
+    };
+    let g = gen::large(11, &config);
+    let results: Vec<_> = [1, 4]
+        .into_iter()
+        .map(|threads| {
+            let budget = Budget {
+                threads,
+                ..Budget::default()
+            };
+            check_history(
+                &g.history,
+                ModelKind::CasRegister,
+                &ModelOptions::default(),
+                &SearchOptions::default(),
+                &budget,
+            )
+        })
+        .collect();
+    assert_eq!(results[0].verdict, Verdict::Invalid);
+    assert_eq!(results[0], results[1]);
+}
