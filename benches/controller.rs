@@ -5,11 +5,12 @@
 //!
 //! `cargo bench --bench controller` (options after `--`: `--connections C --seconds S
 //! --rounds N`). Rounds alternate faultline and wrk and the medians are compared, since a
-//! shared machine's load shifts from second to second.
-//! The server runs on one thread of its own; both load generators share the remaining core,
-//! so the comparison is fair on a small machine. Measured on a shared 2-core machine with 10
-//! connections: faultline 56,000 ops/s, wrk 76,000 req/s (medians of 3 rounds): 74 %. Without `wrk` installed the bench prints
-//! faultline's figure alone and says so.
+//! shared machine's load shifts from second to second. The server runs on one thread of its
+//! own; both load generators share the remaining core, so the comparison is fair on a small
+//! machine. Without `wrk` installed the bench prints faultline's figure alone and says so.
+//!
+//! Measured on a shared 2-core machine with 10 connections: faultline 56,000 ops/s, wrk
+//! 76,000 req/s (medians of 3 rounds): 74 %.
 
 use std::path::Path;
 use std::process::Command;
