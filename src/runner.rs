@@ -101,7 +101,12 @@ impl Log {
     /// Writes one line, stamped with the seconds since the run started.
     pub fn line(&self, text: &str) {
         let line = format!("[{:>7.2}s] {text}", self.start.elapsed().as_secs_f64());
-        eprintln!("{line}");
+        if std::io::stderr().is_terminal() {
+            // Clears a progress line that may be on screen.
+            eprintln!("\r\x1b[2K{line}");
+        } else {
+            eprintln!("{line}");
+        }
         if let Ok(mut f) = self.file.lock() {
             if let Some(f) = f.as_mut() {
                 let _ = writeln!(f, "{line}");
