@@ -37,7 +37,14 @@
 //! **Teardown** visits every host it touched, in parallel: kills the daemon, deletes the chain
 //! and its jump, undoes the clock shift, restarts the NTP units it stopped, removes the node
 //! directory, closes the master connection. A host that does not answer is retried (three
-//! attempts, one second apart); what is left is then reported host by host.
+//! attempts, one second apart); what is left is then reported host by host. Setup saves the
+//! options as `ssh.json` in the run's state directory, so that `faultline clean` can reach the
+//! hosts of a run whose controller died.
+//!
+//! Cost, measured on three test hosts (sshd in namespaces of one loaded 2-core machine, whose
+//! root login shell spends ~100 ms in its rc files per command): start with preflight 0.7 s,
+//! one `exec` 0.14 s, a partition or a heal on all hosts 0.3 s, teardown 0.35 s. A host with a
+//! lean login shell answers a multiplexed call in a round trip plus a few ms.
 
 use std::fmt;
 use std::fs::{self, File};
