@@ -476,7 +476,12 @@ mod tests {
     fn keeps_the_invocation_value_of_a_crashed_write() {
         let h = History::from_events([
             ev(Process::Client(0), EventType::Invoke, "write", json!(2)),
-            ev(Process::Client(0), EventType::Info, "write", json!("timed-out")),
+            ev(
+                Process::Client(0),
+                EventType::Info,
+                "write",
+                json!("timed-out"),
+            ),
         ])
         .unwrap();
         assert_eq!(h.ops[0].value, json!(2));
