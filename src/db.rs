@@ -171,7 +171,7 @@ pub async fn await_ready(
                     "{}: the store's process exited during setup; last lines of its log ({}):\n{}",
                     plans[i].node,
                     node.log_path().display(),
-                    tail(&node.log_path(), 15)
+                    node_tail(node.as_ref(), 15)
                 );
             }
             let t = &plans[i].target;
@@ -225,7 +225,7 @@ pub async fn await_ready(
                 spec.ready.path,
                 last.get(&i).map(String::as_str).unwrap_or("nothing"),
                 cluster.nodes()[i].log_path().display(),
-                tail(&cluster.nodes()[i].log_path(), 15)
+                node_tail(cluster.nodes()[i].as_ref(), 15)
             );
         }
         tokio::time::sleep(Duration::from_millis(spec.ready.interval_ms)).await;
@@ -271,6 +271,29 @@ pub fn collect_logs(cluster: &Cluster, plans: &[NodePlan], dest: &Path) -> Vec<S
         }
     }
     problems
+}
+
+/// The last `n` lines of a node's daemon log, read on the node (an ssh node's log is on its
+/// host, not on the controller's disk).
+fn node_tail(node: &dyn Node, n: usize) -> String {
+    let log = node.log_path();
+    let argv = [
+        "tail".to_string(),
+        "-n".into(),
+        n.to_string(),
+        log.display().to_string(),
+    ];
+    match node.exec(&argv, Duration::from_secs(5)) {
+        Ok(out) if out.success() => {
+            let lines: Vec<String> = out.stdout.lines().map(|l| format!("  | {l}")).collect();
+            if lines.is_empty() {
+                "  | (empty)".into()
+            } else {
+                lines.join("\n")
+            }
+        }
+        _ => tail(&log, n),
+    }
 }
 
 /// The last `n` lines of a text file, or a note that it cannot be read.
