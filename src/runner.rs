@@ -254,6 +254,13 @@ async fn phases(
     log: &Log,
     progress: bool,
 ) -> anyhow::Result<PhaseOutcome> {
+    // A fault this cluster cannot inject (a partition on the loopback backend) is a test
+    // that cannot be carried out as written: refuse before starting anything.
+    let schedule = build_schedule(spec, seed)?;
+    if let Some(s) = &schedule {
+        s.check(cluster)?;
+    }
+
     // Setup.
     let setup = Duration::from_secs(spec.run.setup_timeout_s);
     {
@@ -272,7 +279,6 @@ async fn phases(
     let generator = Arc::new(Mutex::new(Generator::new(&spec.workload, seed)));
 
     // Main phase.
-    let schedule = build_schedule(spec, seed)?;
     let nemesis = schedule.map(|s| {
         s.spawn(
             cluster.clone(),
