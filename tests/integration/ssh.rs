@@ -997,3 +997,30 @@ fn faultline_clean_reaches_the_hosts_of_a_run_whose_controller_vanished() {
     assert!(dirs.iter().all(|d| !d.exists()));
     assert!(!run_state_dir(&run_id).exists());
 }
+
+#[test]
+fn clock_faults_on_local_etcd_exit_3_saying_go_is_out_of_libfaketimes_reach() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("workloads/etcd-v3.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("run")
+        .arg(&spec)
+        .args([
+            "--backend",
+            "loopback",
+            "--nemesis",
+            "clock",
+            "--time-limit",
+            "2",
+        ])
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("node n1: /usr/bin/etcd is a Go program") && stderr.contains("ssh backend"),
+        "{stderr}"
+    );
+}
