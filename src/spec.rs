@@ -497,17 +497,22 @@ pub enum IfMissing {
 #[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSpec {
-    /// `register` (read, write), `cas-register` (read, write, cas) or `set` (add, then final
-    /// reads).
+    /// `register` (read, write), `cas-register` (read, write, cas), `set` (add, then final
+    /// reads) or `list-append` (txn: transactions of appends and reads).
     pub name: WorkloadKind,
     /// Keys in use at once. Default 10.
     #[serde(default = "default_keys")]
     pub keys: usize,
-    /// A key is retired after this many ops and a fresh one takes its place, so each key's
-    /// history stays small enough to check. Default 200.
+    /// A key is retired after this many ops (for `list-append`: appends) and a fresh one
+    /// takes its place, so each key's history stays small enough to check. Default 200.
     #[serde(default = "default_ops_per_key")]
     pub ops_per_key: u64,
-    /// Relative weights of the operations. Defaults: read 2, write 1, cas 1.
+    /// `list-append`: the most micro-ops in one transaction (each has 1 to this many).
+    /// Default 4.
+    #[serde(default = "default_max_txn_length")]
+    pub max_txn_length: usize,
+    /// Relative weights of the operations (for `list-append`, of the micro-ops: `r` by
+    /// `read_weight`, `append` by `write_weight`). Defaults: read 2, write 1, cas 1.
     #[serde(default = "default_weight2")]
     pub read_weight: u32,
     #[serde(default = "default_weight1")]
@@ -522,6 +527,9 @@ fn default_keys() -> usize {
 fn default_ops_per_key() -> u64 {
     200
 }
+fn default_max_txn_length() -> usize {
+    4
+}
 fn default_weight1() -> u32 {
     1
 }
@@ -535,6 +543,7 @@ pub enum WorkloadKind {
     Register,
     CasRegister,
     Set,
+    ListAppend,
 }
 
 impl WorkloadKind {
@@ -543,6 +552,7 @@ impl WorkloadKind {
             WorkloadKind::Register => "register",
             WorkloadKind::CasRegister => "cas-register",
             WorkloadKind::Set => "set",
+            WorkloadKind::ListAppend => "list-append",
         }
     }
 
@@ -552,6 +562,7 @@ impl WorkloadKind {
             WorkloadKind::Register => "register",
             WorkloadKind::CasRegister => "cas-register",
             WorkloadKind::Set => "set-full",
+            WorkloadKind::ListAppend => "list-append",
         }
     }
 
@@ -561,6 +572,7 @@ impl WorkloadKind {
             WorkloadKind::Register => &["read", "write"],
             WorkloadKind::CasRegister => &["read", "write", "cas"],
             WorkloadKind::Set => &["add", "read"],
+            WorkloadKind::ListAppend => &["txn"],
         }
     }
 }
@@ -633,7 +645,8 @@ pub struct ScheduledFault {
 }
 
 /// Checker settings. The checker follows from the workload (`register` and `cas-register`:
-/// linearizability over that model; `set`: `set-full`) unless `name` says otherwise.
+/// linearizability over that model; `set`: `set-full`; `list-append`: Elle's `list-append`,
+/// strict serializability) unless `name` says otherwise.
 #[derive(Deserialize, Serialize, Clone, Debug, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CheckerSpec {
@@ -1074,6 +1087,20 @@ impl LoadedSpec {
                 "workload.ops_per_key",
                 "a key needs at least 2 ops to say anything",
                 None,
+            ));
+        }
+        if w.max_txn_length == 0 {
+            return Err(self.err(
+                "workload.max_txn_length",
+                "a transaction needs at least one micro-op",
+                None,
+            ));
+        }
+        if w.name == WorkloadKind::ListAppend && w.write_weight == 0 {
+            return Err(self.err(
+                "workload.write_weight",
+                "a list-append workload that never appends reads only empty lists",
+                Some("give `write_weight` (appends) a positive weight".into()),
             ));
         }
         if w.read_weight + w.write_weight + w.cas_weight == 0 {

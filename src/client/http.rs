@@ -108,8 +108,10 @@ impl HttpClient {
             Err(e) => return Completion::fail(format!("cannot build the request: {e}")),
         };
         match tokio::time::timeout(self.timeout, self.exchange(node, target, request)).await {
-            Err(_) => op.lost("timeout"),
-            Ok(Err(e)) => op.lost(&e),
+            Err(_) => op.lost(inv, "timeout"),
+            // No connection, so the request was never written: nothing can have happened.
+            Ok(Err(Lost::NotSent(e))) => Completion::fail(e),
+            Ok(Err(Lost::Unknown(e))) => op.lost(inv, &e),
             Ok(Ok((status, body))) => op.classify(inv, status, &String::from_utf8_lossy(&body)),
         }
     }
@@ -166,23 +168,25 @@ impl HttpClient {
         node: usize,
         target: &Target,
         request: hyper::Request<Full<Bytes>>,
-    ) -> Result<(u16, Bytes), String> {
+    ) -> Result<(u16, Bytes), Lost> {
         let pooled = self.idle[node].lock().ok().and_then(|mut idle| idle.pop());
+        let connect = || async { self.connect(target).await.map_err(Lost::NotSent) };
         let mut conn = match pooled {
             Some(mut c) => match c.ready().await {
                 Ok(()) => c,
                 // Closed while idle (the store restarted): the request was not written yet.
-                Err(_) => self.connect(target).await?,
+                Err(_) => connect().await?,
             },
-            None => self.connect(target).await?,
+            None => connect().await?,
         };
-        let response = conn.send_request(request).await.map_err(|e| describe(&e))?;
+        let unknown = |e: hyper::Error| Lost::Unknown(describe(&e));
+        let response = conn.send_request(request).await.map_err(unknown)?;
         let status = response.status().as_u16();
         let body = response
             .into_body()
             .collect()
             .await
-            .map_err(|e| describe(&e))?
+            .map_err(unknown)?
             .to_bytes();
         if let Ok(mut idle) = self.idle[node].lock() {
             idle.push(conn);
@@ -217,6 +221,16 @@ impl Client for HttpClient {
     fn invoke<'a>(&'a self, node: usize, op: &'a Invocation) -> BoxFuture<'a, Completion> {
         Box::pin(self.perform(node, op))
     }
+}
+
+/// Why an exchange brought no answer.
+#[derive(Debug)]
+enum Lost {
+    /// No connection could be opened (refused, unreachable, connect timeout): the request
+    /// was never written, so the operation certainly did not happen.
+    NotSent(String),
+    /// The request may have been written (reset, closed mid-answer): nobody knows.
+    Unknown(String),
 }
 
 /// An error and its causes (reset, closed before a complete message, ...), on one line.
@@ -283,12 +297,25 @@ impl CompiledOp {
         })
     }
 
-    /// The answer was lost (timeout, refused, reset): `fail` if the op changes nothing.
-    fn lost(&self, why: &str) -> Completion {
-        if self.side_effects {
+    /// The answer was lost after the request may have been sent (timeout, reset, garbage):
+    /// `fail` if the op changes nothing, else `info`.
+    fn lost(&self, inv: &Invocation, why: &str) -> Completion {
+        if self.changes_something(inv) {
             Completion::info(why)
         } else {
             Completion::fail(why)
+        }
+    }
+
+    /// Whether this invocation may change the store: the op's `side_effects`, except that a
+    /// transaction whose micro-ops are all reads (`["r", k, null]`) changes nothing.
+    fn changes_something(&self, inv: &Invocation) -> bool {
+        if !self.side_effects {
+            return false;
+        }
+        match (&*inv.f, &inv.value) {
+            ("txn", Value::Array(micro)) => !micro.iter().all(|m| m[0] == "r"),
+            _ => true,
         }
     }
 
@@ -310,7 +337,7 @@ impl CompiledOp {
                 RuleOutcome::Ok => match &rule.value {
                     None if self.side_effects => Completion::ok(inv.value.clone()),
                     None => Completion::ok(Value::Null),
-                    Some(x) => self.extract(x, json.as_ref()),
+                    Some(x) => self.extract(inv, x, json.as_ref()),
                 },
             };
         }
@@ -318,15 +345,15 @@ impl CompiledOp {
         if excerpt.len() < body.len() {
             excerpt.push('…');
         }
-        self.lost(&format!(
-            "unrecognised answer: HTTP {status} {}",
-            excerpt.trim()
-        ))
+        self.lost(
+            inv,
+            &format!("unrecognised answer: HTTP {status} {}", excerpt.trim()),
+        )
     }
 
-    fn extract(&self, x: &ExtractSpec, json: Option<&Value>) -> Completion {
+    fn extract(&self, inv: &Invocation, x: &ExtractSpec, json: Option<&Value>) -> Completion {
         let Some(json) = json else {
-            return self.lost("the body is not JSON");
+            return self.lost(inv, "the body is not JSON");
         };
         let Some(found) = json.pointer(&x.pointer) else {
             return match x.if_missing {
@@ -352,7 +379,7 @@ impl CompiledOp {
         };
         match typed {
             Ok(v) => Completion::ok(v),
-            Err(e) => self.lost(&format!("cannot read {}: {e}", x.pointer)),
+            Err(e) => self.lost(inv, &format!("cannot read {}: {e}", x.pointer)),
         }
     }
 }
@@ -537,6 +564,123 @@ value = { pointer = "/kvs", each = "/value", decode = "base64", type = "int" }
             r#"{"kvs":[{"value":"MQ=="},{"value":"Mg=="}]}"#,
         );
         assert_eq!(c, Completion::ok(json!([1, 2])));
+    }
+
+    /// A client for one node at 127.0.0.1:`port` with a `write` and a `txn` op.
+    fn client_for(port: u16) -> HttpClient {
+        let spec: ClientSpec = toml::from_str(
+            r#"
+timeout_ms = 1000
+[ops.write]
+method = "PUT"
+path = "/kv/{{key}}"
+[[ops.write.rules]]
+status = [200]
+outcome = "ok"
+[ops.txn]
+method = "POST"
+path = "/txn"
+body = "{{value|json}}"
+[[ops.txn.rules]]
+status = [200]
+outcome = "ok"
+value = { pointer = "/value" }
+"#,
+        )
+        .unwrap();
+        let target = Target {
+            node: "n1".into(),
+            ip: "127.0.0.1".into(),
+            port,
+        };
+        HttpClient::new(&spec, vec![target]).unwrap()
+    }
+
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_refused_connection_is_a_definite_failure_even_for_a_write() {
+        // A port that was just free: nothing listens there, so the connection is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = client_for(port);
+        let c = block_on(client.perform(0, &inv("write", json!(3))));
+        assert_eq!(c.outcome, Outcome::Fail, "{c:?}");
+        assert_eq!(c.error.as_deref(), Some("connection refused"));
+    }
+
+    #[test]
+    fn a_connection_dropped_after_the_request_is_info_for_a_write_and_fail_for_reads_only() {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Reads each request, then hangs up without an answer.
+        let server = std::thread::spawn(move || {
+            for _ in 0..3 {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+            }
+        });
+        let client = client_for(port);
+        let write = block_on(client.perform(0, &inv("write", json!(3))));
+        assert_eq!(write.outcome, Outcome::Info, "{write:?}");
+        let appending = Invocation {
+            f: "txn".into(),
+            key: None,
+            value: json!([["r", "k1", null], ["append", "k1", 4]]),
+        };
+        let c = block_on(client.perform(0, &appending));
+        assert_eq!(
+            c.outcome,
+            Outcome::Info,
+            "an append may have happened: {c:?}"
+        );
+        let reading = Invocation {
+            f: "txn".into(),
+            key: None,
+            value: json!([["r", "k1", null], ["r", "k2", null]]),
+        };
+        let c = block_on(client.perform(0, &reading));
+        assert_eq!(c.outcome, Outcome::Fail, "reads change nothing: {c:?}");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_transaction_reads_its_completed_micro_ops_from_the_answer() {
+        let ops = ops(r#"
+[ops.txn]
+method = "POST"
+path = "/txn"
+body = "{{value|json}}"
+[[ops.txn.rules]]
+status = [200]
+outcome = "ok"
+value = { pointer = "/value" }
+"#);
+        let invoked = Invocation {
+            f: "txn".into(),
+            key: None,
+            value: json!([["append", "k1", 4], ["r", "k1", null]]),
+        };
+        let c = ops["txn"].classify(
+            &invoked,
+            200,
+            r#"{"node":"n1","value":[["append","k1",4],["r","k1",[1,4]]]}"#,
+        );
+        assert_eq!(
+            c,
+            Completion::ok(json!([["append", "k1", 4], ["r", "k1", [1, 4]]]))
+        );
     }
 
     #[test]
