@@ -486,3 +486,135 @@ fn a_store_answering_garbage_gives_fail_and_info_ops_in_a_valid_history() {
     assert_nothing_left(&latest(dir.path(), "broken"));
     assert_no_process("sleep 30.5213");
 }
+
+/// The demo store's binary: beside faultline (`cargo build --workspace`, or a `cargo test`
+/// of the workspace), else built there once with the same profile.
+fn demo_binary() -> PathBuf {
+    let faultline = PathBuf::from(env!("CARGO_BIN_EXE_faultline"));
+    let beside = faultline.with_file_name("faultline-demo");
+    if beside.is_file() {
+        return beside;
+    }
+    let profile_dir = faultline.parent().unwrap();
+    let profile = match profile_dir.file_name().and_then(|p| p.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "faultline-demo",
+            "--profile",
+            profile,
+        ])
+        .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap())
+        .current_dir(repo())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building faultline-demo failed");
+    beside
+}
+
+/// workloads/demo-list-append.toml with the demo binary's path and `mode` filled in.
+fn demo_list_append_spec(dir: &Path, mode: &str) -> PathBuf {
+    let source = std::fs::read_to_string(repo().join("workloads/demo-list-append.toml")).unwrap();
+    let binary = serde_json::to_string(demo_binary().to_str().unwrap()).unwrap();
+    assert!(source.contains("\"faultline-demo\",\n") && source.contains("\"linearizable\""));
+    let text = source
+        .replacen("\"faultline-demo\",\n", &format!("{binary},\n"), 1)
+        .replacen(
+            "\"--mode\", \"linearizable\"",
+            &format!("\"--mode\", \"{mode}\""),
+            1,
+        );
+    let path = dir.join(format!("demo-list-append-{mode}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn list_append_transactions_on_the_linearizable_demo_store_pass_through_kills_and_pauses() {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = demo_list_append_spec(dir.path(), "linearizable");
+    let out = run(
+        &spec,
+        dir.path(),
+        &[
+            "--backend",
+            "loopback",
+            "--nemesis",
+            "kill,pause",
+            "--time-limit",
+            "6",
+            "--seed",
+            "5",
+        ],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("list-append: valid") && stdout.contains("strict-serializable"),
+        "{stdout}"
+    );
+    let run_dir = latest(dir.path(), "demo-list-append");
+    let history = History::from_events(events(&run_dir)).unwrap();
+    let txns: Vec<_> = history.ops.iter().filter(|o| o.f == "txn").collect();
+    assert!(txns.len() > 200, "only {} transactions", txns.len());
+    assert!(
+        txns.iter().all(|o| o.key.is_none()),
+        "a transaction spans keys"
+    );
+    // Some transaction read back a list that its own append or others' had filled.
+    let read_a_list = txns.iter().filter(|o| o.outcome == Outcome::Ok).any(|o| {
+        o.value
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m[0] == "r" && m[2].as_array().is_some_and(|l| !l.is_empty()))
+    });
+    assert!(read_a_list, "no read saw an appended element");
+    assert_nothing_left(&run_dir);
+}
+
+#[test]
+fn list_append_transactions_that_write_blindly_lose_appends_and_exit_1() {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = demo_list_append_spec(dir.path(), "lost-updates");
+    let out = run(
+        &spec,
+        dir.path(),
+        &[
+            "--backend",
+            "loopback",
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "4",
+            "--seed",
+            "5",
+        ],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let verdict = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("list-append: invalid"))
+        .unwrap_or_else(|| panic!("no list-append verdict:\n{stdout}"));
+    assert!(
+        verdict.contains("lost-append") && verdict.contains("rules out"),
+        "the anomaly and the isolation levels it rules out are named: {verdict}"
+    );
+    assert_nothing_left(&latest(dir.path(), "demo-list-append"));
+}
