@@ -402,6 +402,20 @@ pub struct OpSpec {
     /// (or `fail` without side effects).
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
+    /// An operation carried out by faultline's own code instead of one templated request,
+    /// for protocols one request cannot express: `etcd-v3-list-append` (a `txn` of
+    /// list-append micro-ops as a read of its keys, then a write guarded by their
+    /// revisions, both sent to `path` on etcd's v3 JSON gateway). `rules` and `body` do not
+    /// apply to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<Builtin>,
+}
+
+/// The operations faultline carries out in its own code (see [`OpSpec::builtin`]).
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Builtin {
+    EtcdV3ListAppend,
 }
 
 /// A response rule. Every condition given must hold.
@@ -977,6 +991,20 @@ impl LoadedSpec {
                     &format!("{base}.method"),
                     format!("`{}` is not an HTTP method", op.method),
                     None,
+                ));
+            }
+            if op.builtin.is_some() && (!op.rules.is_empty() || op.body.is_some()) {
+                return Err(self.err(
+                    &format!("{base}.builtin"),
+                    "a builtin op classifies its answers itself: `rules` and `body` do not apply",
+                    Some("remove `rules` and `body` from this op".into()),
+                ));
+            }
+            if op.builtin == Some(Builtin::EtcdV3ListAppend) && f != "txn" {
+                return Err(self.err(
+                    &format!("{base}.builtin"),
+                    format!("`etcd-v3-list-append` carries out `txn`, not `{f}`"),
+                    Some("use it in [client.ops.txn] with the list-append workload".into()),
                 ));
             }
             if !op.path.starts_with('/') {

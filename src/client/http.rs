@@ -32,7 +32,7 @@ use tokio::net::TcpStream;
 use super::template::{percent_encode, Template};
 use super::{BoxFuture, Client, Completion, Invocation, Target};
 use crate::spec::{
-    ClientSpec, Decode, ExtractSpec, IfMissing, OpSpec, RuleOutcome, ValueType, OP_VARS,
+    Builtin, ClientSpec, Decode, ExtractSpec, IfMissing, OpSpec, RuleOutcome, ValueType, OP_VARS,
 };
 
 /// A client built from a spec's `[client]` table, for a fixed list of nodes.
@@ -64,6 +64,7 @@ pub struct CompiledOp {
     body: Option<Template>,
     side_effects: bool,
     rules: Vec<Rule>,
+    builtin: Option<Builtin>,
 }
 
 #[derive(Debug)]
@@ -102,6 +103,9 @@ impl HttpClient {
         let Some(target) = self.targets.get(node) else {
             return Completion::fail(format!("no node {node}"));
         };
+        if op.builtin == Some(Builtin::EtcdV3ListAppend) {
+            return super::etcd::list_append(self, node, target, op, inv).await;
+        }
         let request = match self.request(op, target, inv) {
             Ok(r) => r,
             // Never sent: certainly not applied.
@@ -113,6 +117,40 @@ impl HttpClient {
             Ok(Err(Lost::NotSent(e))) => Completion::fail(e),
             Ok(Err(Lost::Unknown(e))) => op.lost(inv, &e),
             Ok(Ok((status, body))) => op.classify(inv, status, &String::from_utf8_lossy(&body)),
+        }
+    }
+
+    /// Sends `body` as JSON to the op's path (its method, query and headers) on one node and
+    /// reads the answer as JSON, within the client's timeout: one step of a builtin op.
+    pub(super) async fn post(
+        &self,
+        node: usize,
+        target: &Target,
+        op: &CompiledOp,
+        body: String,
+    ) -> Result<(u16, Value), Lost> {
+        let inv = Invocation {
+            f: String::new(),
+            key: None,
+            value: Value::Null,
+        };
+        let mut request = self
+            .request(op, target, &inv)
+            .map_err(|e| Lost::NotSent(format!("cannot build the request: {e}")))?;
+        *request.body_mut() = Full::new(Bytes::from(body));
+        request.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        match tokio::time::timeout(self.timeout, self.exchange(node, target, request)).await {
+            Err(_) => Err(Lost::Unknown("timeout".into())),
+            Ok(Err(e)) => Err(e),
+            Ok(Ok((status, bytes))) => Ok((
+                status,
+                serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                    Value::String(String::from_utf8_lossy(&bytes).into_owned())
+                }),
+            )),
         }
     }
 
@@ -225,7 +263,7 @@ impl Client for HttpClient {
 
 /// Why an exchange brought no answer.
 #[derive(Debug)]
-enum Lost {
+pub enum Lost {
     /// No connection could be opened (refused, unreachable, connect timeout): the request
     /// was never written, so the operation certainly did not happen.
     NotSent(String),
@@ -294,6 +332,7 @@ impl CompiledOp {
                 .transpose()?,
             side_effects: op.side_effects.unwrap_or(f != "read"),
             rules,
+            builtin: op.builtin,
         })
     }
 

@@ -13,8 +13,11 @@
 //! Each process talks to one node, recorded as `node` in the history.
 //!
 //! [`http::HttpClient`] is the declarative client built from a spec's `[client]`; stores that
-//! templates cannot express implement [`Client`] in Rust.
+//! templates cannot express implement [`Client`] in Rust, and an operation that takes more
+//! than one request is a builtin op of the declarative client ([`etcd`]: list-append
+//! transactions on etcd v3).
 
+pub mod etcd;
 pub mod http;
 pub mod template;
 
