@@ -618,3 +618,45 @@ fn list_append_transactions_that_write_blindly_lose_appends_and_exit_1() {
     );
     assert_nothing_left(&latest(dir.path(), "demo-list-append"));
 }
+
+#[test]
+fn etcd_v3_list_append_transactions_guarded_by_revisions_are_strictly_serializable_through_a_partition(
+) {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let partition = r#"[nemesis]
+schedule = [{ at_s = 2, fault = "partition", topology = "n1,n2|n3,n4,n5", duration_s = 6 }]
+"#;
+    let spec = etcd_spec(dir.path(), "etcd-v3-list-append.toml", partition);
+    let out = run(&spec, dir.path(), &["--time-limit", "10", "--seed", "3"]);
+    let run_dir = latest(dir.path(), "etcd-v3-list-append");
+    assert_nothing_left(&run_dir);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("list-append: valid") && stdout.contains("strict-serializable"),
+        "{stdout}"
+    );
+    let history = History::from_events(events(&run_dir)).unwrap();
+    let ok = |o: &&faultline_checkers::Op| o.f == "txn" && o.outcome == Outcome::Ok;
+    let appended_and_read = history.ops.iter().filter(ok).any(|o| {
+        let micro = o.value.as_array().unwrap();
+        micro.iter().any(|m| m[0] == "append")
+            && micro
+                .iter()
+                .any(|m| m[0] == "r" && m[2].as_array().is_some_and(|l| !l.is_empty()))
+    });
+    assert!(
+        appended_and_read,
+        "no transaction both appended and read a list"
+    );
+    // The minority side could not commit: its transactions failed or stayed unknown.
+    assert!(
+        history.ops.iter().any(|o| o.outcome != Outcome::Ok),
+        "the partition changed nothing"
+    );
+}
