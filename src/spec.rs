@@ -1375,6 +1375,33 @@ name = "register"
     }
 
     #[test]
+    fn a_list_append_workload_needs_a_txn_op_and_checks_with_list_append() {
+        let err = parse(&MINIMAL.replace("\"register\"", "\"list-append\"")).unwrap_err();
+        assert!(err.to_string().contains("no [client.ops.txn]"), "{err}");
+        let src = r#"
+[db]
+start = ["etcd"]
+[db.ready]
+path = "/health"
+[client.ops.txn]
+method = "POST"
+path = "/v3/kv/txn"
+builtin = "etcd-v3-list-append"
+[workload]
+name = "list-append"
+"#;
+        let s = parse(src).unwrap().spec;
+        assert_eq!(s.workload.name.default_checker(), "list-append");
+        assert_eq!(s.workload.max_txn_length, 4);
+        let err = parse(&format!(
+            "{src}[[client.ops.txn.rules]]\noutcome = \"ok\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("client.ops.txn.builtin"), "{err}");
+        assert!(err.to_string().contains("do not apply"), "{err}");
+    }
+
+    #[test]
     fn overrides_replace_the_spec_and_are_validated() {
         let mut s = parse(MINIMAL).unwrap();
         let o = Overrides {
