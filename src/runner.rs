@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use faultline_checkers::elle::ConsistencyModel;
 use faultline_checkers::registry::{self, CheckerOptions};
 use faultline_checkers::{Budget, CheckResult, History, Outcome, Verdict};
 use serde_json::Value;
@@ -655,6 +656,12 @@ fn check(spec: &Spec, history: &History, phases: &PhaseOutcome) -> Vec<CheckResu
         .unwrap_or_else(|| spec.workload.name.default_checker().to_string());
     let options = CheckerOptions {
         nil_read_matches_any: spec.checker.nil_read_matches_any,
+        // Validated when the spec was loaded.
+        consistency: spec
+            .checker
+            .consistency_model
+            .as_deref()
+            .and_then(ConsistencyModel::from_name),
         ..CheckerOptions::default()
     };
     let checker = match registry::build(&name, &options) {

@@ -42,6 +42,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use faultline_checkers::elle::ConsistencyModel;
 use serde::{Deserialize, Serialize};
 
 use crate::client::template::{did_you_mean, Template, TemplateError};
@@ -668,6 +669,10 @@ pub struct CheckerSpec {
     pub name: Option<String>,
     /// Knossos's rule: an `ok` read of `null` observed nothing. Default false.
     pub nil_read_matches_any: bool,
+    /// For `list-append` and `rw-register`: the isolation level the history must meet
+    /// (`read-committed`, `snapshot-isolation`, `serializable`, `strict-serializable`).
+    /// Default `strict-serializable`.
+    pub consistency_model: Option<String>,
 }
 
 pub const FAULTS: [&str; 5] = ["partition", "kill", "pause", "clock", "clock-strobe"];
@@ -1107,6 +1112,29 @@ impl LoadedSpec {
                 ));
             }
         }
+        if let Some(model) = &self.spec.checker.consistency_model {
+            let names: Vec<&str> = ConsistencyModel::ALL.iter().map(|m| m.name()).collect();
+            if ConsistencyModel::from_name(model).is_none() {
+                return Err(self.err(
+                    "checker.consistency_model",
+                    format!("unknown consistency model `{model}`"),
+                    Some(suggest(model, &names)),
+                ));
+            }
+            let checker = self
+                .spec
+                .checker
+                .name
+                .clone()
+                .unwrap_or_else(|| w.name.default_checker().to_string());
+            if !matches!(checker.as_str(), "list-append" | "rw-register") {
+                return Err(self.err(
+                    "checker.consistency_model",
+                    format!("the `{checker}` checker takes no consistency model"),
+                    Some("only list-append and rw-register check isolation levels".into()),
+                ));
+            }
+        }
         if w.keys == 0 {
             return Err(self.err("workload.keys", "at least one key is needed", None));
         }
@@ -1399,6 +1427,41 @@ name = "list-append"
         .unwrap_err();
         assert_eq!(err.key.as_deref(), Some("client.ops.txn.builtin"), "{err}");
         assert!(err.to_string().contains("do not apply"), "{err}");
+    }
+
+    #[test]
+    fn a_consistency_model_applies_only_to_transactional_checkers() {
+        let src = r#"
+[db]
+start = ["etcd"]
+[db.ready]
+path = "/health"
+[client.ops.txn]
+method = "POST"
+path = "/v3/kv/txn"
+builtin = "etcd-v3-list-append"
+[workload]
+name = "list-append"
+[checker]
+consistency_model = "serializable"
+"#;
+        let s = parse(src).unwrap().spec;
+        assert_eq!(s.checker.consistency_model.as_deref(), Some("serializable"));
+        let err = parse(&src.replace("\"serializable\"", "\"serialisable\"")).unwrap_err();
+        assert_eq!(
+            err.key.as_deref(),
+            Some("checker.consistency_model"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("did you mean"), "{err}");
+        let err = parse(&format!(
+            "{MINIMAL}\n[checker]\nconsistency_model = \"serializable\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("takes no consistency model"),
+            "{err}"
+        );
     }
 
     #[test]
