@@ -160,6 +160,21 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    // On Ctrl-C the signal thread tears the cluster down and exits; keep the nodes' logs.
+    let _keep_logs = {
+        let (weak, plans, dest) = (
+            Arc::downgrade(&cluster),
+            plans.clone(),
+            run_dir.join("nodes"),
+        );
+        crate::cluster::registry::before_interrupt_teardown(move || {
+            if let Some(cluster) = weak.upgrade() {
+                for problem in db::collect_logs(&cluster, &plans, &dest) {
+                    eprintln!("faultline: {problem}");
+                }
+            }
+        })
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)

@@ -8,6 +8,9 @@
 //!   code 3 (the test could not be carried out); a second signal during that teardown exits at
 //!   once.
 //! - [`teardown_all`], for code that is about to `std::process::exit` (which skips `Drop`).
+//!
+//! [`before_interrupt_teardown`] lets an owner do its last work on an interrupt while the
+//! nodes still exist: the runner copies the nodes' logs into the run directory.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -23,6 +26,39 @@ struct Entry {
 
 static LIVE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 static NEXT_ID: Mutex<u64> = Mutex::new(0);
+
+type Hook = Arc<dyn Fn() + Send + Sync>;
+
+/// Work to do on an interrupt before the clusters go (a runner copying node logs out).
+static HOOKS: Mutex<Vec<(u64, Hook)>> = Mutex::new(Vec::new());
+
+fn hooks() -> std::sync::MutexGuard<'static, Vec<(u64, Hook)>> {
+    HOOKS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A hook that runs on an interrupt before teardown, for as long as this value lives.
+pub struct InterruptHook {
+    id: u64,
+}
+
+impl Drop for InterruptHook {
+    fn drop(&mut self) {
+        hooks().retain(|(id, _)| *id != self.id);
+    }
+}
+
+/// Registers `hook` to run (once, on the signal thread) when an interrupt arrives, before
+/// every live cluster is torn down. It must bound its own time: teardown waits for it. Hold
+/// no strong reference to a cluster in it, or the cluster's `Drop` never comes.
+pub fn before_interrupt_teardown(hook: impl Fn() + Send + Sync + 'static) -> InterruptHook {
+    let id = {
+        let mut next = NEXT_ID.lock().unwrap_or_else(|p| p.into_inner());
+        *next += 1;
+        *next
+    };
+    hooks().push((id, Arc::new(hook)));
+    InterruptHook { id }
+}
 
 /// Proof that a backend is in the registry; the owning cluster takes it out when dropped.
 pub struct Registration {
@@ -99,6 +135,10 @@ pub fn install_interrupt_teardown() -> std::io::Result<()> {
                     live().len()
                 );
                 std::thread::spawn(|| {
+                    let pending: Vec<Hook> = hooks().iter().map(|(_, h)| h.clone()).collect();
+                    for hook in pending {
+                        hook();
+                    }
                     let ids = teardown_all();
                     if !ids.is_empty() {
                         eprintln!("faultline: tore down run(s) {}", ids.join(", "));

@@ -284,6 +284,13 @@ schedule = [{ at_s = 1, fault = "partition", topology = "n1|n2,n3", duration_s =
     );
     assert!(events.iter().any(|e| e.f == "start-partition"));
     History::from_events(events).expect("the history up to the interrupt is well formed");
+    for node in ["n1", "n2", "n3"] {
+        let logs = run_dir.join("nodes").join(node);
+        let kept = std::fs::read_dir(&logs)
+            .map(|d| d.flatten().any(|e| e.metadata().is_ok_and(|m| m.len() > 0)))
+            .unwrap_or(false);
+        assert!(kept, "{node}'s logs were not kept in {}", logs.display());
+    }
 }
 
 /// A minimal spec for a store that is not etcd, on the no-root `loopback` backend.
