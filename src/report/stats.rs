@@ -305,6 +305,13 @@ pub fn value_text(v: &Value) -> String {
 }
 
 fn label(kind: &str, value: &Value, nodes: &[String]) -> String {
+    if let (true, Value::Object(per_node)) = (kind.starts_with("clock"), value) {
+        let offsets: Vec<String> = per_node
+            .iter()
+            .map(|(node, v)| format!("{node} {}", clock_offset(v)))
+            .collect();
+        return format!("{kind} {}", offsets.join(", "));
+    }
     let split = sides(value, nodes);
     let detail = match value {
         Value::Object(_) if !split.is_empty() => split
@@ -322,6 +329,21 @@ fn label(kind: &str, value: &Value, nodes: &[String]) -> String {
         kind.to_string()
     } else {
         format!("{kind} {detail}")
+    }
+}
+
+/// One node's clock change as a person reads it: `-1500 ms (measured -1502 ±1 ms)`.
+fn clock_offset(v: &Value) -> String {
+    let ms = |field: &str| v.get(field).and_then(Value::as_i64);
+    let measured = match (ms("offset_ms"), ms("uncertainty_ms")) {
+        (Some(o), Some(u)) => format!("measured {o:+} ±{u} ms"),
+        (Some(o), None) => format!("measured {o:+} ms"),
+        _ => String::new(),
+    };
+    match (ms("delta_ms"), measured.is_empty()) {
+        (Some(d), false) => format!("{d:+} ms ({measured})"),
+        (Some(d), true) => format!("{d:+} ms"),
+        (None, _) => measured,
     }
 }
 
@@ -533,5 +555,25 @@ mod tests {
         assert_eq!(w[0].end_pos, 2);
         assert_eq!(w[0].stop_f, None);
         assert_eq!(w[0].label, "kill n2");
+    }
+
+    #[test]
+    fn a_clock_window_is_labelled_with_the_shift_and_the_measured_offset() {
+        let bump = json!({"n2": {"delta_ms": -1500, "offset_ms": -1502, "uncertainty_ms": 1}});
+        let h = History::from_events([
+            ev(Process::Nemesis, EventType::Info, "clock-bump", bump, ""),
+            ev(
+                Process::Nemesis,
+                EventType::Info,
+                "clock-reset",
+                json!({}),
+                "",
+            ),
+        ])
+        .unwrap();
+        let w = fault_windows(&h, &nodes());
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].label, "clock n2 -1500 ms (measured -1502 ±1 ms)");
+        assert_eq!(w[0].stop_f.as_deref(), Some("clock-reset"));
     }
 }
