@@ -6,7 +6,8 @@
 //!
 //! - [`history`]: events, paired operations, the in-memory [`History`].
 //! - [`verdict`]: [`Verdict`], [`CheckResult`], [`Budget`] and the [`Checker`] trait.
-//! - [`model`]: sequential models (register, cas-register, mutex, set, multi-register) as
+//! - [`model`]: sequential models (register, cas-register, mutex, set, queue,
+//!   multi-register) as
 //!   pure step functions.
 //! - [`linear`]: the linearizability checker (WGL search, crashed-op reductions, keys in
 //!   parallel).

@@ -4,7 +4,7 @@
 //! Two kinds of name share one namespace:
 //!
 //! - the sequential models of the linearizability checker (`register`, `cas-register`,
-//!   `mutex`, `set`, `multi-register`): every operation must appear to take effect at one
+//!   `mutex`, `set`, `queue`, `multi-register`): every operation must appear to take effect at one
 //!   instant between its invocation and completion;
 //! - whole-history checkers: Elle's `list-append` and `rw-register`, and `set-full`,
 //!   `counter`, `bank`.
@@ -52,6 +52,10 @@ pub const CHECKERS: &[CheckerInfo] = &[
     CheckerInfo {
         name: "set",
         description: "linearizable set (add, read): every read is exactly the adds before it",
+    },
+    CheckerInfo {
+        name: "queue",
+        description: "linearizable FIFO queue (enqueue, dequeue); a dequeue of null means empty",
     },
     CheckerInfo {
         name: "multi-register",
@@ -130,7 +134,7 @@ pub fn build(name: &str, options: &CheckerOptions) -> Result<Box<dyn Checker>, R
     if options.consistency.is_some() && !is_elle {
         return refuse("--consistency-model");
     }
-    if options.nil_read_matches_any && ModelKind::from_name(name).is_none() {
+    if options.nil_read_matches_any && (ModelKind::from_name(name).is_none() || name == "queue") {
         return refuse("--nil-read-matches-any");
     }
     if options.set_linearizable && name != "set-full" {
@@ -228,6 +232,15 @@ mod tests {
         };
         assert!(build("counter", &opts).is_err());
         assert!(build("register", &opts).is_ok());
+        let opts = CheckerOptions {
+            nil_read_matches_any: true,
+            ..CheckerOptions::default()
+        };
+        assert!(build("register", &opts).is_ok());
+        assert!(
+            build("queue", &opts).is_err(),
+            "a dequeue of null means empty"
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ fn brute_force(history: &History, model: ModelKind, options: &ModelOptions) -> b
             ModelKind::Mutex => json!(options.initial == json!(true)),
             ModelKind::Set => json!([]),
             ModelKind::MultiRegister => json!({}),
+            ModelKind::Queue if options.initial.is_null() => json!([]),
             _ => options.initial.clone(),
         };
         extend(&ops, &mut used, &init, model, options)
@@ -98,6 +99,25 @@ fn reference_step(
                 a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
             };
             (!ok || same(&op.value, state)).then(|| state.clone())
+        }
+        (ModelKind::Queue, "enqueue") => {
+            let mut queue = state.as_array().cloned().unwrap_or_default();
+            queue.push(op.value.clone());
+            Some(Value::Array(queue))
+        }
+        (ModelKind::Queue, "dequeue") => {
+            let mut queue = state.as_array().cloned().unwrap_or_default();
+            match queue.first() {
+                // A crashed dequeue takes the head off, if there is one.
+                _ if !ok => {}
+                None if op.value.is_null() => {}
+                Some(head) if *head == op.value => {}
+                _ => return None,
+            }
+            if !queue.is_empty() {
+                queue.remove(0);
+            }
+            Some(Value::Array(queue))
         }
         (ModelKind::MultiRegister, "txn") => {
             let mut regs = state.clone();
@@ -191,6 +211,8 @@ fn random_history(seed: u64, shape: &Shape) -> History {
                     (ModelKind::Mutex, _) => ("release", Value::Null),
                     (ModelKind::Set, 0) => ("read", Value::Null),
                     (ModelKind::Set, _) => ("add", fresh),
+                    (ModelKind::Queue, 0) => ("dequeue", Value::Null),
+                    (ModelKind::Queue, _) => ("enqueue", fresh),
                     (_, 0) => ("read", Value::Null),
                     (ModelKind::CasRegister, 1) => {
                         let expected = if rng.gen_bool(0.6) {
@@ -248,6 +270,15 @@ fn random_history(seed: u64, shape: &Shape) -> History {
                             json!((1..=rng.gen_range(0..3)).collect::<Vec<i64>>())
                         }
                         "read" if shape.model == ModelKind::Set => json!(added.clone()),
+                        "dequeue" => {
+                            let head = added.first().cloned().unwrap_or(Value::Null);
+                            apply(&mut last_written, &mut added, &f, &v);
+                            match rng.gen_range(0..4) {
+                                _ if !lie => head,
+                                0 => Value::Null,
+                                _ => json!(rng.gen_range(0..shape.values)),
+                            }
+                        }
                         "read" if !lie => last_written.clone(),
                         "read" if rng.gen_bool(0.3) => Value::Null,
                         "read" => json!(rng.gen_range(0..shape.values.max(next_unique))),
@@ -268,24 +299,29 @@ fn random_history(seed: u64, shape: &Shape) -> History {
         } else {
             json!(rng.gen_range(0..shape.values))
         };
-        let f = if shape.model == ModelKind::Mutex {
-            "acquire"
-        } else {
-            "write"
+        let f = match shape.model {
+            ModelKind::Mutex => "acquire",
+            ModelKind::Queue => "enqueue",
+            _ => "write",
         };
         events.push(event(1000, EventType::Invoke, f, value));
     }
     History::from_events(events).expect("generated histories pair up")
 }
 
-/// The effect of an op on the simulated object (a register, a lock or a set).
-fn apply(register: &mut Value, set: &mut Vec<Value>, f: &str, v: &Value) {
+/// The effect of an op on the simulated object (a register, a lock, a set or a queue, the
+/// set and the queue sharing `elements`).
+fn apply(register: &mut Value, elements: &mut Vec<Value>, f: &str, v: &Value) {
     match f {
         "write" => *register = v.clone(),
         "cas" => *register = v[1].clone(),
         "acquire" => *register = json!(true),
         "release" => *register = json!(false),
-        "add" if !set.contains(v) => set.push(v.clone()),
+        "add" if !elements.contains(v) => elements.push(v.clone()),
+        "enqueue" => elements.push(v.clone()),
+        "dequeue" if !elements.is_empty() => {
+            elements.remove(0);
+        }
         _ => {}
     }
 }
@@ -341,6 +377,17 @@ proptest! {
         prop_assert_eq!(verdict(&h, model, &options, false), want, "plain search, seed {}", seed);
         prop_assert_eq!(verdict(&h, model, &options, true), want, "with reductions, seed {}", seed);
     }
+
+    #[test]
+    fn agrees_with_brute_force_on_small_queue_histories(seed in any::<u64>(), initial in 0..2usize) {
+        let shape = Shape { model: ModelKind::Queue, processes: 3, ops: 8, values: 3, unique: false, crash_percent: 25 };
+        let h = random_history(seed, &shape);
+        let initial = [Value::Null, json!([1])][initial].clone();
+        let options = ModelOptions { initial, nil_read_matches_any: false };
+        let want = expected(brute_force(&h, shape.model, &options));
+        prop_assert_eq!(verdict(&h, shape.model, &options, false), want, "plain search, seed {}", seed);
+        prop_assert_eq!(verdict(&h, shape.model, &options, true), want, "with reductions, seed {}", seed);
+    }
 }
 
 proptest! {
@@ -367,8 +414,8 @@ proptest! {
     }
 
     #[test]
-    fn set_mutex_and_multi_register_reductions_keep_the_verdict_of_the_plain_search(seed in any::<u64>(), which in 0..3usize) {
-        let model = [ModelKind::Set, ModelKind::Mutex, ModelKind::MultiRegister][which];
+    fn set_mutex_queue_and_multi_register_reductions_keep_the_verdict_of_the_plain_search(seed in any::<u64>(), which in 0..4usize) {
+        let model = [ModelKind::Set, ModelKind::Mutex, ModelKind::Queue, ModelKind::MultiRegister][which];
         let shape = Shape { model, processes: 4, ops: 12, values: 3, unique: false, crash_percent: 35 };
         let h = random_history(seed, &shape);
         let options = ModelOptions::default();
@@ -438,6 +485,7 @@ fn random_histories_mix_verdicts_and_exercise_every_reduction() {
         (ModelKind::Mutex, 3, 7, 3, false, 20),
         (ModelKind::Set, 3, 7, 3, false, 20),
         (ModelKind::MultiRegister, 3, 7, 3, false, 20),
+        (ModelKind::Queue, 3, 8, 3, false, 25),
         (ModelKind::CasRegister, 4, 14, 4, true, 30),
         (ModelKind::CasRegister, 4, 14, 2, false, 35),
     ];
@@ -608,6 +656,104 @@ const GOLDEN: &[(&str, &str)] = &[
            {"process":0,"type":"ok","f":"txn","value":[["write","x",1],["write","y",1]]}
            {"process":1,"type":"invoke","f":"txn","value":[["read","x",null],["read","y",null]]}
            {"process":1,"type":"ok","f":"txn","value":[["read","x",1],["read","y",null]]}"#,
+    ),
+    (
+        "queue-fifo-order-valid",
+        r#"{"process":0,"type":"invoke","f":"enqueue","value":1}
+           {"process":0,"type":"ok","f":"enqueue","value":1}
+           {"process":0,"type":"invoke","f":"enqueue","value":2}
+           {"process":0,"type":"ok","f":"enqueue","value":2}
+           {"process":1,"type":"invoke","f":"dequeue","value":null}
+           {"process":1,"type":"ok","f":"dequeue","value":1}
+           {"process":1,"type":"invoke","f":"dequeue","value":null}
+           {"process":1,"type":"ok","f":"dequeue","value":2}
+           {"process":1,"type":"invoke","f":"dequeue","value":null}
+           {"process":1,"type":"ok","f":"dequeue","value":null}"#,
+    ),
+    (
+        "queue-out-of-order-dequeues-invalid",
+        r#"{"process":0,"type":"invoke","f":"enqueue","value":1}
+           {"process":0,"type":"ok","f":"enqueue","value":1}
+           {"process":0,"type":"invoke","f":"enqueue","value":2}
+           {"process":0,"type":"ok","f":"enqueue","value":2}
+           {"process":1,"type":"invoke","f":"dequeue","value":null}
+           {"process":1,"type":"ok","f":"dequeue","value":2}
+           {"process":1,"type":"invoke","f":"dequeue","value":null}
+           {"process":1,"type":"ok","f":"dequeue","value":1}"#,
+    ),
+    (
+        "queue-concurrent-enqueues-dequeued-in-either-order-valid",
+        r#"{"process":0,"type":"invoke","f":"enqueue","value":1}
+           {"process":1,"type":"invoke","f":"enqueue","value":2}
+           {"process":0,"type":"ok","f":"enqueue","value":1}
+           {"process":1,"type":"ok","f":"enqueue","value":2}
+           {"process":2,"type":"invoke","f":"dequeue","value":null}
+           {"process":2,"type":"ok","f":"dequeue","value":2}
+           {"process":2,"type":"invoke","f":"dequeue","value":null}
+           {"process":2,"type":"ok","f":"dequeue","value":1}"#,
+    ),
+    (
+        "queue-dequeue-of-value-never-enqueued-invalid",
+        r#"{"process":0,"type":"invoke","f":"enqueue","value":1}
+           {"process":0,"type":"ok","f":"enqueue","value":1}
+           {"process":1,"type":"invoke","f":"dequeue","value":null}
+           {"process":1,"type":"ok","f":"dequeue","value":3}"#,
+    ),
+    (
+        "queue-value-dequeued-twice-invalid",
+        r#"{"process":0,"type":"invoke","f":"enqueue","value":1}
+           {"process":0,"type":"ok","f":"enqueue","value":1}
+           {"process":1,"type":"invoke","f":"dequeue","value":null}
+           {"process":1,"type":"ok","f":"dequeue","value":1}
+           {"process":2,"type":"invoke","f":"dequeue","value":null}
+           {"process":2,"type":"ok","f":"dequeue","value":1}"#,
+    ),
+    (
+        "queue-empty-dequeue-while-an-element-waits-invalid",
+        r#"{"process":0,"type":"invoke","f":"enqueue","value":1}
+           {"process":0,"type":"ok","f":"enqueue","value":1}
+           {"process":1,"type":"invoke","f":"dequeue","value":null}
+           {"process":1,"type":"ok","f":"dequeue","value":null}"#,
+    ),
+    (
+        "queue-crashed-enqueue-dequeued-later-valid",
+        r#"{"process":0,"type":"invoke","f":"enqueue","value":5}
+           {"process":0,"type":"info","f":"enqueue","value":5}
+           {"process":1,"type":"invoke","f":"dequeue","value":null}
+           {"process":1,"type":"ok","f":"dequeue","value":null}
+           {"process":1,"type":"invoke","f":"dequeue","value":null}
+           {"process":1,"type":"ok","f":"dequeue","value":5}"#,
+    ),
+    (
+        "queue-crashed-enqueue-dequeued-then-empty-valid",
+        r#"{"process":0,"type":"invoke","f":"enqueue","value":5}
+           {"process":0,"type":"info","f":"enqueue","value":5}
+           {"process":1,"type":"invoke","f":"enqueue","value":6}
+           {"process":1,"type":"ok","f":"enqueue","value":6}
+           {"process":2,"type":"invoke","f":"dequeue","value":null}
+           {"process":2,"type":"ok","f":"dequeue","value":5}
+           {"process":2,"type":"invoke","f":"dequeue","value":null}
+           {"process":2,"type":"ok","f":"dequeue","value":6}
+           {"process":2,"type":"invoke","f":"dequeue","value":null}
+           {"process":2,"type":"ok","f":"dequeue","value":null}"#,
+    ),
+    (
+        "queue-failed-enqueue-never-happened-invalid",
+        r#"{"process":0,"type":"invoke","f":"enqueue","value":4}
+           {"process":0,"type":"fail","f":"enqueue","value":4}
+           {"process":1,"type":"invoke","f":"dequeue","value":null}
+           {"process":1,"type":"ok","f":"dequeue","value":4}"#,
+    ),
+    (
+        "queue-crashed-dequeue-may-take-the-head-valid",
+        r#"{"process":0,"type":"invoke","f":"enqueue","value":1}
+           {"process":0,"type":"ok","f":"enqueue","value":1}
+           {"process":0,"type":"invoke","f":"enqueue","value":2}
+           {"process":0,"type":"ok","f":"enqueue","value":2}
+           {"process":1,"type":"invoke","f":"dequeue","value":null}
+           {"process":1,"type":"info","f":"dequeue","value":null}
+           {"process":2,"type":"invoke","f":"dequeue","value":null}
+           {"process":2,"type":"ok","f":"dequeue","value":2}"#,
     ),
     (
         "register-keys-are-independent-valid",

@@ -51,7 +51,8 @@ pub struct CheckArgs {
     pub json: bool,
 
     /// The initial value, as JSON (or EDN): of every register for the linearizable models
-    /// (default null: absent, so a read of null before any write is fine); of the counter
+    /// (default null: absent, so a read of null before any write is fine), a list of the
+    /// elements present at the start for `set` and `queue` (head first); of the counter
     /// for `counter` (default 0); the total, or a map of initial balances, for `bank`
     /// (default: the total most reads agree on).
     #[arg(long, value_name = "V")]

@@ -324,6 +324,7 @@ fn check_ops_shared(
         Compiled::Register(mut m) => job.run(&mut m, stats),
         Compiled::Mutex(mut m) => job.run(&mut m, stats),
         Compiled::Set(mut m) => job.run(&mut m, stats),
+        Compiled::Queue(mut m) => job.run(&mut m, stats),
         Compiled::MultiRegister(mut m) => job.run(&mut m, stats),
     }
 }

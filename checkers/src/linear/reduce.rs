@@ -31,9 +31,18 @@
 //! 4. **Idle crashed ops** are not linearized where they would leave the state as it is (a
 //!    `write 3` when the register holds 3): the configuration without them dominates
 //!    (applied in the search).
+//! 5. **Queue**: a crashed `enqueue v` with no `ok` dequeue of `v` is dropped. Given a
+//!    linearization that uses it, remove it and the crashed dequeue (if any) that took `v`
+//!    off: the queue at every point is the old one without that `v`, which had the same
+//!    head whenever an `ok` dequeue looked (that head was never `v`) and was empty exactly
+//!    when it was. No other queue op is dropped or bounded: a crashed dequeue removes the
+//!    head, and a value enqueued by several ops has no single producer. Rules 3 and 4 hold
+//!    for the queue as for every model: identical crashed ops have identical effects and no
+//!    deadline, and an idle op left pending can still be linearized later.
 
 use crate::history::{Op, Outcome};
 use crate::model::multi_register::Micro;
+use crate::model::queue::{QueueKey, QueueOp};
 use crate::model::register::{RegisterKey, RegisterOp};
 use crate::model::set::{SetKey, SetOp};
 use crate::model::{Compiled, Model};
@@ -71,6 +80,7 @@ pub(crate) fn reduce(compiled: &Compiled, ops: &[&Op]) -> Vec<Role> {
         Compiled::Register(m) => register(m, ops, &mut roles),
         Compiled::Set(m) => set(m, ops, &mut roles),
         Compiled::Mutex(_) => {}
+        Compiled::Queue(m) => queue(m, &mut roles),
         Compiled::MultiRegister(m) => {
             for (i, txn) in m.ops().iter().enumerate() {
                 let writes = txn.iter().any(|micro| matches!(micro, Micro::Write(..)));
@@ -191,6 +201,22 @@ fn set(m: &SetKey, ops: &[&Op], roles: &mut [Role]) {
                 roles[a] = Role::Dropped;
             } else if adders[x].len() == 1 {
                 roles[a] = bound_by_observers(a, &observers[x], ops);
+            }
+        }
+    }
+}
+
+fn queue(m: &QueueKey, roles: &mut [Role]) {
+    let mut dequeued = vec![false; m.values.len()];
+    for op in &m.ops {
+        if let QueueOp::Dequeue(Some(v)) = *op {
+            dequeued[v as usize] = true;
+        }
+    }
+    for (i, op) in m.ops.iter().enumerate() {
+        if let QueueOp::Enqueue(v) = *op {
+            if roles[i] == Role::Optional && !dequeued[v as usize] {
+                roles[i] = Role::Dropped;
             }
         }
     }

@@ -10,6 +10,7 @@
 //! | `cas-register` | as `register`, plus `cas [expected, new]` | one value |
 //! | [`mutex`] | `acquire`, `release` | held or free |
 //! | [`set`] | `add v`, `read` (the whole set at `ok`) | a set of values |
+//! | [`queue`] | `enqueue v`, `dequeue` (the head at `ok`, `null` = empty) | a FIFO list |
 //! | [`multi_register`] | `txn [["read", k, v], ["write", k, v], ...]` | one value per register |
 //!
 //! Every model is written twice over: as a pure step function on plain values
@@ -24,6 +25,7 @@
 
 pub mod multi_register;
 pub mod mutex;
+pub mod queue;
 pub mod register;
 pub mod set;
 mod values;
@@ -41,15 +43,17 @@ pub enum ModelKind {
     CasRegister,
     Mutex,
     Set,
+    Queue,
     MultiRegister,
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 5] = [
+    pub const ALL: [ModelKind; 6] = [
         ModelKind::Register,
         ModelKind::CasRegister,
         ModelKind::Mutex,
         ModelKind::Set,
+        ModelKind::Queue,
         ModelKind::MultiRegister,
     ];
 
@@ -59,6 +63,7 @@ impl ModelKind {
             ModelKind::CasRegister => "cas-register",
             ModelKind::Mutex => "mutex",
             ModelKind::Set => "set",
+            ModelKind::Queue => "queue",
             ModelKind::MultiRegister => "multi-register",
         }
     }
@@ -74,6 +79,7 @@ impl ModelKind {
             ModelKind::CasRegister => &["read", "write", "cas"],
             ModelKind::Mutex => &["acquire", "release"],
             ModelKind::Set => &["add", "read"],
+            ModelKind::Queue => &["enqueue", "dequeue"],
             ModelKind::MultiRegister => &["txn"],
         }
     }
@@ -91,6 +97,7 @@ impl ModelKind {
             }
             ModelKind::Mutex => Compiled::Mutex(mutex::MutexKey::compile(options, ops)?),
             ModelKind::Set => Compiled::Set(set::SetKey::compile(options, ops)?),
+            ModelKind::Queue => Compiled::Queue(queue::QueueKey::compile(options, ops)?),
             ModelKind::MultiRegister => {
                 Compiled::MultiRegister(multi_register::MultiKey::compile(options, ops)?)
             }
@@ -105,7 +112,8 @@ impl ModelKind {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ModelOptions {
     /// The initial value of every register (`null` = absent). For `set`, an array of the
-    /// elements present at the start; for `mutex`, `true` starts it held.
+    /// elements present at the start; for `queue`, an array of the elements queued at the
+    /// start, head first; for `mutex`, `true` starts it held.
     pub initial: Value,
     /// Knossos's rule: an `ok` read of `null` observed nothing and matches any state.
     pub nil_read_matches_any: bool,
@@ -171,6 +179,7 @@ pub enum Compiled {
     Register(register::RegisterKey),
     Mutex(mutex::MutexKey),
     Set(set::SetKey),
+    Queue(queue::QueueKey),
     MultiRegister(multi_register::MultiKey),
 }
 
