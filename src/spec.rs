@@ -690,6 +690,8 @@ pub struct Overrides {
     pub backend: Option<String>,
     /// Hosts of the ssh backend, read from a file (`--nodes-file`).
     pub nodes_file: Option<PathBuf>,
+    /// Hosts of the ssh backend given as `--nodes host1,host2,...`.
+    pub hosts: Option<Vec<String>>,
     /// Accept any host key (`--insecure-host-keys`, for a lab).
     pub insecure_host_keys: bool,
 }
@@ -790,6 +792,16 @@ impl LoadedSpec {
             ssh.hosts = read_nodes_file(file)?;
             ssh.nodes_file = None;
             flags.push(("ssh.hosts", "--nodes-file"));
+        }
+        if let Some(hosts) = &o.hosts {
+            let ssh = next.spec.ssh.get_or_insert_with(SshSpec::default);
+            ssh.hosts = hosts.clone();
+            ssh.nodes_file = None;
+            flags.push(("ssh.hosts", "--nodes"));
+        }
+        if (o.hosts.is_some() || o.nodes_file.is_some()) && o.backend.is_none() {
+            // Hosts on the command line mean real hosts: nothing else could use them.
+            next.spec.run.backend = "ssh".into();
         }
         if o.insecure_host_keys {
             next.spec
@@ -1500,6 +1512,27 @@ consistency_model = "serializable"
         assert_eq!(config.node_names, ["n1", "n2"]);
         assert!(o.strict_host_key_checking);
         assert_eq!(o.hosts[1].to_string(), "admin@10.0.0.2:2222");
+    }
+
+    #[test]
+    fn hosts_on_the_command_line_select_the_ssh_backend_and_set_the_node_count() {
+        let mut s = parse(MINIMAL).unwrap();
+        let o = Overrides {
+            hosts: Some(vec![
+                "10.0.0.1".into(),
+                "10.0.0.2".into(),
+                "db3:2222".into(),
+            ]),
+            ..Overrides::default()
+        };
+        s.apply(&o).unwrap();
+        assert_eq!(s.spec.run.backend, "ssh");
+        assert_eq!(s.spec.run.nodes, 3);
+        let config = s.spec.cluster_config().unwrap();
+        assert_eq!(
+            config.ssh.expect("ssh options").hosts[2].to_string(),
+            "db3:2222"
+        );
     }
 
     #[test]

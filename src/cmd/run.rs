@@ -16,9 +16,11 @@ pub struct RunArgs {
     /// The test spec (TOML), e.g. workloads/etcd-v3.toml.
     #[arg(value_name = "SPEC")]
     pub spec: PathBuf,
-    /// Cluster size (overrides `run.nodes`).
-    #[arg(long, value_name = "N")]
-    pub nodes: Option<usize>,
+    /// Cluster size (overrides `run.nodes`), or the ssh backend's hosts, comma-separated:
+    /// `host`, `user@host` or `user@host:port` (replaces `ssh.hosts` and selects the ssh
+    /// backend unless --backend says otherwise).
+    #[arg(long, value_name = "N|HOSTS", value_parser = parse_nodes)]
+    pub nodes: Option<Nodes>,
     /// Concurrent client workers (overrides `run.concurrency`).
     #[arg(long, value_name = "C")]
     pub concurrency: Option<usize>,
@@ -50,6 +52,34 @@ pub struct RunArgs {
     pub out: OutArgs,
 }
 
+/// `--nodes`: a count, or a list of hosts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Nodes {
+    Count(usize),
+    Hosts(Vec<String>),
+}
+
+fn parse_nodes(text: &str) -> Result<Nodes, String> {
+    if let Ok(n) = text.trim().parse::<usize>() {
+        return Ok(Nodes::Count(n));
+    }
+    let hosts: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(String::from)
+        .collect();
+    if hosts.is_empty() {
+        return Err("expected a node count or hosts such as host1,host2,host3".into());
+    }
+    if let Some(bad) = hosts.iter().find(|h| h.contains(char::is_whitespace)) {
+        return Err(format!(
+            "{bad:?} is not a host: hosts are separated by commas"
+        ));
+    }
+    Ok(Nodes::Hosts(hosts))
+}
+
 pub fn execute(args: RunArgs) -> anyhow::Result<Code> {
     let mut loaded = match LoadedSpec::load(&args.spec) {
         Ok(l) => l,
@@ -66,7 +96,14 @@ pub fn execute(args: RunArgs) -> anyhow::Result<Code> {
             .collect()
     });
     let overrides = Overrides {
-        nodes: args.nodes,
+        nodes: match &args.nodes {
+            Some(Nodes::Count(n)) => Some(*n),
+            _ => None,
+        },
+        hosts: match args.nodes {
+            Some(Nodes::Hosts(hosts)) => Some(hosts),
+            _ => None,
+        },
         concurrency: args.concurrency,
         rate: args.rate,
         time_limit_s: args.time_limit,
@@ -97,4 +134,23 @@ pub fn execute(args: RunArgs) -> anyhow::Result<Code> {
         println!("  {}: {} — {}", c.checker, c.verdict, c.summary);
     }
     Ok(outcome.code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_takes_a_count_or_a_list_of_hosts() {
+        assert_eq!(parse_nodes("5"), Ok(Nodes::Count(5)));
+        assert_eq!(
+            parse_nodes("10.0.0.1, admin@db2:2222"),
+            Ok(Nodes::Hosts(vec![
+                "10.0.0.1".into(),
+                "admin@db2:2222".into()
+            ]))
+        );
+        assert!(parse_nodes(" , ").is_err());
+        assert!(parse_nodes("db1 db2").is_err());
+    }
 }
