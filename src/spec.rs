@@ -1364,6 +1364,20 @@ body = "{{value}}"
 name = "register"
 "#;
 
+    /// A list-append workload on etcd's builtin transaction.
+    const LIST_APPEND: &str = r#"
+[db]
+start = ["etcd"]
+[db.ready]
+path = "/health"
+[client.ops.txn]
+method = "POST"
+path = "/v3/kv/txn"
+builtin = "etcd-v3-list-append"
+[workload]
+name = "list-append"
+"#;
+
     fn parse(src: &str) -> Result<LoadedSpec, SpecError> {
         LoadedSpec::parse(Path::new("t.toml"), src.to_string())
     }
@@ -1418,18 +1432,7 @@ name = "register"
     fn a_list_append_workload_needs_a_txn_op_and_checks_with_list_append() {
         let err = parse(&MINIMAL.replace("\"register\"", "\"list-append\"")).unwrap_err();
         assert!(err.to_string().contains("no [client.ops.txn]"), "{err}");
-        let src = r#"
-[db]
-start = ["etcd"]
-[db.ready]
-path = "/health"
-[client.ops.txn]
-method = "POST"
-path = "/v3/kv/txn"
-builtin = "etcd-v3-list-append"
-[workload]
-name = "list-append"
-"#;
+        let src = LIST_APPEND;
         let s = parse(src).unwrap().spec;
         assert_eq!(s.workload.name.default_checker(), "list-append");
         assert_eq!(s.workload.max_txn_length, 4);
@@ -1443,20 +1446,8 @@ name = "list-append"
 
     #[test]
     fn a_consistency_model_applies_only_to_transactional_checkers() {
-        let src = r#"
-[db]
-start = ["etcd"]
-[db.ready]
-path = "/health"
-[client.ops.txn]
-method = "POST"
-path = "/v3/kv/txn"
-builtin = "etcd-v3-list-append"
-[workload]
-name = "list-append"
-[checker]
-consistency_model = "serializable"
-"#;
+        let src = format!("{LIST_APPEND}[checker]\nconsistency_model = \"serializable\"\n");
+        let src = src.as_str();
         let s = parse(src).unwrap().spec;
         assert_eq!(s.checker.consistency_model.as_deref(), Some("serializable"));
         let err = parse(&src.replace("\"serializable\"", "\"serialisable\"")).unwrap_err();
