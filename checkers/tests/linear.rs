@@ -353,40 +353,109 @@ fn expected(valid: bool) -> Verdict {
 // ---------------------------------------------------------------------------------------
 // Properties.
 
+/// The shapes the properties draw their histories from.
+fn shape(
+    model: ModelKind,
+    processes: u64,
+    ops: usize,
+    values: i64,
+    unique: bool,
+    crash_percent: u32,
+) -> Shape {
+    Shape {
+        model,
+        processes,
+        ops,
+        values,
+        unique,
+        crash_percent,
+    }
+}
+
+/// Small enough for brute force: 3 processes, 7 ops over 3 values.
+fn small(model: ModelKind) -> Shape {
+    shape(model, 3, 7, 3, false, 20)
+}
+
+/// The queue's brute-force shape: one op more and more crashes.
+fn small_queue() -> Shape {
+    shape(ModelKind::Queue, 3, 8, 3, false, 25)
+}
+
+/// Unique written values, so reduction 2 (bounding crashed writes) fires.
+fn unique_values() -> Shape {
+    shape(ModelKind::CasRegister, 4, 14, 4, true, 30)
+}
+
+/// Two values only, so identical crashed ops (reductions 3 and 4) are common.
+fn small_domain() -> Shape {
+    shape(ModelKind::CasRegister, 4, 14, 2, false, 35)
+}
+
+/// The reduction shape of the other models.
+fn crash_heavy(model: ModelKind) -> Shape {
+    shape(model, 4, 12, 3, false, 35)
+}
+
+/// The search, with and without reductions, gives brute force's answer on the history of
+/// `seed`.
+fn agrees_with_brute_force(
+    seed: u64,
+    shape: &Shape,
+    options: &ModelOptions,
+) -> Result<(), TestCaseError> {
+    let h = random_history(seed, shape);
+    let want = expected(brute_force(&h, shape.model, options));
+    prop_assert_eq!(
+        verdict(&h, shape.model, options, false),
+        want,
+        "plain search, seed {}",
+        seed
+    );
+    prop_assert_eq!(
+        verdict(&h, shape.model, options, true),
+        want,
+        "with reductions, seed {}",
+        seed
+    );
+    Ok(())
+}
+
+/// The search with reductions gives the plain search's answer on the history of `seed`.
+fn reductions_keep_the_verdict(seed: u64, shape: &Shape) -> Result<(), TestCaseError> {
+    let h = random_history(seed, shape);
+    let options = ModelOptions::default();
+    prop_assert_eq!(
+        verdict(&h, shape.model, &options, true),
+        verdict(&h, shape.model, &options, false),
+        "seed {}",
+        seed
+    );
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1500))]
 
     #[test]
     fn agrees_with_brute_force_on_small_cas_register_histories(seed in any::<u64>(), nil_any in any::<bool>()) {
-        let shape = Shape { model: ModelKind::CasRegister, processes: 3, ops: 7, values: 3, unique: false, crash_percent: 20 };
-        let h = random_history(seed, &shape);
         let options = ModelOptions { initial: Value::Null, nil_read_matches_any: nil_any };
-        let want = expected(brute_force(&h, shape.model, &options));
-        prop_assert_eq!(verdict(&h, shape.model, &options, false), want, "plain search, seed {}", seed);
-        prop_assert_eq!(verdict(&h, shape.model, &options, true), want, "with reductions, seed {}", seed);
+        agrees_with_brute_force(seed, &small(ModelKind::CasRegister), &options)?;
     }
 
     #[test]
     fn agrees_with_brute_force_on_small_register_mutex_set_and_multi_register_histories(seed in any::<u64>(), which in 0..4usize) {
         let model = [ModelKind::Register, ModelKind::Mutex, ModelKind::Set, ModelKind::MultiRegister][which];
-        let shape = Shape { model, processes: 3, ops: 7, values: 3, unique: false, crash_percent: 20 };
-        let h = random_history(seed, &shape);
         let initial = if model == ModelKind::Register { json!(0) } else { Value::Null };
         let options = ModelOptions { initial, nil_read_matches_any: false };
-        let want = expected(brute_force(&h, model, &options));
-        prop_assert_eq!(verdict(&h, model, &options, false), want, "plain search, seed {}", seed);
-        prop_assert_eq!(verdict(&h, model, &options, true), want, "with reductions, seed {}", seed);
+        agrees_with_brute_force(seed, &small(model), &options)?;
     }
 
     #[test]
     fn agrees_with_brute_force_on_small_queue_histories(seed in any::<u64>(), initial in 0..2usize) {
-        let shape = Shape { model: ModelKind::Queue, processes: 3, ops: 8, values: 3, unique: false, crash_percent: 25 };
-        let h = random_history(seed, &shape);
         let initial = [Value::Null, json!([1])][initial].clone();
         let options = ModelOptions { initial, nil_read_matches_any: false };
-        let want = expected(brute_force(&h, shape.model, &options));
-        prop_assert_eq!(verdict(&h, shape.model, &options, false), want, "plain search, seed {}", seed);
-        prop_assert_eq!(verdict(&h, shape.model, &options, true), want, "with reductions, seed {}", seed);
+        agrees_with_brute_force(seed, &small_queue(), &options)?;
     }
 }
 
@@ -397,29 +466,20 @@ proptest! {
     /// and reduction 1 (crashed ops that cannot change the state dropped).
     #[test]
     fn unique_value_reductions_keep_the_verdict_of_the_plain_search(seed in any::<u64>()) {
-        let shape = Shape { model: ModelKind::CasRegister, processes: 4, ops: 14, values: 4, unique: true, crash_percent: 30 };
-        let h = random_history(seed, &shape);
-        let options = ModelOptions::default();
-        prop_assert_eq!(verdict(&h, shape.model, &options, true), verdict(&h, shape.model, &options, false), "seed {}", seed);
+        reductions_keep_the_verdict(seed, &unique_values())?;
     }
 
     /// Reductions 3 and 4 (identical crashed ops as a multiset, idle crashed ops skipped)
     /// with a small value domain.
     #[test]
     fn small_domain_reductions_keep_the_verdict_of_the_plain_search(seed in any::<u64>()) {
-        let shape = Shape { model: ModelKind::CasRegister, processes: 4, ops: 14, values: 2, unique: false, crash_percent: 35 };
-        let h = random_history(seed, &shape);
-        let options = ModelOptions::default();
-        prop_assert_eq!(verdict(&h, shape.model, &options, true), verdict(&h, shape.model, &options, false), "seed {}", seed);
+        reductions_keep_the_verdict(seed, &small_domain())?;
     }
 
     #[test]
     fn set_mutex_queue_and_multi_register_reductions_keep_the_verdict_of_the_plain_search(seed in any::<u64>(), which in 0..4usize) {
         let model = [ModelKind::Set, ModelKind::Mutex, ModelKind::Queue, ModelKind::MultiRegister][which];
-        let shape = Shape { model, processes: 4, ops: 12, values: 3, unique: false, crash_percent: 35 };
-        let h = random_history(seed, &shape);
-        let options = ModelOptions::default();
-        prop_assert_eq!(verdict(&h, model, &options, true), verdict(&h, model, &options, false), "seed {}", seed);
+        reductions_keep_the_verdict(seed, &crash_heavy(model))?;
     }
 }
 
@@ -480,24 +540,17 @@ fn generated_multi_key_histories_get_the_verdict_they_were_generated_with() {
 #[test]
 fn random_histories_mix_verdicts_and_exercise_every_reduction() {
     let shapes = [
-        (ModelKind::CasRegister, 3, 7, 3, false, 20),
-        (ModelKind::Register, 3, 7, 3, false, 20),
-        (ModelKind::Mutex, 3, 7, 3, false, 20),
-        (ModelKind::Set, 3, 7, 3, false, 20),
-        (ModelKind::MultiRegister, 3, 7, 3, false, 20),
-        (ModelKind::Queue, 3, 8, 3, false, 25),
-        (ModelKind::CasRegister, 4, 14, 4, true, 30),
-        (ModelKind::CasRegister, 4, 14, 2, false, 35),
+        small(ModelKind::CasRegister),
+        small(ModelKind::Register),
+        small(ModelKind::Mutex),
+        small(ModelKind::Set),
+        small(ModelKind::MultiRegister),
+        small_queue(),
+        unique_values(),
+        small_domain(),
     ];
-    for (model, processes, ops, values, unique, crash_percent) in shapes {
-        let shape = Shape {
-            model,
-            processes,
-            ops,
-            values,
-            unique,
-            crash_percent,
-        };
+    for shape in shapes {
+        let (model, unique) = (shape.model, shape.unique);
         let (mut valid, mut invalid, mut dropped, mut bounded) = (0, 0, 0, 0);
         for seed in 0..300 {
             let h = random_history(seed, &shape);
