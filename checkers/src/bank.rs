@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{json, Value};
 
 use crate::history::{History, Op, Outcome};
-use crate::verdict::{Anomaly, Budget, CheckResult, Checker, Verdict};
+use crate::verdict::{Anomaly, Budget, CheckResult, Checker, Verdict, MAX_ANOMALIES};
 
 /// The bank checker; see the module docs.
 #[derive(Clone, Debug, Default)]
@@ -73,8 +73,6 @@ impl Bank {
     }
 }
 
-const MAX_ANOMALIES: usize = 100;
-
 impl Checker for Bank {
     fn name(&self) -> &str {
         "bank"
@@ -85,8 +83,7 @@ impl Checker for Bank {
         let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
         let mut reads_total = 0usize;
         let mut notes = Vec::new();
-        for (key, ids) in history.by_key() {
-            let ops: Vec<&Op> = ids.iter().map(|&i| &history.ops[i]).collect();
+        for (key, ops) in history.ops_by_key() {
             let reads = match snapshots(&ops) {
                 Ok(r) => r,
                 Err(why) => return CheckResult::unknown(self.name(), why),

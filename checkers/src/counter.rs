@@ -28,7 +28,7 @@
 use serde_json::{json, Value};
 
 use crate::history::{History, Op, Outcome};
-use crate::verdict::{Anomaly, Budget, CheckResult, Checker, Verdict};
+use crate::verdict::{Anomaly, Budget, CheckResult, Checker, Verdict, MAX_ANOMALIES};
 
 /// The counter checker; see the module docs.
 #[derive(Clone, Debug, Default)]
@@ -36,9 +36,6 @@ pub struct Counter {
     /// The counter's value before any add.
     pub initial: i64,
 }
-
-/// Out-of-bounds reads listed in full; the rest are counted.
-const MAX_ANOMALIES: usize = 100;
 
 impl Checker for Counter {
     fn name(&self) -> &str {
@@ -49,8 +46,7 @@ impl Checker for Counter {
         let mut anomalies = Vec::new();
         let mut bad_reads = 0usize;
         let mut reads = 0usize;
-        for (key, ids) in history.by_key() {
-            let ops: Vec<&Op> = ids.iter().map(|&i| &history.ops[i]).collect();
+        for (key, ops) in history.ops_by_key() {
             let found = match check_key(&ops, self.initial) {
                 Ok(f) => f,
                 Err(why) => return CheckResult::unknown(self.name(), why),

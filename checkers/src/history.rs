@@ -236,6 +236,15 @@ impl History {
         keys
     }
 
+    /// The operations grouped by key (`None` for ops without a key), in invocation order:
+    /// what a checker that judges each key on its own walks over.
+    pub fn ops_by_key(&self) -> BTreeMap<Option<&str>, Vec<&Op>> {
+        self.by_key()
+            .into_iter()
+            .map(|(key, ids)| (key, ids.iter().map(|&i| &self.ops[i]).collect()))
+            .collect()
+    }
+
     /// The events of this history in real-time order, as they would be written back out.
     pub fn to_events(&self) -> Vec<Event> {
         let mut slots: Vec<(usize, Event)> = Vec::with_capacity(self.ops.len() * 2);

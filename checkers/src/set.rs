@@ -61,8 +61,7 @@ impl Checker for SetFull {
         let mut totals = Counts::default();
         let mut found: HashMap<&'static str, Vec<Value>> = HashMap::new();
         let mut explanations: HashMap<&'static str, Vec<String>> = HashMap::new();
-        for (key, ids) in history.by_key() {
-            let ops: Vec<&Op> = ids.iter().map(|&i| &history.ops[i]).collect();
+        for (key, ops) in history.ops_by_key() {
             let outcome = match check_key(&ops) {
                 Ok(o) => o,
                 Err(why) => return CheckResult::unknown(self.name(), why),

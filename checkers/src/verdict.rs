@@ -41,6 +41,10 @@ impl std::fmt::Display for Verdict {
     }
 }
 
+/// How many anomalies the counting checkers (counter, bank) list in full; the rest they
+/// only count.
+pub(crate) const MAX_ANOMALIES: usize = 100;
+
 /// One violation found in a history.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Anomaly {
