@@ -332,12 +332,9 @@ impl Backend for LocalCluster {
     }
 
     fn setup(&self) -> Result<()> {
-        let torn_down = self.torn_down.lock().unwrap_or_else(|p| p.into_inner());
-        if *torn_down {
-            return Err(Error::Invalid(format!("run {} was torn down", self.run_id)));
-        }
         let names: Vec<String> = self.local_nodes.iter().map(|n| n.name.clone()).collect();
-        state::create(&self.run_id, BackendKind::Local, &names)?;
+        let (_torn_down, _) =
+            state::begin_setup(&self.torn_down, &self.run_id, BackendKind::Local, &names)?;
         self.create_links()?;
         self.allow_bridge_forwarding()?;
         self.on_all_nodes(|node| self.configure_namespace(node))
@@ -364,11 +361,9 @@ impl Backend for LocalCluster {
     }
 
     fn teardown(&self) -> Vec<String> {
-        let mut done = self.torn_down.lock().unwrap_or_else(|p| p.into_inner());
-        if *done {
+        let Some(_done) = state::begin_teardown(&self.torn_down) else {
             return Vec::new();
-        }
-        *done = true;
+        };
         let mut leftovers = Vec::new();
         for node in &self.local_nodes {
             if let Err(e) = node.daemon.kill() {
@@ -377,12 +372,7 @@ impl Backend for LocalCluster {
         }
         let purge = purge_run(&self.run_id);
         leftovers.extend(purge.failed);
-        let dir = state::state_dir(&self.run_id);
-        if dir.exists() {
-            if let Err(e) = fs::remove_dir_all(&dir) {
-                leftovers.push(format!("{}: {e}", dir.display()));
-            }
-        }
+        state::remove(&self.run_id, &mut leftovers);
         leftovers
     }
 }

@@ -7,7 +7,6 @@
 //! daemon's process group: a store that leaves it (`setsid`, double fork into a new session)
 //! escapes them here, where on `local` its namespace still gives it away.
 
-use std::fs;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -146,12 +145,9 @@ impl Backend for LoopbackCluster {
     }
 
     fn setup(&self) -> Result<()> {
-        let torn_down = self.torn_down.lock().unwrap_or_else(|p| p.into_inner());
-        if *torn_down {
-            return Err(Error::Invalid(format!("run {} was torn down", self.run_id)));
-        }
         let names: Vec<String> = self.local_nodes.iter().map(|n| n.name.clone()).collect();
-        state::create(&self.run_id, BackendKind::Loopback, &names)?;
+        let (_torn_down, _) =
+            state::begin_setup(&self.torn_down, &self.run_id, BackendKind::Loopback, &names)?;
         Ok(())
     }
 
@@ -173,23 +169,16 @@ impl Backend for LoopbackCluster {
     }
 
     fn teardown(&self) -> Vec<String> {
-        let mut done = self.torn_down.lock().unwrap_or_else(|p| p.into_inner());
-        if *done {
+        let Some(_done) = state::begin_teardown(&self.torn_down) else {
             return Vec::new();
-        }
-        *done = true;
+        };
         let mut leftovers = Vec::new();
         for node in &self.local_nodes {
             if let Err(e) = node.daemon.kill() {
                 leftovers.push(format!("the daemon of node {}: {e}", node.name));
             }
         }
-        let dir = state::state_dir(&self.run_id);
-        if dir.exists() {
-            if let Err(e) = fs::remove_dir_all(&dir) {
-                leftovers.push(format!("{}: {e}", dir.display()));
-            }
-        }
+        state::remove(&self.run_id, &mut leftovers);
         leftovers
     }
 }

@@ -1280,13 +1280,10 @@ impl Backend for SshCluster {
     }
 
     fn setup(&self) -> Result<()> {
-        // Held throughout, so that a teardown from the signal handler waits for this setup.
-        let torn_down = lock(&self.torn_down);
-        if *torn_down {
-            return Err(Error::Invalid(format!("run {} was torn down", self.run_id)));
-        }
         let names: Vec<String> = self.ssh_nodes.iter().map(|n| n.name.clone()).collect();
-        let dir = state::create(&self.run_id, BackendKind::Ssh, &names)?;
+        // Held throughout, so that a teardown from the signal handler waits for this setup.
+        let (_torn_down, dir) =
+            state::begin_setup(&self.torn_down, &self.run_id, BackendKind::Ssh, &names)?;
         let control = dir.join("ssh");
         fs::create_dir(&control)
             .map_err(|e| Error::io(format!("creating {}", control.display()), e))?;
@@ -1318,21 +1315,14 @@ impl Backend for SshCluster {
     }
 
     fn teardown(&self) -> Vec<String> {
-        let mut done = lock(&self.torn_down);
-        if *done {
+        let Some(_done) = state::begin_teardown(&self.torn_down) else {
             return Vec::new();
-        }
-        *done = true;
+        };
         let mut leftovers: Vec<String> = on_all(&self.ssh_nodes, |n| n.teardown())
             .into_iter()
             .flatten()
             .collect();
-        let dir = state::state_dir(&self.run_id);
-        if dir.exists() {
-            if let Err(e) = fs::remove_dir_all(&dir) {
-                leftovers.push(format!("{}: {e}", dir.display()));
-            }
-        }
+        state::remove(&self.run_id, &mut leftovers);
         leftovers
     }
 

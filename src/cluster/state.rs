@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -119,6 +120,46 @@ pub(crate) fn create(run_id: &str, backend: BackendKind, nodes: &[String]) -> Re
     let text = serde_json::to_string_pretty(&record).expect("a run record serialises");
     fs::write(&path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     Ok(dir)
+}
+
+/// Opens the setup of run `run_id` for a backend whose teardown flag is `torn_down`: refuses
+/// a run already torn down, then creates its state directory (see [`create`]). The caller
+/// holds the returned guard for the whole setup, so that a teardown (from the signal handler)
+/// waits for the setup under way.
+pub(crate) fn begin_setup<'a>(
+    torn_down: &'a Mutex<bool>,
+    run_id: &str,
+    backend: BackendKind,
+    nodes: &[String],
+) -> Result<(MutexGuard<'a, bool>, PathBuf)> {
+    let guard = torn_down.lock().unwrap_or_else(|p| p.into_inner());
+    if *guard {
+        return Err(Error::Invalid(format!("run {run_id} was torn down")));
+    }
+    let dir = create(run_id, backend, nodes)?;
+    Ok((guard, dir))
+}
+
+/// Opens a teardown: `None` if the run was torn down already, else the guard, with the run
+/// marked torn down. The caller holds the guard for the whole teardown.
+pub(crate) fn begin_teardown(torn_down: &Mutex<bool>) -> Option<MutexGuard<'_, bool>> {
+    let mut done = torn_down.lock().unwrap_or_else(|p| p.into_inner());
+    if *done {
+        return None;
+    }
+    *done = true;
+    Some(done)
+}
+
+/// Removes the state directory of run `run_id` (the last step of a teardown), noting in
+/// `leftovers` what could not be removed.
+pub(crate) fn remove(run_id: &str, leftovers: &mut Vec<String>) {
+    let dir = state_dir(run_id);
+    if dir.exists() {
+        if let Err(e) = fs::remove_dir_all(&dir) {
+            leftovers.push(format!("{}: {e}", dir.display()));
+        }
+    }
 }
 
 pub(crate) fn read_record(dir: &Path) -> Option<RunRecord> {
