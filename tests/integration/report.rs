@@ -200,6 +200,24 @@ fn passing_result(name: &str) -> CheckResult {
     }
 }
 
+/// `faultline report <dir>`, run to completion.
+fn faultline_report(dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("report")
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+fn assert_exit(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn artifacts_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -498,17 +516,8 @@ fn report_command_rerenders_a_run_directory_and_exits_with_its_verdict() {
     .unwrap();
     std::fs::remove_file(dir.path().join("report.html")).unwrap();
     std::fs::remove_file(dir.path().join("junit.xml")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .arg("report")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = faultline_report(dir.path());
+    assert_exit(&out, 1);
     assert!(String::from_utf8_lossy(&out.stdout).contains("invalid"));
     let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(page.contains("id=\"linear-diagram\""));
@@ -521,12 +530,8 @@ fn report_command_without_results_says_how_to_check_and_exits_3() {
     let mut r = Recorder::default();
     background(&mut r);
     report::write_history(&dir.path().join("history.jsonl"), &r.history()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .arg("report")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3));
+    let out = faultline_report(dir.path());
+    assert_exit(&out, 3);
     assert!(String::from_utf8_lossy(&out.stderr).contains("faultline check"));
 }
 
@@ -579,26 +584,11 @@ fn check_with_report_writes_a_report_that_faultline_report_rerenders() {
         .arg(&out_dir)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 1);
     let page = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
     assert!(page.contains("id=\"linear-diagram\"") && page.contains("Failing key kx"));
     let results = report::read_results(&out_dir.join("results.json")).unwrap();
     assert_eq!(results.test.extra["model"], "register");
     assert_eq!(results.history.ops, history.ops.len());
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .arg("report")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&faultline_report(&out_dir), 1);
 }
