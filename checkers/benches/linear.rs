@@ -64,6 +64,24 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// The 102 etcd-like histories, each with its seed and the verdict it was generated with
+/// (every third one has an injected stale read).
+fn etcd_corpus() -> impl Iterator<Item = (u64, gen::Generated, Verdict)> {
+    (0..102u64).map(|seed| {
+        let violation = seed % 3 == 2;
+        let config = gen::EtcdLike {
+            violation,
+            ..Default::default()
+        };
+        let want = if violation {
+            Verdict::Invalid
+        } else {
+            Verdict::Valid
+        };
+        (seed, gen::etcd_like(seed, &config), want)
+    })
+}
+
 fn etcd_like() -> bool {
     let verbose = std::env::var_os("LINEAR_BENCH_VERBOSE").is_some();
     let (mut first, mut wall, mut cpu) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
@@ -73,13 +91,7 @@ fn etcd_like() -> bool {
         (Duration::ZERO, 0),
     );
     let (mut right, mut ops, mut crashed, mut invalid) = (0, 0, 0, 0);
-    for seed in 0..102u64 {
-        let violation = seed % 3 == 2;
-        let config = gen::EtcdLike {
-            violation,
-            ..Default::default()
-        };
-        let g = gen::etcd_like(seed, &config);
+    for (seed, g, want) in etcd_corpus() {
         ops += g.history.ops.len();
         crashed += g
             .history
@@ -87,16 +99,11 @@ fn etcd_like() -> bool {
             .iter()
             .filter(|op| op.outcome == Outcome::Info)
             .count();
-        invalid += usize::from(violation);
+        invalid += usize::from(want == Verdict::Invalid);
         let runs: Vec<_> = (0..3).map(|_| check(&g.history, 1)).collect();
         let best_wall = runs.iter().map(|r| r.1).min().unwrap_or_default();
         let best_cpu = runs.iter().map(|r| r.2).min().unwrap_or_default();
         let result = &runs[0].0;
-        let want = if violation {
-            Verdict::Invalid
-        } else {
-            Verdict::Valid
-        };
         if result.verdict == want {
             right += 1;
         } else {
@@ -149,18 +156,7 @@ fn etcd_like() -> bool {
 /// peak memory figure.
 fn plain() {
     let (mut cpu, mut worst, mut right, mut unknown) = (Duration::ZERO, (Duration::ZERO, 0), 0, 0);
-    for seed in 0..102u64 {
-        let violation = seed % 3 == 2;
-        let config = gen::EtcdLike {
-            violation,
-            ..Default::default()
-        };
-        let g = gen::etcd_like(seed, &config);
-        let want = if violation {
-            Verdict::Invalid
-        } else {
-            Verdict::Valid
-        };
+    for (seed, g, want) in etcd_corpus() {
         let (result, _, took) = check_with(&g.history, 1, false);
         right += usize::from(result.verdict == want);
         unknown += usize::from(result.verdict == Verdict::Unknown);
