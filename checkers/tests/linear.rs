@@ -835,10 +835,10 @@ fn model_of(name: &str) -> ModelKind {
 #[test]
 fn golden_histories_get_the_verdict_in_their_name() {
     for (name, jsonl) in GOLDEN {
-        let want = if name.ends_with("-valid") {
-            Verdict::Valid
-        } else {
-            Verdict::Invalid
+        let want = match name.rsplit_once('-') {
+            Some((_, "valid")) => Verdict::Valid,
+            Some((_, "invalid")) => Verdict::Invalid,
+            _ => panic!("{name}: a golden name ends in -valid or -invalid"),
         };
         let history = parse(jsonl);
         for reductions in [true, false] {
