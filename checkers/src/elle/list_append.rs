@@ -128,26 +128,7 @@ pub(crate) fn check_key(
     out: &mut KeyOut,
 ) {
     let ids = txns.key_mop_ids(k);
-    let mut appends = Vec::new();
-    let mut last_txn = u32::MAX;
-    for &m in ids.iter().rev() {
-        let mop = &txns.mops[m as usize];
-        if mop.kind == MopKind::Append {
-            appends.push((mop.value, m, mop.txn != last_txn));
-            last_txn = mop.txn;
-        }
-    }
-    appends.sort_unstable();
-    if let Some(w) = appends.windows(2).find(|w| w[0].0 == w[1].0) {
-        out.warnings.push(format!(
-            "key {}: {} is appended more than once (ops {} and {}); list-append needs unique \
-             values, so the first append is taken as its writer",
-            txns.key_name(k as u32),
-            w[0].0,
-            txns.op[txns.mops[w[0].1 as usize].txn as usize],
-            txns.op[txns.mops[w[1].1 as usize].txn as usize],
-        ));
-    }
+    let appends = txns.key_writes(k, MopKind::Append, &mut out.warnings);
     let longest = longest_read(txns, ids);
     let mut pass = KeyPass {
         txns,

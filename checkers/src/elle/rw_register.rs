@@ -66,26 +66,7 @@ struct KeyPass<'a> {
 
 pub(crate) fn check_key(txns: &Txns, history: &History, k: usize, out: &mut KeyOut) {
     let ids = txns.key_mop_ids(k);
-    let mut writes = Vec::new();
-    let mut last_txn = u32::MAX;
-    for &m in ids.iter().rev() {
-        let mop = &txns.mops[m as usize];
-        if mop.kind == MopKind::Write {
-            writes.push((mop.value, m, mop.txn != last_txn));
-            last_txn = mop.txn;
-        }
-    }
-    writes.sort_unstable();
-    if let Some(w) = writes.windows(2).find(|w| w[0].0 == w[1].0) {
-        out.warnings.push(format!(
-            "key {}: {} is written more than once (ops {} and {}); rw-register needs unique \
-             values, so the first write is taken as its writer",
-            txns.key_name(k as u32),
-            w[0].0,
-            txns.op[txns.mops[w[0].1 as usize].txn as usize],
-            txns.op[txns.mops[w[1].1 as usize].txn as usize],
-        ));
-    }
+    let writes = txns.key_writes(k, MopKind::Write, &mut out.warnings);
     let mut pass = KeyPass {
         txns,
         history,

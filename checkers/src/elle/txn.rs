@@ -273,6 +273,43 @@ impl Txns {
         &self.key_mops[self.key_start[k] as usize..self.key_start[k + 1] as usize]
     }
 
+    /// Key `k`'s writes of `kind` (appends or register writes), sorted by value: (value,
+    /// micro-op id, whether it is the last such write of its transaction to `k`). A value
+    /// written more than once gets a warning naming both ops; the first is taken as its
+    /// writer.
+    pub fn key_writes(
+        &self,
+        k: usize,
+        kind: MopKind,
+        warnings: &mut Vec<String>,
+    ) -> Vec<(i64, u32, bool)> {
+        let (verb, noun, model) = match kind {
+            MopKind::Append => ("appended", "append", "list-append"),
+            _ => ("written", "write", "rw-register"),
+        };
+        let mut writes = Vec::new();
+        let mut last_txn = u32::MAX;
+        for &m in self.key_mop_ids(k).iter().rev() {
+            let mop = &self.mops[m as usize];
+            if mop.kind == kind {
+                writes.push((mop.value, m, mop.txn != last_txn));
+                last_txn = mop.txn;
+            }
+        }
+        writes.sort_unstable();
+        if let Some(w) = writes.windows(2).find(|w| w[0].0 == w[1].0) {
+            warnings.push(format!(
+                "key {}: {} is {verb} more than once (ops {} and {}); {model} needs unique \
+                 values, so the first {noun} is taken as its writer",
+                self.key_name(k as u32),
+                w[0].0,
+                self.op[self.mops[w[0].1 as usize].txn as usize],
+                self.op[self.mops[w[1].1 as usize].txn as usize],
+            ));
+        }
+        writes
+    }
+
     /// The elements of a known list read.
     pub fn list(&self, mop: &Mop) -> &[i64] {
         debug_assert!(mop.known() && mop.kind == MopKind::Read);
