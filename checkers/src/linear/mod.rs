@@ -196,21 +196,9 @@ pub fn check_history(
         .collect();
     let memory_used = AtomicUsize::new(0);
     let reports = run_keys(&groups, budget, |ops| {
-        check_ops_shared(model, options, ops, search, budget, &memory_used)
+        check_key(model, options, ops, search, budget, &memory_used)
     });
     summarize(model, reports)
-}
-
-/// Checks the ops of one key (all outcomes; `fail` ops are dropped here). Use it when the
-/// ops are already grouped by key; [`check_history`] calls it for each key.
-pub fn check_ops(
-    model: ModelKind,
-    options: &ModelOptions,
-    ops: &[&Op],
-    search: &SearchOptions,
-    budget: &Budget,
-) -> KeyReport {
-    check_ops_shared(model, options, ops, search, budget, &AtomicUsize::new(0))
 }
 
 /// Runs `check` over every group on `budget.threads` workers, largest groups first.
@@ -272,7 +260,9 @@ where
         .collect()
 }
 
-fn check_ops_shared(
+/// Checks the ops of one key (all outcomes; `fail` ops are dropped here), counting the
+/// search's memory in `memory_used`, which all keys share.
+fn check_key(
     model: ModelKind,
     options: &ModelOptions,
     ops: &[&Op],
