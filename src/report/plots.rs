@@ -322,13 +322,7 @@ fn latency_chart<DB: DrawingBackend>(root: &Area<DB>, d: &PlotData) -> anyhow::R
                 .label(label)
                 .legend(move |(x, y)| Circle::new((x, y), 4, color.filled()));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(&e)?;
+        draw_legend(&mut chart).map_err(&e)?;
     }
     Ok(())
 }
@@ -413,6 +407,18 @@ fn draw_windows<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     Ok(())
 }
 
+/// The series legend, in the same place and style on both plots.
+fn draw_legend<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+}
+
 fn throughput_chart<DB: DrawingBackend>(root: &Area<DB>, d: &PlotData) -> anyhow::Result<()> {
     let e = err("throughput");
     root.fill(&WHITE).map_err(&e)?;
@@ -444,8 +450,12 @@ fn throughput_chart<DB: DrawingBackend>(root: &Area<DB>, d: &PlotData) -> anyhow
         .draw()
         .map_err(&e)?;
     draw_windows(&mut chart, d, 0.0, y_max).map_err(&e)?;
-    for (i, label) in [(0, "ok"), (2, "info"), (1, "fail")] {
-        let color = [OK, FAIL, INFO][i];
+    for (o, label) in [
+        (Outcome::Ok, "ok"),
+        (Outcome::Info, "info"),
+        (Outcome::Fail, "fail"),
+    ] {
+        let (i, color) = (outcome_index(o), outcome_color(o));
         let line = d
             .throughput
             .iter()
@@ -459,12 +469,6 @@ fn throughput_chart<DB: DrawingBackend>(root: &Area<DB>, d: &PlotData) -> anyhow
                 PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
             });
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(&e)?;
+    draw_legend(&mut chart).map_err(&e)?;
     Ok(())
 }
