@@ -552,18 +552,11 @@ fn summarize(model: ModelKind, reports: Vec<KeyReport>) -> CheckResult {
         .iter()
         .filter(|r| r.verdict != Verdict::Valid)
         .collect();
+    let shown = MAX_KEYS_LISTED.max(listed.len());
     listed.extend(reports.iter().filter(|r| r.verdict == Verdict::Valid));
     details.per_key = listed
         .into_iter()
-        .take(
-            MAX_KEYS_LISTED.max(
-                reports.len()
-                    - reports
-                        .iter()
-                        .filter(|r| r.verdict == Verdict::Valid)
-                        .count(),
-            ),
-        )
+        .take(shown)
         .map(|r| r.stats.clone())
         .collect();
     CheckResult {
