@@ -138,93 +138,80 @@ pub fn list_append_read_committed(config: &GenConfig) -> History {
 fn simulate_snapshot(config: &GenConfig, first_committer_wins: bool) -> History {
     let mut rng = Rng::new(config.seed);
     let planned = plan(config, &mut rng);
-    let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(planned.len() * 3);
-    for (i, p) in planned.iter().enumerate() {
-        events.push((p.invoke_at, 0, i as u32));
-        events.push((p.apply_at, 1, i as u32));
-        events.push((p.complete_at, 2, i as u32));
-    }
-    events.sort_unstable();
     // Per key: (commit instant, value), in commit order; a snapshot is a prefix.
     let mut lists: HashMap<u64, Vec<(u64, i64)>> = HashMap::new();
-    let mut reads: Vec<Option<Vec<Value>>> = (0..planned.len()).map(|_| None).collect();
-    let mut fates: Vec<Fate> = planned.iter().map(|p| p.fate).collect();
-    let mut ops: Vec<Op> = Vec::with_capacity(planned.len());
-    let mut op_of: Vec<usize> = vec![usize::MAX; planned.len()];
-    let mut pos = 0usize;
-    for &(time, kind, t) in &events {
-        let p = &planned[t as usize];
-        match kind {
-            0 => {
-                op_of[t as usize] = ops.len();
-                ops.push(invocation(ops.len(), p, pos, time, false));
-                pos += 1;
-            }
-            1 if matches!(p.fate, Fate::Ok | Fate::CrashApplied) => {
-                let conflict = first_committer_wins
-                    && p.mops.iter().any(|&(is_read, key, _)| {
-                        !is_read
-                            && lists
-                                .get(&key)
-                                .and_then(|l| l.last())
-                                .is_some_and(|&(c, _)| c > p.invoke_at)
-                    });
-                if conflict {
-                    fates[t as usize] = if p.fate == Fate::Ok {
-                        Fate::Fail
-                    } else {
-                        Fate::CrashLost
-                    };
-                    continue;
-                }
-                let mut own: HashMap<u64, Vec<i64>> = HashMap::new();
-                let mut seen = Vec::new();
-                for &(is_read, key, value) in &p.mops {
-                    if is_read {
-                        let committed = lists.get(&key).map_or(&[][..], Vec::as_slice);
-                        // Without write conflicts, a transaction that appended to a key
-                        // reads it as of its commit, as a store that locks written rows
-                        // would show it; otherwise its own appends would land out of order.
-                        let upto = if !first_committer_wins && own.contains_key(&key) {
-                            committed.len()
-                        } else {
-                            committed.partition_point(|&(c, _)| c < p.invoke_at)
-                        };
-                        let mut list: Vec<i64> =
-                            committed[..upto].iter().map(|&(_, v)| v).collect();
-                        list.extend(own.get(&key).into_iter().flatten());
-                        seen.push(json!(list));
-                    } else {
-                        own.entry(key).or_default().push(value);
-                    }
-                }
-                for &(is_read, key, value) in &p.mops {
-                    if !is_read {
-                        lists.entry(key).or_default().push((time, value));
-                    }
-                }
-                reads[t as usize] = Some(seen);
-            }
-            1 => {}
-            _ => {
-                let seen = reads[t as usize].take();
-                let fate = fates[t as usize];
-                complete(&mut ops[op_of[t as usize]], p, fate, seen, pos, time, false);
-                pos += 1;
+    replay(&planned, false, |p, time| {
+        let conflict = first_committer_wins
+            && p.mops.iter().any(|&(is_read, key, _)| {
+                !is_read
+                    && lists
+                        .get(&key)
+                        .and_then(|l| l.last())
+                        .is_some_and(|&(c, _)| c > p.invoke_at)
+            });
+        if conflict {
+            let fate = if p.fate == Fate::Ok {
+                Fate::Fail
+            } else {
+                Fate::CrashLost
+            };
+            return (fate, None);
+        }
+        let mut own: HashMap<u64, Vec<i64>> = HashMap::new();
+        let mut seen = Vec::new();
+        for &(is_read, key, value) in &p.mops {
+            if is_read {
+                let committed = lists.get(&key).map_or(&[][..], Vec::as_slice);
+                // Without write conflicts, a transaction that appended to a key
+                // reads it as of its commit, as a store that locks written rows
+                // would show it; otherwise its own appends would land out of order.
+                let upto = if !first_committer_wins && own.contains_key(&key) {
+                    committed.len()
+                } else {
+                    committed.partition_point(|&(c, _)| c < p.invoke_at)
+                };
+                let mut list: Vec<i64> = committed[..upto].iter().map(|&(_, v)| v).collect();
+                list.extend(own.get(&key).into_iter().flatten());
+                seen.push(json!(list));
+            } else {
+                own.entry(key).or_default().push(value);
             }
         }
-    }
-    History {
-        ops,
-        nemesis: Vec::new(),
-        event_count: pos,
-        warnings: Vec::new(),
-    }
+        for &(is_read, key, value) in &p.mops {
+            if !is_read {
+                lists.entry(key).or_default().push((time, value));
+            }
+        }
+        (p.fate, Some(seen))
+    })
 }
 
 fn simulate(config: &GenConfig, register: bool) -> History {
     let mut rng = Rng::new(config.seed);
     let planned = plan(config, &mut rng);
+    let mut lists: HashMap<u64, Vec<i64>> = HashMap::new();
+    replay(&planned, register, |p, _| {
+        let mut seen = Vec::new();
+        for &(is_read, key, value) in &p.mops {
+            let list = lists.entry(key).or_default();
+            match (is_read, register) {
+                (true, false) => seen.push(json!(list)),
+                (true, true) => seen.push(json!(list.last())),
+                (false, _) => list.push(value),
+            }
+        }
+        (p.fate, Some(seen))
+    })
+}
+
+/// Plays the planned transactions in real time and records the history. `apply` runs at
+/// the apply instant of each transaction that takes effect (`ok`, or crashed after
+/// applying) and returns its final fate with the values its reads saw.
+fn replay(
+    planned: &[Planned],
+    register: bool,
+    mut apply: impl FnMut(&Planned, u64) -> (Fate, Option<Vec<Value>>),
+) -> History {
     // Events: (time, kind: 0 invoke / 1 apply / 2 complete, txn). Times are distinct per
     // client and an apply lies strictly inside its window, so sorting gives real time.
     let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(planned.len() * 3);
@@ -234,8 +221,8 @@ fn simulate(config: &GenConfig, register: bool) -> History {
         events.push((p.complete_at, 2, i as u32));
     }
     events.sort_unstable();
-    let mut lists: HashMap<u64, Vec<i64>> = HashMap::new();
     let mut reads: Vec<Option<Vec<Value>>> = (0..planned.len()).map(|_| None).collect();
+    let mut fates: Vec<Fate> = planned.iter().map(|p| p.fate).collect();
     let mut ops: Vec<Op> = Vec::with_capacity(planned.len());
     let mut op_of: Vec<usize> = vec![usize::MAX; planned.len()];
     let mut pos = 0usize;
@@ -248,24 +235,16 @@ fn simulate(config: &GenConfig, register: bool) -> History {
                 pos += 1;
             }
             1 if matches!(p.fate, Fate::Ok | Fate::CrashApplied) => {
-                let mut seen = Vec::new();
-                for &(is_read, key, value) in &p.mops {
-                    let list = lists.entry(key).or_default();
-                    match (is_read, register) {
-                        (true, false) => seen.push(json!(list)),
-                        (true, true) => seen.push(json!(list.last())),
-                        (false, _) => list.push(value),
-                    }
-                }
-                reads[t as usize] = Some(seen);
+                (fates[t as usize], reads[t as usize]) = apply(p, time);
             }
             1 => {}
             _ => {
                 let seen = reads[t as usize].take();
+                let fate = fates[t as usize];
                 complete(
                     &mut ops[op_of[t as usize]],
                     p,
-                    p.fate,
+                    fate,
                     seen,
                     pos,
                     time,
