@@ -43,7 +43,7 @@ pub struct CheckArgs {
 
     /// The history format; by default taken from the extension (.jsonl/.json, .edn,
     /// .txt/.log), else guessed from the content.
-    #[arg(long, value_name = "FORMAT", value_parser = ["jsonl", "edn", "jepsen-txt"])]
+    #[arg(long, value_name = "FORMAT", value_parser = format_names())]
     pub format: Option<String>,
 
     /// Print machine-readable results (one JSON document) instead of text.
@@ -123,6 +123,10 @@ fn model_names() -> PossibleValuesParser {
             .iter()
             .map(|c| PossibleValue::new(c.name).help(c.description)),
     )
+}
+
+fn format_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(Format::ALL.iter().map(|f| f.name()))
 }
 
 fn consistency_names() -> PossibleValuesParser {
