@@ -524,6 +524,7 @@ fn generated_multi_key_histories_get_the_verdict_they_were_generated_with() {
             "seed {seed}: {}",
             result.summary
         );
+        assert_eq!(g.injected.is_some(), stale_read, "seed {seed}");
         if let Some(op) = g.injected {
             assert_eq!(
                 result.details["failing_op"],
