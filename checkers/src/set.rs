@@ -99,8 +99,8 @@ impl SetFull {
             bad.push("stale");
         }
         let mut anomalies = Vec::new();
-        for class in ["lost", "unexpected", "duplicated", "stale"] {
-            let Some(elements) = found.get(class).filter(|_| bad.contains(&class)) else {
+        for class in bad {
+            let Some(elements) = found.get(class) else {
                 continue;
             };
             let examples = explanations.get(class).cloned().unwrap_or_default();
