@@ -811,3 +811,50 @@ fn read_committed_histories_lose_updates_and_show_nothing_read_committed_forbids
     }
     assert!(lost >= 10, "lost updates in only {lost} histories");
 }
+
+#[test]
+fn a_value_written_twice_to_one_key_is_warned_about_naming_both_ops() {
+    let lines = |write: &str| {
+        [
+            format!(
+                r#"{{"index":0,"process":0,"type":"invoke","f":"txn","value":[["{write}","x",1]]}}"#
+            ),
+            format!(
+                r#"{{"index":1,"process":0,"type":"ok","f":"txn","value":[["{write}","x",1]]}}"#
+            ),
+            format!(
+                r#"{{"index":2,"process":1,"type":"invoke","f":"txn","value":[["{write}","x",1]]}}"#
+            ),
+            format!(
+                r#"{{"index":3,"process":1,"type":"ok","f":"txn","value":[["{write}","x",1]]}}"#
+            ),
+        ]
+    };
+    let history = |write: &str| {
+        History::from_events(
+            lines(write)
+                .iter()
+                .map(|l| serde_json::from_str::<Event>(l).unwrap()),
+        )
+        .unwrap()
+    };
+    let model = ConsistencyModel::StrictSerializable;
+    let appended = list_append(model).check(&history("append"), &Budget::default());
+    let written = RwRegister { model }.check(&history("w"), &Budget::default());
+    for (result, words) in [
+        (
+            appended,
+            "x: 1 is appended more than once (ops 0 and 1); list-append",
+        ),
+        (
+            written,
+            "x: 1 is written more than once (ops 0 and 1); rw-register",
+        ),
+    ] {
+        assert!(
+            result.warnings.iter().any(|w| w.contains(words)),
+            "{words}: {:?}",
+            result.warnings
+        );
+    }
+}
