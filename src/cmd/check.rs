@@ -421,13 +421,16 @@ fn print_outcome(o: &Outcome) {
     }
 }
 
+/// How many of the histories got the verdict `v`.
+fn count_verdict(outcomes: &[Outcome], v: Verdict) -> usize {
+    outcomes
+        .iter()
+        .filter(|o| o.result.as_ref().is_some_and(|r| r.verdict == v))
+        .count()
+}
+
 fn summary_line(outcomes: &[Outcome], code: Code) -> String {
-    let count = |v: Verdict| {
-        outcomes
-            .iter()
-            .filter(|o| o.result.as_ref().is_some_and(|r| r.verdict == v))
-            .count()
-    };
+    let count = |v: Verdict| count_verdict(outcomes, v);
     format!(
         "{} {}: {} valid, {} invalid, {} unknown, {} unreadable (exit {})",
         outcomes.len(),
@@ -448,10 +451,7 @@ fn json_report(config: &Config, outcomes: &[Outcome], code: Code) -> Value {
     let histories: Vec<Value> = outcomes
         .iter()
         .map(|o| {
-            let verdict = match (&o.result, o.code) {
-                (Some(r), _) => r.verdict.as_str(),
-                (None, _) => "error",
-            };
+            let verdict = o.result.as_ref().map_or("error", |r| r.verdict.as_str());
             json!({
                 "path": o.path.display().to_string(),
                 "verdict": verdict,
@@ -467,12 +467,7 @@ fn json_report(config: &Config, outcomes: &[Outcome], code: Code) -> Value {
             })
         })
         .collect();
-    let count = |v: Verdict| {
-        outcomes
-            .iter()
-            .filter(|o| o.result.as_ref().is_some_and(|r| r.verdict == v))
-            .count()
-    };
+    let count = |v: Verdict| count_verdict(outcomes, v);
     json!({
         "model": config.model,
         "checker": config.checker.name(),
