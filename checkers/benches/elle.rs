@@ -81,6 +81,7 @@ fn main() {
     let op = gen::inject(&mut history, Inject::StaleRead, 1).expect("a place for a stale read");
     let started = Instant::now();
     let result = checker.check(&history, &budget);
+    assert_eq!(result.verdict, Verdict::Invalid, "{}", result.summary);
     println!(
         "with a stale read planted at op {op}: {} ({}) in {:.2} s",
         result.verdict,
