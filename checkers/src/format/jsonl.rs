@@ -136,7 +136,8 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-/// Writes a history as JSON Lines, one [`Event`] per line, as the operations happen.
+/// Writes a whole history as JSON Lines, one [`Event`] per line: its events in real-time
+/// order, renumbered from 0.
 ///
 /// The format (faultline's `history.jsonl`): each line is one JSON object with the fields
 /// `index` (position from 0), `time` (monotonic nanoseconds since the start, optional),
@@ -148,93 +149,13 @@ fn kind_of(v: &Value) -> &'static str {
 /// {"index":1,"time":2801000,"process":0,"type":"ok","f":"write","key":"k3","value":4}
 /// {"index":2,"time":9100000,"process":"nemesis","type":"info","f":"start-partition","value":{"n1":["n3"]}}
 /// ```
-///
-/// Each line is written with one `write_all` and then flushed (unless
-/// [`flush_per_line`](Self::flush_per_line) is turned off), so a crash of the writer leaves
-/// at most one torn last line, which the reader reports and skips.
-///
-/// ```
-/// use faultline_checkers::format::jsonl::JsonlWriter;
-/// use faultline_checkers::{Event, EventType, Process};
-///
-/// let mut out = Vec::new();
-/// let mut writer = JsonlWriter::new(&mut out);
-/// writer.write_event(&Event {
-///     index: 0,
-///     time: Some(1532000),
-///     process: Process::Client(0),
-///     kind: EventType::Invoke,
-///     f: "write".into(),
-///     key: Some("k3".into()),
-///     value: serde_json::json!(4),
-///     node: None,
-///     error: None,
-/// })?;
-/// drop(writer);
-/// assert_eq!(
-///     String::from_utf8(out).unwrap(),
-///     "{\"index\":0,\"time\":1532000,\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"key\":\"k3\",\"value\":4}\n"
-/// );
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub struct JsonlWriter<W: Write> {
-    out: W,
-    line: Vec<u8>,
-    flush_per_line: bool,
-    lines_written: u64,
-}
-
-impl<W: Write> JsonlWriter<W> {
-    pub fn new(out: W) -> JsonlWriter<W> {
-        JsonlWriter {
-            out,
-            line: Vec::with_capacity(256),
-            flush_per_line: true,
-            lines_written: 0,
-        }
-    }
-
-    /// Whether each line is flushed as it is written (the default, for a recorder that may
-    /// crash). Turn it off when exporting a whole history through a `BufWriter`.
-    pub fn flush_per_line(mut self, on: bool) -> Self {
-        self.flush_per_line = on;
-        self
-    }
-
-    /// Writes one event as one line.
-    pub fn write_event(&mut self, event: &Event) -> io::Result<()> {
-        self.line.clear();
-        serde_json::to_writer(&mut self.line, event).map_err(io::Error::other)?;
-        self.line.push(b'\n');
-        self.out.write_all(&self.line)?;
-        if self.flush_per_line {
-            self.out.flush()?;
-        }
-        self.lines_written += 1;
-        Ok(())
-    }
-
-    /// Lines written so far.
-    pub fn lines_written(&self) -> u64 {
-        self.lines_written
-    }
-
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-
-    pub fn into_inner(self) -> W {
-        self.out
-    }
-}
-
-/// Writes a whole history (events in real-time order, renumbered from 0).
 pub fn write_history(history: &History, out: impl Write) -> io::Result<()> {
-    let mut writer = JsonlWriter::new(io::BufWriter::new(out)).flush_per_line(false);
+    let mut out = io::BufWriter::new(out);
     for event in history.to_events() {
-        writer.write_event(&event)?;
+        serde_json::to_writer(&mut out, &event).map_err(io::Error::other)?;
+        out.write_all(b"\n")?;
     }
-    writer.flush()
+    out.flush()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //!
 //! | format | read | write | module |
 //! |---|---|---|---|
-//! | `jsonl` (`history.jsonl`, ours) | streaming | [`jsonl::JsonlWriter`], one event per line | [`jsonl`] |
+//! | `jsonl` (`history.jsonl`, ours) | streaming | [`jsonl::write_history`], one event per line | [`jsonl`] |
 //! | `edn` (Jepsen, Knossos, Elle) | [`jepsen::read_edn`] | [`jepsen::write_edn`] | [`jepsen`], [`edn`] |
 //! | `jepsen-txt` (`history.txt`, Jepsen logs) | [`jepsen::read_jepsen_txt`] | — | [`jepsen`] |
 //!
