@@ -35,6 +35,17 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `out`'s stdout, after asserting that it exited with `code` (both streams shown if not).
+fn stdout_of(out: &Output, code: i32) -> String {
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
+
 /// The run directory of the latest run of `name` under `out`.
 fn latest(out: &Path, name: &str) -> PathBuf {
     let link = out.join(name).join("latest");
@@ -121,12 +132,7 @@ fn etcd_v3_with_linearizable_reads_passes_through_a_partition() {
     let spec = etcd_spec(dir.path(), "etcd-v3.toml", SCRIPTED_PARTITION);
     let out = run(&spec, dir.path(), &["--time-limit", "18", "--seed", "1"]);
     assert_nothing_left(&latest(dir.path(), "etcd-v3"));
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let stdout = stdout_of(&out, 0);
     assert!(stdout.contains("etcd-v3: valid"), "{stdout}");
     let run_dir = latest(dir.path(), "etcd-v3");
     let history = History::from_events(events(&run_dir)).unwrap();
@@ -160,12 +166,7 @@ fn etcd_v3_serializable_reads_are_caught_stale_in_a_partition() {
     let spec = etcd_spec(dir.path(), "etcd-v3-fast-reads.toml", SCRIPTED_PARTITION);
     let out = run(&spec, dir.path(), &["--time-limit", "18", "--seed", "1"]);
     assert_nothing_left(&latest(dir.path(), "etcd-v3-fast-reads"));
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let stdout = stdout_of(&out, 1);
     assert!(stdout.contains("etcd-v3-fast-reads: invalid"), "{stdout}");
     // "read" alone would match the spec's name in the headline; the checker's own line must
     // carry the explanation of the op that cannot take effect.
@@ -184,9 +185,9 @@ const SCRIPTED_PARTITION_3: &str = r#"[nemesis]
 schedule = [{ at_s = 3, fault = "partition", topology = "n1|n2,n3", duration_s = 8 }]
 "#;
 
-/// Runs an etcd v2 spec on 3 nodes through [`SCRIPTED_PARTITION_3`]; returns the exit code
-/// and stdout, after checking that nothing of the run is left.
-fn run_etcd_v2(file: &str, name: &str) -> (Option<i32>, String) {
+/// Runs an etcd v2 spec on 3 nodes through [`SCRIPTED_PARTITION_3`]; returns stdout, after
+/// checking that nothing of the run is left and that it exited with `code`.
+fn run_etcd_v2(file: &str, name: &str, code: i32) -> String {
     let _heavy = crate::heavy();
     let dir = tempfile::tempdir().unwrap();
     let spec = etcd_spec(dir.path(), file, SCRIPTED_PARTITION_3);
@@ -196,25 +197,19 @@ fn run_etcd_v2(file: &str, name: &str) -> (Option<i32>, String) {
         &["--nodes", "3", "--time-limit", "15", "--seed", "2"],
     );
     assert_nothing_left(&latest(dir.path(), name));
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    (
-        out.status.code(),
-        format!("stdout:\n{stdout}\nstderr:\n{stderr}"),
-    )
+    stdout_of(&out, code)
 }
 
 #[test]
 fn etcd_v2_with_quorum_reads_passes_through_a_partition() {
-    let (code, output) = run_etcd_v2("etcd-v2.toml", "etcd-v2");
-    assert_eq!(code, Some(0), "{output}");
-    assert!(output.contains("etcd-v2: valid"), "{output}");
+    let stdout = run_etcd_v2("etcd-v2.toml", "etcd-v2", 0);
+    assert!(stdout.contains("etcd-v2: valid"), "{stdout}");
 }
 
 #[test]
 fn etcd_v2_reads_without_quorum_are_caught_stale_in_a_partition() {
-    let (code, output) = run_etcd_v2("etcd-v2-fast-reads.toml", "etcd-v2-fast-reads");
-    assert_eq!(code, Some(1), "{output}");
-    assert!(output.contains("etcd-v2-fast-reads: invalid"), "{output}");
+    let stdout = run_etcd_v2("etcd-v2-fast-reads.toml", "etcd-v2-fast-reads", 1);
+    assert!(stdout.contains("etcd-v2-fast-reads: invalid"), "{stdout}");
 }
 
 #[test]
@@ -471,13 +466,8 @@ fn a_store_answering_garbage_gives_fail_and_info_ops_in_a_valid_history() {
     let out = run(&spec, dir.path(), &["--time-limit", "2"]);
     stop.store(true, Ordering::Relaxed);
     let served = server.join().unwrap();
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     // Nothing ever succeeded: not a pass, not a crash, but unknown.
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let stdout = stdout_of(&out, 2);
     assert!(stdout.contains("vacuous run"), "{stdout}");
     assert!(served > 20, "the server saw only {served} requests");
     let history = History::from_events(events(&latest(dir.path(), "broken"))).unwrap();
@@ -566,12 +556,7 @@ fn list_append_transactions_on_the_linearizable_demo_store_pass_through_kills_an
             "5",
         ],
     );
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let stdout = stdout_of(&out, 0);
     assert!(
         stdout.contains("list-append: valid") && stdout.contains("strict-serializable"),
         "{stdout}"
@@ -615,12 +600,7 @@ fn list_append_transactions_that_write_blindly_lose_appends_and_exit_1() {
             "5",
         ],
     );
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let stdout = stdout_of(&out, 1);
     let verdict = stdout
         .lines()
         .find(|l| l.trim_start().starts_with("list-append: invalid"))
@@ -644,12 +624,7 @@ schedule = [{ at_s = 2, fault = "partition", topology = "n1,n2|n3,n4,n5", durati
     let out = run(&spec, dir.path(), &["--time-limit", "10", "--seed", "3"]);
     let run_dir = latest(dir.path(), "etcd-v3-list-append");
     assert_nothing_left(&run_dir);
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let stdout = stdout_of(&out, 0);
     assert!(
         stdout.contains("list-append: valid") && stdout.contains("strict-serializable"),
         "{stdout}"
