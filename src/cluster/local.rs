@@ -300,21 +300,9 @@ impl LocalCluster {
 
     /// Runs `f` on every node at once and returns the first error.
     fn on_all_nodes(&self, f: impl Fn(&LocalNode) -> Result<()> + Sync) -> Result<()> {
-        let results: Vec<Result<()>> = std::thread::scope(|s| {
-            let handles: Vec<_> = self
-                .local_nodes
-                .iter()
-                .map(|node| s.spawn(|| f(node)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(Error::Invalid("panicked".into())))
-                })
-                .collect()
-        });
-        results.into_iter().collect()
+        super::on_all(&self.local_nodes, |n| f(n))
+            .into_iter()
+            .collect()
     }
 }
 

@@ -68,6 +68,17 @@ pub use grudge::{Grudge, Target, Topology};
 pub use nix::sys::signal::Signal;
 pub use preflight::{Missing, PreflightError};
 
+/// Runs `f` on every item at once, one thread each, and returns the results in item order.
+pub(crate) fn on_all<N: Sync, T: Send>(items: &[N], f: impl Fn(&N) -> T + Sync) -> Vec<T> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items.iter().map(|n| s.spawn(|| f(n))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a per-node thread panicked"))
+            .collect()
+    })
+}
+
 /// Everything that can go wrong in the cluster layer. A store's own failure is not an error
 /// here: a command that exits non-zero is an [`Output`], judged by the caller.
 #[derive(Debug, thiserror::Error)]

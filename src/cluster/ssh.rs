@@ -62,7 +62,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
 use super::preflight::{Missing, PreflightError};
-use super::{state, Backend, BackendKind, Daemon, Error, Grudge, Node, Output, Result};
+use super::{on_all, state, Backend, BackendKind, Daemon, Error, Grudge, Node, Output, Result};
 
 /// Every run's chain on a host is called this, followed by the run id.
 pub const CHAIN_PREFIX: &str = "FAULTLINE-";
@@ -1232,17 +1232,6 @@ pub(crate) fn clean_run(
         }
     }
     (removed, failed)
-}
-
-/// Runs `f` on every node at once, results in node order.
-fn on_all<T: Send>(nodes: &[Arc<SshNode>], f: impl Fn(&SshNode) -> T + Sync) -> Vec<T> {
-    std::thread::scope(|s| {
-        let handles: Vec<_> = nodes.iter().map(|n| s.spawn(|| f(n))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a per-host thread panicked"))
-            .collect()
-    })
 }
 
 fn resolve(host: &str, port: u16) -> std::io::Result<IpAddr> {

@@ -40,7 +40,7 @@ use serde_json::{json, Map, Value};
 
 use super::{FaultEvent, FaultKind, Nemesis};
 use crate::cluster::ssh::{ClockOffset, SshNode};
-use crate::cluster::{Cluster, Daemon, Error, Node, Result, Target};
+use crate::cluster::{on_all, Cluster, Daemon, Error, Node, Result, Target};
 
 /// The control file libfaketime reads, in each local node's directory.
 pub const FAKETIME_FILE: &str = "faketime.rc";
@@ -417,15 +417,8 @@ impl ClockNemesis {
             .collect::<Result<_>>()?;
         self.skewed.extend(names.iter().cloned());
         // Every target strobes at once, as Jepsen's strobe does.
-        let results: Vec<Result<(u32, ClockOffset)>> = std::thread::scope(|s| {
-            let handles: Vec<_> = clocks
-                .iter()
-                .map(|c| s.spawn(move || Ok((c.strobe(delta_ms, period, flips)?, c.measure()?))))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a strobe thread panicked"))
-                .collect()
+        let results: Vec<Result<(u32, ClockOffset)>> = on_all(&clocks, |c| {
+            Ok((c.strobe(delta_ms, period, flips)?, c.measure()?))
         });
         let mut value = Map::new();
         for (name, result) in names.iter().zip(results) {
