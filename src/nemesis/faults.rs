@@ -1,13 +1,15 @@
 //! The three fault kinds: partition (iptables DROP rules), kill (SIGKILL, then restart) and
 //! pause (SIGSTOP, then SIGCONT).
 
+use std::sync::Arc;
+
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde_json::json;
 
 use super::{FaultEvent, FaultKind, Nemesis};
-use crate::cluster::{Cluster, Error, Grudge, Result, Signal, Target, Topology};
+use crate::cluster::{Cluster, Error, Grudge, Node, Result, Signal, Target, Topology};
 
 /// Cuts the network with one of its topologies (drawn by the rng), heals it on stop.
 pub struct PartitionNemesis {
@@ -124,19 +126,11 @@ impl Nemesis for KillNemesis {
             return Ok(None);
         }
         let names = std::mem::take(&mut self.killed);
-        let mut first_error = None;
-        for name in &names {
-            if let Err(e) = cluster.node(name).and_then(|n| n.restart()) {
-                first_error.get_or_insert(e);
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(Some(FaultEvent {
-                f: "restart",
-                value: json!(names),
-            })),
-        }
+        on_each(cluster, &names, |n| n.restart())?;
+        Ok(Some(FaultEvent {
+            f: "restart",
+            value: json!(names),
+        }))
     }
 }
 
@@ -187,20 +181,28 @@ impl Nemesis for PauseNemesis {
             return Ok(None);
         }
         let names = std::mem::take(&mut self.paused);
-        let mut first_error = None;
-        for name in &names {
-            if let Err(e) = cluster.node(name).and_then(|n| n.signal(Signal::SIGCONT)) {
-                first_error.get_or_insert(e);
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(Some(FaultEvent {
-                f: "resume",
-                value: json!(names),
-            })),
+        on_each(cluster, &names, |n| n.signal(Signal::SIGCONT))?;
+        Ok(Some(FaultEvent {
+            f: "resume",
+            value: json!(names),
+        }))
+    }
+}
+
+/// Runs `f` on each named node, going on past a failure so that every node is undone, and
+/// returns the first error.
+fn on_each(
+    cluster: &Cluster,
+    names: &[String],
+    f: impl Fn(&Arc<dyn Node>) -> Result<()>,
+) -> Result<()> {
+    let mut first_error = None;
+    for name in names {
+        if let Err(e) = cluster.node(name).and_then(&f) {
+            first_error.get_or_insert(e);
         }
     }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Whether the target picks at least one node of this cluster (the minority of one node is
