@@ -104,9 +104,9 @@ impl Log {
         let line = format!("[{:>7.2}s] {text}", self.start.elapsed().as_secs_f64());
         if std::io::stderr().is_terminal() {
             // Clears a progress line that may be on screen.
-            eprintln!("\r\x1b[2K{line}");
+            crate::errln!("\r\x1b[2K{line}");
         } else {
-            eprintln!("{line}");
+            crate::errln!("{line}");
         }
         if let Ok(mut f) = self.file.lock() {
             if let Some(f) = f.as_mut() {
@@ -160,17 +160,22 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    // On Ctrl-C the signal thread tears the cluster down and exits; keep the nodes' logs.
-    let _keep_logs = {
-        let (weak, plans, dest) = (
+    // On Ctrl-C the signal thread tears the cluster down and exits. Before that, every
+    // client socket must be closed (a SYN retransmitted after the bridge went would leave
+    // the machine), and the nodes' logs are kept.
+    let quiesce = Quiesce::new();
+    let _on_interrupt = {
+        let (weak, plans, dest, quiesce) = (
             Arc::downgrade(&cluster),
             plans.clone(),
             run_dir.join("nodes"),
+            quiesce.clone(),
         );
         crate::cluster::registry::before_interrupt_teardown(move || {
+            quiesce.request_and_wait(QUIESCE_BOUND);
             if let Some(cluster) = weak.upgrade() {
                 for problem in db::collect_logs(&cluster, &plans, &dest) {
-                    eprintln!("faultline: {problem}");
+                    crate::errln!("faultline: {problem}");
                 }
             }
         })
@@ -181,23 +186,35 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
         .build()?;
     let start = Instant::now();
     let (rec, writer) = recorder::create(&run_dir.join(report::HISTORY_FILE), start)?;
-    let phases = rt.block_on(phases(
-        &cluster,
-        spec,
-        &plans,
-        &rec,
-        seed,
-        &log,
-        opts.progress,
-    ));
+    let mut asked = quiesce.asked();
+    let phases = rt.block_on(async {
+        tokio::select! {
+            outcome = phases(&cluster, spec, &plans, &rec, seed, &log, opts.progress) => {
+                Some(outcome)
+            }
+            _ = asked.wait_for(|asked| *asked) => None,
+        }
+    });
+    // Dropping the runtime drops every task still alive, and with them their sockets.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    quiesce.done();
+    let Some(phases) = phases else {
+        // Interrupted: the signal thread tears down and exits the process.
+        loop {
+            std::thread::park();
+        }
+    };
     drop(rec);
-    let events = writer.finish().context("writing history.jsonl")?;
+    let recorded = writer.finish()?;
     let problems = finish_cluster(cluster, spec, &plans, &run_dir, &log);
     let phase_outcome = phases?;
     for p in problems {
         log.line(&format!("warning: {p}"));
     }
-    let history = History::from_events(events).context("the recorded history is malformed")?;
+    // Errors that cost files but not the verdict: the run's code is the worse of the two.
+    let mut output_errors: Vec<String> = recorded.write_error.into_iter().collect();
+    let history =
+        History::from_events(recorded.events).context("the recorded history is malformed")?;
     log.line(&format!(
         "recorded {} operations ({} events); checking",
         history.ops.len(),
@@ -222,19 +239,70 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
         run_dir: run_dir.clone(),
         ..RunMeta::default()
     };
-    let outputs = report::write_outputs(&run_dir, &meta, &history, &checks)?;
+    let verdict = report::overall_verdict(&checks);
+    let meta = RunMeta {
+        errors: output_errors.clone(),
+        ..meta
+    };
+    match report::write_outputs(&run_dir, &meta, &history, &checks) {
+        Ok(outputs) => log.line(&format!("report: {}", outputs.report_html.display())),
+        Err(e) => output_errors.push(format!("{e:#}")),
+    }
     for c in &checks {
         log.line(&format!("{}: {} — {}", c.checker, c.verdict, c.summary));
     }
-    log.line(&format!("report: {}", outputs.report_html.display()));
+    for e in &output_errors {
+        log.line(&format!("error: {e}"));
+    }
+    let code = report::exit_code(verdict, &output_errors);
     Ok(RunOutcome {
         run_dir,
-        verdict: outputs.verdict,
-        code: outputs.code,
+        verdict,
+        code,
         checks,
         seed,
         ops: history.ops.len(),
     })
+}
+
+/// How long an interrupt waits for the clients to stop before tearing down regardless (the
+/// blackhole route of the local backend still keeps their packets on the machine).
+const QUIESCE_BOUND: Duration = Duration::from_secs(5);
+
+/// The handshake between the signal thread and the runner: the signal thread asks the runner
+/// to drop every client task, then waits until it has (or a bound passes) before the nodes'
+/// links go.
+#[derive(Clone)]
+struct Quiesce {
+    ask: Arc<tokio::sync::watch::Sender<bool>>,
+    quiet: Arc<(Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl Quiesce {
+    fn new() -> Quiesce {
+        Quiesce {
+            ask: Arc::new(tokio::sync::watch::Sender::new(false)),
+            quiet: Arc::new((Mutex::new(false), std::sync::Condvar::new())),
+        }
+    }
+
+    fn asked(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.ask.subscribe()
+    }
+
+    /// Called by the runner once no client task is left.
+    fn done(&self) {
+        let (lock, cond) = &*self.quiet;
+        *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        cond.notify_all();
+    }
+
+    fn request_and_wait(&self, bound: Duration) {
+        self.ask.send_replace(true);
+        let (lock, cond) = &*self.quiet;
+        let quiet = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = cond.wait_timeout_while(quiet, bound, |quiet| !*quiet);
+    }
 }
 
 /// The bound printed at the start: every phase's hard limit added up.
@@ -520,13 +588,13 @@ async fn progress_loop(rec: Recorder, log: Log, stop: Arc<AtomicBool>, tty: bool
             }
         );
         if tty {
-            eprint!("\r\x1b[2K{line}");
+            crate::err!("\r\x1b[2K{line}");
         } else {
             log.line(&line);
         }
     }
     if tty {
-        eprintln!();
+        crate::errln!();
     }
 }
 
@@ -750,20 +818,74 @@ fn make_run_dir(
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<PathBuf> {
     let base = out.join(name);
+    std::fs::create_dir_all(&base)
+        .with_context(|| format!("cannot create the directory {}", base.display()))?;
     let stamp = now.format("%Y%m%dT%H%M%S%.3fZ").to_string();
-    let dir = base.join(&stamp);
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create the run directory {}", dir.display()))?;
-    let latest = base.join("latest");
-    let tmp = base.join(format!(".latest-{stamp}"));
-    #[cfg(unix)]
-    {
-        let _ = std::fs::remove_file(&tmp);
-        if std::os::unix::fs::symlink(&stamp, &tmp).is_ok() {
-            let _ = std::fs::rename(&tmp, &latest);
+    // Created exclusively: two runs started in the same millisecond get two directories.
+    let mut taken = None;
+    for attempt in 1..=MAX_SAME_STAMP {
+        let name = match attempt {
+            1 => stamp.clone(),
+            n => format!("{stamp}-{n}"),
+        };
+        match std::fs::create_dir(base.join(&name)) {
+            Ok(()) => {
+                taken = Some(name);
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot create the run directory {}",
+                        base.join(&name).display()
+                    )
+                })
+            }
         }
     }
-    Ok(dir)
+    let Some(leaf) = taken else {
+        anyhow::bail!(
+            "cannot create a run directory in {}: {MAX_SAME_STAMP} runs already started at {stamp}",
+            base.display()
+        );
+    };
+    point_latest_at(&base, &leaf);
+    Ok(base.join(leaf))
+}
+
+/// How many runs of one spec may start in one millisecond.
+const MAX_SAME_STAMP: usize = 100;
+
+/// Points `base/latest` at the run directory `leaf`, but only replaces a `latest` that is
+/// faultline's own: a symlink to a name in the same directory. Anything else is the user's.
+fn point_latest_at(base: &Path, leaf: &str) {
+    let latest = base.join("latest");
+    let ours = match std::fs::symlink_metadata(&latest) {
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        Ok(meta) => {
+            meta.file_type().is_symlink()
+                && std::fs::read_link(&latest).is_ok_and(|target| {
+                    target.components().count() == 1
+                        && matches!(
+                            target.components().next(),
+                            Some(std::path::Component::Normal(_))
+                        )
+                })
+        }
+    };
+    if !ours {
+        crate::errln!(
+            "faultline: warning: {} is not faultline's link; left as it is",
+            latest.display()
+        );
+        return;
+    }
+    let tmp = base.join(format!(".latest-{leaf}"));
+    let _ = std::fs::remove_file(&tmp);
+    if std::os::unix::fs::symlink(leaf, &tmp).is_ok() && std::fs::rename(&tmp, &latest).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
 }
 
 fn write_run_files(
@@ -782,12 +904,14 @@ fn write_run_files(
         ),
         Err(_) => loaded.source.clone(),
     };
-    std::fs::write(dir.join("spec.toml"), spec_text)?;
-    std::fs::write(dir.join("seed"), format!("{seed}\n"))?;
-    std::fs::write(
-        dir.join("command-line"),
-        format!("{}\n", shell_words(command_line)),
-    )?;
+    for (file, text) in [
+        ("spec.toml", spec_text),
+        ("seed", format!("{seed}\n")),
+        ("command-line", format!("{}\n", shell_words(command_line))),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(())
 }
 
@@ -892,5 +1016,36 @@ name = "cas-register"
             assert_eq!(issued, 10);
             assert!(start.elapsed() >= Duration::from_millis(90));
         });
+    }
+
+    #[test]
+    fn runs_started_in_the_same_millisecond_get_their_own_directories() {
+        let out = tempfile::tempdir().unwrap();
+        let now = chrono::Utc::now();
+        let dirs: Vec<PathBuf> = (0..3)
+            .map(|_| make_run_dir(out.path(), "t", now).unwrap())
+            .collect();
+        assert_ne!(dirs[0], dirs[1]);
+        assert_ne!(dirs[1], dirs[2]);
+        assert!(dirs.iter().all(|d| d.is_dir()));
+        let latest = std::fs::canonicalize(out.path().join("t/latest")).unwrap();
+        assert_eq!(latest, std::fs::canonicalize(&dirs[2]).unwrap());
+    }
+
+    #[test]
+    fn a_latest_that_is_not_faultlines_own_link_is_left_alone() {
+        let out = tempfile::tempdir().unwrap();
+        std::fs::create_dir(out.path().join("t")).unwrap();
+        let latest = out.path().join("t/latest");
+        std::fs::write(&latest, "the user's own file").unwrap();
+        make_run_dir(out.path(), "t", chrono::Utc::now()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&latest).unwrap(),
+            "the user's own file"
+        );
+        std::fs::remove_file(&latest).unwrap();
+        std::os::unix::fs::symlink("/etc", &latest).unwrap();
+        make_run_dir(out.path(), "t", chrono::Utc::now()).unwrap();
+        assert_eq!(std::fs::read_link(&latest).unwrap(), Path::new("/etc"));
     }
 }

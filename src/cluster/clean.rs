@@ -1,10 +1,12 @@
 //! `faultline clean`: removes what a controller killed without its teardown left behind.
 //!
 //! It finds leftovers by name only — state directories `/tmp/faultline-<run>/`, namespaces and
-//! links `fl<run>-*`, host FORWARD rules commented `faultline-<run>` — and for each run:
+//! links `fl<run>-*`, host FORWARD rules commented `faultline-<run>`, blackhole routes of
+//! protocol 250 whose metric carries the run id — and for each run:
 //! kills the daemons recorded in its pidfiles (only if the pid still belongs to the same
 //! process), kills whatever else lives in its namespaces, deletes its links, namespaces and
-//! host rules (their iptables chains go with the namespaces), and removes its state directory.
+//! host rules (their iptables chains go with the namespaces), then its blackhole route, and
+//! removes its state directory.
 //! A run whose controller is still alive is left alone unless `force` is set: a concurrent
 //! test on the same machine keeps its cluster.
 
@@ -57,6 +59,12 @@ pub fn clean(options: &CleanOptions) -> CleanReport {
     for name in &network_objects {
         runs.extend(local::run_id_of(name).map(str::to_string));
     }
+    // A run whose links are gone may still have its blackhole route: the last thing to go.
+    let routes: Vec<(String, String)> = local::list_blackhole_routes()
+        .into_iter()
+        .filter(|(_, id)| wanted(id))
+        .collect();
+    runs.extend(routes.iter().map(|(_, id)| id.clone()));
     for id in runs {
         let dir = state::state_dir(&id);
         let record = state::read_record(&dir);
@@ -81,14 +89,25 @@ pub fn clean(options: &CleanOptions) -> CleanReport {
                 }
             }
         }
+        for pid in process::kill_marked(&dir) {
+            report
+                .removed
+                .push(format!("process {pid} started by a node of run {id}"));
+        }
         if root {
             let purge = local::purge_run(&id);
             report.removed.extend(purge.removed);
             report.failed.extend(purge.failed);
         } else {
+            let routes = routes
+                .iter()
+                .filter(|(_, route_id)| *route_id == id)
+                .map(|(network, _)| format!("route {network}"));
             for name in network_objects
                 .iter()
                 .filter(|n| local::run_id_of(n) == Some(id.as_str()))
+                .cloned()
+                .chain(routes)
             {
                 report
                     .failed

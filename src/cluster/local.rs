@@ -10,6 +10,14 @@
 //! | veth of the i-th node | `fl<run>-v<i>` (host end), `eth0` (inside) | host / namespace |
 //! | partition rules | chain `FAULTLINE`, jumped to first thing in INPUT | each namespace |
 //! | host rule (only with br_netfilter) | `FORWARD -i fl<run>-br -o fl<run>-br -j ACCEPT`, comment `faultline-<run>` | host |
+//! | blackhole route | `blackhole 10.a.b.0/24 proto 250 metric 0x1000000+<run>` | host |
+//!
+//! The blackhole route is the run's wall against leaking test traffic off the machine: it is
+//! created before the bridge and removed after everything else, and its metric loses to the
+//! bridge's own route while the bridge lives. Without it, a packet to a node sent in the
+//! moment after the bridge went (a client's SYN retransmitted during Ctrl-C) would follow the
+//! default route into the user's real network; with it, it is dropped on the machine. Its
+//! metric carries the run id, so `faultline clean` finds a dead run's route by that alone.
 //!
 //! Interface names stay within the kernel's 15 bytes (`fl` + 6 + `-v200` = 13). The /24 is
 //! drawn from 10.128.0.0/9 by the run id and moved on until it overlaps no address or route of
@@ -47,6 +55,11 @@ use super::{state, Backend, BackendKind, Daemon, Error, Grudge, Node, Output, Re
 pub const NAME_PREFIX: &str = "fl";
 /// The chain faultline owns in each namespace.
 pub const CHAIN: &str = "FAULTLINE";
+/// The routing protocol number that marks faultline's blackhole routes (`ip route ... proto`).
+pub const ROUTE_PROTO: u8 = 250;
+/// A run's blackhole route has metric `ROUTE_METRIC_BASE + run id`, above any metric a
+/// connected or hand-made route of the machine usually has.
+const ROUTE_METRIC_BASE: u32 = 0x0100_0000;
 /// Time limit of each `ip` or `iptables` command faultline runs.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -230,11 +243,15 @@ impl LocalCluster {
             .map(|n| n.address)
     }
 
-    /// The bridge and every namespace with its veth, in one `ip -batch`.
+    /// The blackhole route first, then the bridge and every namespace with its veth, in one
+    /// `ip -batch`.
     fn create_links(&self) -> Result<()> {
         let bridge = self.bridge();
+        let (a, b) = self.subnet;
         let mut batch = format!(
-            "link add {bridge} type bridge\naddr add {}/24 dev {bridge}\nlink set {bridge} up\n",
+            "route add {}\nlink add {bridge} type bridge\naddr add {}/24 dev {bridge}\n\
+             link set {bridge} up\n",
+            blackhole_route(&format!("10.{a}.{b}.0/24"), &self.run_id),
             self.bridge_address()
         );
         for (i, node) in self.local_nodes.iter().enumerate() {
@@ -434,7 +451,58 @@ pub fn purge_run(run_id: &str) -> Purge {
         }
     }
     remove_forward_rules(run_id, &mut purge);
+    // Last: the wall stays up until nothing of the run can send any more.
+    remove_blackhole_routes(run_id, &mut purge);
     purge
+}
+
+/// The arguments of `ip route add|del` for run `run_id`'s blackhole route over `network`.
+fn blackhole_route(network: &str, run_id: &str) -> String {
+    let metric = route_metric(run_id).unwrap_or(ROUTE_METRIC_BASE);
+    format!("blackhole {network} proto {ROUTE_PROTO} metric {metric}")
+}
+
+fn route_metric(run_id: &str) -> Option<u32> {
+    state::is_run_id(run_id)
+        .then(|| u32::from_str_radix(run_id, 16).ok())
+        .flatten()
+        .map(|id| ROUTE_METRIC_BASE + id)
+}
+
+/// faultline's blackhole routes of the host, as (network, run id).
+pub fn list_blackhole_routes() -> Vec<(String, String)> {
+    let mut cmd = Command::new("ip");
+    cmd.args(["-4", "-o", "route", "show", "type", "blackhole", "proto"])
+        .arg(ROUTE_PROTO.to_string());
+    let Ok(out) = process::run(cmd, "ip route show", COMMAND_TIMEOUT) else {
+        return Vec::new();
+    };
+    out.stdout
+        .lines()
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let network = words.get(1)?;
+            let at = words.iter().position(|w| *w == "metric")?;
+            let metric: u32 = words.get(at + 1)?.parse().ok()?;
+            let id = format!("{:06x}", metric.checked_sub(ROUTE_METRIC_BASE)?);
+            state::is_run_id(&id).then(|| (network.to_string(), id))
+        })
+        .collect()
+}
+
+fn remove_blackhole_routes(run_id: &str, purge: &mut Purge) {
+    for (network, _) in list_blackhole_routes()
+        .into_iter()
+        .filter(|(_, id)| id == run_id)
+    {
+        let route = blackhole_route(&network, run_id);
+        let mut cmd = Command::new("ip");
+        cmd.args(["route", "del"]).args(route.split_whitespace());
+        match process::run_ok(&mut cmd, "ip route del", None, COMMAND_TIMEOUT) {
+            Ok(_) => purge.removed.push(format!("route {route}")),
+            Err(e) => purge.failed.push(format!("route {route}: {e}")),
+        }
+    }
 }
 
 /// Deletes the host FORWARD rules carrying the run's comment.

@@ -310,15 +310,16 @@ impl Cluster {
     /// Checks the machine ([`preflight::check`]), then creates the nodes. Nothing of the run
     /// survives a failure here. No daemon runs yet.
     pub fn start(config: &ClusterConfig) -> Result<Cluster> {
+        // Before the preflight: its scratch namespace must not outlive a Ctrl-C either.
+        if let Err(e) = registry::install_interrupt_teardown() {
+            tracing::warn!("cannot tear clusters down on Ctrl-C: {e}");
+        }
         preflight::check(config.backend)?;
         validate_names(&config.node_names)?;
         let run_id = match &config.run_id {
             Some(id) => state::validate_run_id(id)?,
             None => state::new_run_id(),
         };
-        if let Err(e) = registry::install_interrupt_teardown() {
-            tracing::warn!("cannot tear clusters down on Ctrl-C: {e}");
-        }
         let backend: Arc<dyn Backend> = match config.backend {
             BackendKind::Local => local::LocalCluster::new(&run_id, &config.node_names)?,
             BackendKind::Loopback => loopback::LoopbackCluster::new(&run_id, &config.node_names)?,
@@ -423,7 +424,7 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let leftovers = self.backend.teardown();
         for what in leftovers {
-            eprintln!(
+            crate::errln!(
                 "faultline: teardown of run {} could not remove {what}; run `faultline clean`",
                 self.backend.run_id()
             );

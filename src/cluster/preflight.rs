@@ -125,6 +125,8 @@ fn try_namespace_and_links() -> Result<(), String> {
          link set {prefix}-v1 master {prefix}-br\n"
     );
     let remove = format!("link del {prefix}-v1\nlink del {prefix}-br\nnetns del {prefix}-pf\n");
+    // An interrupt waits until the scratch objects are gone again.
+    let _scratch = super::registry::scratch();
     let mut cmd = Command::new("ip");
     cmd.args(["-batch", "-"]);
     let created = process::run_ok(

@@ -4,13 +4,14 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{killpg, Signal};
+use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
 use super::state::{self, ProcessId};
@@ -185,6 +186,7 @@ impl DaemonSlot {
         let mut cmd = command(daemon);
         cmd.current_dir(daemon.cwd.as_deref().unwrap_or(&self.node_dir))
             .envs(&daemon.env)
+            .env(MARK_VAR, &self.node_dir)
             .process_group(0)
             .stdin(Stdio::null())
             .stdout(log)
@@ -243,6 +245,8 @@ impl DaemonSlot {
         let group = Pid::from_raw(child.id() as i32);
         let _ = killpg(group, Signal::SIGCONT);
         let _ = killpg(group, Signal::SIGKILL);
+        // What the store daemonised into a session of its own left the group: find it by mark.
+        kill_marked(&self.node_dir);
         if wait_until(child, Instant::now() + REAP_TIMEOUT).is_none() {
             return Err(Error::command(
                 format!("killing pid {}", child.id()),
@@ -298,6 +302,50 @@ pub(crate) fn copy_logs(node_dir: &Path, dest_dir: &Path) -> Result<Vec<PathBuf>
     }
     copied.sort();
     Ok(copied)
+}
+
+/// The environment variable every daemon is started with, naming its node's directory. A
+/// store that daemonises (`setsid`, a double fork) leaves its process group but keeps its
+/// environment, so teardown and `faultline clean` still find what it left running; only a
+/// process that clears its environment escapes this.
+pub const MARK_VAR: &str = "FAULTLINE_NODE_DIR";
+
+/// SIGCONT then SIGKILL to every process whose [`MARK_VAR`] is `dir` or lies below it, and
+/// returns their pids. Only processes this user may read the environment of are seen.
+pub(crate) fn kill_marked(dir: &Path) -> Vec<i32> {
+    let own = std::process::id() as i32;
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let prefix = format!("{MARK_VAR}=");
+    let mut killed = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == own {
+            continue;
+        }
+        let Ok(environ) = fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let marked = environ
+            .split(|b| *b == 0)
+            .filter_map(|var| var.strip_prefix(prefix.as_bytes()))
+            .any(|value| Path::new(std::ffi::OsStr::from_bytes(value)).starts_with(dir));
+        if marked {
+            let pid = Pid::from_raw(pid);
+            let _ = kill(pid, Signal::SIGCONT);
+            if kill(pid, Signal::SIGKILL).is_ok() {
+                killed.push(pid.as_raw());
+            }
+        }
+    }
+    killed
 }
 
 /// SIGCONT then SIGKILL to the process group recorded in a pidfile, if that very process

@@ -10,7 +10,11 @@
 //! - [`teardown_all`], for code that is about to `std::process::exit` (which skips `Drop`).
 //!
 //! [`before_interrupt_teardown`] lets an owner do its last work on an interrupt while the
-//! nodes still exist: the runner copies the nodes' logs into the run directory.
+//! nodes still exist: the runner stops its clients (so that no socket of theirs outlives the
+//! nodes' links) and copies the nodes' logs into the run directory.
+//!
+//! [`scratch`] guards objects made outside any cluster (the preflight's scratch namespace):
+//! an interrupt waits for their owner to remove them before it exits.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -31,6 +35,16 @@ type Hook = Arc<dyn Fn() + Send + Sync>;
 
 /// Work to do on an interrupt before the clusters go (a runner copying node logs out).
 static HOOKS: Mutex<Vec<(u64, Hook)>> = Mutex::new(Vec::new());
+
+/// Held while scratch objects exist outside any cluster; see [`scratch`].
+static SCRATCH: Mutex<()> = Mutex::new(());
+
+/// Holds off an interrupt's exit while the caller creates and removes objects that belong to
+/// no cluster: the preflight's scratch namespace and links. The caller's commands must be
+/// bounded in time, since the interrupt waits for the guard.
+pub fn scratch() -> std::sync::MutexGuard<'static, ()> {
+    SCRATCH.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn hooks() -> std::sync::MutexGuard<'static, Vec<(u64, Hook)>> {
     HOOKS.lock().unwrap_or_else(|p| p.into_inner())
@@ -100,10 +114,10 @@ pub fn teardown_all() -> Vec<String> {
     let mut ids = Vec::new();
     for backend in backends {
         for what in backend.teardown() {
-            eprintln!(
+            say(&format!(
                 "faultline: teardown of run {} could not remove {what}; run `faultline clean`",
                 backend.run_id()
-            );
+            ));
         }
         ids.push(backend.run_id().to_string());
     }
@@ -126,26 +140,36 @@ pub fn install_interrupt_teardown() -> std::io::Result<()> {
             for signal in signals.forever() {
                 if tearing_down {
                     // A second signal while tearing down means "stop now".
-                    eprintln!("faultline: interrupted again; exiting before teardown finished");
+                    say(
+                        "faultline: interrupted again; exiting before teardown finished: \
+                         run `faultline clean` to remove what is left",
+                    );
                     std::process::exit(3);
                 }
                 tearing_down = true;
-                eprintln!(
+                say(&format!(
                     "faultline: interrupted by signal {signal}; tearing down {} cluster(s)",
                     live().len()
-                );
+                ));
                 std::thread::spawn(|| {
                     let pending: Vec<Hook> = hooks().iter().map(|(_, h)| h.clone()).collect();
                     for hook in pending {
                         hook();
                     }
+                    let _scratch = scratch();
                     let ids = teardown_all();
                     if !ids.is_empty() {
-                        eprintln!("faultline: tore down run(s) {}", ids.join(", "));
+                        say(&format!("faultline: tore down run(s) {}", ids.join(", ")));
                     }
                     std::process::exit(3);
                 });
             }
         })?;
     Ok(())
+}
+
+/// A line on stderr; a closed or broken stderr must not stop a teardown.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

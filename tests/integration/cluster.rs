@@ -146,6 +146,12 @@ fn processes_of_run(run_id: &str) -> Vec<String> {
             continue;
         };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        // A store's daemonised children keep the mark of their node in their environment.
+        let marked = std::fs::read(entry.path().join("environ")).is_ok_and(|env| {
+            String::from_utf8_lossy(&env)
+                .split('\0')
+                .any(|var| var.starts_with(&format!("FAULTLINE_NODE_DIR={needle}/")))
+        });
         let zombie = std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|s| {
             s.rsplit(')')
                 .next()
@@ -153,7 +159,7 @@ fn processes_of_run(run_id: &str) -> Vec<String> {
                 .trim_start()
                 .starts_with('Z')
         });
-        if cmdline.contains(&needle) && !zombie {
+        if (cmdline.contains(&needle) || marked) && !zombie {
             found.push(format!("{name}: {cmdline}"));
         }
     }
@@ -186,6 +192,24 @@ fn assert_no_trace(run_id: &str) {
     assert!(
         !forward.contains(&format!("faultline-{run_id}")),
         "host FORWARD rule of run {run_id} left behind:\n{forward}"
+    );
+    let routes = run(&[
+        "ip",
+        "-4",
+        "route",
+        "show",
+        "type",
+        "blackhole",
+        "proto",
+        "250",
+    ]);
+    let metric = format!(
+        "metric {}",
+        0x0100_0000 + u32::from_str_radix(run_id, 16).unwrap()
+    );
+    assert!(
+        !routes.contains(&metric),
+        "blackhole route of run {run_id} left behind:\n{routes}"
     );
 }
 
@@ -555,6 +579,63 @@ fn loopback_nodes_share_a_port_on_their_own_addresses_and_refuse_partitions() {
     n1.restart().unwrap();
     wait_until_answering(n1.as_ref());
 
+    cluster.teardown().unwrap();
+    assert_no_trace(&run_id);
+}
+
+#[test]
+fn the_subnet_of_a_run_stays_on_the_machine_after_its_bridge_is_gone() {
+    let _heavy = heavy();
+    let cluster = local_cluster(2);
+    let run_id = cluster.run_id().to_string();
+    let n1 = cluster.node("n1").unwrap().address().to_string();
+    let bridge = format!("fl{run_id}-br");
+    let via_bridge = run(&["ip", "route", "get", &n1]);
+    assert!(via_bridge.contains(&bridge), "{via_bridge}");
+    // The moment of a teardown after the bridge went and before the process exited.
+    let out = Command::new("ip")
+        .args(["link", "del", &bridge])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let after = Command::new("ip")
+        .args(["route", "get", &n1])
+        .output()
+        .unwrap();
+    let teardown = cluster.teardown();
+    assert!(
+        !after.status.success(),
+        "a packet to {n1} would leave the machine: {}",
+        String::from_utf8_lossy(&after.stdout)
+    );
+    teardown.unwrap();
+    assert_no_trace(&run_id);
+}
+
+#[test]
+fn a_store_that_daemonises_on_a_loopback_node_leaves_nothing_behind() {
+    let _heavy = heavy();
+    let cluster = Cluster::start(&ClusterConfig::new(BackendKind::Loopback, 1)).unwrap();
+    let run_id = cluster.run_id().to_string();
+    let n1 = cluster.node("n1").unwrap();
+    n1.spawn_daemon(&Daemon {
+        argv: vec![
+            "sh".into(),
+            "-c".into(),
+            "setsid sleep 777 & setsid sh -c 'sleep 778 &' ; exec sleep 779".into(),
+        ],
+        ..Daemon::default()
+    })
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while processes_of_run(&run_id).len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the store did not start: {:?}",
+            processes_of_run(&run_id)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     cluster.teardown().unwrap();
     assert_no_trace(&run_id);
 }

@@ -96,6 +96,75 @@ fn cluster_id(run_dir: &Path) -> String {
         .to_string()
 }
 
+/// The run's node subnet (`10.a.b.0/24`), from its controller log.
+fn subnet_of(run_dir: &Path) -> String {
+    let log = std::fs::read_to_string(run_dir.join("controller.log")).unwrap();
+    let n1 = log
+        .lines()
+        .find_map(|l| l.split("] cluster ").nth(1))
+        .and_then(|rest| rest.split(" n1 ").nth(1))
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("no address of n1 in the controller log:\n{log}"));
+    let (net, _) = n1.rsplit_once('.').unwrap();
+    format!("{net}.0/24")
+}
+
+/// A host rule that drops and counts every packet to `subnet` leaving by an interface that
+/// is not one of a run's own links: test traffic that would otherwise reach the real network.
+struct LeakGuard {
+    rule: Vec<String>,
+}
+
+impl LeakGuard {
+    fn new(subnet: &str) -> LeakGuard {
+        let rule: Vec<String> = [
+            "OUTPUT",
+            "-d",
+            subnet,
+            "!",
+            "-o",
+            "fl+",
+            "-m",
+            "comment",
+            "--comment",
+            "faultline-test-leak-guard",
+            "-j",
+            "DROP",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let out = Command::new("iptables")
+            .args(["-w", "5", "-I"])
+            .args(&rule)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        LeakGuard { rule }
+    }
+
+    fn packets(&self) -> u64 {
+        let out = Command::new("iptables")
+            .args(["-w", "5", "-L", "OUTPUT", "-v", "-n", "-x"])
+            .output()
+            .unwrap();
+        text(&out.stdout)
+            .lines()
+            .find(|l| l.contains("faultline-test-leak-guard"))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            .expect("the guard rule is in place")
+    }
+}
+
+impl Drop for LeakGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("iptables")
+            .args(["-w", "5", "-D"])
+            .args(&self.rule)
+            .output();
+    }
+}
+
 /// Asserts that no namespace, link or process of the run in `run_dir` is left.
 fn assert_nothing_left(run_dir: &Path) {
     let id = cluster_id(run_dir);
@@ -252,6 +321,7 @@ schedule = [{ at_s = 1, fault = "partition", topology = "n1|n2,n3", duration_s =
     };
     std::thread::sleep(Duration::from_secs(2));
     let recorded = std::fs::read_to_string(&history).unwrap().lines().count();
+    let guard = LeakGuard::new(&subnet_of(history.parent().unwrap()));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -278,6 +348,11 @@ schedule = [{ at_s = 1, fault = "partition", topology = "n1|n2,n3", duration_s =
     let run_dir = latest(dir.path(), "etcd-v3");
     assert_nothing_left(&run_dir);
     assert_eq!(status.code(), Some(3), "{stderr}");
+    assert_eq!(
+        guard.packets(),
+        0,
+        "packets to the run's nodes left by another interface than the run's own"
+    );
     let events = events(&run_dir);
     assert!(
         events.len() >= recorded,
@@ -291,6 +366,86 @@ schedule = [{ at_s = 1, fault = "partition", topology = "n1|n2,n3", duration_s =
             .map(|d| d.flatten().any(|e| e.metadata().is_ok_and(|m| m.len() > 0)))
             .unwrap_or(false);
         assert!(kept, "{node}'s logs were not kept in {}", logs.display());
+    }
+}
+
+/// Names of the host's namespaces and links that carry faultline's prefix.
+fn faultline_objects() -> std::collections::BTreeSet<String> {
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let links = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
+    let mut names: std::collections::BTreeSet<String> = text(&netns.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .collect();
+    names.extend(
+        text(&links.stdout)
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap_or(n).to_string()),
+    );
+    names.retain(|n| n.starts_with("fl"));
+    names
+}
+
+#[test]
+fn ctrl_c_at_any_moment_of_the_start_leaves_nothing_behind() {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("sleeper.toml");
+    std::fs::write(
+        &spec,
+        r#"name = "sleeper"
+[run]
+nodes = 3
+time_limit_s = 5
+[db]
+start = ["sleep", "1000"]
+ports = { client = 9 }
+[db.ready]
+path = "/"
+timeout_s = 5
+[client.ops.read]
+path = "/{{key}}"
+[client.ops.write]
+path = "/{{key}}"
+[workload]
+name = "register"
+"#,
+    )
+    .unwrap();
+    let before = faultline_objects();
+    for delay_ms in [0, 15, 30, 50, 80, 120, 200] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(["run", spec.to_str().unwrap(), "--out"])
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("faultline did not exit within 60 s of Ctrl-C");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut stderr = String::new();
+        let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+        let left: Vec<String> = faultline_objects().difference(&before).cloned().collect();
+        assert!(
+            left.is_empty(),
+            "Ctrl-C after {delay_ms} ms left {left:?}; stderr:\n{stderr}"
+        );
     }
 }
 
