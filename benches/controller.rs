@@ -149,7 +149,7 @@ fn faultline_ops_per_s(port: u16, connections: usize, seconds: u64, dir: &Path) 
     });
     let elapsed = start.elapsed().as_secs_f64();
     drop(rec);
-    let events = writer.finish().unwrap();
+    let events = writer.finish().unwrap().events;
     let ok = counters.ok.load(std::sync::atomic::Ordering::Relaxed);
     let completed = counters.completed();
     assert_eq!(events.len() as u64, completed * 2, "every op is recorded");

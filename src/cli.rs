@@ -67,7 +67,7 @@ pub fn main() -> Code {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("faultline: error: {e:#}");
+            crate::errln!("faultline: error: {e:#}");
             Code::Error
         }
     }

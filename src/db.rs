@@ -147,6 +147,24 @@ pub fn start_all(cluster: &Cluster, plans: &[NodePlan], timeout: Duration) -> an
 }
 
 /// Waits until every node answers the readiness probe, a node's process dies, or `timeout`.
+/// How much of a readiness answer is read: `body_contains` is looked for in this much.
+const READY_BODY_BYTES: usize = 64 * 1024;
+
+/// The first `limit` bytes of an answer's body, as text; the rest is never read, so an
+/// endless answer costs no more memory than a short one.
+async fn bounded_text(mut response: reqwest::Response, limit: usize) -> String {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())])
+            }
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
 pub async fn await_ready(
     cluster: &Cluster,
     spec: &DbSpec,
@@ -179,7 +197,7 @@ pub async fn await_ready(
             match http.request(method.clone(), &url).send().await {
                 Ok(r) => {
                     let status = r.status().as_u16();
-                    let body = r.text().await.unwrap_or_default();
+                    let body = bounded_text(r, READY_BODY_BYTES).await;
                     let body_ok = spec
                         .ready
                         .body_contains

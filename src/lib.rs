@@ -9,6 +9,7 @@ pub mod db;
 pub mod exit;
 pub mod generator;
 pub mod nemesis;
+pub mod out;
 pub mod recorder;
 pub mod report;
 pub mod runner;

@@ -16,6 +16,11 @@
 //!
 //! The recorder keeps the events in memory too, for the checker at the end, and live counts
 //! for the progress line.
+//!
+//! A write that fails (a full disk) is said on stderr at once, naming the file; the file keeps
+//! the prefix written so far and the writer goes on keeping events in memory, so the run
+//! still ends with a verdict over its whole history ([`Recorded::write_error`] tells the
+//! runner that the file is incomplete).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -68,9 +73,18 @@ pub struct Recorder {
     start: Instant,
 }
 
-/// The writer side; [`Writer::finish`] closes the file and returns every event written.
+/// The writer side; [`Writer::finish`] closes the file and returns every event recorded.
 pub struct Writer {
-    handle: JoinHandle<std::io::Result<Vec<Event>>>,
+    handle: JoinHandle<Recorded>,
+    path: std::path::PathBuf,
+}
+
+/// Every event recorded, and why the file holds only a prefix of them, if it does.
+#[derive(Debug)]
+pub struct Recorded {
+    pub events: Vec<Event>,
+    /// The first failed write, naming the file.
+    pub write_error: Option<String>,
 }
 
 /// Starts recording to `path` (created; an existing file is replaced). `start` is time zero.
@@ -78,20 +92,29 @@ pub fn create(path: &Path, start: Instant) -> std::io::Result<(Recorder, Writer)
     let file = File::create(path)?;
     let shared = Arc::new(Shared::default());
     let theirs = shared.clone();
+    let shown = path.display().to_string();
     let handle = std::thread::Builder::new()
         .name("recorder".into())
-        .spawn(move || write_loop(file, theirs))?;
-    Ok((Recorder { shared, start }, Writer { handle }))
+        .spawn(move || write_loop(file, &shown, theirs))?;
+    Ok((
+        Recorder { shared, start },
+        Writer {
+            handle,
+            path: path.to_path_buf(),
+        },
+    ))
 }
 
 /// Writes whatever is queued, flushes, sleeps [`FLUSH_INTERVAL`] when idle; ends once every
 /// [`Recorder`] is gone and the queue is empty. Senders never wake this thread: a wake-up per
-/// event would cost a system call per event on the hot path.
-fn write_loop(file: File, shared: Arc<Shared>) -> std::io::Result<Vec<Event>> {
-    let mut out = BufWriter::with_capacity(1 << 16, file);
+/// event would cost a system call per event on the hot path. After a failed write it only
+/// keeps events in memory.
+fn write_loop(file: File, shown: &str, shared: Arc<Shared>) -> Recorded {
+    let mut out = Some(BufWriter::with_capacity(1 << 16, file));
     let mut events: Vec<Event> = Vec::new();
     let mut batch: Vec<Event> = Vec::new();
     let mut line = Vec::with_capacity(256);
+    let mut write_error = None;
     loop {
         // Checked before taking the batch, so nothing sent before the last drop is missed.
         let closed = Arc::strong_count(&shared) == 1;
@@ -105,26 +128,56 @@ fn write_loop(file: File, shared: Arc<Shared>) -> std::io::Result<Vec<Event>> {
             std::thread::sleep(FLUSH_INTERVAL);
             continue;
         }
+        let mut written = Ok(());
         for mut event in batch.drain(..) {
             event.index = events.len() as u64;
-            line.clear();
-            serde_json::to_writer(&mut line, &event).map_err(std::io::Error::other)?;
-            line.push(b'\n');
-            out.write_all(&line)?;
+            if let (Some(out), Ok(())) = (out.as_mut(), &written) {
+                line.clear();
+                written = serde_json::to_writer(&mut line, &event)
+                    .map_err(std::io::Error::other)
+                    .and_then(|()| {
+                        line.push(b'\n');
+                        out.write_all(&line)
+                    });
+            }
             events.push(event);
         }
-        out.flush()?;
+        if let (Some(o), Ok(())) = (out.as_mut(), &written) {
+            written = o.flush();
+        }
+        if let Err(e) = written {
+            let why = format!(
+                "cannot write {shown}: {e}; it keeps the events written so far, the rest are \
+                 kept in memory for the check"
+            );
+            crate::errln!("faultline: error: {why}");
+            write_error = Some(why);
+            // Dropped without the flush that would fail again: the file ends at the last line
+            // that fit (a torn last line, which the reader accepts with a warning).
+            if let Some(o) = out.take() {
+                let (file, _) = o.into_parts();
+                drop(file);
+            }
+        }
     }
-    out.flush()?;
-    Ok(events)
+    if let Some(Err(e)) = out.as_mut().map(|o| o.flush()) {
+        write_error.get_or_insert(format!("cannot write {shown}: {e}"));
+    }
+    Recorded {
+        events,
+        write_error,
+    }
 }
 
 impl Writer {
     /// Waits until every [`Recorder`] clone is dropped and the last line is written.
-    pub fn finish(self) -> std::io::Result<Vec<Event>> {
-        self.handle
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("the recorder thread panicked")))
+    pub fn finish(self) -> std::io::Result<Recorded> {
+        self.handle.join().map_err(|_| {
+            std::io::Error::other(format!(
+                "the recorder thread of {} panicked",
+                self.path.display()
+            ))
+        })
     }
 }
 
@@ -246,7 +299,9 @@ fn summarize(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    s.truncate(60);
+    if let Some((cut, _)) = s.char_indices().nth(60) {
+        s.truncate(cut);
+    }
     s
 }
 
@@ -255,6 +310,27 @@ mod tests {
     use super::*;
     use faultline_checkers::History;
     use serde_json::json;
+
+    #[test]
+    fn a_full_disk_keeps_every_event_in_memory_and_names_the_file() {
+        // Every write to /dev/full fails with "No space left on device".
+        let (rec, writer) = create(Path::new("/dev/full"), Instant::now()).unwrap();
+        let op = Invocation {
+            f: "write".into(),
+            key: Some("k1".into()),
+            value: json!(3),
+        };
+        for process in 0..2000 {
+            rec.invoke(process, &op, "n1");
+            rec.complete(process, &op, &Completion::ok(json!(3)), "n1");
+        }
+        drop(rec);
+        let recorded = writer.finish().unwrap();
+        assert_eq!(recorded.events.len(), 4000, "no event may be lost");
+        let error = recorded.write_error.expect("the failed write is reported");
+        assert!(error.contains("/dev/full"), "{error}");
+        assert!(error.contains("No space left"), "{error}");
+    }
 
     #[test]
     fn events_are_on_disk_in_order_before_the_run_ends() {
@@ -276,7 +352,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         drop(rec);
-        let events = writer.finish().unwrap();
+        let events = writer.finish().unwrap().events;
         let text = std::fs::read_to_string(&path).unwrap();
         let parsed: Vec<Event> = text
             .lines()

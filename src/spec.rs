@@ -366,11 +366,22 @@ pub struct ClientSpec {
     /// Limit on opening a connection. Default 500.
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
+    /// The longest answer body read, in bytes; a longer answer is recorded as lost (`info`,
+    /// or `fail` for a read) and the rest of it is not read. Default 1048576 (1 MiB).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
     /// Headers sent with every request.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     pub ops: BTreeMap<String, OpSpec>,
 }
+
+fn default_max_body_bytes() -> usize {
+    1 << 20
+}
+
+/// The largest `client.max_body_bytes` a spec may set (1 GiB).
+const MAX_BODY_BYTES: usize = 1 << 30;
 
 fn default_timeout_ms() -> u64 {
     2000
@@ -870,6 +881,8 @@ impl LoadedSpec {
     fn validate(&self) -> Result<(), SpecError> {
         let s = &self.spec;
         let r = &s.run;
+        self.validate_name()?;
+        self.validate_ranges()?;
         if r.nodes == 0 || r.nodes > 9 {
             return Err(self.err(
                 "run.nodes",
@@ -910,6 +923,111 @@ impl LoadedSpec {
         self.validate_client()?;
         self.validate_workload()?;
         self.validate_nemesis()
+    }
+
+    /// The name becomes a directory under `--out`: it must stay one plain directory name.
+    fn validate_name(&self) -> Result<(), SpecError> {
+        let name = &self.spec.name;
+        let problem = if name.is_empty() {
+            Some("is empty")
+        } else if name.contains(['/', '\\']) {
+            Some("contains a path separator")
+        } else if name.starts_with('.') {
+            Some("starts with a dot")
+        } else if name.chars().any(char::is_control) {
+            Some("contains a control character")
+        } else if name.len() > MAX_NAME_LEN {
+            Some("is too long")
+        } else {
+            None
+        };
+        match problem {
+            None => Ok(()),
+            Some(problem) => Err(self.err(
+                "name",
+                format!("the name {name:?} {problem}: it names the directory runs land in"),
+                Some(format!(
+                    "use a plain name of at most {MAX_NAME_LEN} bytes, e.g. name = \"etcd-v3\""
+                )),
+            )),
+        }
+    }
+
+    /// Durations and ports within what the runner can represent and a person can mean.
+    fn validate_ranges(&self) -> Result<(), SpecError> {
+        let (r, c, db, n) = (
+            &self.spec.run,
+            &self.spec.client,
+            &self.spec.db,
+            &self.spec.nemesis,
+        );
+        let seconds = [
+            ("run.time_limit_s", r.time_limit_s),
+            ("run.setup_timeout_s", r.setup_timeout_s),
+            ("run.quiet_s", r.quiet_s),
+            ("run.final_reads_timeout_s", r.final_reads_timeout_s),
+            ("run.teardown_timeout_s", r.teardown_timeout_s),
+            ("run.check_timeout_s", r.check_timeout_s),
+            ("db.ready.timeout_s", db.ready.timeout_s),
+        ];
+        let millis = [
+            ("client.timeout_ms", c.timeout_ms),
+            ("client.connect_timeout_ms", c.connect_timeout_ms),
+            ("db.ready.interval_ms", db.ready.interval_ms),
+            ("nemesis.clock_period_ms", n.clock_period_ms),
+            ("nemesis.clock_delta_ms", n.clock_delta_ms.unsigned_abs()),
+        ];
+        let fractional = [
+            ("nemesis.interval_s", n.interval_s),
+            ("nemesis.duration_s", n.duration_s),
+        ]
+        .into_iter()
+        .chain(n.schedule.iter().flat_map(|step| {
+            [
+                ("nemesis.schedule", step.at_s),
+                ("nemesis.schedule", step.duration_s),
+            ]
+        }));
+        let too_long = seconds
+            .into_iter()
+            .find(|(_, v)| *v > MAX_SECONDS)
+            .map(|(key, v)| (key, v.to_string()))
+            .or_else(|| {
+                millis
+                    .into_iter()
+                    .find(|(_, v)| *v > MAX_SECONDS * 1000)
+                    .map(|(key, v)| (key, v.to_string()))
+            })
+            .or_else(|| {
+                fractional
+                    .into_iter()
+                    .find(|(_, v)| !v.is_finite() || *v > MAX_SECONDS as f64)
+                    .map(|(key, v)| (key, v.to_string()))
+            });
+        if let Some((key, value)) = too_long {
+            return Err(self.err(
+                key,
+                format!("{value} is out of range"),
+                Some(format!(
+                    "durations are at most {MAX_SECONDS} seconds (one week)"
+                )),
+            ));
+        }
+        if c.max_body_bytes == 0 || c.max_body_bytes > MAX_BODY_BYTES {
+            return Err(self.err(
+                "client.max_body_bytes",
+                format!("{} is out of range", c.max_body_bytes),
+                Some(format!("use 1 to {MAX_BODY_BYTES} bytes")),
+            ));
+        }
+        if let Some((port, _)) = db.ports.iter().find(|(_, p)| **p == 0) {
+            return Err(self.err(
+                &format!("db.ports.{port}"),
+                "port 0 is not a port a client can reach",
+                Some("use the store's real port, 1 to 65535".into()),
+            ));
+        }
+        Ok(())
     }
 
     fn validate_ssh(&self) -> Result<(), SpecError> {
@@ -1265,6 +1383,12 @@ impl LoadedSpec {
     }
 }
 
+/// The longest duration any setting may ask for: one week, in seconds. Every phase bound is
+/// added up into one total, which must not overflow.
+pub const MAX_SECONDS: u64 = 7 * 24 * 3600;
+/// The longest spec name, in bytes (it becomes a directory name).
+const MAX_NAME_LEN: usize = 100;
+
 fn suggest(word: &str, options: &[&str]) -> String {
     match did_you_mean(word, options.iter().copied()) {
         Some(s) => format!("did you mean `{s}`? (one of: {})", options.join(", ")),
@@ -1319,9 +1443,40 @@ fn line_of(source: &str, offset: usize) -> usize {
 
 /// The key written at a span (for an unknown key the span covers the key itself).
 fn key_at(source: &str, span: Range<usize>) -> Option<String> {
+    // A type error's span is the value (`five`, `70000`): name the key that holds it.
+    if let Ok(doc) = toml_edit::ImDocument::parse(source) {
+        if let Some(path) = key_path_at(doc.as_item(), span.start) {
+            return Some(path.join("."));
+        }
+    }
     let text = source.get(span)?.trim();
-    let key = text.split('=').next()?.trim().trim_matches('"');
+    let (key, _) = text.split_once('=')?;
+    let key = key.trim().trim_matches('"');
     (!key.is_empty() && key.len() < 64 && !key.contains('\n')).then(|| key.to_string())
+}
+
+/// The dotted path of the key whose name or value covers byte `at` of the source.
+fn key_path_at(item: &toml_edit::Item, at: usize) -> Option<Vec<String>> {
+    let covers = |span: Option<Range<usize>>| span.is_some_and(|s| s.start <= at && at < s.end);
+    if let Some(tables) = item.as_array_of_tables() {
+        return tables
+            .iter()
+            .find_map(|t| key_path_at(&toml_edit::Item::Table(t.clone()), at));
+    }
+    let table = item.as_table_like()?;
+    for (name, _) in table.iter() {
+        let (key, value) = table.get_key_value(name)?;
+        if covers(key.span()) {
+            return Some(vec![name.to_string()]);
+        }
+        let inner = key_path_at(value, at);
+        if inner.is_some() || (value.is_value() && covers(value.span())) {
+            let mut path = vec![name.to_string()];
+            path.extend(inner.unwrap_or_default());
+            return Some(path);
+        }
+    }
+    None
 }
 
 /// The line of a dotted key path in the source, or of its deepest table that exists.
@@ -1550,5 +1705,82 @@ name = "list-append"
         s.apply(&o).unwrap();
         assert_eq!(s.spec.run.nodes, 3);
         assert_eq!(s.spec.cluster_config().unwrap().node_names.len(), 3);
+    }
+
+    #[test]
+    fn a_name_that_is_not_one_plain_directory_name_is_refused() {
+        for name in [
+            "/srv/victim",
+            "../../../srv/x",
+            "..",
+            ".",
+            "a/b",
+            "a\\b",
+            "line\nbreak",
+            ".hidden",
+        ] {
+            let src = format!("name = {}\n{MINIMAL}", toml::Value::String(name.into()));
+            let err = parse(&src).unwrap_err();
+            assert_eq!(err.key.as_deref(), Some("name"), "{name:?}: {err}");
+            assert_eq!(err.line, Some(1), "{name:?}: {err}");
+        }
+        let ok = parse(&format!("name = \"etcd v3.4_fast-reads\"\n{MINIMAL}")).unwrap();
+        assert_eq!(ok.spec.name, "etcd v3.4_fast-reads");
+    }
+
+    #[test]
+    fn durations_past_a_week_and_port_zero_are_refused_with_their_line() {
+        let cases = [
+            (
+                "[run]\ntime_limit_s = 1000000000000\n",
+                "run.time_limit_s",
+                2,
+            ),
+            ("[run]\nquiet_s = 100000000000\n", "run.quiet_s", 2),
+            (
+                "[run]\ncheck_timeout_s = 604801\n",
+                "run.check_timeout_s",
+                2,
+            ),
+        ];
+        for (head, key, line) in cases {
+            let err = parse(&format!("{head}{MINIMAL}")).unwrap_err();
+            assert_eq!(err.key.as_deref(), Some(key), "{err}");
+            assert_eq!(err.line, Some(line), "{err}");
+            assert!(err.to_string().contains("out of range"), "{err}");
+        }
+        let err = parse(&MINIMAL.replace(
+            "[client.ops.read]",
+            "[client]\ntimeout_ms = 99999999999999\n[client.ops.read]",
+        ))
+        .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("client.timeout_ms"), "{err}");
+        let err = parse(&MINIMAL.replace("client = 9000", "client = 0")).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("db.ports.client"), "{err}");
+        assert!(err.line.is_some(), "{err}");
+        assert!(parse(&format!("[run]\ntime_limit_s = 604800\n{MINIMAL}")).is_ok());
+    }
+
+    #[test]
+    fn a_time_limit_too_large_on_the_command_line_names_the_flag() {
+        let mut s = parse(MINIMAL).unwrap();
+        let err = s
+            .apply(&Overrides {
+                time_limit_s: Some(u64::MAX),
+                ..Overrides::default()
+            })
+            .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("--time-limit"), "{err}");
+        assert_eq!(s.spec.run.time_limit_s, 60, "the spec is left as it was");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_key_not_the_value() {
+        let err = parse(&format!("[run]\nnodes = \"five\"\n{MINIMAL}")).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("run.nodes"), "{err}");
+        assert_eq!(err.line, Some(2), "{err}");
+        let err = parse(&MINIMAL.replace("client = 9000", "client = 70000")).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("db.ports.client"), "{err}");
+        assert!(!err.to_string().contains("key `70000`"), "{err}");
     }
 }

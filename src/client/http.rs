@@ -49,6 +49,8 @@ pub struct HttpClient {
     headers: Vec<(HeaderName, Template)>,
     timeout: Duration,
     connect_timeout: Duration,
+    /// The longest answer read; a longer one is an op whose answer was lost.
+    max_body_bytes: usize,
     idle: Vec<Mutex<Vec<Conn>>>,
 }
 
@@ -93,6 +95,7 @@ impl HttpClient {
             headers: compile_headers(&spec.headers)?,
             timeout: Duration::from_millis(spec.timeout_ms),
             connect_timeout: Duration::from_millis(spec.connect_timeout_ms),
+            max_body_bytes: spec.max_body_bytes,
         })
     }
 
@@ -220,11 +223,18 @@ impl HttpClient {
         let unknown = |e: hyper::Error| Lost::Unknown(describe(&e));
         let response = conn.send_request(request).await.map_err(unknown)?;
         let status = response.status().as_u16();
-        let body = response
-            .into_body()
+        // Bounded: a store that answers without end must not take the controller's memory.
+        let body = http_body_util::Limited::new(response.into_body(), self.max_body_bytes)
             .collect()
             .await
-            .map_err(unknown)?
+            .map_err(|e| match e.downcast_ref::<hyper::Error>() {
+                Some(e) => Lost::Unknown(describe(e)),
+                None if e.is::<http_body_util::LengthLimitError>() => Lost::Unknown(format!(
+                    "the answer is longer than {} bytes (client.max_body_bytes)",
+                    self.max_body_bytes
+                )),
+                None => Lost::Unknown(e.to_string()),
+            })?
             .to_bytes();
         if let Ok(mut idle) = self.idle[node].lock() {
             idle.push(conn);
@@ -691,6 +701,41 @@ value = { pointer = "/value" }
         };
         let c = block_on(client.perform(0, &reading));
         assert_eq!(c.outcome, Outcome::Fail, "reads change nothing: {c:?}");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn an_answer_that_never_ends_is_cut_at_the_limit_and_recorded_as_lost() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // A chunked body that goes on for as long as the client reads, 64 MiB at the most.
+        let server = std::thread::spawn(move || {
+            for _ in 0..2 {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+                let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+                for _ in 0..1024 {
+                    if s.write_all(chunk.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let client = client_for(port);
+        let write = block_on(client.perform(0, &inv("write", json!(3))));
+        assert_eq!(write.outcome, Outcome::Info, "{write:?}");
+        let error = write.error.unwrap();
+        assert!(error.contains("client.max_body_bytes"), "{error}");
+        let reading = Invocation {
+            f: "txn".into(),
+            key: None,
+            value: json!([["r", "k1", null]]),
+        };
+        let read = block_on(client.perform(0, &reading));
+        assert_eq!(read.outcome, Outcome::Fail, "{read:?}");
         server.join().unwrap();
     }
 

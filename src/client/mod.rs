@@ -59,7 +59,7 @@ impl Completion {
         Completion {
             outcome: Outcome::Fail,
             value: Value::Null,
-            error: Some(error.into()),
+            error: Some(bounded(error.into())),
         }
     }
 
@@ -67,9 +67,27 @@ impl Completion {
         Completion {
             outcome: Outcome::Info,
             value: Value::Null,
-            error: Some(error.into()),
+            error: Some(bounded(error.into())),
         }
     }
+}
+
+/// The longest `error` text kept in the history, in bytes: the reason is for a person, and a
+/// store's answer quoted in it must not grow the history without bound.
+pub const MAX_ERROR_BYTES: usize = 1000;
+
+fn bounded(mut error: String) -> String {
+    if error.len() <= MAX_ERROR_BYTES {
+        return error;
+    }
+    let total = error.len();
+    let mut cut = MAX_ERROR_BYTES;
+    while !error.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    error.truncate(cut);
+    error.push_str(&format!("… ({total} bytes in all)"));
+    error
 }
 
 /// Where a node's client port is.
@@ -90,4 +108,19 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// never retries and never talks to another node. It must be safe to call concurrently.
 pub trait Client: Send + Sync {
     fn invoke<'a>(&'a self, node: usize, op: &'a Invocation) -> BoxFuture<'a, Completion>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_quoting_a_huge_answer_is_cut_with_its_size() {
+        let huge = "é".repeat(1_000_000);
+        let c = Completion::info(huge);
+        let error = c.error.unwrap();
+        assert!(error.len() < MAX_ERROR_BYTES + 40, "{}", error.len());
+        assert!(error.ends_with("(2000000 bytes in all)"), "{error}");
+        assert_eq!(Completion::fail("short").error.as_deref(), Some("short"));
+    }
 }

@@ -24,16 +24,16 @@ pub fn execute(args: CleanArgs) -> anyhow::Result<Code> {
         run_id: args.run,
     });
     for what in &report.removed {
-        println!("removed {what}");
+        crate::outln!("removed {what}");
     }
     if report.removed.is_empty() {
-        println!("nothing to clean");
+        crate::outln!("nothing to clean");
     }
     for what in &report.skipped {
-        eprintln!("faultline: skipped {what}");
+        crate::errln!("faultline: skipped {what}");
     }
     for what in &report.failed {
-        eprintln!("faultline: could not remove {what}");
+        crate::errln!("faultline: could not remove {what}");
     }
     Ok(if report.failed.is_empty() {
         Code::Valid

@@ -141,11 +141,11 @@ pub fn execute(args: DemoArgs) -> anyhow::Result<Code> {
         ..Overrides::default()
     };
     if let Err(e) = loaded.apply(&overrides) {
-        eprintln!("faultline: error: {e}");
+        crate::errln!("faultline: error: {e}");
         return Ok(Code::Error);
     }
     let faults = &loaded.spec.nemesis.faults;
-    eprintln!(
+    crate::errln!(
         "faultline demo: {} replicas of {} in {} mode, {} backend, faults: {}, {} s",
         loaded.spec.run.nodes,
         binary.display(),
@@ -176,23 +176,23 @@ fn print_summary(mode: DemoMode, outcome: &RunOutcome) {
         Verdict::Invalid => "INVALID (a consistency violation was found)",
         Verdict::Unknown => "UNKNOWN (the checker could not decide)",
     };
-    println!();
-    println!(
+    crate::outln!();
+    crate::outln!(
         "faultline demo, {} mode: {verdict}, {} operations, seed {}, exit code {}",
         mode.name(),
         outcome.ops,
         outcome.seed,
         outcome.code as u8
     );
-    println!(
+    crate::outln!(
         "  {}",
         anomaly_sentence(mode, outcome.verdict, &outcome.checks)
     );
     let report = outcome.run_dir.join("report.html");
     let report = std::fs::canonicalize(&report).unwrap_or(report);
-    println!("  report: {}", report.display());
+    crate::outln!("  report: {}", report.display());
     if mode == DemoMode::StaleReads && outcome.verdict == Verdict::Invalid {
-        println!("  next: `faultline demo --mode linearizable` runs the same test against the correct mode");
+        crate::outln!("  next: `faultline demo --mode linearizable` runs the same test against the correct mode");
     }
 }
 
@@ -249,7 +249,7 @@ fn choose_backend(requested: Option<&str>) -> String {
     match preflight::check(BackendKind::Local) {
         Ok(()) => "local".to_string(),
         Err(e) => {
-            eprintln!(
+            crate::errln!(
                 "faultline demo: {e}\n  so the nodes run as plain local processes on loopback \
                  addresses, with the faults that need no root (kill, pause)"
             );
@@ -344,7 +344,7 @@ fn build_in_source_tree(profile_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
         profile.to_os_string()
     };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    eprintln!(
+    crate::errln!(
         "faultline demo: building {DEMO_BINARY} (once): cargo build -p faultline-demo --profile {}",
         profile.to_string_lossy()
     );

@@ -18,7 +18,7 @@ pub struct ReportArgs {
 
 pub fn execute(args: ReportArgs) -> anyhow::Result<Code> {
     let outputs = report::rerender(&args.run_dir)?;
-    println!(
+    crate::outln!(
         "{}: {} (report: {})",
         args.run_dir.display(),
         outputs.verdict,

@@ -84,7 +84,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<Code> {
     let mut loaded = match LoadedSpec::load(&args.spec) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("faultline: error: {e}");
+            crate::errln!("faultline: error: {e}");
             return Ok(Code::Error);
         }
     };
@@ -114,7 +114,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<Code> {
         insecure_host_keys: args.insecure_host_keys,
     };
     if let Err(e) = loaded.apply(&overrides) {
-        eprintln!("faultline: error: {e}");
+        crate::errln!("faultline: error: {e}");
         return Ok(Code::Error);
     }
     let opts = RunOptions {
@@ -122,7 +122,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<Code> {
         ..RunOptions::default()
     };
     let outcome = runner::run(&loaded, &opts)?;
-    println!(
+    crate::outln!(
         "{}: {} ({} ops, seed {}) — {}",
         loaded.spec.name,
         outcome.verdict,
@@ -131,7 +131,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<Code> {
         outcome.run_dir.display()
     );
     for c in &outcome.checks {
-        println!("  {}: {} — {}", c.checker, c.verdict, c.summary);
+        crate::outln!("  {}: {} — {}", c.checker, c.verdict, c.summary);
     }
     Ok(outcome.code)
 }

@@ -100,6 +100,10 @@ pub struct RunMeta {
     /// `history source`, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, String>,
+    /// Files of the run that could not be written in full (a full disk), each naming its
+    /// file. Any makes the exit code at least "could not be carried out" (3), below invalid.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
 }
 
 /// Versions of what took part in the run.
@@ -204,6 +208,15 @@ pub fn overall_verdict(results: &[CheckResult]) -> Verdict {
         .unwrap_or(Verdict::Unknown)
 }
 
+/// The exit code of a run with this verdict whose files met these errors.
+pub fn exit_code(verdict: Verdict, errors: &[String]) -> Code {
+    if errors.is_empty() {
+        Code::from(verdict)
+    } else {
+        Code::from(verdict).worst(Code::Error)
+    }
+}
+
 /// Builds the `results.json` content of a run.
 pub fn results(meta: &RunMeta, history: &History, checkers: &[CheckResult]) -> Results {
     let verdict = overall_verdict(checkers);
@@ -212,7 +225,7 @@ pub fn results(meta: &RunMeta, history: &History, checkers: &[CheckResult]) -> R
         format: "faultline-results".to_string(),
         format_version: RESULTS_FORMAT_VERSION,
         verdict,
-        exit_code: Code::from(verdict) as u8,
+        exit_code: exit_code(verdict, &meta.errors) as u8,
         test: meta.clone(),
         checkers: checkers.to_vec(),
         stats: stats::stats(history),
@@ -241,12 +254,18 @@ pub fn write_outputs(
     if !history_path.exists() {
         write_history(&history_path, history)?;
     }
-    let results = results(meta, history, checkers);
+    let mut results = results(meta, history, checkers);
+    // results.json goes last, so that its exit code also counts a report that failed.
+    let rendered = render(run_dir, &results, history);
+    if let Err(e) = &rendered {
+        results.test.errors.push(format!("{e:#}"));
+        results.exit_code = exit_code(results.verdict, &results.test.errors) as u8;
+    }
     let results_path = run_dir.join(RESULTS_FILE);
     let json = serde_json::to_vec_pretty(&results)?;
     fs::write(&results_path, json)
         .with_context(|| format!("cannot write {}", results_path.display()))?;
-    render(run_dir, &results, history)
+    rendered
 }
 
 /// Writes `junit.xml`, the plots and `report.html` from results already computed.
@@ -267,7 +286,7 @@ fn render(run_dir: &Path, results: &Results, history: &History) -> anyhow::Resul
         .with_context(|| format!("cannot write {}", report_path.display()))?;
     Ok(Outputs {
         verdict: results.verdict,
-        code: Code::from(results.verdict),
+        code: exit_code(results.verdict, &results.test.errors),
         results_json: run_dir.join(RESULTS_FILE),
         junit_xml: junit_path,
         report_html: report_path,

@@ -150,6 +150,7 @@ fn meta(run_dir: &Path, name: &str) -> RunMeta {
         spec_text: Some(format!("name = \"{name}\"\n")),
         run_dir: run_dir.to_path_buf(),
         extra: Default::default(),
+        errors: Vec::new(),
     }
 }
 
