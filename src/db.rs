@@ -188,7 +188,7 @@ pub async fn await_ready(
                 anyhow::bail!(
                     "{}: the store's process exited during setup; last lines of its log ({}):\n{}",
                     plans[i].node,
-                    node.log_path().display(),
+                    kept_log(&plans[i].node),
                     node_tail(node.as_ref(), 15)
                 );
             }
@@ -242,7 +242,7 @@ pub async fn await_ready(
                 spec.ready.method,
                 spec.ready.path,
                 last.get(&i).map(String::as_str).unwrap_or("nothing"),
-                cluster.nodes()[i].log_path().display(),
+                kept_log(&plans[i].node),
                 node_tail(cluster.nodes()[i].as_ref(), 15)
             );
         }
@@ -289,6 +289,12 @@ pub fn collect_logs(cluster: &Cluster, plans: &[NodePlan], dest: &Path) -> Vec<S
         }
     }
     problems
+}
+
+/// Where a node's daemon log is kept once the run is over: the node's own copy goes with
+/// its node at teardown.
+fn kept_log(node: &str) -> String {
+    format!("nodes/{node}/daemon.log in the run directory")
 }
 
 /// The last `n` lines of a node's daemon log, read on the node (an ssh node's log is on its

@@ -207,7 +207,12 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
     drop(rec);
     let recorded = writer.finish()?;
     let problems = finish_cluster(cluster, spec, &plans, &run_dir, &log);
-    let phase_outcome = phases?;
+    let phase_outcome = phases.with_context(|| {
+        format!(
+            "the test stopped; the run directory {} keeps what it gathered",
+            run_dir.display()
+        )
+    })?;
     for p in problems {
         log.line(&format!("warning: {p}"));
     }

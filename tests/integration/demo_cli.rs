@@ -3,7 +3,7 @@
 //! exit code. Runs are shortened (`--time-limit`) but keep their faults.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// Runs `faultline demo ARGS --out DIR`; the demo store is the one built beside faultline.
 fn demo(out: &Path, args: &[&str]) -> Output {
@@ -120,6 +120,34 @@ fn demo_in_lost_updates_mode_fails_without_any_fault() {
         text(&out)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("lost update"));
+}
+
+#[test]
+fn a_closed_stderr_silences_the_terminal_but_not_the_test() {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["demo", "--mode", "lost-updates", "--nemesis", "none"])
+        .args(["--time-limit", "5", "--seed", "13", "--out"])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader of stderr goes away at once, as `faultline demo 2>&1 | head -3` does.
+    drop(child.stderr.take());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("faultline did not finish within 120 s with its stderr closed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 1, "the verdict's code, not 3:\n{}", text(&out));
+    assert!(report_path(&out).exists(), "{}", text(&out));
 }
 
 #[test]

@@ -308,6 +308,49 @@ fn assert_no_console_messages(page: &Page) {
 }
 
 #[test]
+fn a_report_that_cannot_be_written_leaves_a_results_file_whose_code_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where report.html should go: the write fails as on a full disk.
+    std::fs::create_dir(dir.path().join("report.html")).unwrap();
+    let (history, result) = failing_history();
+    let err = report::write_outputs(
+        dir.path(),
+        &meta(dir.path(), "register"),
+        &history,
+        std::slice::from_ref(&result),
+    )
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("report.html"), "{err:#}");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["verdict"], "invalid");
+    assert_eq!(results["exit_code"], 1, "invalid outranks the failed file");
+    let errors = results["test"]["errors"].to_string();
+    assert!(errors.contains("report.html"), "{errors}");
+
+    let valid = CheckResult {
+        verdict: Verdict::Valid,
+        ..result
+    };
+    let err = report::write_outputs(
+        dir.path(),
+        &meta(dir.path(), "register"),
+        &history,
+        &[valid],
+    )
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("report.html"), "{err:#}");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        results["exit_code"], 3,
+        "a valid run whose report failed is not a pass"
+    );
+}
+
+#[test]
 fn failing_linearizability_report_shows_verdict_plots_and_diagram_in_chromium() {
     let _heavy = crate::heavy();
     let dir = tempfile::tempdir().unwrap();

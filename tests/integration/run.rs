@@ -566,6 +566,17 @@ fn a_node_whose_process_dies_at_start_exits_3_with_its_last_words() {
         stderr.contains("fatal: cannot bind"),
         "the node's log is quoted: {stderr}"
     );
+    let run_dir = latest(dir.path(), "broken");
+    assert!(
+        stderr.contains(&run_dir.display().to_string())
+            || stderr.contains(&dir.path().join("broken").display().to_string()),
+        "the error names the run directory: {stderr}"
+    );
+    assert!(
+        stderr.contains("/daemon.log in the run directory")
+            && run_dir.join("nodes/n1/daemon.log").exists(),
+        "the error names the log as it is kept: {stderr}"
+    );
     assert!(
         began.elapsed() < Duration::from_secs(15),
         "a dead node must not wait for the readiness timeout"
