@@ -1,0 +1,265 @@
+//! `[client]`: the declarative HTTP client, one request and its rules per operation.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::db::default_get;
+use super::{LoadedSpec, SpecError};
+use crate::client::template::{Template, TemplateError};
+
+/// The declarative client: one [`OpSpec`] per operation `f`.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    /// Per-request limit; past it the op is `info` (or `fail` for a read). Default 2000.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Limit on opening a connection. Default 500.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// The longest answer body read, in bytes; a longer answer is recorded as lost (`info`,
+    /// or `fail` for a read) and the rest of it is not read. Default 1048576 (1 MiB).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Headers sent with every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub ops: BTreeMap<String, OpSpec>,
+}
+
+fn default_max_body_bytes() -> usize {
+    1 << 20
+}
+
+/// The largest `client.max_body_bytes` a spec may set (1 GiB).
+pub(super) const MAX_BODY_BYTES: usize = 1 << 30;
+
+fn default_timeout_ms() -> u64 {
+    2000
+}
+fn default_connect_timeout_ms() -> u64 {
+    500
+}
+
+/// One operation as an HTTP request and the rules that classify its response.
+///
+/// Variables in `path`, `query`, `headers` and `body`: `key`, `value` (the invocation's
+/// value), `expected` and `new` (a `cas`'s `[expected, new]`), `node`, `ip`, `port`.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct OpSpec {
+    #[serde(default = "default_get")]
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// False for an op that changes nothing (a read): a timeout or an unrecognised answer is
+    /// then `fail`, not `info`. Default: false for `read`, true for everything else.
+    #[serde(default)]
+    pub side_effects: Option<bool>,
+    /// Tried in order; the first that matches classifies the response. None matching: `info`
+    /// (or `fail` without side effects).
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+    /// An operation carried out by faultline's own code instead of one templated request,
+    /// for protocols one request cannot express: `etcd-v3-list-append` (a `txn` of
+    /// list-append micro-ops as a read of its keys, then a write guarded by their
+    /// revisions, both sent to `path` on etcd's v3 JSON gateway). `rules` and `body` do not
+    /// apply to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<Builtin>,
+}
+
+/// The operations faultline carries out in its own code (see [`OpSpec::builtin`]).
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Builtin {
+    EtcdV3ListAppend,
+}
+
+/// A response rule. Every condition given must hold.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// Statuses that match; empty matches any.
+    #[serde(default)]
+    pub status: Vec<u16>,
+    /// The body must contain this text.
+    #[serde(default)]
+    pub body_contains: Option<String>,
+    /// JSON pointers that must be absent from the body (or the body is not JSON).
+    #[serde(default)]
+    pub missing: Vec<String>,
+    /// JSON pointers that must be present in the body.
+    #[serde(default)]
+    pub present: Vec<String>,
+    /// Pointer -> value that must be equal (`{ "/succeeded" = true }`).
+    #[serde(default)]
+    pub equals: BTreeMap<String, toml::Value>,
+    pub outcome: RuleOutcome,
+    /// For `ok`: where the op's value comes from. Without it an `ok` keeps the invocation's
+    /// value (writes) — for a read it is `null`.
+    #[serde(default)]
+    pub value: Option<ExtractSpec>,
+    /// Text recorded as the op's `error` (for `fail` and `info`).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleOutcome {
+    Ok,
+    Fail,
+    Info,
+}
+
+/// How to take an `ok` op's value out of the response body.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractSpec {
+    /// JSON pointer into the body; `""` is the whole body.
+    pub pointer: String,
+    /// For a list: pointer applied to each element of the array found at `pointer`.
+    #[serde(default)]
+    pub each: Option<String>,
+    /// `base64` to decode a string before typing it.
+    #[serde(default)]
+    pub decode: Option<Decode>,
+    #[serde(rename = "type", default = "default_value_type")]
+    pub kind: ValueType,
+    /// What a missing pointer means: `null` (ok, value null: the key is absent), `fail` or
+    /// `info`. Default `null`.
+    #[serde(default = "default_if_missing")]
+    pub if_missing: IfMissing,
+}
+
+fn default_value_type() -> ValueType {
+    ValueType::Json
+}
+fn default_if_missing() -> IfMissing {
+    IfMissing::Null
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Decode {
+    Base64,
+}
+
+/// The type a value is converted to. `int` accepts a JSON number or a string of digits
+/// (etcd's gateway writes 64-bit numbers as strings).
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueType {
+    Int,
+    String,
+    Bool,
+    Json,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum IfMissing {
+    Null,
+    Fail,
+    Info,
+}
+
+/// The variables of `[client.ops]` templates, in render order.
+pub const OP_VARS: [&str; 7] = ["key", "value", "expected", "new", "node", "ip", "port"];
+
+impl LoadedSpec {
+    pub(super) fn template_err(&self, key: &str, e: TemplateError) -> SpecError {
+        self.err(key, e.message, e.hint)
+    }
+
+    pub(super) fn validate_client(&self) -> Result<(), SpecError> {
+        let c = &self.spec.client;
+        if c.timeout_ms == 0 {
+            return Err(self.err("client.timeout_ms", "a zero timeout fails every op", None));
+        }
+        for (k, t) in &c.headers {
+            Template::compile(t, &OP_VARS)
+                .map_err(|e| self.template_err(&format!("client.headers.{k}"), e))?;
+        }
+        for (f, op) in &c.ops {
+            let base = format!("client.ops.{f}");
+            if reqwest::Method::from_bytes(op.method.as_bytes()).is_err() {
+                return Err(self.err(
+                    &format!("{base}.method"),
+                    format!("`{}` is not an HTTP method", op.method),
+                    None,
+                ));
+            }
+            if op.builtin.is_some() && (!op.rules.is_empty() || op.body.is_some()) {
+                return Err(self.err(
+                    &format!("{base}.builtin"),
+                    "a builtin op classifies its answers itself: `rules` and `body` do not apply",
+                    Some("remove `rules` and `body` from this op".into()),
+                ));
+            }
+            if op.builtin == Some(Builtin::EtcdV3ListAppend) && f != "txn" {
+                return Err(self.err(
+                    &format!("{base}.builtin"),
+                    format!("`etcd-v3-list-append` carries out `txn`, not `{f}`"),
+                    Some("use it in [client.ops.txn] with the list-append workload".into()),
+                ));
+            }
+            if !op.path.starts_with('/') {
+                return Err(self.err(
+                    &format!("{base}.path"),
+                    format!("the path {:?} does not start with `/`", op.path),
+                    Some("the node's address and port come first; write only the path, e.g. \"/v3/kv/range\"".into()),
+                ));
+            }
+            let mut templates: Vec<(String, &String)> = vec![(format!("{base}.path"), &op.path)];
+            templates.extend(
+                op.query
+                    .iter()
+                    .map(|(k, v)| (format!("{base}.query.{k}"), v)),
+            );
+            templates.extend(
+                op.headers
+                    .iter()
+                    .map(|(k, v)| (format!("{base}.headers.{k}"), v)),
+            );
+            templates.extend(op.body.iter().map(|b| (format!("{base}.body"), b)));
+            for (key, t) in templates {
+                Template::compile(t, &OP_VARS).map_err(|e| self.template_err(&key, e))?;
+            }
+            for (i, rule) in op.rules.iter().enumerate() {
+                let key = format!("{base}.rules");
+                let pointers = rule
+                    .missing
+                    .iter()
+                    .chain(&rule.present)
+                    .chain(rule.equals.keys())
+                    .chain(rule.value.iter().map(|v| &v.pointer))
+                    .chain(rule.value.iter().filter_map(|v| v.each.as_ref()));
+                for p in pointers {
+                    if !p.is_empty() && !p.starts_with('/') {
+                        return Err(self.err(
+                            &key,
+                            format!("rule {}: {p:?} is not a JSON pointer", i + 1),
+                            Some(format!("JSON pointers start with `/`: \"/{p}\"")),
+                        ));
+                    }
+                }
+                if rule.value.is_some() && rule.outcome != RuleOutcome::Ok {
+                    return Err(self.err(
+                        &key,
+                        format!("rule {}: only an `ok` rule takes a value", i + 1),
+                        Some("remove `value`, or make the outcome \"ok\"".into()),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

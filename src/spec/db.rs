@@ -1,0 +1,163 @@
+//! `[db]`: how to start, probe and stop the store on a node.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{LoadedSpec, SpecError};
+use crate::client::template::Template;
+
+/// How to run the store on a node. Command templates are argument vectors: each element is
+/// rendered and passed as one argument, never through a shell.
+///
+/// Variables in `start`, `wipe`, `member`, `env` and `logs`: `node` (`n1`), `ip`, `addr`
+/// (same as `ip`), `NAME_port` for each entry of `ports`, `data_dir` (inside the run
+/// directory, per node), `log_dir`, `initial_cluster` (every node's `member`, joined by
+/// `member_separator`), `nodes` (node names joined by commas), `index` (1-based).
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct DbSpec {
+    /// The store's program and arguments; it must stay in the foreground.
+    pub start: Vec<String>,
+    /// Extra command run before the first start (after the data dir is emptied).
+    #[serde(default)]
+    pub wipe: Vec<String>,
+    /// Environment variables for the store.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// One member of `{{initial_cluster}}`. Default `{{node}}={{ip}}`.
+    #[serde(default = "default_member")]
+    pub member: String,
+    #[serde(default = "default_separator")]
+    pub member_separator: String,
+    /// Named ports; `client` is the one the client and the readiness probe use.
+    #[serde(default = "default_ports")]
+    pub ports: BTreeMap<String, u16>,
+    /// Signal to stop the store at teardown (`TERM` or `KILL`). Default `TERM`.
+    #[serde(default = "default_stop_signal")]
+    pub stop_signal: String,
+    pub ready: ReadySpec,
+    /// Extra log files to collect at teardown (templates), besides the store's own output.
+    #[serde(default)]
+    pub logs: Vec<String>,
+}
+
+fn default_member() -> String {
+    "{{node}}={{ip}}".into()
+}
+fn default_separator() -> String {
+    ",".into()
+}
+fn default_ports() -> BTreeMap<String, u16> {
+    BTreeMap::from([("client".to_string(), 8080)])
+}
+fn default_stop_signal() -> String {
+    "TERM".into()
+}
+
+/// The readiness probe: an HTTP request to each node's client port, repeated until it
+/// answers one of `status` or `timeout_s` runs out (then the test cannot be carried out).
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ReadySpec {
+    #[serde(default = "default_get")]
+    pub method: String,
+    pub path: String,
+    #[serde(default = "default_ok_status")]
+    pub status: Vec<u16>,
+    /// If set, the body must contain this text.
+    #[serde(default)]
+    pub body_contains: Option<String>,
+    #[serde(default = "default_ready_timeout")]
+    pub timeout_s: u64,
+    #[serde(default = "default_ready_interval")]
+    pub interval_ms: u64,
+}
+
+pub(super) fn default_get() -> String {
+    "GET".into()
+}
+fn default_ok_status() -> Vec<u16> {
+    vec![200]
+}
+fn default_ready_timeout() -> u64 {
+    30
+}
+fn default_ready_interval() -> u64 {
+    200
+}
+
+/// The variables of `[db]` templates, in the order their values are passed to `render`.
+pub fn db_vars(spec: &DbSpec) -> Vec<String> {
+    let mut vars: Vec<String> = [
+        "node",
+        "ip",
+        "addr",
+        "data_dir",
+        "log_dir",
+        "initial_cluster",
+        "nodes",
+        "index",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    vars.extend(spec.ports.keys().map(|p| format!("{p}_port")));
+    vars
+}
+
+impl LoadedSpec {
+    pub(super) fn validate_db(&self) -> Result<(), SpecError> {
+        let db = &self.spec.db;
+        let vars = db_vars(db);
+        let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
+        if db.start.is_empty() {
+            return Err(self.err(
+                "db.start",
+                "the start command is empty",
+                Some(
+                    "give the program and its arguments, e.g. [\"etcd\", \"--name\", \"{{node}}\"]"
+                        .into(),
+                ),
+            ));
+        }
+        let templates = db
+            .start
+            .iter()
+            .map(|t| ("db.start", t))
+            .chain(db.wipe.iter().map(|t| ("db.wipe", t)))
+            .chain(db.logs.iter().map(|t| ("db.logs", t)))
+            .chain(db.env.iter().map(|(k, t)| (k.as_str(), t)))
+            .chain([("db.member", &db.member)]);
+        for (key, t) in templates {
+            let key = if db.env.contains_key(key) {
+                format!("db.env.{key}")
+            } else {
+                key.to_string()
+            };
+            Template::compile(t, &vars).map_err(|e| self.template_err(&key, e))?;
+        }
+        if !db.ports.contains_key("client") {
+            return Err(self.err(
+                "db.ports",
+                "there is no `client` port",
+                Some("add the port clients talk to: ports = { client = 2379 }".into()),
+            ));
+        }
+        if !matches!(db.stop_signal.as_str(), "TERM" | "KILL" | "INT") {
+            return Err(self.err(
+                "db.stop_signal",
+                format!("unknown signal `{}`", db.stop_signal),
+                Some("use TERM, INT or KILL".into()),
+            ));
+        }
+        if db.ready.status.is_empty() {
+            return Err(self.err(
+                "db.ready.status",
+                "no status would ever mean ready",
+                Some("e.g. status = [200]".into()),
+            ));
+        }
+        Ok(())
+    }
+}

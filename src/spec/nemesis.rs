@@ -1,0 +1,171 @@
+//! `[nemesis]`: random faults at an interval, or a scripted schedule.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::suggest;
+use super::{LoadedSpec, SpecError};
+use crate::cluster::{Target, Topology};
+
+/// The nemesis: random faults at an interval, or a scripted schedule.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct NemesisSpec {
+    /// Fault kinds drawn at random: `partition`, `kill`, `pause`, `clock` (a clock bump) or
+    /// `clock-strobe` (one of the two clock faults at a time). Empty: none. Clock faults on
+    /// `local`/`loopback` nodes run the store under libfaketime and refuse Go stores (etcd),
+    /// whose clock reads bypass libc; on `ssh` hosts they set the real clock.
+    pub faults: Vec<String>,
+    /// Which nodes a `kill` hits: `one`, `minority`, `majority`, `all` or names
+    /// (`n1,n3`). Default `minority`.
+    pub kill_target: String,
+    /// Which nodes a `pause` hits (as `kill_target`). Default `one`.
+    pub pause_target: String,
+    /// Which nodes a clock fault hits (as `kill_target`). Default `one`.
+    pub clock_target: String,
+    /// How far a clock fault moves a clock, milliseconds (a bump's sign is drawn by the
+    /// seed). Default 2000.
+    pub clock_delta_ms: i64,
+    /// How long a `clock-strobe` holds each position, milliseconds. Default 100.
+    pub clock_period_ms: u64,
+    /// Mean seconds between the end of one fault and the start of the next (each wait is
+    /// drawn from ±50 % of it). Default 5.
+    pub interval_s: f64,
+    /// Mean seconds each fault lasts (±50 %). Default 10.
+    pub duration_s: f64,
+    /// Partition topologies drawn from (`halves`, `random-halves`, `majorities-ring`,
+    /// `isolate-one`, `bridge`, or explicit components `n1,n2|n3,n4,n5`). Default:
+    /// `random-halves`, `isolate-one`, `majorities-ring`.
+    pub topologies: Vec<String>,
+    /// A scripted schedule; when given, it replaces the random one.
+    pub schedule: Vec<ScheduledFault>,
+}
+
+impl Default for NemesisSpec {
+    fn default() -> Self {
+        NemesisSpec {
+            faults: Vec::new(),
+            kill_target: "minority".into(),
+            pause_target: "one".into(),
+            clock_target: "one".into(),
+            clock_delta_ms: 2000,
+            clock_period_ms: 100,
+            interval_s: 5.0,
+            duration_s: 10.0,
+            topologies: Vec::new(),
+            schedule: Vec::new(),
+        }
+    }
+}
+
+/// One scripted fault: starts `at_s` seconds into the main phase and lasts `duration_s`.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledFault {
+    pub at_s: f64,
+    pub fault: String,
+    pub duration_s: f64,
+    /// For a partition: the topology (default `random-halves`).
+    #[serde(default)]
+    pub topology: Option<String>,
+    /// For kill and pause: `one`, `minority`, `majority`, `all` or node names (`n1,n3`).
+    /// Default `one`.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+pub const FAULTS: [&str; 5] = ["partition", "kill", "pause", "clock", "clock-strobe"];
+
+impl LoadedSpec {
+    pub(super) fn validate_nemesis(&self) -> Result<(), SpecError> {
+        let n = &self.spec.nemesis;
+        let nodes: Vec<String> = (1..=self.spec.run.nodes).map(|i| format!("n{i}")).collect();
+        for f in &n.faults {
+            if !FAULTS.contains(&f.as_str()) {
+                return Err(self.err(
+                    "nemesis.faults",
+                    format!("unknown fault `{f}`"),
+                    Some(suggest(f, &FAULTS)),
+                ));
+            }
+        }
+        for t in &n.topologies {
+            self.check_topology("nemesis.topologies", t, &nodes)?;
+        }
+        self.check_target("nemesis.kill_target", &n.kill_target, &nodes)?;
+        self.check_target("nemesis.pause_target", &n.pause_target, &nodes)?;
+        self.check_target("nemesis.clock_target", &n.clock_target, &nodes)?;
+        if n.clock_delta_ms <= 0 || n.clock_period_ms == 0 {
+            return Err(self.err(
+                "nemesis.clock_delta_ms",
+                "clock_delta_ms and clock_period_ms must be positive",
+                None,
+            ));
+        }
+        if !(n.interval_s >= 0.0 && n.duration_s > 0.0) {
+            return Err(self.err("nemesis.duration_s", "durations must be positive", None));
+        }
+        for (i, step) in n.schedule.iter().enumerate() {
+            let at = format!("entry {}", i + 1);
+            if !FAULTS.contains(&step.fault.as_str()) {
+                return Err(self.err(
+                    "nemesis.schedule",
+                    format!("{at}: unknown fault `{}`", step.fault),
+                    Some(suggest(&step.fault, &FAULTS)),
+                ));
+            }
+            if let Some(t) = &step.topology {
+                self.check_topology("nemesis.schedule", t, &nodes)?;
+            }
+            if let Some(t) = &step.target {
+                self.check_target("nemesis.schedule", t, &nodes)?;
+            }
+            if !(step.at_s >= 0.0 && step.duration_s > 0.0) {
+                return Err(self.err(
+                    "nemesis.schedule",
+                    format!("{at}: times must be positive"),
+                    None,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn check_topology(
+        &self,
+        key: &str,
+        t: &str,
+        nodes: &[String],
+    ) -> Result<(), SpecError> {
+        let topology: Topology = t.parse().map_err(|e: crate::cluster::Error| {
+            self.err(key, e.to_string(), Some(suggest(t, &Topology::NAMES)))
+        })?;
+        let mut rng = rand::rngs::mock::StepRng::new(0, 1);
+        topology
+            .grudge(nodes, &mut rng)
+            .map(|_| ())
+            .map_err(|e| self.err(key, e.to_string(), None))
+    }
+
+    pub(super) fn check_target(
+        &self,
+        key: &str,
+        t: &str,
+        nodes: &[String],
+    ) -> Result<(), SpecError> {
+        let target: Target = t.parse().map_err(|e: crate::cluster::Error| {
+            self.err(
+                key,
+                e.to_string(),
+                Some("use one, minority, majority, all or node names like n1,n3".into()),
+            )
+        })?;
+        let mut rng = rand::rngs::mock::StepRng::new(0, 1);
+        target.select(nodes, &mut rng).map(|_| ()).map_err(|e| {
+            self.err(
+                key,
+                e.to_string(),
+                Some(format!("nodes are {}", nodes.join(", "))),
+            )
+        })
+    }
+}

@@ -1,0 +1,215 @@
+//! `[workload]` and `[checker]`: which operations over which keys, and how they are judged.
+
+use faultline_checkers::elle::ConsistencyModel;
+use serde::{Deserialize, Serialize};
+
+use super::error::suggest;
+use super::{LoadedSpec, SpecError};
+use crate::client::template::did_you_mean;
+
+/// The workload: which operations, over which keys.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// `register` (read, write), `cas-register` (read, write, cas), `set` (add, then final
+    /// reads) or `list-append` (txn: transactions of appends and reads).
+    pub name: WorkloadKind,
+    /// Keys in use at once. Default 10.
+    #[serde(default = "default_keys")]
+    pub keys: usize,
+    /// A key is retired after this many ops (for `list-append`: appends) and a fresh one
+    /// takes its place, so each key's history stays small enough to check. Default 200.
+    #[serde(default = "default_ops_per_key")]
+    pub ops_per_key: u64,
+    /// `list-append`: the most micro-ops in one transaction (each has 1 to this many).
+    /// Default 4.
+    #[serde(default = "default_max_txn_length")]
+    pub max_txn_length: usize,
+    /// Relative weights of the operations (for `list-append`, of the micro-ops: `r` by
+    /// `read_weight`, `append` by `write_weight`). Defaults: read 2, write 1, cas 1.
+    #[serde(default = "default_weight2")]
+    pub read_weight: u32,
+    #[serde(default = "default_weight1")]
+    pub write_weight: u32,
+    #[serde(default = "default_weight1")]
+    pub cas_weight: u32,
+}
+
+fn default_keys() -> usize {
+    10
+}
+fn default_ops_per_key() -> u64 {
+    200
+}
+fn default_max_txn_length() -> usize {
+    4
+}
+fn default_weight1() -> u32 {
+    1
+}
+fn default_weight2() -> u32 {
+    2
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadKind {
+    Register,
+    CasRegister,
+    Set,
+    ListAppend,
+}
+
+impl WorkloadKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadKind::Register => "register",
+            WorkloadKind::CasRegister => "cas-register",
+            WorkloadKind::Set => "set",
+            WorkloadKind::ListAppend => "list-append",
+        }
+    }
+
+    /// The checker a run of this workload uses unless the spec names another.
+    pub fn default_checker(self) -> &'static str {
+        match self {
+            WorkloadKind::Register => "register",
+            WorkloadKind::CasRegister => "cas-register",
+            WorkloadKind::Set => "set-full",
+            WorkloadKind::ListAppend => "list-append",
+        }
+    }
+
+    /// The operations the workload issues; each needs a `[client.ops.F]`.
+    pub fn fs(self) -> &'static [&'static str] {
+        match self {
+            WorkloadKind::Register => &["read", "write"],
+            WorkloadKind::CasRegister => &["read", "write", "cas"],
+            WorkloadKind::Set => &["add", "read"],
+            WorkloadKind::ListAppend => &["txn"],
+        }
+    }
+}
+
+/// Checker settings. The checker follows from the workload (`register` and `cas-register`:
+/// linearizability over that model; `set`: `set-full`; `list-append`: Elle's `list-append`,
+/// strict serializability) unless `name` says otherwise.
+#[derive(Deserialize, Serialize, Clone, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckerSpec {
+    /// A checker by name (`faultline check --help` lists them).
+    pub name: Option<String>,
+    /// Knossos's rule: an `ok` read of `null` observed nothing. Default false.
+    pub nil_read_matches_any: bool,
+    /// For `list-append` and `rw-register`: the isolation level the history must meet
+    /// (`read-committed`, `snapshot-isolation`, `serializable`, `strict-serializable`).
+    /// Default `strict-serializable`.
+    pub consistency_model: Option<String>,
+}
+
+impl LoadedSpec {
+    pub(super) fn validate_workload(&self) -> Result<(), SpecError> {
+        let w = &self.spec.workload;
+        for f in w.name.fs() {
+            if !self.spec.client.ops.contains_key(*f) {
+                return Err(self.err(
+                    "client.ops",
+                    format!(
+                        "the `{}` workload issues `{f}`, but there is no [client.ops.{f}]",
+                        w.name.name()
+                    ),
+                    Some(
+                        match did_you_mean(f, self.spec.client.ops.keys().map(String::as_str)) {
+                            Some(s) => format!("rename [client.ops.{s}] to [client.ops.{f}]"),
+                            None => format!("add a [client.ops.{f}] table saying how to `{f}`"),
+                        },
+                    ),
+                ));
+            }
+        }
+        if let Some(extra) = self
+            .spec
+            .client
+            .ops
+            .keys()
+            .find(|f| !w.name.fs().contains(&f.as_str()))
+        {
+            return Err(self.err(
+                &format!("client.ops.{extra}"),
+                format!("the `{}` workload never issues `{extra}`", w.name.name()),
+                Some(match did_you_mean(extra, w.name.fs().iter().copied()) {
+                    Some(s) => format!("did you mean [client.ops.{s}]?"),
+                    None => format!("it issues: {}", w.name.fs().join(", ")),
+                }),
+            ));
+        }
+        if let Some(name) = &self.spec.checker.name {
+            let names: Vec<&str> = faultline_checkers::registry::CHECKERS
+                .iter()
+                .map(|c| c.name)
+                .collect();
+            if !names.contains(&name.as_str()) {
+                return Err(self.err(
+                    "checker.name",
+                    format!("unknown checker `{name}`"),
+                    Some(suggest(name, &names)),
+                ));
+            }
+        }
+        if let Some(model) = &self.spec.checker.consistency_model {
+            let names: Vec<&str> = ConsistencyModel::ALL.iter().map(|m| m.name()).collect();
+            if ConsistencyModel::from_name(model).is_none() {
+                return Err(self.err(
+                    "checker.consistency_model",
+                    format!("unknown consistency model `{model}`"),
+                    Some(suggest(model, &names)),
+                ));
+            }
+            let checker = self
+                .spec
+                .checker
+                .name
+                .clone()
+                .unwrap_or_else(|| w.name.default_checker().to_string());
+            if !matches!(checker.as_str(), "list-append" | "rw-register") {
+                return Err(self.err(
+                    "checker.consistency_model",
+                    format!("the `{checker}` checker takes no consistency model"),
+                    Some("only list-append and rw-register check isolation levels".into()),
+                ));
+            }
+        }
+        if w.keys == 0 {
+            return Err(self.err("workload.keys", "at least one key is needed", None));
+        }
+        if w.ops_per_key < 2 {
+            return Err(self.err(
+                "workload.ops_per_key",
+                "a key needs at least 2 ops to say anything",
+                None,
+            ));
+        }
+        if w.max_txn_length == 0 {
+            return Err(self.err(
+                "workload.max_txn_length",
+                "a transaction needs at least one micro-op",
+                None,
+            ));
+        }
+        if w.name == WorkloadKind::ListAppend && w.write_weight == 0 {
+            return Err(self.err(
+                "workload.write_weight",
+                "a list-append workload that never appends reads only empty lists",
+                Some("give `write_weight` (appends) a positive weight".into()),
+            ));
+        }
+        if w.read_weight + w.write_weight + w.cas_weight == 0 {
+            return Err(self.err(
+                "workload.read_weight",
+                "all operation weights are zero",
+                None,
+            ));
+        }
+        Ok(())
+    }
+}
