@@ -368,4 +368,5 @@ impl LoadedSpec {
     }
 }
 
+/// The longest spec name, in bytes (it becomes a directory name).
 const MAX_NAME_LEN: usize = 100;

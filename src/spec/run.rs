@@ -51,12 +51,12 @@ impl Default for RunSettings {
     }
 }
 
-/// The longest duration any setting may ask for: one week, in seconds. Every phase bound is
-/// added up into one total, which must not overflow.
+/// The backends a spec may name.
 pub const BACKENDS: [&str; 3] = ["local", "loopback", "ssh"];
 
+/// The longest duration any setting may ask for: one week, in seconds. Every phase bound is
+/// added up into one total, which must not overflow.
 pub const MAX_SECONDS: u64 = 7 * 24 * 3600;
-/// The longest spec name, in bytes (it becomes a directory name).
 
 impl LoadedSpec {
     /// Durations and ports within what the runner can represent and a person can mean.
