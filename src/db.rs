@@ -252,11 +252,7 @@ pub async fn await_ready(
 
 /// Stops every daemon with the spec's signal, then kills what is left.
 pub fn stop_all(cluster: &Cluster, spec: &DbSpec) {
-    let signal = match spec.stop_signal.as_str() {
-        "INT" => nix::sys::signal::Signal::SIGINT,
-        "KILL" => nix::sys::signal::Signal::SIGKILL,
-        _ => nix::sys::signal::Signal::SIGTERM,
-    };
+    let signal = spec.stop_signal.signal();
     for node in cluster.nodes() {
         let _ = node.signal(nix::sys::signal::Signal::SIGCONT);
         let _ = node.signal(signal);

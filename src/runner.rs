@@ -32,7 +32,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use faultline_checkers::elle::ConsistencyModel;
 use faultline_checkers::registry::{self, CheckerOptions};
 use faultline_checkers::{Budget, CheckResult, History, Outcome, Verdict};
 use serde_json::Value;
@@ -40,10 +39,11 @@ use serde_json::Value;
 use crate::client::http::HttpClient;
 use crate::client::{Client, Invocation, Target};
 use crate::cluster::Cluster;
+use crate::cluster::{Target as Nodes, Topology};
 use crate::db::{self, NodePlan};
 use crate::exit::Code;
 use crate::generator::Generator;
-use crate::nemesis::{self, NemesisSink, Schedule, ScheduleConfig, ScriptStep, ScriptedOp};
+use crate::nemesis::{self, Fault, NemesisSink, Schedule, ScheduleConfig, ScriptStep, ScriptedOp};
 use crate::recorder::{self, Recorder};
 use crate::report::{self, RunMeta, Versions};
 use crate::spec::{LoadedSpec, Spec, WorkloadKind};
@@ -613,33 +613,32 @@ fn build_schedule(spec: &Spec, seed: u64) -> anyhow::Result<Option<Schedule>> {
         for s in &n.schedule {
             let at = Duration::from_secs_f64(s.at_s);
             let end = Duration::from_secs_f64(s.at_s + s.duration_s);
-            let target = || s.target.as_deref().unwrap_or("one").parse();
-            let (begin, stop) = match s.fault.as_str() {
-                "partition" => (
+            let target = s.target.clone().unwrap_or(Nodes::One);
+            let (begin, stop) = match s.fault {
+                Fault::Partition => (
                     ScriptedOp::StartPartition(
-                        s.topology.as_deref().unwrap_or("random-halves").parse()?,
+                        s.topology.clone().unwrap_or(Topology::RandomHalves),
                     ),
                     ScriptedOp::StopPartition,
                 ),
-                "kill" => (ScriptedOp::Kill(target()?), ScriptedOp::Restart),
-                "pause" => (ScriptedOp::Pause(target()?), ScriptedOp::Resume),
-                "clock" => (
+                Fault::Kill => (ScriptedOp::Kill(target), ScriptedOp::Restart),
+                Fault::Pause => (ScriptedOp::Pause(target), ScriptedOp::Resume),
+                Fault::Clock => (
                     ScriptedOp::ClockBump {
-                        target: target()?,
+                        target,
                         delta_ms: n.clock_delta_ms,
                     },
                     ScriptedOp::ClockReset,
                 ),
-                "clock-strobe" => (
+                Fault::ClockStrobe => (
                     ScriptedOp::ClockStrobe {
-                        target: target()?,
+                        target,
                         delta_ms: n.clock_delta_ms,
                         period: Duration::from_millis(n.clock_period_ms),
                         duration: end - at,
                     },
                     ScriptedOp::ClockReset,
                 ),
-                other => anyhow::bail!("the nemesis cannot script `{other}`"),
             };
             steps.push(ScriptStep { at, op: begin });
             steps.push(ScriptStep { at: end, op: stop });
@@ -652,41 +651,39 @@ fn build_schedule(spec: &Spec, seed: u64) -> anyhow::Result<Option<Schedule>> {
     }
     let topologies = if n.topologies.is_empty() {
         vec![
-            "random-halves".to_string(),
-            "isolate-one".into(),
-            "majorities-ring".into(),
+            Topology::RandomHalves,
+            Topology::IsolateOne,
+            Topology::MajoritiesRing,
         ]
     } else {
         n.topologies.clone()
     };
-    let mut nemeses: Vec<Box<dyn nemesis::Nemesis>> = Vec::new();
-    for f in &n.faults {
-        nemeses.push(match f.as_str() {
-            "partition" => Box::new(nemesis::PartitionNemesis::new(
-                topologies
-                    .iter()
-                    .map(|t| t.parse())
-                    .collect::<Result<_, _>>()?,
-            )),
-            "kill" => Box::new(nemesis::KillNemesis::new(n.kill_target.parse()?)),
-            "pause" => Box::new(nemesis::PauseNemesis::new(n.pause_target.parse()?)),
-            "clock" => Box::new(nemesis::ClockNemesis::new(
-                n.clock_target.parse()?,
-                nemesis::ClockFault::Bump {
-                    delta_ms: n.clock_delta_ms,
-                },
-            )),
-            "clock-strobe" => Box::new(nemesis::ClockNemesis::new(
-                n.clock_target.parse()?,
-                nemesis::ClockFault::Strobe {
-                    delta_ms: n.clock_delta_ms,
-                    period: Duration::from_millis(n.clock_period_ms),
-                    duration: Duration::from_secs_f64(n.duration_s).min(nemesis::clock::MAX_STROBE),
-                },
-            )),
-            other => anyhow::bail!("the nemesis has no `{other}` fault"),
-        });
-    }
+    let nemeses: Vec<Box<dyn nemesis::Nemesis>> = n
+        .faults
+        .iter()
+        .map(|f| -> Box<dyn nemesis::Nemesis> {
+            match f {
+                Fault::Partition => Box::new(nemesis::PartitionNemesis::new(topologies.clone())),
+                Fault::Kill => Box::new(nemesis::KillNemesis::new(n.kill_target.clone())),
+                Fault::Pause => Box::new(nemesis::PauseNemesis::new(n.pause_target.clone())),
+                Fault::Clock => Box::new(nemesis::ClockNemesis::new(
+                    n.clock_target.clone(),
+                    nemesis::ClockFault::Bump {
+                        delta_ms: n.clock_delta_ms,
+                    },
+                )),
+                Fault::ClockStrobe => Box::new(nemesis::ClockNemesis::new(
+                    n.clock_target.clone(),
+                    nemesis::ClockFault::Strobe {
+                        delta_ms: n.clock_delta_ms,
+                        period: Duration::from_millis(n.clock_period_ms),
+                        duration: Duration::from_secs_f64(n.duration_s)
+                            .min(nemesis::clock::MAX_STROBE),
+                    },
+                )),
+            }
+        })
+        .collect();
     Ok(Some(Schedule::Random {
         config: ScheduleConfig {
             interval: Duration::from_secs_f64(n.interval_s),
@@ -745,11 +742,7 @@ fn check(spec: &Spec, history: &History, phases: &PhaseOutcome) -> Vec<CheckResu
     let options = CheckerOptions {
         nil_read_matches_any: spec.checker.nil_read_matches_any,
         // Validated when the spec was loaded.
-        consistency: spec
-            .checker
-            .consistency_model
-            .as_deref()
-            .and_then(ConsistencyModel::from_name),
+        consistency: spec.checker.consistency_model,
         ..CheckerOptions::default()
     };
     let checker = match registry::build(&name, &options) {

@@ -381,6 +381,32 @@ impl fmt::Display for Target {
     }
 }
 
+/// Serde through the text form a spec writes (`"minority"`, `"n1,n2|n3"`): a spec holds
+/// these typed, and an unparseable one is a located spec error.
+macro_rules! serde_as_text {
+    ($t:ty) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> std::result::Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+serde_as_text!(Topology);
+serde_as_text!(Target);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -154,7 +154,11 @@ pub fn execute(args: DemoArgs) -> anyhow::Result<Code> {
         if faults.is_empty() {
             "none".to_string()
         } else {
-            faults.join(", ")
+            faults
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         },
         loaded.spec.run.time_limit_s
     );

@@ -65,6 +65,76 @@ pub struct FaultEvent {
     pub value: Value,
 }
 
+/// A fault a spec can ask for (`[nemesis] faults`, a scripted step's `fault`, `--nemesis`).
+#[derive(serde::Deserialize, serde::Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fault {
+    /// Cut the network along a topology (`partition`, then `heal`).
+    Partition,
+    /// Kill store processes (`kill`, then `restart`).
+    Kill,
+    /// Stop store processes with SIGSTOP (`pause`, then `resume`).
+    Pause,
+    /// Move clocks by a fixed offset (`clock-bump`, then `clock-reset`).
+    Clock,
+    /// Flip clocks back and forth (`clock-strobe`, then `clock-reset`).
+    ClockStrobe,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 5] = [
+        Fault::Partition,
+        Fault::Kill,
+        Fault::Pause,
+        Fault::Clock,
+        Fault::ClockStrobe,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Partition => "partition",
+            Fault::Kill => "kill",
+            Fault::Pause => "pause",
+            Fault::Clock => "clock",
+            Fault::ClockStrobe => "clock-strobe",
+        }
+    }
+
+    pub fn names() -> Vec<&'static str> {
+        Fault::ALL.iter().map(|f| f.name()).collect()
+    }
+
+    /// Whether the fault moves clocks.
+    pub fn moves_clocks(self) -> bool {
+        matches!(self, Fault::Clock | Fault::ClockStrobe)
+    }
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Fault, String> {
+        Fault::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| {
+                let names = Fault::names();
+                match crate::client::template::did_you_mean(s, names.iter().copied()) {
+                    Some(close) => format!(
+                        "unknown fault `{s}`: did you mean `{close}`? (one of: {})",
+                        names.join(", ")
+                    ),
+                    None => format!("unknown fault `{s}` (one of: {})", names.join(", ")),
+                }
+            })
+    }
+}
+
 /// The kinds of fault the schedule knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FaultKind {

@@ -33,9 +33,9 @@ pub struct DbSpec {
     /// Named ports; `client` is the one the client and the readiness probe use.
     #[serde(default = "default_ports")]
     pub ports: BTreeMap<String, u16>,
-    /// Signal to stop the store at teardown (`TERM` or `KILL`). Default `TERM`.
-    #[serde(default = "default_stop_signal")]
-    pub stop_signal: String,
+    /// Signal to stop the store at teardown (`TERM`, `INT` or `KILL`). Default `TERM`.
+    #[serde(default)]
+    pub stop_signal: StopSignal,
     pub ready: ReadySpec,
     /// Extra log files to collect at teardown (templates), besides the store's own output.
     #[serde(default)]
@@ -51,8 +51,24 @@ fn default_separator() -> String {
 fn default_ports() -> BTreeMap<String, u16> {
     BTreeMap::from([("client".to_string(), 8080)])
 }
-fn default_stop_signal() -> String {
-    "TERM".into()
+/// The signal that stops the store at teardown.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum StopSignal {
+    #[default]
+    Term,
+    Int,
+    Kill,
+}
+
+impl StopSignal {
+    pub fn signal(self) -> nix::sys::signal::Signal {
+        match self {
+            StopSignal::Term => nix::sys::signal::Signal::SIGTERM,
+            StopSignal::Int => nix::sys::signal::Signal::SIGINT,
+            StopSignal::Kill => nix::sys::signal::Signal::SIGKILL,
+        }
+    }
 }
 
 /// The readiness probe: an HTTP request to each node's client port, repeated until it
@@ -142,13 +158,6 @@ impl LoadedSpec {
                 "db.ports",
                 "there is no `client` port",
                 Some("add the port clients talk to: ports = { client = 2379 }".into()),
-            ));
-        }
-        if !matches!(db.stop_signal.as_str(), "TERM" | "KILL" | "INT") {
-            return Err(self.err(
-                "db.stop_signal",
-                format!("unknown signal `{}`", db.stop_signal),
-                Some("use TERM, INT or KILL".into()),
             ));
         }
         if db.ready.status.is_empty() {

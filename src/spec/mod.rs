@@ -55,11 +55,11 @@ pub use client::{
     Builtin, ClientSpec, Decode, ExtractSpec, IfMissing, OpSpec, RuleOutcome, RuleSpec, ValueType,
     OP_VARS,
 };
-pub use db::{db_vars, DbSpec, ReadySpec};
+pub use db::{db_vars, DbSpec, ReadySpec, StopSignal};
 pub use error::SpecError;
-use error::{locate, parse_error, suggest};
-pub use nemesis::{NemesisSpec, ScheduledFault, FAULTS};
-pub use run::{RunSettings, BACKENDS, MAX_SECONDS};
+use error::{locate, parse_error};
+pub use nemesis::{NemesisSpec, ScheduledFault};
+pub use run::{RunSettings, MAX_SECONDS};
 pub use ssh::{read_nodes_file, SshSpec};
 pub use workload::{CheckerSpec, WorkloadKind, WorkloadSpec};
 
@@ -97,13 +97,13 @@ impl Spec {
         n.faults
             .iter()
             .chain(n.schedule.iter().map(|s| &s.fault))
-            .any(|f| f.starts_with("clock"))
+            .any(|f| f.moves_clocks())
     }
 
     /// The cluster this spec asks for: `run.backend` with `run.nodes` nodes, or one node per
     /// `[ssh]` host.
     pub fn cluster_config(&self) -> Result<ClusterConfig, crate::cluster::Error> {
-        let backend: BackendKind = self.run.backend.parse()?;
+        let backend = self.run.backend;
         if backend != BackendKind::Ssh {
             return Ok(ClusterConfig::new(backend, self.run.nodes));
         }
@@ -209,7 +209,9 @@ impl LoadedSpec {
             run.seed = Some(s);
         }
         if let Some(b) = &o.backend {
-            run.backend = b.clone();
+            run.backend = b.parse().map_err(|e: crate::cluster::Error| {
+                flag_error(&self.path, "--backend", e.to_string())
+            })?;
             flags.push(("run.backend", "--backend"));
         }
         if let Some(file) = &o.nodes_file {
@@ -226,7 +228,7 @@ impl LoadedSpec {
         }
         if (o.hosts.is_some() || o.nodes_file.is_some()) && o.backend.is_none() {
             // Hosts on the command line mean real hosts: nothing else could use them.
-            next.spec.run.backend = "ssh".into();
+            next.spec.run.backend = BackendKind::Ssh;
         }
         if o.insecure_host_keys {
             next.spec
@@ -236,7 +238,13 @@ impl LoadedSpec {
         }
         next.follow_hosts();
         if let Some(faults) = &o.nemesis {
-            next.spec.nemesis.faults = faults.clone();
+            next.spec.nemesis.faults = faults
+                .iter()
+                .map(|f| {
+                    f.parse()
+                        .map_err(|e: String| flag_error(&self.path, "--nemesis", e))
+                })
+                .collect::<Result<_, _>>()?;
             // A fault list on the command line asks for random faults; a script would
             // silently ignore it.
             next.spec.nemesis.schedule.clear();
@@ -272,7 +280,7 @@ impl LoadedSpec {
 
     /// With the ssh backend, the node count is the host count.
     fn follow_hosts(&mut self) {
-        if self.spec.run.backend == "ssh" {
+        if self.spec.run.backend == BackendKind::Ssh {
             if let Some(ssh) = &self.spec.ssh {
                 if !ssh.hosts.is_empty() {
                     self.spec.run.nodes = ssh.hosts.len();
@@ -325,13 +333,6 @@ impl LoadedSpec {
                 None,
             ));
         }
-        if !BACKENDS.contains(&r.backend.as_str()) {
-            return Err(self.err(
-                "run.backend",
-                format!("unknown backend `{}`", r.backend),
-                Some(suggest(&r.backend, &BACKENDS)),
-            ));
-        }
         self.validate_ssh()?;
         self.validate_db()?;
         self.validate_client()?;
@@ -370,3 +371,14 @@ impl LoadedSpec {
 
 /// The longest spec name, in bytes (it becomes a directory name).
 const MAX_NAME_LEN: usize = 100;
+
+/// An error in a command-line value, named by its flag.
+fn flag_error(file: &Path, flag: &str, message: String) -> SpecError {
+    SpecError {
+        file: file.to_path_buf(),
+        line: None,
+        key: Some(flag.to_string()),
+        message: format!("{message} (given on the command line)"),
+        hint: None,
+    }
+}

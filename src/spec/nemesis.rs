@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::error::suggest;
 use super::{LoadedSpec, SpecError};
 use crate::cluster::{Target, Topology};
+use crate::nemesis::Fault;
 
 /// The nemesis: random faults at an interval, or a scripted schedule.
 #[derive(Deserialize, Serialize, Clone, Debug)]
@@ -14,14 +14,14 @@ pub struct NemesisSpec {
     /// `clock-strobe` (one of the two clock faults at a time). Empty: none. Clock faults on
     /// `local`/`loopback` nodes run the store under libfaketime and refuse Go stores (etcd),
     /// whose clock reads bypass libc; on `ssh` hosts they set the real clock.
-    pub faults: Vec<String>,
+    pub faults: Vec<Fault>,
     /// Which nodes a `kill` hits: `one`, `minority`, `majority`, `all` or names
     /// (`n1,n3`). Default `minority`.
-    pub kill_target: String,
+    pub kill_target: Target,
     /// Which nodes a `pause` hits (as `kill_target`). Default `one`.
-    pub pause_target: String,
+    pub pause_target: Target,
     /// Which nodes a clock fault hits (as `kill_target`). Default `one`.
-    pub clock_target: String,
+    pub clock_target: Target,
     /// How far a clock fault moves a clock, milliseconds (a bump's sign is drawn by the
     /// seed). Default 2000.
     pub clock_delta_ms: i64,
@@ -35,7 +35,7 @@ pub struct NemesisSpec {
     /// Partition topologies drawn from (`halves`, `random-halves`, `majorities-ring`,
     /// `isolate-one`, `bridge`, or explicit components `n1,n2|n3,n4,n5`). Default:
     /// `random-halves`, `isolate-one`, `majorities-ring`.
-    pub topologies: Vec<String>,
+    pub topologies: Vec<Topology>,
     /// A scripted schedule; when given, it replaces the random one.
     pub schedule: Vec<ScheduledFault>,
 }
@@ -44,9 +44,9 @@ impl Default for NemesisSpec {
     fn default() -> Self {
         NemesisSpec {
             faults: Vec::new(),
-            kill_target: "minority".into(),
-            pause_target: "one".into(),
-            clock_target: "one".into(),
+            kill_target: Target::Minority,
+            pause_target: Target::One,
+            clock_target: Target::One,
             clock_delta_ms: 2000,
             clock_period_ms: 100,
             interval_s: 5.0,
@@ -62,32 +62,21 @@ impl Default for NemesisSpec {
 #[serde(deny_unknown_fields)]
 pub struct ScheduledFault {
     pub at_s: f64,
-    pub fault: String,
+    pub fault: Fault,
     pub duration_s: f64,
     /// For a partition: the topology (default `random-halves`).
     #[serde(default)]
-    pub topology: Option<String>,
+    pub topology: Option<Topology>,
     /// For kill and pause: `one`, `minority`, `majority`, `all` or node names (`n1,n3`).
     /// Default `one`.
     #[serde(default)]
-    pub target: Option<String>,
+    pub target: Option<Target>,
 }
-
-pub const FAULTS: [&str; 5] = ["partition", "kill", "pause", "clock", "clock-strobe"];
 
 impl LoadedSpec {
     pub(super) fn validate_nemesis(&self) -> Result<(), SpecError> {
         let n = &self.spec.nemesis;
         let nodes: Vec<String> = (1..=self.spec.run.nodes).map(|i| format!("n{i}")).collect();
-        for f in &n.faults {
-            if !FAULTS.contains(&f.as_str()) {
-                return Err(self.err(
-                    "nemesis.faults",
-                    format!("unknown fault `{f}`"),
-                    Some(suggest(f, &FAULTS)),
-                ));
-            }
-        }
         for t in &n.topologies {
             self.check_topology("nemesis.topologies", t, &nodes)?;
         }
@@ -106,13 +95,6 @@ impl LoadedSpec {
         }
         for (i, step) in n.schedule.iter().enumerate() {
             let at = format!("entry {}", i + 1);
-            if !FAULTS.contains(&step.fault.as_str()) {
-                return Err(self.err(
-                    "nemesis.schedule",
-                    format!("{at}: unknown fault `{}`", step.fault),
-                    Some(suggest(&step.fault, &FAULTS)),
-                ));
-            }
             if let Some(t) = &step.topology {
                 self.check_topology("nemesis.schedule", t, &nodes)?;
             }
@@ -130,37 +112,17 @@ impl LoadedSpec {
         Ok(())
     }
 
-    pub(super) fn check_topology(
-        &self,
-        key: &str,
-        t: &str,
-        nodes: &[String],
-    ) -> Result<(), SpecError> {
-        let topology: Topology = t.parse().map_err(|e: crate::cluster::Error| {
-            self.err(key, e.to_string(), Some(suggest(t, &Topology::NAMES)))
-        })?;
+    /// A topology that parses may still not fit the cluster (`n7` of 5 nodes).
+    fn check_topology(&self, key: &str, t: &Topology, nodes: &[String]) -> Result<(), SpecError> {
         let mut rng = rand::rngs::mock::StepRng::new(0, 1);
-        topology
-            .grudge(nodes, &mut rng)
+        t.grudge(nodes, &mut rng)
             .map(|_| ())
             .map_err(|e| self.err(key, e.to_string(), None))
     }
 
-    pub(super) fn check_target(
-        &self,
-        key: &str,
-        t: &str,
-        nodes: &[String],
-    ) -> Result<(), SpecError> {
-        let target: Target = t.parse().map_err(|e: crate::cluster::Error| {
-            self.err(
-                key,
-                e.to_string(),
-                Some("use one, minority, majority, all or node names like n1,n3".into()),
-            )
-        })?;
+    fn check_target(&self, key: &str, t: &Target, nodes: &[String]) -> Result<(), SpecError> {
         let mut rng = rand::rngs::mock::StepRng::new(0, 1);
-        target.select(nodes, &mut rng).map(|_| ()).map_err(|e| {
+        t.select(nodes, &mut rng).map(|_| ()).map_err(|e| {
             self.err(
                 key,
                 e.to_string(),

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::MAX_BODY_BYTES;
 use super::{LoadedSpec, SpecError};
+use crate::cluster::BackendKind;
 
 /// Run settings; each has a CLI flag that overrides it.
 #[derive(Deserialize, Serialize, Clone, Debug)]
@@ -20,7 +21,7 @@ pub struct RunSettings {
     /// The seed of every random choice. Default: drawn at random and printed.
     pub seed: Option<u64>,
     /// Node backend: `local` (network namespaces, needs root) or `loopback`. Default `local`.
-    pub backend: String,
+    pub backend: BackendKind,
     /// Limit on setup (start and readiness of every node), seconds. Default 60.
     pub setup_timeout_s: u64,
     /// Quiet period after the final heal, before final reads, seconds. Default 5.
@@ -41,7 +42,7 @@ impl Default for RunSettings {
             rate: 0.0,
             time_limit_s: 60,
             seed: None,
-            backend: "local".into(),
+            backend: BackendKind::Local,
             setup_timeout_s: 60,
             quiet_s: 5,
             final_reads_timeout_s: 15,
@@ -50,9 +51,6 @@ impl Default for RunSettings {
         }
     }
 }
-
-/// The backends a spec may name.
-pub const BACKENDS: [&str; 3] = ["local", "loopback", "ssh"];
 
 /// The longest duration any setting may ask for: one week, in seconds. Every phase bound is
 /// added up into one total, which must not overflow.

@@ -101,7 +101,7 @@ pub fn read_nodes_file(path: &Path) -> Result<Vec<String>, SpecError> {
 
 impl LoadedSpec {
     pub(super) fn validate_ssh(&self) -> Result<(), SpecError> {
-        if self.spec.run.backend != "ssh" {
+        if self.spec.run.backend != crate::cluster::BackendKind::Ssh {
             return Ok(());
         }
         let hosts = self.spec.ssh.as_ref().map_or(&[][..], |s| &s.hosts[..]);

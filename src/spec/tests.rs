@@ -107,7 +107,10 @@ fn a_consistency_model_applies_only_to_transactional_checkers() {
     let src = format!("{LIST_APPEND}[checker]\nconsistency_model = \"serializable\"\n");
     let src = src.as_str();
     let s = parse(src).unwrap().spec;
-    assert_eq!(s.checker.consistency_model.as_deref(), Some("serializable"));
+    assert_eq!(
+        s.checker.consistency_model,
+        Some(faultline_checkers::elle::ConsistencyModel::Serializable)
+    );
     let err = parse(&src.replace("\"serializable\"", "\"serialisable\"")).unwrap_err();
     assert_eq!(
         err.key.as_deref(),
@@ -175,7 +178,7 @@ fn hosts_on_the_command_line_select_the_ssh_backend_and_set_the_node_count() {
         ..Overrides::default()
     };
     s.apply(&o).unwrap();
-    assert_eq!(s.spec.run.backend, "ssh");
+    assert_eq!(s.spec.run.backend, crate::cluster::BackendKind::Ssh);
     assert_eq!(s.spec.run.nodes, 3);
     let config = s.spec.cluster_config().unwrap();
     assert_eq!(
@@ -285,4 +288,45 @@ fn a_value_of_the_wrong_type_names_its_key_not_the_value() {
     let err = parse(&MINIMAL.replace("client = 9000", "client = 70000")).unwrap_err();
     assert_eq!(err.key.as_deref(), Some("db.ports.client"), "{err}");
     assert!(!err.to_string().contains("key `70000`"), "{err}");
+}
+
+#[test]
+fn typed_choices_are_located_and_suggest_the_closest() {
+    let cases = [
+        (
+            "[nemesis]\nfaults = [\"partiton\"]\n",
+            "did you mean `partition`?",
+        ),
+        ("[nemesis]\nkill_target = \"\"\n", "empty fault target"),
+        ("[nemesis]\ntopologies = [\"n1,n2|\"]\n", "empty component"),
+        ("[run]\nbackend = \"lopback\"\n", "did you mean `loopback`?"),
+        (
+            "[checker]\nconsistency_model = \"serialisable\"\n",
+            "did you mean `serializable`?",
+        ),
+    ];
+    for (head, expected) in cases {
+        let err = parse(&format!("{head}{MINIMAL}")).unwrap_err();
+        assert_eq!(err.line, Some(2), "{head}: {err}");
+        assert!(err.to_string().contains(expected), "{head}: {err}");
+    }
+    let err =
+        parse(&MINIMAL.replace("[db.ready]", "stop_signal = \"HUP\"\n[db.ready]")).unwrap_err();
+    assert!(
+        err.to_string().contains("did you mean") || err.to_string().contains("TERM"),
+        "{err}"
+    );
+    let err = parse(&format!("[nemesis]\nkill_target = \"n7\"\n{MINIMAL}")).unwrap_err();
+    assert!(err.to_string().contains("nodes are n1"), "{err}");
+    let s = parse(&format!(
+        "[nemesis]\nfaults = [\"clock-strobe\"]\nkill_target = \"n1,n3\"\n{MINIMAL}"
+    ))
+    .unwrap()
+    .spec;
+    assert_eq!(s.nemesis.faults, vec![crate::nemesis::Fault::ClockStrobe]);
+    assert_eq!(
+        s.nemesis.kill_target,
+        crate::cluster::Target::Nodes(vec!["n1".into(), "n3".into()])
+    );
+    assert!(s.uses_clock_faults());
 }

@@ -104,7 +104,7 @@ pub struct CheckerSpec {
     /// For `list-append` and `rw-register`: the isolation level the history must meet
     /// (`read-committed`, `snapshot-isolation`, `serializable`, `strict-serializable`).
     /// Default `strict-serializable`.
-    pub consistency_model: Option<String>,
+    pub consistency_model: Option<ConsistencyModel>,
 }
 
 impl LoadedSpec {
@@ -156,15 +156,7 @@ impl LoadedSpec {
                 ));
             }
         }
-        if let Some(model) = &self.spec.checker.consistency_model {
-            let names: Vec<&str> = ConsistencyModel::ALL.iter().map(|m| m.name()).collect();
-            if ConsistencyModel::from_name(model).is_none() {
-                return Err(self.err(
-                    "checker.consistency_model",
-                    format!("unknown consistency model `{model}`"),
-                    Some(suggest(model, &names)),
-                ));
-            }
+        if self.spec.checker.consistency_model.is_some() {
             let checker = self
                 .spec
                 .checker

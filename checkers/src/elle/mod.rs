@@ -64,7 +64,20 @@ use txn::{Shape, Txns};
 
 /// The isolation level a transactional history is checked against; by default strict
 /// serializability.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum ConsistencyModel {
     ReadCommitted,
     SnapshotIsolation,
