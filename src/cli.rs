@@ -1,6 +1,7 @@
 //! Command-line arguments. Raw arguments become typed `Args`; each command turns its args into
 //! a validated config before it builds anything.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -67,7 +68,8 @@ pub fn main() -> Code {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("faultline: error: {e:#}");
+            // A closed stderr must not turn the error into a panic.
+            let _ = writeln!(std::io::stderr(), "faultline: error: {e:#}");
             Code::Error
         }
     }

@@ -7,6 +7,7 @@
 //! exit code is the most serious over all histories: 1, then 3, then 2, then 0.
 
 use std::fmt::Write as _;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -212,6 +213,9 @@ struct Outcome {
 
 pub fn execute(args: CheckArgs) -> anyhow::Result<Code> {
     let config = Config::from_args(&args)?;
+    // A reader that went away (`faultline check H | head -1`) must not turn the verdict into
+    // a crash: every write to stdout ignores its error, and the exit code stays the verdict's.
+    let mut out = io::stdout().lock();
     let mut outcomes = Vec::with_capacity(args.histories.len());
     for (i, path) in args.histories.iter().enumerate() {
         let report_dir = config
@@ -227,19 +231,18 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<Code> {
             });
         let outcome = check_one(&config, path, report_dir.as_deref());
         if !config.json {
-            print_outcome(&outcome);
+            print_outcome(&mut out, &outcome);
         }
         outcomes.push(outcome);
     }
     let code = outcomes.iter().fold(Code::Valid, |c, o| c.worst(o.code));
     if config.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json_report(&config, &outcomes, code))?
-        );
+        let report = serde_json::to_string_pretty(&json_report(&config, &outcomes, code))?;
+        let _ = writeln!(out, "{report}");
     } else {
-        println!("{}", summary_line(&outcomes, code));
+        let _ = writeln!(out, "{}", summary_line(&outcomes, code));
     }
+    let _ = out.flush();
     Ok(code)
 }
 
@@ -390,14 +393,17 @@ fn location(e: &FormatError) -> String {
     }
 }
 
-fn print_outcome(o: &Outcome) {
+/// Writes one history's verdict, anomalies and warnings; write errors are ignored (see
+/// [`execute`]).
+fn print_outcome(out: &mut impl io::Write, o: &Outcome) {
     let path = o.path.display();
     if let Some(e) = &o.error {
-        println!("{path}: error: {}{}", location(e), e.message);
+        let _ = writeln!(out, "{path}: error: {}{}", location(e), e.message);
         return;
     }
     let Some(r) = &o.result else { return };
-    println!(
+    let _ = writeln!(
+        out,
         "{path}: {} ({} ops, {} ms): {}",
         r.verdict,
         o.ops,
@@ -411,13 +417,13 @@ fn print_outcome(o: &Outcome) {
         .filter(|a| !r.summary.contains(&a.explanation))
     {
         let mut lines = a.explanation.lines();
-        println!("  {}: {}", a.kind, lines.next().unwrap_or(""));
+        let _ = writeln!(out, "  {}: {}", a.kind, lines.next().unwrap_or(""));
         for line in lines {
-            println!("    {line}");
+            let _ = writeln!(out, "    {line}");
         }
     }
     for w in &o.warnings {
-        println!("  warning: {w}");
+        let _ = writeln!(out, "  warning: {w}");
     }
 }
 

@@ -431,3 +431,35 @@ fn help_lists_every_model_with_its_description() {
     }
     assert!(text.contains("--nil-read-matches-any"));
 }
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_does_not_change_the_exit_code() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let bad = history_file(
+        &dir,
+        "stale.jsonl",
+        &[
+            r#"{"process":0,"type":"invoke","f":"write","value":1}"#,
+            r#"{"process":0,"type":"ok","f":"write","value":1}"#,
+            r#"{"process":1,"type":"invoke","f":"read","value":null}"#,
+            r#"{"process":1,"type":"ok","f":"read","value":2}"#,
+            "",
+        ]
+        .join("\n"),
+    );
+    // Far more verdict lines than a pipe buffers (64 KiB), so writes hit the closed pipe.
+    let mut args = vec!["check".to_string()];
+    args.extend(vec![bad; 2_000]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 1, "stderr:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
