@@ -122,6 +122,30 @@ fn ops_without_lines(mut h: History) -> History {
     h
 }
 
+#[test]
+fn a_read_of_another_integer_beyond_64_bits_is_invalid_in_json_lines_as_in_edn() {
+    let jsonl =
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":100000000000000000000}\n\
+                 {\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":100000000000000000000}\n\
+                 {\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n\
+                 {\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"value\":100000000000000000001}\n";
+    let edn = "[{:process 0, :type :invoke, :f :write, :value 100000000000000000000}\n\
+                {:process 0, :type :ok, :f :write, :value 100000000000000000000}\n\
+                {:process 1, :type :invoke, :f :read, :value nil}\n\
+                {:process 1, :type :ok, :f :read, :value 100000000000000000001}]\n";
+    let checker = registry::build("register", &CheckerOptions::default()).unwrap();
+    let verdict = |text: &str| {
+        let history = format::read_str(text, "h", &ReadOptions::default()).unwrap();
+        checker.check(&history, &Budget::default()).verdict
+    };
+    assert_eq!(verdict(edn), Verdict::Invalid);
+    assert_eq!(verdict(jsonl), Verdict::Invalid);
+    // And the read of the value written is fine in both.
+    let same = |t: &str| t.replace("100000000000000000001", "100000000000000000000");
+    assert_eq!(verdict(&same(edn)), Verdict::Valid);
+    assert_eq!(verdict(&same(jsonl)), Verdict::Valid);
+}
+
 /// Exports each history to EDN and reads it back: the ops must be the same.
 fn assert_edn_round_trips(files: &[PathBuf]) {
     for path in files {

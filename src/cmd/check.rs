@@ -17,7 +17,7 @@ use clap::Args;
 use faultline_checkers::elle::ConsistencyModel;
 use faultline_checkers::format::{self, edn, Format, FormatError, ReadOptions};
 use faultline_checkers::registry::{self, CheckerOptions};
-use faultline_checkers::{Budget, CheckResult, Checker, History, Verdict};
+use faultline_checkers::{verdict, Budget, CheckResult, Checker, History, Verdict};
 use serde_json::{json, Value};
 
 use crate::exit::Code;
@@ -194,7 +194,8 @@ impl Config {
 
 /// JSON first (`0`, `"x"`, `{"a": 1}`), then EDN (`nil`, `:x`, `{:a 1}`).
 fn parse_value(text: &str) -> anyhow::Result<Value> {
-    if let Ok(v) = serde_json::from_str(text) {
+    // Big integers stay exact, as they do in histories.
+    if let Ok(v) = serde_json::from_slice(&format::jsonl::big_integers_as_text(text.as_bytes())) {
         return Ok(v);
     }
     Ok(edn::parse(text)?.to_json())
@@ -282,6 +283,12 @@ fn check_one(config: &Config, path: &Path, report_dir: Option<&Path>) -> Outcome
         Ok(h) => h,
         Err(e) => return unreadable(e),
     };
+    // An op the model has no meaning for is a history for another model (or a typo), a
+    // problem with the input like a malformed line, not a verdict the budget could change.
+    if let Some(e) = verdict::unknown_function(config.checker.as_ref(), &history) {
+        let name = file.display().to_string();
+        return unreadable(FormatError::at(&name, e.line, e.message));
+    }
     if let Some(out) = &config.export_edn {
         if let Err(e) = export_edn(&history, out) {
             return unreadable(FormatError {
@@ -292,11 +299,21 @@ fn check_one(config: &Config, path: &Path, report_dir: Option<&Path>) -> Outcome
             });
         }
     }
-    let result = run_checker(config, &history);
+    let result = if history.ops.is_empty() {
+        // Nothing checked is not a pass: an empty file or one of nemesis events only must
+        // not let a CI job go green.
+        CheckResult::unknown(
+            config.checker.name(),
+            format!(
+                "no operation to check: the history holds no client operation ({} event(s) \
+                 read)",
+                history.event_count
+            ),
+        )
+    } else {
+        run_checker(config, &history)
+    };
     let mut warnings = history.warnings.clone();
-    if history.ops.is_empty() {
-        warnings.push("the history holds no client operation: nothing was checked".into());
-    }
     warnings.extend(result.warnings.iter().cloned());
     let mut code = Code::from(result.verdict);
     if let Some(dir) = report_dir {
