@@ -70,7 +70,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "C", value_parser = consistency_names())]
     pub consistency_model: Option<String>,
 
-    /// Seconds each history may take to check; past it the verdict is unknown (exit 2).
+    /// Seconds each history may take to read and check; past it the verdict is unknown (exit 2).
     /// 0 means no limit.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIME_LIMIT_SECS)]
     pub time_limit: f64,
@@ -311,7 +311,7 @@ fn check_one(config: &Config, path: &Path, report_dir: Option<&Path>) -> Outcome
             ),
         )
     } else {
-        run_checker(config, &history)
+        run_checker(config, &history, started)
     };
     let mut warnings = history.warnings.clone();
     warnings.extend(result.warnings.iter().cloned());
@@ -385,10 +385,12 @@ fn export_edn(history: &History, out: &Path) -> std::io::Result<()> {
 
 /// Runs the checker within the time budget. A checker that panics degrades to unknown (the
 /// panic message is already on stderr), so one bad history cannot hide the others' verdicts.
-fn run_checker(config: &Config, history: &History) -> CheckResult {
-    let budget = match config.time_limit {
-        Some(limit) => Budget::with_time_limit(limit),
-        None => Budget::default(),
+/// The time limit counts from `started`, when the history began to be read: the verdict
+/// line's time, and what a user waits for, include reading it.
+fn run_checker(config: &Config, history: &History, started: Instant) -> CheckResult {
+    let budget = Budget {
+        deadline: config.time_limit.map(|limit| started + limit),
+        ..Budget::default()
     };
     let checker = &config.checker;
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
