@@ -348,6 +348,22 @@ impl HistoryBuilder {
             });
         };
         let op = &mut self.ops[id];
+        if event.key.is_some() && event.key != op.key {
+            // The op would be judged under one key while the store answered for another:
+            // a recorder bug or a hand-edited file, not something to guess about.
+            let shown =
+                |k: &Option<String>| k.as_ref().map_or("no key".into(), |k| format!("key {k:?}"));
+            return Err(HistoryError {
+                line,
+                message: format!(
+                    "`{}` completion of process {process} names {}, but its invocation (line {}) names {}",
+                    event.kind,
+                    shown(&event.key),
+                    op.line,
+                    shown(&op.key)
+                ),
+            });
+        }
         if op.f != event.f {
             self.warnings.push(format!(
                 "line {line}: completion `{}` of process {process} answers invocation `{}` (line {})",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::history::History;
+use crate::history::{History, HistoryError};
 
 /// The answer of a checker.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -137,6 +137,34 @@ pub trait Checker: Send + Sync {
     /// The name used on the command line and in reports.
     fn name(&self) -> &str;
     fn check(&self, history: &History, budget: &Budget) -> CheckResult;
+
+    /// The operations (`f`) this checker judges; `None` when it takes any `f` (it skips or
+    /// reports the ones it does not know itself). A history holding a client op with
+    /// another `f` was written for another model: [`unknown_function`] finds that op, so
+    /// the caller can refuse the history naming its line instead of answering unknown.
+    fn functions(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+}
+
+/// The first client op whose `f` the checker does not judge, as an error naming its line.
+pub fn unknown_function(checker: &dyn Checker, history: &History) -> Option<HistoryError> {
+    let known = checker.functions()?;
+    let op = history
+        .ops
+        .iter()
+        .find(|op| !known.contains(&op.f.as_str()))?;
+    Some(HistoryError {
+        line: op.line,
+        message: format!(
+            "`{}` (process {}) is not an operation the {} checker knows (it knows {}); check \
+             --model",
+            op.f,
+            op.process,
+            checker.name(),
+            known.join(", ")
+        ),
+    })
 }
 
 #[cfg(test)]

@@ -858,3 +858,51 @@ fn a_value_written_twice_to_one_key_is_warned_about_naming_both_ops() {
         );
     }
 }
+
+#[test]
+fn a_dense_history_is_unknown_soon_after_the_time_limit() {
+    use std::time::{Duration, Instant};
+    // 16,000 concurrent transactions: 64 million anti-dependencies, several seconds of work
+    // for either checker. A limit of 0.5 s must be kept; 2 s leaves room for a slow machine.
+    let limit = Duration::from_millis(500);
+    for register in [false, true] {
+        let history = gen::all_concurrent(16_000, register);
+        let checker: Box<dyn Checker> = match register {
+            false => Box::new(list_append(ConsistencyModel::StrictSerializable)),
+            true => Box::new(RwRegister {
+                model: ConsistencyModel::StrictSerializable,
+            }),
+        };
+        let started = Instant::now();
+        let result = checker.check(&history, &Budget::with_time_limit(limit));
+        let took = started.elapsed();
+        assert_eq!(
+            result.verdict,
+            Verdict::Unknown,
+            "{}: {}",
+            checker.name(),
+            result.summary
+        );
+        assert!(
+            took < Duration::from_secs(2),
+            "{}: unknown only after {took:?} with a limit of {limit:?}",
+            checker.name()
+        );
+    }
+}
+
+#[test]
+fn a_small_all_concurrent_history_is_valid_without_a_limit() {
+    for register in [false, true] {
+        let history = gen::all_concurrent(200, register);
+        let result = match register {
+            false => list_append(ConsistencyModel::StrictSerializable)
+                .check(&history, &Budget::default()),
+            true => RwRegister {
+                model: ConsistencyModel::StrictSerializable,
+            }
+            .check(&history, &Budget::default()),
+        };
+        assert_eq!(result.verdict, Verdict::Valid, "{}", result.summary);
+    }
+}

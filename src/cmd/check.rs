@@ -7,6 +7,7 @@
 //! exit code is the most serious over all histories: 1, then 3, then 2, then 0.
 
 use std::fmt::Write as _;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ use clap::Args;
 use faultline_checkers::elle::ConsistencyModel;
 use faultline_checkers::format::{self, edn, Format, FormatError, ReadOptions};
 use faultline_checkers::registry::{self, CheckerOptions};
-use faultline_checkers::{Budget, CheckResult, Checker, History, Verdict};
+use faultline_checkers::{verdict, Budget, CheckResult, Checker, History, Verdict};
 use serde_json::{json, Value};
 
 use crate::exit::Code;
@@ -69,7 +70,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "C", value_parser = consistency_names())]
     pub consistency_model: Option<String>,
 
-    /// Seconds each history may take to check; past it the verdict is unknown (exit 2).
+    /// Seconds each history may take to read and check; past it the verdict is unknown (exit 2).
     /// 0 means no limit.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIME_LIMIT_SECS)]
     pub time_limit: f64,
@@ -167,6 +168,13 @@ impl Config {
         if !args.time_limit.is_finite() || args.time_limit < 0.0 {
             bail!("--time-limit must be a number of seconds, 0 or more");
         }
+        if args.time_limit > crate::spec::MAX_SECONDS as f64 {
+            bail!(
+                "--time-limit {} is out of range: at most {} seconds (one week), or 0 for none",
+                args.time_limit,
+                crate::spec::MAX_SECONDS
+            );
+        }
         let time_limit = (args.time_limit > 0.0).then(|| Duration::from_secs_f64(args.time_limit));
         if args.export_edn.is_some() && args.histories.len() != 1 {
             bail!("--export-edn writes one history; give exactly one HISTORY");
@@ -193,7 +201,8 @@ impl Config {
 
 /// JSON first (`0`, `"x"`, `{"a": 1}`), then EDN (`nil`, `:x`, `{:a 1}`).
 fn parse_value(text: &str) -> anyhow::Result<Value> {
-    if let Ok(v) = serde_json::from_str(text) {
+    // Big integers stay exact, as they do in histories.
+    if let Ok(v) = serde_json::from_slice(&format::jsonl::big_integers_as_text(text.as_bytes())) {
         return Ok(v);
     }
     Ok(edn::parse(text)?.to_json())
@@ -212,6 +221,9 @@ struct Outcome {
 
 pub fn execute(args: CheckArgs) -> anyhow::Result<Code> {
     let config = Config::from_args(&args)?;
+    // A reader that went away (`faultline check H | head -1`) must not turn the verdict into
+    // a crash: every write to stdout ignores its error, and the exit code stays the verdict's.
+    let mut out = io::stdout().lock();
     let mut outcomes = Vec::with_capacity(args.histories.len());
     for (i, path) in args.histories.iter().enumerate() {
         let report_dir = config
@@ -227,19 +239,18 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<Code> {
             });
         let outcome = check_one(&config, path, report_dir.as_deref());
         if !config.json {
-            print_outcome(&outcome);
+            print_outcome(&mut out, &outcome);
         }
         outcomes.push(outcome);
     }
     let code = outcomes.iter().fold(Code::Valid, |c, o| c.worst(o.code));
     if config.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json_report(&config, &outcomes, code))?
-        );
+        let report = serde_json::to_string_pretty(&json_report(&config, &outcomes, code))?;
+        let _ = writeln!(out, "{report}");
     } else {
-        println!("{}", summary_line(&outcomes, code));
+        let _ = writeln!(out, "{}", summary_line(&outcomes, code));
     }
+    let _ = out.flush();
     Ok(code)
 }
 
@@ -279,6 +290,12 @@ fn check_one(config: &Config, path: &Path, report_dir: Option<&Path>) -> Outcome
         Ok(h) => h,
         Err(e) => return unreadable(e),
     };
+    // An op the model has no meaning for is a history for another model (or a typo), a
+    // problem with the input like a malformed line, not a verdict the budget could change.
+    if let Some(e) = verdict::unknown_function(config.checker.as_ref(), &history) {
+        let name = file.display().to_string();
+        return unreadable(FormatError::at(&name, e.line, e.message));
+    }
     if let Some(out) = &config.export_edn {
         if let Err(e) = export_edn(&history, out) {
             return unreadable(FormatError {
@@ -289,11 +306,21 @@ fn check_one(config: &Config, path: &Path, report_dir: Option<&Path>) -> Outcome
             });
         }
     }
-    let result = run_checker(config, &history);
+    let result = if history.ops.is_empty() {
+        // Nothing checked is not a pass: an empty file or one of nemesis events only must
+        // not let a CI job go green.
+        CheckResult::unknown(
+            config.checker.name(),
+            format!(
+                "no operation to check: the history holds no client operation ({} event(s) \
+                 read)",
+                history.event_count
+            ),
+        )
+    } else {
+        run_checker(config, &history, started)
+    };
     let mut warnings = history.warnings.clone();
-    if history.ops.is_empty() {
-        warnings.push("the history holds no client operation: nothing was checked".into());
-    }
     warnings.extend(result.warnings.iter().cloned());
     let mut code = Code::from(result.verdict);
     if let Some(dir) = report_dir {
@@ -365,10 +392,12 @@ fn export_edn(history: &History, out: &Path) -> std::io::Result<()> {
 
 /// Runs the checker within the time budget. A checker that panics degrades to unknown (the
 /// panic message is already on stderr), so one bad history cannot hide the others' verdicts.
-fn run_checker(config: &Config, history: &History) -> CheckResult {
-    let budget = match config.time_limit {
-        Some(limit) => Budget::with_time_limit(limit),
-        None => Budget::default(),
+/// The time limit counts from `started`, when the history began to be read: the verdict
+/// line's time, and what a user waits for, include reading it.
+fn run_checker(config: &Config, history: &History, started: Instant) -> CheckResult {
+    let budget = Budget {
+        deadline: config.time_limit.map(|limit| started + limit),
+        ..Budget::default()
     };
     let checker = &config.checker;
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -390,14 +419,17 @@ fn location(e: &FormatError) -> String {
     }
 }
 
-fn print_outcome(o: &Outcome) {
+/// Writes one history's verdict, anomalies and warnings; write errors are ignored (see
+/// [`execute`]).
+fn print_outcome(out: &mut impl io::Write, o: &Outcome) {
     let path = o.path.display();
     if let Some(e) = &o.error {
-        println!("{path}: error: {}{}", location(e), e.message);
+        let _ = writeln!(out, "{path}: error: {}{}", location(e), e.message);
         return;
     }
     let Some(r) = &o.result else { return };
-    println!(
+    let _ = writeln!(
+        out,
         "{path}: {} ({} ops, {} ms): {}",
         r.verdict,
         o.ops,
@@ -411,13 +443,13 @@ fn print_outcome(o: &Outcome) {
         .filter(|a| !r.summary.contains(&a.explanation))
     {
         let mut lines = a.explanation.lines();
-        println!("  {}: {}", a.kind, lines.next().unwrap_or(""));
+        let _ = writeln!(out, "  {}: {}", a.kind, lines.next().unwrap_or(""));
         for line in lines {
-            println!("    {line}");
+            let _ = writeln!(out, "    {line}");
         }
     }
     for w in &o.warnings {
-        println!("  warning: {w}");
+        let _ = writeln!(out, "  warning: {w}");
     }
 }
 

@@ -26,7 +26,7 @@ use std::collections::{BinaryHeap, HashMap};
 
 use serde_json::{json, Value};
 
-use crate::history::{History, Op, Outcome};
+use crate::history::{Event, EventType, History, Op, Outcome, Process};
 
 /// The shape of a generated history. Defaults: 1,000 transactions, 10 clients, 1–4
 /// micro-operations, 8 keys in use at a time, about 20 appends per key, half reads,
@@ -133,6 +133,34 @@ pub fn list_append_snapshot(config: &GenConfig) -> History {
 /// (lost updates) and write skew, and nothing read committed forbids.
 pub fn list_append_read_committed(config: &GenConfig) -> History {
     simulate_snapshot(config, false)
+}
+
+/// Generates the densest dependency graph for its size: `txns` transactions, all concurrent,
+/// on one key; the even ones append (or, with `register`, write) a unique value, the odd
+/// ones read the key and see nothing. It is strictly serializable (every read first), yet
+/// every reader must precede every writer: `txns² / 4` anti-dependencies. For testing that
+/// the checkers keep their time budget when the work is quadratic.
+pub fn all_concurrent(txns: usize, register: bool) -> History {
+    let mop = |i: usize, done: bool| match (i % 2, register) {
+        (0, false) => json!([["append", "x", i]]),
+        (0, true) => json!([["w", "x", i]]),
+        (_, false) => json!([["r", "x", if done { json!([]) } else { Value::Null }]]),
+        (_, true) => json!([["r", "x", null]]),
+    };
+    let event = |i: usize, kind: EventType| Event {
+        index: 0,
+        time: None,
+        process: Process::Client(i as u64),
+        kind,
+        f: "txn".into(),
+        key: None,
+        value: mop(i, kind == EventType::Ok),
+        node: None,
+        error: None,
+    };
+    let invocations = (0..txns).map(|i| event(i, EventType::Invoke));
+    let completions = (0..txns).map(|i| event(i, EventType::Ok));
+    History::from_events(invocations.chain(completions)).expect("one op per process")
 }
 
 fn simulate_snapshot(config: &GenConfig, first_committer_wins: bool) -> History {

@@ -34,6 +34,8 @@
 //! a breadth-first search (shortest witness); the per-edge searches for G-single and
 //! G-nonadjacent share a work limit, past which G2-item (one pass) answers.
 
+use std::time::Instant;
+
 use crate::history::{History, Outcome};
 
 use super::txn::Txns;
@@ -114,7 +116,24 @@ pub(crate) struct Scratch {
     seen: Vec<u32>,
     parent: Vec<(u32, Adj)>,
     stamp: u32,
+    /// The check's deadline: searches read the clock every [`CLOCK_EVERY`] edge visits.
+    deadline: Option<Instant>,
+    /// Set once the deadline has passed; every search then stops.
+    pub timed_out: bool,
 }
+
+impl Scratch {
+    /// Whether the deadline has passed (and, from then on, always true).
+    pub fn out_of_time(&mut self) -> bool {
+        self.timed_out |= self.deadline.is_some_and(|d| Instant::now() >= d);
+        self.timed_out
+    }
+}
+
+/// Edge visits between two readings of the clock in a search (a power of two, used as a
+/// mask): often enough to keep a time
+/// budget within a millisecond or so, rarely enough not to cost anything measurable.
+const CLOCK_EVERY: u64 = 4096;
 
 /// What a component search costs at most, in edge visits, before it settles for a less
 /// specific class (G2-item always succeeds in one pass).
@@ -213,8 +232,10 @@ impl Graph {
         &self.adj[self.start[v as usize] as usize..self.start[v as usize + 1] as usize]
     }
 
-    pub fn scratch(&self) -> Scratch {
+    pub fn scratch(&self, deadline: Option<Instant>) -> Scratch {
         Scratch {
+            deadline,
+            timed_out: false,
             index: vec![UNVISITED; self.n_nodes],
             low: vec![0; self.n_nodes],
             on_stack: vec![false; self.n_nodes],
@@ -352,6 +373,9 @@ impl Graph {
             plan.extend(orders[1..].iter().map(|&o| (c, o)));
         }
         for (class, suffix) in plan {
+            if s.out_of_time() {
+                return Vec::new();
+            }
             let non_rw = WW | WR | suffix;
             let paths = match class {
                 0 => self
@@ -403,6 +427,9 @@ impl Graph {
             for &u in part {
                 for &a in self.out(u) {
                     let inside = comp[a.to as usize] == id && sub[a.to as usize] == sub[u as usize];
+                    if s.timed_out {
+                        break 'search;
+                    }
                     if inside && self.kind(a) == need && self.allowed(a, mask) {
                         let part_id = sub[u as usize];
                         let back = self.bfs(
@@ -482,6 +509,10 @@ impl Graph {
             }
             for &a in self.out(v) {
                 *work = work.saturating_sub(1);
+                if *work & (CLOCK_EVERY - 1) == 0 && s.out_of_time() {
+                    *work = 0;
+                    break;
+                }
                 if !self.allowed(a, mask) || !scope(a.to) || s.seen[a.to as usize] == stamp {
                     continue;
                 }
@@ -574,6 +605,10 @@ impl Graph {
             let (v, after_rw) = (state / 2, state % 2 == 1);
             for &a in self.out(v) {
                 *work = work.saturating_sub(1);
+                if *work & (CLOCK_EVERY - 1) == 0 && s.out_of_time() {
+                    *work = 0;
+                    break;
+                }
                 if !self.allowed(a, non_rw | RW) {
                     continue;
                 }
@@ -707,6 +742,7 @@ mod tests {
     use super::*;
     use crate::elle::gen::{self, GenConfig};
     use crate::elle::txn::Shape;
+    use crate::verdict::Budget;
 
     /// Transactions reachable from `from` over order edges only.
     fn order_reach(g: &Graph, from: u32) -> Vec<bool> {
@@ -734,7 +770,7 @@ mod tests {
                 crash_rate: 0.1,
                 ..GenConfig::default()
             });
-            let txns = Txns::parse(&history, Shape::List).unwrap();
+            let txns = Txns::parse(&history, Shape::List, &Budget::default()).unwrap();
             let g = Graph::build(&txns, &history, Vec::new());
             assert!(
                 g.edge_count() <= 3 * txns.len() + g.n_txns,
@@ -769,9 +805,9 @@ mod tests {
             crash_rate: 0.0,
             ..GenConfig::default()
         });
-        let txns = Txns::parse(&history, Shape::List).unwrap();
+        let txns = Txns::parse(&history, Shape::List, &Budget::default()).unwrap();
         let g = Graph::build(&txns, &history, Vec::new());
-        let mut scratch = g.scratch();
+        let mut scratch = g.scratch(None);
         let (components, _) = g.components(&mut scratch);
         assert!(components.is_empty());
     }

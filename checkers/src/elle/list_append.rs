@@ -27,6 +27,7 @@
 use serde_json::json;
 
 use crate::history::{History, Outcome};
+use crate::verdict::Budget;
 
 use super::anomaly::{and_list, Found, Namer};
 use super::graph::{DepEdge, RW, WR, WW};
@@ -70,6 +71,9 @@ impl Writers {
 struct KeyPass<'a> {
     txns: &'a Txns,
     history: &'a History,
+    /// Checked once per transaction, element or read in the loops below: one key of a
+    /// dense history can hold most of the work.
+    budget: &'a Budget,
     key: u32,
     writers: Writers,
     /// The version order: the longest read.
@@ -124,6 +128,7 @@ pub(crate) fn check_key(
     txns: &Txns,
     history: &History,
     committed: &[bool],
+    budget: &Budget,
     k: usize,
     out: &mut KeyOut,
 ) {
@@ -133,6 +138,7 @@ pub(crate) fn check_key(
     let mut pass = KeyPass {
         txns,
         history,
+        budget,
         key: k as u32,
         writers: Writers(appends),
         order: longest.map_or(&[][..], |m| txns.list(&txns.mops[m as usize])),
@@ -144,6 +150,9 @@ pub(crate) fn check_key(
     pass.unseen = pass.unseen_appends(committed);
     let mut start = 0;
     while start < ids.len() {
+        if budget.expired() {
+            return;
+        }
         let t = txns.mops[ids[start] as usize].txn;
         let end = start + ids[start..].partition_point(|&m| txns.mops[m as usize].txn == t);
         pass.txn_group(t, &ids[start..end], out);
@@ -409,6 +418,9 @@ impl KeyPass<'_> {
         let mut failed_before: Option<(u32, i64)> = None;
         let mut dirty_reported = false;
         for (i, &v) in order.iter().enumerate() {
+            if i & 1023 == 0 && self.budget.expired() {
+                return;
+            }
             if duplicate_at.is_some_and(|j| i >= j) && order[..i].contains(&v) {
                 continue;
             }
@@ -496,6 +508,9 @@ impl KeyPass<'_> {
     fn incompatible_reads(&self, out: &mut KeyOut) {
         let mut shown: Vec<&[i64]> = Vec::new();
         for &m in &self.incompatible {
+            if self.budget.expired() {
+                return;
+            }
             let mop = &self.txns.mops[m as usize];
             let read = self.txns.list(mop);
             if shown.contains(&read) {
@@ -573,7 +588,10 @@ impl KeyPass<'_> {
             seen.extend_from_slice(txns.list(&txns.mops[m as usize]));
         }
         seen.sort_unstable();
-        for &(v, m, _) in &self.writers.0 {
+        for (i, &(v, m, _)) in self.writers.0.iter().enumerate() {
+            if i & 1023 == 0 && self.budget.expired() {
+                return;
+            }
             let t = txns.mops[m as usize].txn;
             let op = &self.history.ops[self.op_id(t) as usize];
             let completed = op.complete_pos.unwrap_or(usize::MAX);

@@ -171,14 +171,16 @@ fn check(
     history: &History,
     budget: &Budget,
 ) -> CheckResult {
-    let txns = match Txns::parse(history, shape) {
+    // Every long loop below watches the deadline (graph.rs's searches every few thousand
+    // edges), so an answer of unknown comes within a few milliseconds of the time limit.
+    let txns = match Txns::parse(history, shape, budget) {
         Ok(txns) => txns,
         Err(e) => return CheckResult::unknown(name, e.message),
     };
     let mut committed = Vec::new();
     if shape == Shape::List {
         committed = vec![false; txns.len()];
-        let first = for_each_key(txns.keys.len(), budget.threads, |k, out| {
+        let first = for_each_key(txns.keys.len(), budget, |k, out| {
             list_append::observed_crashed(&txns, k, out)
         });
         for t in first.committed {
@@ -186,10 +188,10 @@ fn check(
         }
     }
     let per_key = |k: usize, out: &mut KeyOut| match shape {
-        Shape::List => list_append::check_key(&txns, history, &committed, k, out),
-        Shape::Register => rw_register::check_key(&txns, history, k, out),
+        Shape::List => list_append::check_key(&txns, history, &committed, budget, k, out),
+        Shape::Register => rw_register::check_key(&txns, history, budget, k, out),
     };
-    let inferred = for_each_key(txns.keys.len(), budget.threads, per_key);
+    let inferred = for_each_key(txns.keys.len(), budget, per_key);
     let mut found = inferred.found;
     let mut warnings = inferred.warnings;
     if txns.skipped > 0 {
@@ -202,21 +204,28 @@ fn check(
         return CheckResult::unknown(name, "the time budget ran out while inferring dependencies");
     }
     let graph = Graph::build(&txns, history, inferred.edges);
-    let mut scratch = graph.scratch();
+    let mut scratch = graph.scratch(budget.deadline);
+    if scratch.out_of_time() {
+        return CheckResult::unknown(name, "the time budget ran out while building the graph");
+    }
     let (components, comp) = graph.components(&mut scratch);
     let mut incomplete = None;
     for scc in &components {
-        if budget.expired() {
+        let id = comp[scc[0] as usize];
+        let cycles = match scratch.out_of_time() {
+            true => Vec::new(),
+            false => graph.find_cycles(scc, id, &comp, &mut scratch, anomaly::MAX_PER_KIND),
+        };
+        // A cycle found before the deadline is real; a search cut short by it says nothing.
+        for hops in cycles.iter().filter(|h| !is_lost_append(h, &txns, history)) {
+            found.push(describe_cycle(hops, &classify(hops), history, &txns, shape));
+        }
+        if scratch.timed_out {
             incomplete = Some(format!(
                 "the time budget ran out while searching {} cyclic components for cycles",
                 components.len()
             ));
             break;
-        }
-        let id = comp[scc[0] as usize];
-        let cycles = graph.find_cycles(scc, id, &comp, &mut scratch, anomaly::MAX_PER_KIND);
-        for hops in cycles.iter().filter(|h| !is_lost_append(h, &txns, history)) {
-            found.push(describe_cycle(hops, &classify(hops), history, &txns, shape));
         }
         if cycles.is_empty() {
             found.push(Found::new(
@@ -261,8 +270,14 @@ fn is_lost_append(hops: &[graph::Hop], txns: &Txns, history: &History) -> bool {
 
 /// Runs `f` over every key on up to `threads` threads, in chunks handed out on demand;
 /// the outputs are joined in key order, so the result does not depend on scheduling.
-fn for_each_key(keys: usize, threads: usize, f: impl Fn(usize, &mut KeyOut) + Sync) -> KeyOut {
-    let threads = threads.clamp(1, 64);
+/// Keys left when the budget runs out are skipped (the caller then answers unknown).
+fn for_each_key(keys: usize, budget: &Budget, f: impl Fn(usize, &mut KeyOut) + Sync) -> KeyOut {
+    let threads = budget.threads.clamp(1, 64);
+    let f = |k: usize, out: &mut KeyOut| {
+        if !budget.expired() {
+            f(k, out)
+        }
+    };
     if threads == 1 || keys < 256 {
         let mut out = KeyOut::default();
         (0..keys).for_each(|k| f(k, &mut out));

@@ -35,6 +35,7 @@
 use serde_json::json;
 
 use crate::history::{History, Outcome};
+use crate::verdict::Budget;
 
 use super::anomaly::{and_list, show, Found, Namer};
 use super::graph::{DepEdge, RW, WR, WW};
@@ -55,6 +56,7 @@ struct Timeline {
 struct KeyPass<'a> {
     txns: &'a Txns,
     history: &'a History,
+    budget: &'a Budget,
     key: u32,
     /// (value, micro-op id, last write of its txn to this key), sorted by value.
     writes: Vec<(i64, u32, bool)>,
@@ -64,12 +66,19 @@ struct KeyPass<'a> {
     reads: Vec<(i64, u32, bool)>,
 }
 
-pub(crate) fn check_key(txns: &Txns, history: &History, k: usize, out: &mut KeyOut) {
+pub(crate) fn check_key(
+    txns: &Txns,
+    history: &History,
+    budget: &Budget,
+    k: usize,
+    out: &mut KeyOut,
+) {
     let ids = txns.key_mop_ids(k);
     let writes = txns.key_writes(k, MopKind::Write, &mut out.warnings);
     let mut pass = KeyPass {
         txns,
         history,
+        budget,
         key: k as u32,
         writes,
         pairs: Vec::new(),
@@ -77,6 +86,10 @@ pub(crate) fn check_key(txns: &Txns, history: &History, k: usize, out: &mut KeyO
     };
     let mut start = 0;
     while start < ids.len() {
+        // One key of a dense history can hold most of the work.
+        if budget.expired() {
+            return;
+        }
         let t = txns.mops[ids[start] as usize].txn;
         let end = start + ids[start..].partition_point(|&m| txns.mops[m as usize].txn == t);
         pass.txn_group(t, &ids[start..end], out);
@@ -213,6 +226,9 @@ impl KeyPass<'_> {
         let timeline = self.timeline();
         let mut successors = Vec::new();
         for i in 0..self.reads.len() {
+            if self.budget.expired() {
+                return;
+            }
             let (v, t, _) = self.reads[i];
             if v != NIL && !self.observed(t, v, out) {
                 continue;

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use crate::history::{History, Op, Outcome};
+use crate::verdict::Budget;
 
 /// The version a register holds before any write: `null` in the history.
 pub(crate) const NIL: i64 = i64::MIN;
@@ -111,13 +112,20 @@ impl KeyTable {
 }
 
 impl Txns {
-    pub fn parse(history: &History, shape: Shape) -> Result<Txns, ParseError> {
+    /// Parses every `txn` op; an error when one is malformed, or when the budget runs out
+    /// (a dense history's reads can hold most of its elements).
+    pub fn parse(history: &History, shape: Shape, budget: &Budget) -> Result<Txns, ParseError> {
         let mut txns = Txns {
             mop_start: vec![0],
             ..Txns::default()
         };
         let mut keys = KeyTable::default();
         for op in &history.ops {
+            if budget.expired() {
+                return Err(ParseError {
+                    message: "the time budget ran out while reading the transactions".into(),
+                });
+            }
             if op.f != "txn" {
                 txns.skipped += 1;
                 continue;

@@ -309,6 +309,14 @@ impl<'a> EdnReader<'a> {
 
     /// Skips whitespace, commas, `;` comments and `#_` discarded values.
     pub fn skip_ws(&mut self) -> Result<(), EdnError> {
+        self.skip_blank(0)
+    }
+
+    /// [`skip_ws`](Self::skip_ws) inside a value nested `depth` deep. A discarded value is
+    /// read one level deeper, and a run of `#_` is counted rather than recursed into (`#_ #_
+    /// a b` discards both), so neither `#_#_#_…` nor `[#_[#_[…` can overflow the stack.
+    fn skip_blank(&mut self, depth: usize) -> Result<(), EdnError> {
+        let mut discards = 0usize;
         loop {
             match self.bytes.get(self.pos) {
                 Some(b' ' | b'\t' | b'\n' | b'\r' | b',' | b'\x0c') => self.pos += 1,
@@ -319,7 +327,19 @@ impl<'a> EdnReader<'a> {
                 }
                 Some(b'#') if self.bytes.get(self.pos + 1) == Some(&b'_') => {
                     self.pos += 2;
-                    self.read(0)?;
+                    discards += 1;
+                }
+                None if discards > 0 => {
+                    let mut e = self.error_at(
+                        self.pos,
+                        "the text ends where `#_` expects the value it discards",
+                    );
+                    e.at_end = true;
+                    return Err(e);
+                }
+                Some(_) if discards > 0 => {
+                    self.read(depth + 1)?;
+                    discards -= 1;
                 }
                 _ => return Ok(()),
             }
@@ -328,7 +348,11 @@ impl<'a> EdnReader<'a> {
 
     /// The next non-blank byte, without consuming it.
     pub fn peek(&mut self) -> Result<Option<u8>, EdnError> {
-        self.skip_ws()?;
+        self.peek_at(0)
+    }
+
+    fn peek_at(&mut self, depth: usize) -> Result<Option<u8>, EdnError> {
+        self.skip_blank(depth)?;
         Ok(self.bytes.get(self.pos).copied())
     }
 
@@ -355,7 +379,7 @@ impl<'a> EdnReader<'a> {
         if depth > MAX_DEPTH {
             return Err(self.error_at(self.pos, format!("nested deeper than {MAX_DEPTH} levels")));
         }
-        self.skip_ws()?;
+        self.skip_blank(depth)?;
         let start = self.pos;
         let Some(&b) = self.bytes.get(self.pos) else {
             let mut e = self.error_at(start, "expected a value, found the end of the text");
@@ -409,7 +433,7 @@ impl<'a> EdnReader<'a> {
     ) -> Result<Vec<Edn>, EdnError> {
         let mut items = Vec::new();
         loop {
-            match self.peek()? {
+            match self.peek_at(depth)? {
                 None => return Err(self.eof_error(what, opened_at)),
                 Some(b) if b == close => {
                     self.pos += 1;
@@ -434,7 +458,7 @@ impl<'a> EdnReader<'a> {
         // Jepsen's op maps hold about 6 entries.
         let mut entries = Vec::with_capacity(8);
         loop {
-            match self.peek()? {
+            match self.peek_at(depth)? {
                 None => return Err(self.eof_error("a map", opened_at)),
                 Some(b'}') => {
                     self.pos += 1;
@@ -452,7 +476,7 @@ impl<'a> EdnReader<'a> {
                 }
                 Some(_) => {
                     let key = self.read(depth + 1)?;
-                    if self.peek()? == Some(b'}') {
+                    if self.peek_at(depth)? == Some(b'}') {
                         return Err(self.error_at(
                             opened_at,
                             format!(
@@ -476,10 +500,16 @@ impl<'a> EdnReader<'a> {
             Some(b'#') => {
                 // Symbolic values: ##Inf, ##-Inf, ##NaN.
                 self.pos += 2;
+                // They have no JSON form (they would become null, and NaN equals nothing),
+                // so a history holding one cannot be judged: refuse it where it stands.
                 match self.token() {
-                    "Inf" => Ok(Edn::Float(f64::INFINITY)),
-                    "-Inf" => Ok(Edn::Float(f64::NEG_INFINITY)),
-                    "NaN" => Ok(Edn::Float(f64::NAN)),
+                    other @ ("Inf" | "-Inf" | "NaN") => Err(self.error_at(
+                        start,
+                        format!(
+                            "##{other} is not a number faultline can compare; a history value \
+                             must be finite"
+                        ),
+                    )),
                     other => Err(self.error_at(start, format!("unknown symbolic value ##{other}"))),
                 }
             }
@@ -706,15 +736,17 @@ fn parse_number(token: &str) -> Option<Edn> {
     if let Some(int) = token.strip_suffix('N') {
         return parse_int(int);
     }
+    // A float that overflows (`1e999`) or a ratio over 0 is not finite: refused, like ##Inf.
+    let finite = |x: f64| x.is_finite().then_some(Edn::Float(x));
     if let Some(dec) = token.strip_suffix('M') {
-        return dec.parse::<f64>().ok().map(Edn::Float);
+        return dec.parse::<f64>().ok().and_then(finite);
     }
     if let Some((num, den)) = token.split_once('/') {
         let (n, d) = (num.parse::<f64>().ok()?, den.parse::<f64>().ok()?);
-        return Some(Edn::Float(n / d));
+        return finite(n / d);
     }
     if token.contains(['.', 'e', 'E']) && !token.contains(['x', 'X']) {
-        return token.parse::<f64>().ok().map(Edn::Float);
+        return token.parse::<f64>().ok().and_then(finite);
     }
     parse_int(token)
 }

@@ -29,7 +29,7 @@ use std::io::{self, BufRead, Write};
 use serde_json::Value;
 
 use super::edn::{self, Edn, EdnReader};
-use super::FormatError;
+use super::{FormatError, Lines};
 use crate::history::{Event, EventType, History, HistoryBuilder, Process};
 
 /// One Jepsen op before its value is converted (independent keys are decided over them all).
@@ -100,7 +100,9 @@ pub fn read_edn(text: &str, name: &str, independent: Option<bool>) -> Result<His
                 })?;
                 ops.push(op);
             }
-            Err(e) if e.at_end && start >= last_line => {
+            // Torn only after at least one op: text whose first value already breaks off
+            // is not a history that was cut short.
+            Err(e) if e.at_end && start >= last_line && !ops.is_empty() => {
                 let line = reader.line_of(start);
                 warnings.push(format!(
                     "line {line}: torn last op ignored ({}); the ops before it were loaded",
@@ -182,25 +184,16 @@ fn non_negative(v: Option<&Edn>) -> Option<u64> {
 
 /// Reads Jepsen's `history.txt` or a log holding its op lines.
 pub fn read_jepsen_txt(
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     name: &str,
     independent: Option<bool>,
 ) -> Result<History, FormatError> {
     let mut ops = Vec::new();
     let mut skipped = 0usize;
     let mut first_skipped = None;
-    let mut buf = String::new();
-    let mut line_no = 0usize;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_line(&mut buf)
-            .map_err(|e| FormatError::io(name, &e))?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        let line = buf.trim_end_matches(['\n', '\r']);
+    let mut lines = Lines::new(reader, name);
+    while let Some((line_no, text)) = lines.next_str()? {
+        let line = text.trim_end_matches(['\n', '\r']);
         if line.trim().is_empty() {
             continue;
         }
@@ -217,6 +210,15 @@ pub fn read_jepsen_txt(
     }
     let mut warnings = Vec::new();
     if let Some(first) = first_skipped {
+        if ops.is_empty() {
+            // Not one op among them: this is not a history (a config file, another log).
+            return Err(FormatError::at(
+                name,
+                first,
+                "not a Jepsen op (`process type f value`), nor is any other line: this is \
+                 not a history in the jepsen-txt format (try --format)",
+            ));
+        }
         warnings.push(format!(
             "skipped {skipped} line(s) that hold no op (the first is line {first})"
         ));
@@ -232,7 +234,10 @@ fn parse_txt_line(line: &str, line_no: usize) -> Option<Result<RawOp, (usize, St
         let bare_ok = i == 0;
         txt_process(tokens[i].1).is_some() && txt_type(tokens[i + 1].1, bare_ok).is_some()
     })?;
-    let process = txt_process(tokens[at].1)?;
+    let process = match txt_process(tokens[at].1)? {
+        Ok(process) => process,
+        Err(message) => return Some(Err((line[..tokens[at].0].chars().count() + 1, message))),
+    };
     let kind = txt_type(tokens[at + 1].1, at == 0)?;
     let rest_start = tokens[at + 2].0;
     let col_base = line[..rest_start].chars().count();
@@ -297,13 +302,19 @@ fn tokens(line: &str) -> impl Iterator<Item = (usize, &str)> {
     })
 }
 
-fn txt_process(token: &str) -> Option<Process> {
+/// A process token: `nemesis`, or an integer — which must fit a client process id (a
+/// negative one is an error, not a line to skip: it is an op line with a bad process).
+fn txt_process(token: &str) -> Option<Result<Process, String>> {
+    let digits = token.strip_prefix('-').unwrap_or(token);
     match token {
-        ":nemesis" | "nemesis" => Some(Process::Nemesis),
-        t if !t.is_empty() && t.len() < 20 && t.bytes().all(|b| b.is_ascii_digit()) => {
-            t.parse().ok().map(Process::Client)
-        }
-        _ => None,
+        ":nemesis" | "nemesis" => Some(Ok(Process::Nemesis)),
+        _ if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) => None,
+        _ if token.starts_with('-') => Some(Err(format!(
+            "process {token} is negative; a client process is an integer from 0"
+        ))),
+        _ => Some(token.parse().map(Process::Client).map_err(|_| {
+            format!("process {token} is too large for a process id (at most 2^64 - 1)")
+        })),
     }
 }
 
@@ -401,6 +412,11 @@ fn build(
                 let open = open_keys.remove(&p);
                 match (split_tuple(&op.value, &op.f, false), open) {
                     (Some((k, value, _)), Some(open)) if k == open => (Some(open), value.to_json()),
+                    // A crashed op's completion may hold junk; a definite answer for another
+                    // key is an error (the builder names both lines).
+                    (Some((k, value, _)), Some(_)) if op.kind != EventType::Info => {
+                        (Some(k), value.to_json())
+                    }
                     (_, open) => (open, op.value.to_json()),
                 }
             }
@@ -704,6 +720,52 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.line, Some(1));
         assert!(err.message.contains("bad EDN value"), "{err}");
+    }
+
+    #[test]
+    fn a_negative_process_in_history_txt_is_an_error_naming_the_line() {
+        let text = "0\t:invoke\t:read\tnil\n0\t:ok\t:read\tnil\n-3\t:invoke\t:write\t1\n";
+        let err = read_jepsen_txt(text.as_bytes(), "history.txt", None).unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.message.contains("process -3 is negative"), "{err}");
+    }
+
+    #[test]
+    fn a_text_file_without_a_single_op_is_not_a_history() {
+        let text = "root:x:0:0:root:/root:/bin/bash\n\ndaemon:x:1:1::/:/bin/false\n";
+        let err = read_jepsen_txt(text.as_bytes(), "passwd", None).unwrap_err();
+        assert_eq!(err.line, Some(1), "{err}");
+        assert!(err.message.contains("not a history"), "{err}");
+    }
+
+    #[test]
+    fn an_edn_text_that_breaks_off_in_its_first_op_is_an_error_not_a_torn_history() {
+        let err = read_edn("[{:process 0, :type", "history.edn", None).unwrap_err();
+        assert_eq!(err.line, Some(1), "{err}");
+        let h = edn("[{:process 0, :type :invoke, :f :read}\n {:process 0, :type");
+        assert_eq!(h.ops.len(), 1);
+    }
+
+    #[test]
+    fn a_completion_for_another_independent_key_is_an_error_naming_the_line() {
+        let text = "[{:process 0, :type :invoke, :f :read, :value [1 nil]}\n \
+                    {:process 0, :type :ok, :f :read, :value [2 5]}]";
+        let err = read_edn(text, "history.edn", Some(true)).unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+        assert!(err.message.contains("invocation (line 1)"), "{err}");
+    }
+
+    #[test]
+    fn symbolic_floats_are_refused_with_the_line() {
+        let text = "[{:process 0, :type :invoke, :f :write, :value 1}\n \
+                    {:process 0, :type :ok, :f :write, :value ##NaN}]";
+        let err = read_edn(text, "history.edn", None).unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+        assert!(err.message.contains("##NaN"), "{err}");
+        for value in ["##Inf", "##-Inf", "1e999"] {
+            let text = format!("[{{:process 0, :type :invoke, :f :write, :value {value}}}]");
+            assert!(read_edn(&text, "history.edn", None).is_err(), "{value}");
+        }
     }
 
     #[test]

@@ -5,35 +5,33 @@
 //! becomes a warning and the lines before it are still loaded. Damage anywhere else is an
 //! error naming the line and the field.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, Write};
 
 use serde_json::Value;
 
-use super::FormatError;
+use super::{FormatError, Lines};
 use crate::history::{Event, History, HistoryBuilder};
 
 /// Reads a JSON Lines history. `name` (a file name) is used in messages.
-pub fn read_jsonl(mut reader: impl BufRead, name: &str) -> Result<History, FormatError> {
+pub fn read_jsonl(reader: impl BufRead, name: &str) -> Result<History, FormatError> {
     let mut builder = HistoryBuilder::default();
-    let mut buf = Vec::with_capacity(256);
-    let mut line_no = 0usize;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| FormatError::io(name, &e))?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
+    let mut lines = Lines::new(reader, name);
+    let mut events = 0usize;
+    while let Some((line_no, buf)) = lines.next_bytes()? {
         let complete = buf.last() == Some(&b'\n');
-        let text = trim_line(&buf);
+        let text = trim_line(buf);
         if text.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
+        if let Err(e) = std::str::from_utf8(text) {
+            return Err(super::not_utf8(name, line_no, text, &e));
+        }
         let event = match parse_event(text) {
             Ok(event) => event,
-            Err(message) if !complete => {
+            // A torn last line is a recorder that crashed mid-write, but only after it wrote
+            // something: a single line that does not parse is simply not a history.
+            Err(message) if !complete && events > 0 => {
                 builder.warn(format!(
                     "line {line_no}: torn last line ignored (no newline at the end, {message}); \
                      the {} line(s) before it were loaded",
@@ -43,6 +41,7 @@ pub fn read_jsonl(mut reader: impl BufRead, name: &str) -> Result<History, Forma
             }
             Err(message) => return Err(FormatError::at(name, line_no, message)),
         };
+        events += 1;
         builder
             .push(line_no, event)
             .map_err(|e| FormatError::at(name, e.line, e.message))?;
@@ -61,10 +60,75 @@ fn trim_line(buf: &[u8]) -> &[u8] {
 /// Parses one line. The fast path deserializes straight into an [`Event`]; only when that
 /// fails is the line looked at field by field, to say what is wrong with it.
 pub fn parse_event(line: &[u8]) -> Result<Event, String> {
+    let line = &*big_integers_as_text(line);
     match serde_json::from_slice::<Event>(line) {
         Ok(event) => Ok(event),
         Err(fast_error) => Err(explain(line, &fast_error)),
     }
+}
+
+/// JSON text in which every integer outside the 64-bit range (`100000000000000000000`) is
+/// turned into a string of its digits (`"100000000000000000000"`).
+///
+/// serde_json reads such an integer as the nearest float, so two distinct big values would
+/// compare equal and a wrong read would pass. The EDN reader keeps big integers as their
+/// digits too, so a history gets the same verdict in either format. Text without a run of
+/// 19 digits (the shortest integer that may not fit) is returned as it is, unscanned.
+pub fn big_integers_as_text(json: &[u8]) -> Cow<'_, [u8]> {
+    let mut run = 0usize;
+    let long_run = json.iter().any(|b| {
+        run = if b.is_ascii_digit() { run + 1 } else { 0 };
+        run >= 19
+    });
+    if !long_run {
+        return Cow::Borrowed(json);
+    }
+    let mut out = Vec::with_capacity(json.len() + 16);
+    let mut i = 0;
+    while i < json.len() {
+        let b = json[i];
+        if b == b'"' {
+            let end = string_end(json, i);
+            out.extend_from_slice(&json[i..end]);
+            i = end;
+        } else if b == b'-' || b.is_ascii_digit() {
+            let end = i + json[i..]
+                .iter()
+                .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                .unwrap_or(json.len() - i);
+            let token = &json[i..end];
+            let digits = token.strip_prefix(b"-").unwrap_or(token);
+            let integer = !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
+            let text = std::str::from_utf8(token).unwrap_or("");
+            let fits = text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok();
+            // Anything else is left to serde_json, to accept or to refuse.
+            if integer && !fits {
+                out.push(b'"');
+                out.extend_from_slice(token);
+                out.push(b'"');
+            } else {
+                out.extend_from_slice(token);
+            }
+            i = end;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The index just past the string literal that opens at `start` (or the end of the text).
+fn string_end(json: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while i < json.len() {
+        match json[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    json.len()
 }
 
 fn explain(line: &[u8], fast_error: &serde_json::Error) -> String {
@@ -220,6 +284,56 @@ mod tests {
         let err = read(&format!("\n{W}\n{W}\n")).unwrap_err();
         assert_eq!(err.line, Some(3));
         assert!(err.message.contains("still in flight"), "{err}");
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_stay_exact() {
+        let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":100000000000000000000}\n\
+                    {\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":[100000000000000000001,-9223372036854775809,\"1 22222222222222222222\",1.5e30]}\n";
+        let h = read(text).unwrap();
+        assert_eq!(
+            h.ops[0].invoke_value,
+            serde_json::json!("100000000000000000000")
+        );
+        assert_eq!(
+            h.ops[0].value,
+            serde_json::json!([
+                "100000000000000000001",
+                "-9223372036854775809",
+                "1 22222222222222222222",
+                1.5e30
+            ])
+        );
+        // Integers that fit stay numbers.
+        assert_eq!(
+            &*big_integers_as_text(b"[18446744073709551615,-9223372036854775808]"),
+            b"[18446744073709551615,-9223372036854775808]"
+        );
+    }
+
+    #[test]
+    fn a_completion_for_another_key_is_an_error_naming_the_line() {
+        let text = format!(
+            "{}\n{}\n",
+            r#"{"process":0,"type":"invoke","f":"read","key":"a"}"#,
+            r#"{"process":0,"type":"ok","f":"read","key":"b","value":1}"#
+        );
+        let err = read(&text).unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+        assert!(err.message.contains("key \"b\""), "{err}");
+        // Leaving the key out of the completion is fine.
+        let text = format!(
+            "{}\n{}\n",
+            r#"{"process":0,"type":"invoke","f":"read","key":"a"}"#,
+            r#"{"process":0,"type":"ok","f":"read","value":1}"#
+        );
+        assert_eq!(read(&text).unwrap().ops[0].key.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn a_single_line_that_is_not_json_is_an_error_not_a_torn_history() {
+        let err = read("this is not json").unwrap_err();
+        assert_eq!(err.line, Some(1), "{err}");
     }
 
     #[test]

@@ -15,6 +15,11 @@
 //!
 //! Problems that do not stop loading (a torn last line, skipped log lines) land in
 //! [`History::warnings`].
+//!
+//! Every reader takes its input a line at a time through [`Lines`], which refuses a line
+//! longer than [`MAX_LINE_BYTES`] and text that is not UTF-8, naming the line: so a file that
+//! is not a history (`/dev/zero`, a binary) is refused within a few MiB of reading, in
+//! bounded memory.
 
 pub mod edn;
 pub mod jepsen;
@@ -25,6 +30,11 @@ use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 use crate::history::History;
+
+/// The longest line a history may hold, in bytes (8 MiB). Real ops are far shorter — a
+/// list-append read of 100,000 elements is under 1 MiB — while a file without newlines
+/// (`/dev/zero`, a binary, a minified dump) would otherwise be read whole into memory.
+pub const MAX_LINE_BYTES: usize = 8 << 20;
 
 /// A history file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -152,6 +162,107 @@ impl fmt::Display for FormatError {
     }
 }
 
+/// A reader's lines, numbered from 1, each at most [`MAX_LINE_BYTES`] long (the newline not
+/// counted); errors name the source and the line.
+pub struct Lines<'n, R> {
+    reader: R,
+    name: &'n str,
+    buf: Vec<u8>,
+    line_no: usize,
+}
+
+impl<'n, R: BufRead> Lines<'n, R> {
+    pub fn new(reader: R, name: &'n str) -> Lines<'n, R> {
+        Lines {
+            reader,
+            name,
+            buf: Vec::with_capacity(256),
+            line_no: 0,
+        }
+    }
+
+    /// The next line's number and bytes, with its `\n` if it has one; `None` at the end.
+    pub fn next_bytes(&mut self) -> Result<Option<(usize, &[u8])>, FormatError> {
+        self.buf.clear();
+        loop {
+            let available = match self.reader.fill_buf() {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.io_error(&e)),
+            };
+            if available.is_empty() {
+                break;
+            }
+            let (take, done) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (available.len(), false),
+            };
+            let content = self.buf.len() + take - usize::from(done);
+            if content > MAX_LINE_BYTES {
+                return Err(FormatError::at(
+                    self.name,
+                    self.line_no + 1,
+                    format!(
+                        "the line is longer than {} MiB, the limit for one line of a history; \
+                         this does not look like a history file",
+                        MAX_LINE_BYTES >> 20
+                    ),
+                ));
+            }
+            self.buf.extend_from_slice(&available[..take]);
+            self.reader.consume(take);
+            if done {
+                break;
+            }
+        }
+        if self.buf.is_empty() {
+            return Ok(None);
+        }
+        self.line_no += 1;
+        Ok(Some((self.line_no, &self.buf)))
+    }
+
+    /// The next line's number and text, with its `\n` if it has one; `None` at the end.
+    /// Bytes that are not UTF-8 are an error naming the line and the column.
+    pub fn next_str(&mut self) -> Result<Option<(usize, &str)>, FormatError> {
+        let name = self.name;
+        let Some((line_no, bytes)) = self.next_bytes()? else {
+            return Ok(None);
+        };
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Ok(Some((line_no, text))),
+            Err(e) => Err(not_utf8(name, line_no, bytes, &e)),
+        }
+    }
+
+    fn io_error(&self, e: &io::Error) -> FormatError {
+        FormatError {
+            line: Some(self.line_no + 1),
+            ..FormatError::io(self.name, e)
+        }
+    }
+}
+
+/// The error for a line holding bytes that are not UTF-8: where, and which byte.
+pub(crate) fn not_utf8(
+    name: &str,
+    line_no: usize,
+    line: &[u8],
+    e: &std::str::Utf8Error,
+) -> FormatError {
+    let valid = &line[..e.valid_up_to()];
+    let column = String::from_utf8_lossy(valid).chars().count() + 1;
+    FormatError::at_column(
+        name,
+        line_no,
+        column,
+        format!(
+            "not UTF-8 text (byte 0x{:02x}); histories are UTF-8",
+            line[e.valid_up_to()]
+        ),
+    )
+}
+
 /// Reads a history file. `-` reads standard input (its format from its content).
 pub fn read_path(path: &Path, options: &ReadOptions) -> Result<History, FormatError> {
     let name = path.display().to_string();
@@ -180,10 +291,12 @@ pub fn read(
         Format::Jsonl => jsonl::read_jsonl(reader, name),
         Format::JepsenTxt => jepsen::read_jepsen_txt(reader, name, options.independent),
         Format::Edn => {
+            // Line by line, so that a line too long or not UTF-8 is refused with its number.
             let mut text = String::new();
-            reader
-                .read_to_string(&mut text)
-                .map_err(|e| FormatError::io(name, &e))?;
+            let mut lines = Lines::new(reader, name);
+            while let Some((_, line)) = lines.next_str()? {
+                text.push_str(line);
+            }
             jepsen::read_edn(&text, name, options.independent)
         }
     }
@@ -230,6 +343,89 @@ mod tests {
         assert_eq!(read_str(edn, "x", &opts).unwrap().ops.len(), 1);
         let txt = "0\t:invoke\t:read\tnil\n";
         assert_eq!(read_str(txt, "x", &opts).unwrap().ops.len(), 1);
+    }
+
+    /// Every way to read a history: each format forced, and detected from the content.
+    fn every_reading() -> Vec<ReadOptions> {
+        let mut all = vec![ReadOptions::default()];
+        all.extend(Format::ALL.iter().map(|&f| ReadOptions {
+            format: Some(f),
+            ..ReadOptions::default()
+        }));
+        all
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_with_its_number_in_bounded_memory() {
+        for opts in every_reading() {
+            for byte in [0u8, b'x'] {
+                // An endless source, like /dev/zero: only a bound on the line ends this.
+                let endless = BufReader::new(io::repeat(byte));
+                let err = read(endless, "zero", &opts).unwrap_err();
+                assert_eq!(err.line, Some(1), "{opts:?}: {err}");
+                assert!(err.message.contains("longer than 8 MiB"), "{opts:?}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_line_after_good_ones_is_refused_with_its_number() {
+        let mut text = "0\t:invoke\t:read\tnil\n".repeat(3).into_bytes();
+        text.extend(vec![b' '; MAX_LINE_BYTES + 1]);
+        let opts = ReadOptions {
+            format: Some(Format::JepsenTxt),
+            ..ReadOptions::default()
+        };
+        let err = read(text.as_slice(), "h.txt", &opts).unwrap_err();
+        assert_eq!(err.line, Some(4), "{err}");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_refused_with_the_line_and_column() {
+        let cases: [(&[u8], Format); 3] = [
+            (
+                b"{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n\
+                  {\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"value\":\"a\xff\"}\n",
+                Format::Jsonl,
+            ),
+            (
+                b"[{:process 0, :type :invoke, :f :read}\n {:process 0, :type :ok, :f :read, :value \"a\xff\"}]\n",
+                Format::Edn,
+            ),
+            (b"0\t:invoke\t:read\tnil\n0\t:ok\t:read\t\"a\xff\"\n", Format::JepsenTxt),
+        ];
+        for (text, format) in cases {
+            for opts in [
+                ReadOptions::default(),
+                ReadOptions {
+                    format: Some(format),
+                    ..ReadOptions::default()
+                },
+            ] {
+                let err = read(text, "h", &opts).unwrap_err();
+                assert_eq!(err.line, Some(2), "{format}: {err}");
+                assert!(err.message.contains("not UTF-8"), "{format}: {err}");
+                assert!(err.column.is_some(), "{format}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_deep_run_of_discards_is_refused_without_overflowing_the_stack() {
+        for text in [
+            format!("{}1", "#_".repeat(30_000)),
+            format!("[{}1]", "#_".repeat(30_000)),
+            format!("{}1", "[#_".repeat(30_000)),
+            format!("0\t:invoke\t:read\t{}1\n", "#_".repeat(30_000)),
+            format!("0\t:invoke\t:read\t{}1\n", "[#_".repeat(30_000)),
+        ] {
+            for opts in every_reading() {
+                // Must return (an error or not) rather than abort the process.
+                let _ = read_str(&text, "deep", &opts);
+            }
+        }
+        assert!(edn::parse(&format!("{}1", "[#_".repeat(30_000))).is_err());
+        assert_eq!(edn::parse("#_ #_ 1 2 3").unwrap(), edn::Edn::Int(3));
     }
 
     #[test]

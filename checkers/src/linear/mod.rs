@@ -78,6 +78,10 @@ impl Checker for Linearizable {
             budget,
         )
     }
+
+    fn functions(&self) -> Option<&'static [&'static str]> {
+        Some(self.model.functions())
+    }
 }
 
 /// How the search runs. Defaults: every reduction on.
