@@ -281,17 +281,7 @@ impl crate::nemesis::NemesisSink for Recorder {
 
 /// The fault a nemesis `f` belongs to, and whether it starts it.
 fn fault_of(f: &str) -> Option<(&'static str, bool)> {
-    Some(match f {
-        "start-partition" => ("partition", true),
-        "stop-partition" => ("partition", false),
-        "kill" => ("kill", true),
-        "restart" => ("kill", false),
-        "pause" => ("pause", true),
-        "resume" => ("pause", false),
-        "clock-bump" | "clock-strobe" => ("clock", true),
-        "clock-reset" => ("clock", false),
-        _ => return None,
-    })
+    crate::nemesis::Verb::parse(f).map(|v| (v.kind().name(), v.starts()))
 }
 
 fn summarize(v: &Value) -> String {

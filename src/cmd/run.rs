@@ -12,6 +12,7 @@ use crate::runner::{self, RunOptions};
 use crate::spec::{LoadedSpec, Overrides};
 
 #[derive(Args, Debug)]
+#[command(after_long_help = registries_help())]
 pub struct RunArgs {
     /// The test spec (TOML), e.g. workloads/etcd-v3.toml.
     #[arg(value_name = "SPEC")]
@@ -30,8 +31,8 @@ pub struct RunArgs {
     /// Length of the main phase in seconds (overrides `run.time_limit_s`).
     #[arg(long, value_name = "SECS")]
     pub time_limit: Option<u64>,
-    /// Faults to inject at random, comma-separated: partition,kill,pause; `none` for none.
-    /// Replaces the spec's faults and scripted schedule.
+    /// Faults to inject at random, comma-separated (listed below under "Faults"); `none` for
+    /// none. Replaces the spec's faults and scripted schedule.
     #[arg(long, value_name = "FAULTS", value_delimiter = ',')]
     pub nemesis: Option<Vec<String>>,
     /// The seed of every random choice; a run's seed replays it.
@@ -50,6 +51,37 @@ pub struct RunArgs {
     pub insecure_host_keys: bool,
     #[command(flatten)]
     pub out: OutArgs,
+}
+
+/// What a spec may name, from the registries themselves, so that the help cannot drift.
+fn registries_help() -> String {
+    use crate::cluster::Topology;
+    use crate::nemesis::Fault;
+    use crate::spec::WorkloadKind;
+    let checkers: Vec<&str> = faultline_checkers::registry::CHECKERS
+        .iter()
+        .map(|c| c.name)
+        .collect();
+    let workloads: Vec<String> = WorkloadKind::ALL
+        .iter()
+        .map(|w| {
+            format!(
+                "{} ({}; checked with {})",
+                w.name(),
+                w.fs().join(", "),
+                w.default_checker()
+            )
+        })
+        .collect();
+    format!(
+        "Workloads ([workload] name):\n  {}\n\nFaults (--nemesis, [nemesis] faults):\n  {}\n\n\
+         Topologies ([nemesis] topologies): {}, or components such as n1,n2|n3,n4,n5\n\n\
+         Checkers ([checker] name): {}",
+        workloads.join("\n  "),
+        Fault::names().join(", "),
+        Topology::NAMES.join(", "),
+        checkers.join(", ")
+    )
 }
 
 /// `--nodes`: a count, or a list of hosts.

@@ -8,7 +8,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde_json::json;
 
-use super::{FaultEvent, FaultKind, Nemesis};
+use super::{FaultEvent, FaultKind, Nemesis, Verb};
 use crate::cluster::{Cluster, Error, Grudge, Node, Result, Signal, Target, Topology};
 
 /// Cuts the network with one of its topologies (drawn by the rng), heals it on stop.
@@ -59,7 +59,7 @@ impl Nemesis for PartitionNemesis {
         self.active = Some(grudge.clone());
         cluster.partition(&grudge)?;
         Ok(FaultEvent {
-            f: "start-partition",
+            f: Verb::StartPartition.name(),
             value: grudge.to_json(),
         })
     }
@@ -73,7 +73,7 @@ impl Nemesis for PartitionNemesis {
             return Err(e);
         }
         Ok(Some(FaultEvent {
-            f: "stop-partition",
+            f: Verb::StopPartition.name(),
             value: grudge.to_json(),
         }))
     }
@@ -116,7 +116,7 @@ impl Nemesis for KillNemesis {
             cluster.node(name)?.kill()?;
         }
         Ok(FaultEvent {
-            f: "kill",
+            f: Verb::Kill.name(),
             value: json!(names),
         })
     }
@@ -128,7 +128,7 @@ impl Nemesis for KillNemesis {
         let names = std::mem::take(&mut self.killed);
         on_each(cluster, &names, |n| n.restart())?;
         Ok(Some(FaultEvent {
-            f: "restart",
+            f: Verb::Restart.name(),
             value: json!(names),
         }))
     }
@@ -171,7 +171,7 @@ impl Nemesis for PauseNemesis {
             cluster.node(name)?.signal(Signal::SIGSTOP)?;
         }
         Ok(FaultEvent {
-            f: "pause",
+            f: Verb::Pause.name(),
             value: json!(names),
         })
     }
@@ -183,7 +183,7 @@ impl Nemesis for PauseNemesis {
         let names = std::mem::take(&mut self.paused);
         on_each(cluster, &names, |n| n.signal(Signal::SIGCONT))?;
         Ok(Some(FaultEvent {
-            f: "resume",
+            f: Verb::Resume.name(),
             value: json!(names),
         }))
     }

@@ -135,6 +135,74 @@ impl std::str::FromStr for Fault {
     }
 }
 
+/// Every `f` a nemesis event can have: one start and one stop verb per kind of fault. The
+/// history, the recorder's live count of faults in force, the progress line, the report's
+/// fault windows and the plots all read nemesis events through this type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verb {
+    StartPartition,
+    StopPartition,
+    Kill,
+    Restart,
+    Pause,
+    Resume,
+    ClockBump,
+    ClockStrobe,
+    ClockReset,
+}
+
+impl Verb {
+    pub const ALL: [Verb; 9] = [
+        Verb::StartPartition,
+        Verb::StopPartition,
+        Verb::Kill,
+        Verb::Restart,
+        Verb::Pause,
+        Verb::Resume,
+        Verb::ClockBump,
+        Verb::ClockStrobe,
+        Verb::ClockReset,
+    ];
+
+    /// The `f` written to the history.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::StartPartition => "start-partition",
+            Verb::StopPartition => "stop-partition",
+            Verb::Kill => "kill",
+            Verb::Restart => "restart",
+            Verb::Pause => "pause",
+            Verb::Resume => "resume",
+            Verb::ClockBump => "clock-bump",
+            Verb::ClockStrobe => "clock-strobe",
+            Verb::ClockReset => "clock-reset",
+        }
+    }
+
+    /// The verb a history's `f` names, if it is one of ours.
+    pub fn parse(f: &str) -> Option<Verb> {
+        Verb::ALL.into_iter().find(|v| v.name() == f)
+    }
+
+    /// The kind of fault the verb starts or stops.
+    pub fn kind(self) -> FaultKind {
+        match self {
+            Verb::StartPartition | Verb::StopPartition => FaultKind::Partition,
+            Verb::Kill | Verb::Restart => FaultKind::Kill,
+            Verb::Pause | Verb::Resume => FaultKind::Pause,
+            Verb::ClockBump | Verb::ClockStrobe | Verb::ClockReset => FaultKind::Clock,
+        }
+    }
+
+    /// Whether the verb puts a fault in force (else it ends one).
+    pub fn starts(self) -> bool {
+        !matches!(
+            self,
+            Verb::StopPartition | Verb::Restart | Verb::Resume | Verb::ClockReset
+        )
+    }
+}
+
 /// The kinds of fault the schedule knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FaultKind {

@@ -17,6 +17,8 @@ use faultline_checkers::{History, Op, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::nemesis::Verb;
+
 /// Operation counts by how they ended.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct Counts {
@@ -161,16 +163,6 @@ pub struct Availability {
     pub windows: Vec<WindowAvailability>,
 }
 
-/// The kind of fault a nemesis `f` starts, and the `f`s that end it.
-fn fault_kind(f: &str) -> Option<(&'static str, &'static [&'static str])> {
-    match f {
-        "start-partition" => Some(("partition", &["stop-partition"])),
-        "kill" => Some(("kill", &["restart", "start"])),
-        "pause" => Some(("pause", &["resume"])),
-        "clock-bump" | "clock-strobe" | "clock-skew" => Some(("clock", &["clock-reset"])),
-        _ => None,
-    }
-}
 
 /// Pairs nemesis start and stop events into fault windows, in order of their start.
 pub fn fault_windows(history: &History, nodes: &[String]) -> Vec<FaultWindow> {
@@ -180,7 +172,11 @@ pub fn fault_windows(history: &History, nodes: &[String]) -> Vec<FaultWindow> {
     let mut open: BTreeMap<&'static str, Vec<usize>> = BTreeMap::new();
     for n in &history.nemesis {
         let f = n.event.f.as_str();
-        if let Some((kind, _)) = fault_kind(f) {
+        let Some(verb) = Verb::parse(f) else {
+            continue;
+        };
+        let kind = verb.kind().name();
+        if verb.starts() {
             open.entry(kind).or_default().push(windows.len());
             windows.push(FaultWindow {
                 kind: kind.to_string(),
@@ -195,12 +191,8 @@ pub fn fault_windows(history: &History, nodes: &[String]) -> Vec<FaultWindow> {
             });
             continue;
         }
-        let closes = open
-            .keys()
-            .copied()
-            .find(|kind| fault_kind(start_f_of(kind)).is_some_and(|(_, stops)| stops.contains(&f)));
-        if let Some(kind) = closes {
-            // A stop heals every open fault of its kind (a heal removes all partition rules).
+        // A stop heals every open fault of its kind (a heal removes all partition rules).
+        {
             for i in open.remove(kind).unwrap_or_default() {
                 windows[i].stop_f = Some(f.to_string());
                 windows[i].end_pos = n.pos;
@@ -209,15 +201,6 @@ pub fn fault_windows(history: &History, nodes: &[String]) -> Vec<FaultWindow> {
         }
     }
     windows
-}
-
-fn start_f_of(kind: &str) -> &'static str {
-    match kind {
-        "partition" => "start-partition",
-        "kill" => "kill",
-        "pause" => "pause",
-        _ => "clock-bump",
-    }
 }
 
 fn last_time_ns(history: &History) -> Option<u64> {

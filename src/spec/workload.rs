@@ -61,6 +61,13 @@ pub enum WorkloadKind {
 }
 
 impl WorkloadKind {
+    pub const ALL: [WorkloadKind; 4] = [
+        WorkloadKind::Register,
+        WorkloadKind::CasRegister,
+        WorkloadKind::Set,
+        WorkloadKind::ListAppend,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             WorkloadKind::Register => "register",

@@ -814,3 +814,22 @@ schedule = [{ at_s = 2, fault = "partition", topology = "n1,n2|n3,n4,n5", durati
         "the partition changed nothing"
     );
 }
+
+#[test]
+fn run_help_lists_every_fault_workload_and_checker_the_registries_hold() {
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let help = text(&out.stdout);
+    for fault in faultline::nemesis::Fault::ALL {
+        assert!(help.contains(fault.name()), "{fault} missing:\n{help}");
+    }
+    for workload in faultline::spec::WorkloadKind::ALL {
+        assert!(help.contains(workload.name()), "{workload:?} missing:\n{help}");
+    }
+    for checker in faultline_checkers::registry::CHECKERS {
+        assert!(help.contains(checker.name), "{} missing:\n{help}", checker.name);
+    }
+    assert!(help.contains("majorities-ring"), "{help}");
+}
