@@ -5,12 +5,13 @@
 //! the units stopped and the net shift are kept in [`ClockState`], so that teardown can
 //! undo the shift and start the units again.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use super::node::{lock, SshNode};
 use super::scripts;
 use super::transport::REMOTE_TIMEOUT;
-use crate::cluster::{Error, Result};
+use crate::cluster::clock::unix_ns;
+use crate::cluster::{ClockControl, ClockOffset, Daemon, Error, Result};
 
 /// Clock bookkeeping of one host, so that teardown can put it back.
 #[derive(Default, Debug)]
@@ -23,17 +24,46 @@ pub(super) struct ClockState {
     pub stopped_units: Vec<String>,
 }
 
-/// A clock reading: the host's clock minus the controller's, measured over one round trip.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct ClockOffset {
-    pub offset_ms: i64,
-    /// Half the round trip: the reading is right within this.
-    pub uncertainty_ms: i64,
+impl SshNode {
+    /// The net shift faultline has applied to this host's clock, milliseconds.
+    pub fn clock_shift_ms(&self) -> i64 {
+        lock(&self.clock).shift_ms
+    }
+
+    fn stop_ntp(&self) -> Result<()> {
+        let mut clock = lock(&self.clock);
+        if clock.ntp_handled {
+            return Ok(());
+        }
+        let out = self.call_ok("stopping NTP", &scripts::stop_ntp(), REMOTE_TIMEOUT)?;
+        clock.stopped_units = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("stopped="))
+            .map(str::to_string)
+            .collect();
+        clock.ntp_handled = true;
+        Ok(())
+    }
 }
 
-impl SshNode {
+/// The host's own clock.
+impl ClockControl for SshNode {
+    /// Setting a host's clock needs only what the preflight checks.
+    fn usable(&self) -> bool {
+        true
+    }
+
+    /// The daemon reads the host's clock: nothing to prepare.
+    fn prepare(&self, _daemon: &mut Daemon) -> Result<()> {
+        Ok(())
+    }
+
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Steps the host's clock by `delta_ms`, first stopping any active NTP unit (once).
-    pub fn shift_clock(&self, delta_ms: i64) -> Result<()> {
+    fn shift(&self, delta_ms: i64) -> Result<()> {
         self.stop_ntp()?;
         let script = scripts::step(&self.options.clock_command, delta_ms);
         let mut clock = lock(&self.clock);
@@ -46,9 +76,9 @@ impl SshNode {
         Ok(())
     }
 
-    /// Flips the clock `flips` times between +`delta_ms` and back, `period` apart, ending
-    /// where it began; returns the number of steps made.
-    pub fn strobe_clock(&self, delta_ms: i64, period: Duration, flips: u32) -> Result<u32> {
+    /// One script flips the clock on the host, so that ssh round trips do not stretch the
+    /// period.
+    fn strobe(&self, delta_ms: i64, period: Duration, flips: u32) -> Result<u32> {
         self.stop_ntp()?;
         let script = scripts::strobe(&self.options.clock_command, delta_ms, period, flips);
         let bound = period * 2 * flips + REMOTE_TIMEOUT;
@@ -79,8 +109,7 @@ impl SshNode {
         result.map(|()| steps)
     }
 
-    /// Undoes every shift faultline made to this host's clock.
-    pub fn reset_clock(&self) -> Result<()> {
+    fn reset(&self) -> Result<()> {
         let mut clock = lock(&self.clock);
         if clock.shift_ms != 0 {
             let script = scripts::step(&self.options.clock_command, -clock.shift_ms);
@@ -90,8 +119,8 @@ impl SshNode {
         Ok(())
     }
 
-    /// The host's clock minus the controller's, read with the clock command.
-    pub fn clock_offset(&self) -> Result<ClockOffset> {
+    /// Reads the host's clock with the clock command.
+    fn measure(&self) -> Result<ClockOffset> {
         let script = scripts::read_clock(&self.options.clock_command);
         let before = unix_ns();
         let out = self.call_ok("reading the clock", &script, REMOTE_TIMEOUT)?;
@@ -108,30 +137,4 @@ impl SshNode {
             uncertainty_ms: ((after - before) / 2_000_000) as i64,
         })
     }
-
-    /// The net shift faultline has applied to this host's clock, milliseconds.
-    pub fn clock_shift_ms(&self) -> i64 {
-        lock(&self.clock).shift_ms
-    }
-
-    fn stop_ntp(&self) -> Result<()> {
-        let mut clock = lock(&self.clock);
-        if clock.ntp_handled {
-            return Ok(());
-        }
-        let out = self.call_ok("stopping NTP", &scripts::stop_ntp(), REMOTE_TIMEOUT)?;
-        clock.stopped_units = out
-            .lines()
-            .filter_map(|l| l.strip_prefix("stopped="))
-            .map(str::to_string)
-            .collect();
-        clock.ntp_handled = true;
-        Ok(())
-    }
-}
-
-fn unix_ns() -> i128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i128)
 }

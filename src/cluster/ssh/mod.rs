@@ -60,7 +60,6 @@ use std::fs;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-pub use clock::ClockOffset;
 pub use hosts::{parse_hosts, SshHost, SshOptions};
 pub use node::SshNode;
 pub use scripts::shell_quote;
@@ -232,9 +231,5 @@ impl Backend for SshCluster {
             .collect();
         state::remove(&self.run_id, &mut leftovers);
         leftovers
-    }
-
-    fn as_ssh(&self) -> Option<&SshCluster> {
-        Some(self)
     }
 }

@@ -17,7 +17,7 @@ use super::clock::ClockState;
 use super::hosts::{SshHost, SshOptions};
 use super::scripts;
 use super::transport::REMOTE_TIMEOUT;
-use crate::cluster::{Daemon, Error, Node, Output, Result};
+use crate::cluster::{ClockControl, Daemon, Error, Node, Output, Result};
 
 /// One host.
 pub struct SshNode {
@@ -232,5 +232,10 @@ impl Node for SshNode {
         }
         copied.sort();
         Ok(copied)
+    }
+
+    /// The host's own clock ([`super::clock`]).
+    fn clock(&self) -> Option<&dyn ClockControl> {
+        Some(self)
     }
 }
