@@ -148,7 +148,7 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
     if spec.uses_clock_faults() {
         // Local nodes share the controller's clock: the store reads a fake one instead.
         for (node, plan) in cluster.nodes().iter().zip(plans.iter_mut()) {
-            nemesis::clock::prepare_daemon(&cluster, node.as_ref(), &mut plan.daemon)?;
+            nemesis::clock::prepare_daemon(node.as_ref(), &mut plan.daemon)?;
         }
     }
     log.line(&format!(

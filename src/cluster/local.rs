@@ -48,8 +48,11 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use super::faketime::FakeClock;
 use super::process::{self, DaemonSlot};
-use super::{state, Backend, BackendKind, Daemon, Error, Grudge, Node, Output, Result};
+use super::{
+    state, Backend, BackendKind, ClockControl, Daemon, Error, Grudge, Node, Output, Result,
+};
 
 /// Every namespace and link of a local run starts with this, then the run id and a dash.
 pub const NAME_PREFIX: &str = "fl";
@@ -70,6 +73,15 @@ pub struct LocalNode {
     address: Ipv4Addr,
     dir: PathBuf,
     daemon: DaemonSlot,
+    /// The daemon's fake clock: the namespace shares the controller's.
+    clock: FakeClock,
+}
+
+/// `argv` wrapped to run inside namespace `namespace`.
+fn in_namespace(namespace: &str, argv: &[String]) -> Command {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", namespace]).args(argv);
+    cmd
 }
 
 impl LocalNode {
@@ -80,9 +92,7 @@ impl LocalNode {
 
     /// `argv` wrapped to run inside the namespace.
     fn in_namespace(&self, argv: &[String]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.namespace]).args(argv);
-        cmd
+        in_namespace(&self.namespace, argv)
     }
 
     /// Feeds `rules` to `iptables-restore --noflush` inside the namespace. It enters the
@@ -173,6 +183,10 @@ impl Node for LocalNode {
     fn fetch_logs(&self, dest_dir: &Path) -> Result<Vec<PathBuf>> {
         process::copy_logs(&self.dir, dest_dir)
     }
+
+    fn clock(&self) -> Option<&dyn ClockControl> {
+        Some(&self.clock)
+    }
 }
 
 /// A run's namespaces, bridge and rules.
@@ -200,9 +214,14 @@ impl LocalCluster {
             .enumerate()
             .map(|(i, name)| {
                 let node_dir = dir.join(name);
+                let namespace = namespace_name(run_id, name);
+                let ns = namespace.clone();
                 Arc::new(LocalNode {
                     name: name.clone(),
-                    namespace: namespace_name(run_id, name),
+                    clock: FakeClock::new(name, BackendKind::Local, &node_dir, move |argv| {
+                        in_namespace(&ns, argv)
+                    }),
+                    namespace,
                     address: Ipv4Addr::new(10, subnet.0, subnet.1, i as u8 + 1),
                     daemon: DaemonSlot::new(node_dir.clone(), node_dir.join("daemon.log")),
                     dir: node_dir,

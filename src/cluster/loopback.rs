@@ -15,8 +15,11 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use super::faketime::FakeClock;
 use super::process::{self, DaemonSlot};
-use super::{state, Backend, BackendKind, Daemon, Error, Grudge, Node, Output, Result};
+use super::{
+    state, Backend, BackendKind, ClockControl, Daemon, Error, Grudge, Node, Output, Result,
+};
 
 /// A node that is a plain local process on its own loopback address.
 pub struct LoopbackNode {
@@ -24,6 +27,8 @@ pub struct LoopbackNode {
     address: Ipv4Addr,
     dir: PathBuf,
     daemon: DaemonSlot,
+    /// The daemon's fake clock: the node shares the controller's.
+    clock: FakeClock,
 }
 
 fn command(argv: &[String]) -> Command {
@@ -81,6 +86,10 @@ impl Node for LoopbackNode {
     fn fetch_logs(&self, dest_dir: &Path) -> Result<Vec<PathBuf>> {
         process::copy_logs(&self.dir, dest_dir)
     }
+
+    fn clock(&self) -> Option<&dyn ClockControl> {
+        Some(&self.clock)
+    }
 }
 
 /// A run of plain processes.
@@ -114,6 +123,7 @@ impl LoopbackCluster {
                     name: name.clone(),
                     address: Ipv4Addr::new(127, a as u8, b as u8, i as u8 + 1),
                     daemon: DaemonSlot::new(node_dir.clone(), node_dir.join("daemon.log")),
+                    clock: FakeClock::new(name, BackendKind::Loopback, &node_dir, command),
                     dir: node_dir,
                 })
             })

@@ -4,8 +4,9 @@
 //! offers the same node API ([`Node`]): run a command to completion, start the store as a
 //! long-lived daemon with its output captured to a log file, signal the daemon's process
 //! group, ask whether it lives, restart it with the same command, copy a file in and fetch the
-//! logs out. The cluster adds the network faults ([`Cluster::partition`], [`Cluster::heal`])
-//! and a teardown that always runs.
+//! logs out. A node may also offer its clock ([`Node::clock`], see [`clock`]). The cluster adds
+//! the network faults ([`Cluster::partition`], [`Cluster::heal`]) and a teardown that always
+//! runs.
 //!
 //! Backends ([`BackendKind`]):
 //!
@@ -47,6 +48,8 @@
 //! `tokio::task::spawn_blocking`. Each call is bounded in time.
 
 pub mod clean;
+pub mod clock;
+pub mod faketime;
 pub mod grudge;
 pub mod local;
 pub mod loopback;
@@ -64,6 +67,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use clock::{ClockControl, ClockOffset};
 pub use grudge::{Grudge, Target, Topology};
 pub use nix::sys::signal::Signal;
 pub use preflight::{Missing, PreflightError};
@@ -274,6 +278,12 @@ pub trait Node: Send + Sync {
 
     /// Copies the node's logs into `dest_dir` on the controller and returns the files written.
     fn fetch_logs(&self, dest_dir: &Path) -> Result<Vec<PathBuf>>;
+
+    /// The node's clock, when faultline can move it ([`clock`](self::clock)): an ssh host's
+    /// own clock, a fake clock for a local or loopback daemon.
+    fn clock(&self) -> Option<&dyn ClockControl> {
+        None
+    }
 }
 
 /// What a backend does beyond its nodes. A [`Cluster`] wraps one; the registry holds it too,
@@ -294,10 +304,6 @@ pub trait Backend: Send + Sync {
     /// Removes every process, rule, link, namespace and file of the run. Idempotent, best
     /// effort: it goes on past failures and returns what it could not remove.
     fn teardown(&self) -> Vec<String>;
-    /// The ssh backend itself (for its hosts' clocks); `None` on other backends.
-    fn as_ssh(&self) -> Option<&ssh::SshCluster> {
-        None
-    }
 }
 
 /// A running cluster. Dropping it tears it down; call [`Cluster::teardown`] to see the result.
@@ -373,11 +379,6 @@ impl Cluster {
 
     pub fn supports_partitions(&self) -> bool {
         self.backend.supports_partitions()
-    }
-
-    /// The ssh backend, with its hosts' clocks; `None` on other backends.
-    pub fn ssh(&self) -> Option<&ssh::SshCluster> {
-        self.backend.as_ssh()
     }
 
     /// Puts `grudge` in force on every node (replacing any partition already in force) and

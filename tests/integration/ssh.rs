@@ -757,7 +757,7 @@ fn a_faked_clock_skews_what_a_local_daemon_reads_and_go_stores_are_refused() {
     };
     let (n1, n2) = (cluster.nodes()[0].as_ref(), cluster.nodes()[1].as_ref());
     let mut faked = ticker.clone();
-    clock::prepare_daemon(&cluster, n1, &mut faked).unwrap();
+    clock::prepare_daemon(n1, &mut faked).unwrap();
     n1.spawn_daemon(&faked).unwrap();
     n2.spawn_daemon(&ticker).unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -812,7 +812,7 @@ fn a_faked_clock_skews_what_a_local_daemon_reads_and_go_stores_are_refused() {
         argv: argv(&["etcd", "--name", "n1"]),
         ..Daemon::default()
     };
-    let e = clock::prepare_daemon(&cluster, n1, &mut etcd)
+    let e = clock::prepare_daemon(n1, &mut etcd)
         .unwrap_err()
         .to_string();
     assert!(e.contains("Go program"), "{e}");
