@@ -23,7 +23,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
-use super::{FaultEvent, FaultKind, Nemesis};
+use super::{FaultEvent, FaultKind, Nemesis, Verb};
 use crate::cluster::{
     on_all, ClockControl, ClockOffset, Cluster, Daemon, Error, Node, Result, Target,
 };
@@ -111,7 +111,7 @@ impl ClockNemesis {
             );
         }
         Ok(FaultEvent {
-            f: "clock-bump",
+            f: Verb::ClockBump.name(),
             value: Value::Object(value),
         })
     }
@@ -146,7 +146,7 @@ impl ClockNemesis {
             );
         }
         Ok(FaultEvent {
-            f: "clock-strobe",
+            f: Verb::ClockStrobe.name(),
             value: Value::Object(value),
         })
     }
@@ -217,7 +217,7 @@ impl Nemesis for ClockNemesis {
         match first_error {
             Some(e) => Err(e),
             None => Ok(Some(FaultEvent {
-                f: "clock-reset",
+                f: Verb::ClockReset.name(),
                 value: Value::Object(value),
             })),
         }
