@@ -12,5 +12,7 @@ pub mod nemesis;
 pub mod out;
 pub mod recorder;
 pub mod report;
+pub mod rundir;
 pub mod runner;
 pub mod spec;
+pub mod workers;

@@ -12,10 +12,7 @@
 //! calls; the quiet period `quiet_s`; final reads `final_reads_timeout_s`; teardown
 //! `teardown_timeout_s`; the checker `check_timeout_s` (past it: unknown).
 //!
-//! Workers are tokio tasks. Worker `w` talks to node `w % nodes` only and starts as process
-//! `w`; when an operation ends `info` its process may still be acting on the store, so the
-//! worker continues as process `w + concurrency` (then `+ 2·concurrency`, ...). A global rate
-//! limit spaces invocations evenly over all workers.
+//! The workers and the final reads live in `workers`, the run directory in `rundir`.
 //!
 //! The cluster is torn down on every path — success, a setup error, a panic (its `Drop`) and
 //! Ctrl-C (the cluster registry's signal handler) — after the node logs are copied into the
@@ -27,7 +24,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,7 +35,7 @@ use faultline_checkers::{Budget, CheckResult, History, Outcome, Verdict};
 use serde_json::Value;
 
 use crate::client::http::HttpClient;
-use crate::client::{Client, Invocation, Target};
+use crate::client::{Client, Target};
 use crate::cluster::Cluster;
 use crate::db::{self, NodePlan};
 use crate::exit::Code;
@@ -46,7 +43,9 @@ use crate::generator::Generator;
 use crate::nemesis::{self, NemesisSink, Schedule, ScheduleConfig, ScriptStep, ScriptedOp};
 use crate::recorder::{self, Recorder};
 use crate::report::{self, RunMeta, Versions};
+use crate::rundir;
 use crate::spec::{LoadedSpec, Spec, WorkloadKind};
+use crate::workers;
 
 /// How a run is carried out, beyond its spec.
 #[derive(Clone, Debug)]
@@ -122,8 +121,8 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
     let spec = &loaded.spec;
     let seed = spec.run.seed.unwrap_or_else(rand::random::<u64>);
     let started_wall = chrono::Utc::now();
-    let run_dir = make_run_dir(&opts.out, &spec.name, started_wall)?;
-    write_run_files(&run_dir, loaded, seed, &opts.command_line)?;
+    let run_dir = rundir::make_run_dir(&opts.out, &spec.name, started_wall)?;
+    rundir::write_run_files(&run_dir, loaded, seed, &opts.command_line)?;
     let log = Log::open(&run_dir.join("controller.log"));
     let bound = total_bound(spec);
     log.line(&format!(
@@ -391,7 +390,7 @@ async fn phases(
         stop.clone(),
         progress,
     ));
-    let workers = spawn_workers(
+    let workers = workers::spawn_workers(
         spec.run.concurrency,
         spec.run.rate,
         &client,
@@ -424,7 +423,7 @@ async fn phases(
         .map(|g| g.final_reads())
         .unwrap_or_default();
     let limit = Duration::from_secs(spec.run.final_reads_timeout_s);
-    let done = final_reads(&client, rec, &targets, reads, next_process, limit).await;
+    let done = workers::final_reads(&client, rec, &targets, reads, next_process, limit).await;
     log.line(if done {
         "final reads: done"
     } else {
@@ -433,122 +432,6 @@ async fn phases(
     Ok(PhaseOutcome {
         final_reads_done: done,
     })
-}
-
-/// Starts `concurrency` workers that run the workload for `main`, paced to `rate` ops/s in
-/// all (0: unlimited). Each resolves to the first process id no worker used. Public so that
-/// the controller benchmark measures exactly this loop.
-pub fn spawn_workers(
-    concurrency: usize,
-    rate: f64,
-    client: &Arc<dyn Client>,
-    generator: &Arc<Mutex<Generator>>,
-    rec: &Recorder,
-    targets: &[Target],
-    main: Duration,
-) -> Vec<tokio::task::JoinHandle<u64>> {
-    let concurrency = concurrency as u64;
-    let pacer = Arc::new(Pacer::new(rate));
-    let deadline = tokio::time::Instant::now() + main;
-    (0..concurrency)
-        .map(|w| {
-            let (client, generator, rec, pacer) = (
-                client.clone(),
-                generator.clone(),
-                rec.clone(),
-                pacer.clone(),
-            );
-            let node = (w as usize) % targets.len();
-            let name = targets[node].node.clone();
-            tokio::spawn(async move {
-                let mut process = w;
-                while tokio::time::Instant::now() < deadline {
-                    if !pacer.wait(deadline).await {
-                        break;
-                    }
-                    let Ok(op) = generator.lock().map(|mut g| g.next_op()) else {
-                        break;
-                    };
-                    rec.invoke(process, &op, &name);
-                    let c = client.invoke(node, &op).await;
-                    rec.complete(process, &op, &c, &name);
-                    if c.outcome == Outcome::Info {
-                        process += concurrency;
-                    }
-                }
-                process + concurrency
-            })
-        })
-        .collect()
-}
-
-/// Spaces invocations evenly: the n-th starts no earlier than n / rate after the first.
-struct Pacer {
-    interval: Option<Duration>,
-    start: tokio::time::Instant,
-    issued: AtomicU64,
-}
-
-impl Pacer {
-    fn new(rate: f64) -> Pacer {
-        Pacer {
-            interval: (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate)),
-            start: tokio::time::Instant::now(),
-            issued: AtomicU64::new(0),
-        }
-    }
-
-    /// Waits for the next slot; false if it falls after `deadline`.
-    async fn wait(&self, deadline: tokio::time::Instant) -> bool {
-        let Some(interval) = self.interval else {
-            return true;
-        };
-        let n = self.issued.fetch_add(1, Ordering::Relaxed);
-        let at = self.start + interval.mul_f64(n as f64);
-        if at >= deadline {
-            return false;
-        }
-        tokio::time::sleep_until(at).await;
-        true
-    }
-}
-
-/// Reads every key from every node, one fresh process per node, within `limit`.
-async fn final_reads(
-    client: &Arc<dyn Client>,
-    rec: &Recorder,
-    targets: &[Target],
-    reads: Vec<Invocation>,
-    first_process: u64,
-    limit: Duration,
-) -> bool {
-    let reads = Arc::new(reads);
-    let stride = targets.len() as u64;
-    let tasks: Vec<_> = targets
-        .iter()
-        .enumerate()
-        .map(|(node, t)| {
-            let (client, rec, reads, name) =
-                (client.clone(), rec.clone(), reads.clone(), t.node.clone());
-            tokio::spawn(async move {
-                let mut process = first_process + node as u64;
-                for op in reads.iter() {
-                    rec.invoke(process, op, &name);
-                    let c = client.invoke(node, op).await;
-                    rec.complete(process, op, &c, &name);
-                    if c.outcome == Outcome::Info {
-                        process += stride;
-                    }
-                }
-            })
-        })
-        .collect();
-    let all = async {
-        for t in tasks {
-            let _ = t.await;
-        }
-    };
-    tokio::time::timeout(limit, all).await.is_ok()
 }
 
 /// Prints progress every second on a terminal (one line, rewritten), every 10 s otherwise.
@@ -816,126 +699,6 @@ fn workload_check(spec: &Spec, history: &History, phases: &PhaseOutcome) -> Chec
     }
 }
 
-/// `out/<name>/<UTC timestamp with ms>/`, and `out/<name>/latest` pointing at it.
-fn make_run_dir(
-    out: &Path,
-    name: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<PathBuf> {
-    let base = out.join(name);
-    std::fs::create_dir_all(&base)
-        .with_context(|| format!("cannot create the directory {}", base.display()))?;
-    let stamp = now.format("%Y%m%dT%H%M%S%.3fZ").to_string();
-    // Created exclusively: two runs started in the same millisecond get two directories.
-    let mut taken = None;
-    for attempt in 1..=MAX_SAME_STAMP {
-        let name = match attempt {
-            1 => stamp.clone(),
-            n => format!("{stamp}-{n}"),
-        };
-        match std::fs::create_dir(base.join(&name)) {
-            Ok(()) => {
-                taken = Some(name);
-                break;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(e).with_context(|| {
-                    format!(
-                        "cannot create the run directory {}",
-                        base.join(&name).display()
-                    )
-                })
-            }
-        }
-    }
-    let Some(leaf) = taken else {
-        anyhow::bail!(
-            "cannot create a run directory in {}: {MAX_SAME_STAMP} runs already started at {stamp}",
-            base.display()
-        );
-    };
-    point_latest_at(&base, &leaf);
-    Ok(base.join(leaf))
-}
-
-/// How many runs of one spec may start in one millisecond.
-const MAX_SAME_STAMP: usize = 100;
-
-/// Points `base/latest` at the run directory `leaf`, but only replaces a `latest` that is
-/// faultline's own: a symlink to a name in the same directory. Anything else is the user's.
-fn point_latest_at(base: &Path, leaf: &str) {
-    let latest = base.join("latest");
-    let ours = match std::fs::symlink_metadata(&latest) {
-        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
-        Ok(meta) => {
-            meta.file_type().is_symlink()
-                && std::fs::read_link(&latest).is_ok_and(|target| {
-                    target.components().count() == 1
-                        && matches!(
-                            target.components().next(),
-                            Some(std::path::Component::Normal(_))
-                        )
-                })
-        }
-    };
-    if !ours {
-        crate::errln!(
-            "faultline: warning: {} is not faultline's link; left as it is",
-            latest.display()
-        );
-        return;
-    }
-    let tmp = base.join(format!(".latest-{leaf}"));
-    let _ = std::fs::remove_file(&tmp);
-    if std::os::unix::fs::symlink(leaf, &tmp).is_ok() && std::fs::rename(&tmp, &latest).is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-}
-
-fn write_run_files(
-    dir: &Path,
-    loaded: &LoadedSpec,
-    seed: u64,
-    command_line: &[String],
-) -> anyhow::Result<()> {
-    // The seed goes into the spec as run, so that running that file replays the test.
-    let mut effective = loaded.spec.clone();
-    effective.run.seed = Some(seed);
-    let spec_text = match toml::to_string(&effective) {
-        Ok(effective) => format!(
-            "# The spec as run: {} with defaults and command-line overrides applied.\n{effective}",
-            loaded.path.display()
-        ),
-        Err(_) => loaded.source.clone(),
-    };
-    for (file, text) in [
-        ("spec.toml", spec_text),
-        ("seed", format!("{seed}\n")),
-        ("command-line", format!("{}\n", shell_words(command_line))),
-    ] {
-        let path = dir.join(file);
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
-}
-
-fn shell_words(args: &[String]) -> String {
-    args.iter()
-        .map(|a| {
-            if !a.is_empty()
-                && a.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,".contains(&b))
-            {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1001,56 +764,5 @@ name = "cas-register"
             workload_check(&spec(), &history, &phases).verdict,
             Verdict::Valid
         );
-    }
-
-    #[test]
-    fn the_pacer_spaces_invocations_by_the_rate() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let pacer = Pacer::new(100.0);
-            let start = pacer.start;
-            let deadline = start + Duration::from_millis(95);
-            let mut issued = 0;
-            while pacer.wait(deadline).await {
-                issued += 1;
-            }
-            // Slots at 0, 10, ..., 90 ms: ten fit before the deadline, none early.
-            assert_eq!(issued, 10);
-            assert!(start.elapsed() >= Duration::from_millis(90));
-        });
-    }
-
-    #[test]
-    fn runs_started_in_the_same_millisecond_get_their_own_directories() {
-        let out = tempfile::tempdir().unwrap();
-        let now = chrono::Utc::now();
-        let dirs: Vec<PathBuf> = (0..3)
-            .map(|_| make_run_dir(out.path(), "t", now).unwrap())
-            .collect();
-        assert_ne!(dirs[0], dirs[1]);
-        assert_ne!(dirs[1], dirs[2]);
-        assert!(dirs.iter().all(|d| d.is_dir()));
-        let latest = std::fs::canonicalize(out.path().join("t/latest")).unwrap();
-        assert_eq!(latest, std::fs::canonicalize(&dirs[2]).unwrap());
-    }
-
-    #[test]
-    fn a_latest_that_is_not_faultlines_own_link_is_left_alone() {
-        let out = tempfile::tempdir().unwrap();
-        std::fs::create_dir(out.path().join("t")).unwrap();
-        let latest = out.path().join("t/latest");
-        std::fs::write(&latest, "the user's own file").unwrap();
-        make_run_dir(out.path(), "t", chrono::Utc::now()).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&latest).unwrap(),
-            "the user's own file"
-        );
-        std::fs::remove_file(&latest).unwrap();
-        std::os::unix::fs::symlink("/etc", &latest).unwrap();
-        make_run_dir(out.path(), "t", chrono::Utc::now()).unwrap();
-        assert_eq!(std::fs::read_link(&latest).unwrap(), Path::new("/etc"));
     }
 }
