@@ -12,7 +12,8 @@
 //! calls; the quiet period `quiet_s`; final reads `final_reads_timeout_s`; teardown
 //! `teardown_timeout_s`; the checker `check_timeout_s` (past it: unknown).
 //!
-//! The workers and the final reads live in `workers`, the run directory in `rundir`.
+//! The workers and the final reads live in `workers`, the run directory in `rundir`, the
+//! progress of the main phase in `progress`; every message goes through `tracing` (`log`).
 //!
 //! The cluster is torn down on every path — success, a setup error, a panic (its `Drop`) and
 //! Ctrl-C (the cluster registry's signal handler) — after the node logs are copied into the
@@ -22,7 +23,7 @@
 //! wrong URL, a cluster that never formed, a rule that never matches), a `workload` check
 //! answers unknown, and so does the run.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,7 +41,9 @@ use crate::cluster::Cluster;
 use crate::db::{self, NodePlan};
 use crate::exit::Code;
 use crate::generator::Generator;
+use crate::log;
 use crate::nemesis::{self, NemesisSink, Schedule, ScheduleConfig, ScriptStep, ScriptedOp};
+use crate::progress;
 use crate::recorder::{self, Recorder};
 use crate::report::{self, RunMeta, Versions};
 use crate::rundir;
@@ -83,38 +86,6 @@ pub struct RunOutcome {
     pub ops: usize,
 }
 
-/// The controller's log: lines to stderr and to `controller.log` in the run directory.
-#[derive(Clone)]
-pub struct Log {
-    file: Arc<Mutex<Option<std::fs::File>>>,
-    start: Instant,
-}
-
-impl Log {
-    fn open(path: &Path) -> Log {
-        Log {
-            file: Arc::new(Mutex::new(std::fs::File::create(path).ok())),
-            start: Instant::now(),
-        }
-    }
-
-    /// Writes one line, stamped with the seconds since the run started.
-    pub fn line(&self, text: &str) {
-        let line = format!("[{:>7.2}s] {text}", self.start.elapsed().as_secs_f64());
-        if std::io::stderr().is_terminal() {
-            // Clears a progress line that may be on screen.
-            crate::errln!("\r\x1b[2K{line}");
-        } else {
-            crate::errln!("{line}");
-        }
-        if let Ok(mut f) = self.file.lock() {
-            if let Some(f) = f.as_mut() {
-                let _ = writeln!(f, "{line}");
-            }
-        }
-    }
-}
-
 /// Runs the test a spec describes and returns the verdict. An `Err` means the test could not
 /// be carried out (exit 3); the run directory, if it was made, keeps what was gathered.
 pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
@@ -123,9 +94,10 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
     let started_wall = chrono::Utc::now();
     let run_dir = rundir::make_run_dir(&opts.out, &spec.name, started_wall)?;
     rundir::write_run_files(&run_dir, loaded, seed, &opts.command_line)?;
-    let log = Log::open(&run_dir.join("controller.log"));
+    // Every line from here on, from any thread, also goes to the run's controller.log.
+    let _log = log::start_run(&run_dir.join("controller.log"));
     let bound = total_bound(spec);
-    log.line(&format!(
+    tracing::info!(
         "faultline run {}: {} nodes ({} backend), {} workers, {} for {}s, seed {seed}",
         spec.name,
         spec.run.nodes,
@@ -133,12 +105,12 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
         spec.run.concurrency,
         spec.workload.name.name(),
         spec.run.time_limit_s
-    ));
-    log.line(&format!(
+    );
+    tracing::info!(
         "every phase is bounded: at most {}s in all; run directory {}",
         bound.as_secs(),
         run_dir.display()
-    ));
+    );
     crate::cluster::registry::install_interrupt_teardown()
         .context("cannot install the Ctrl-C handler")?;
     let cluster =
@@ -150,7 +122,7 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
             nemesis::clock::prepare_daemon(&cluster, node.as_ref(), &mut plan.daemon)?;
         }
     }
-    log.line(&format!(
+    tracing::info!(
         "cluster {}: {}",
         cluster.run_id(),
         plans
@@ -158,7 +130,7 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
             .map(|p| format!("{} {}", p.node, p.target.ip))
             .collect::<Vec<_>>()
             .join(", ")
-    ));
+    );
     // On Ctrl-C the signal thread tears the cluster down and exits. Before that, every
     // client socket must be closed (a SYN retransmitted after the bridge went would leave
     // the machine), and the nodes' logs are kept.
@@ -186,9 +158,11 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
     let start = Instant::now();
     let (rec, writer) = recorder::create(&run_dir.join(report::HISTORY_FILE), start)?;
     let mut asked = quiesce.asked();
+    // A bar only where someone watches it; elsewhere, plain lines in the log.
+    let bar = opts.progress && std::io::stderr().is_terminal();
     let phases = rt.block_on(async {
         tokio::select! {
-            outcome = phases(&cluster, spec, &plans, &rec, seed, &log, opts.progress) => {
+            outcome = phases(&cluster, spec, &plans, &rec, seed, bar) => {
                 Some(outcome)
             }
             _ = asked.wait_for(|asked| *asked) => None,
@@ -205,7 +179,7 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
     };
     drop(rec);
     let recorded = writer.finish()?;
-    let problems = finish_cluster(cluster, spec, &plans, &run_dir, &log);
+    let problems = finish_cluster(cluster, spec, &plans, &run_dir);
     let phase_outcome = phases.with_context(|| {
         format!(
             "the test stopped; the run directory {} keeps what it gathered",
@@ -213,17 +187,17 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
         )
     })?;
     for p in problems {
-        log.line(&format!("warning: {p}"));
+        tracing::warn!("{p}");
     }
     // Errors that cost files but not the verdict: the run's code is the worse of the two.
     let mut output_errors: Vec<String> = recorded.write_error.into_iter().collect();
     let history =
         History::from_events(recorded.events).context("the recorded history is malformed")?;
-    log.line(&format!(
+    tracing::info!(
         "recorded {} operations ({} events); checking",
         history.ops.len(),
         history.event_count
-    ));
+    );
     let checks = check(spec, &history, &phase_outcome);
     let meta = RunMeta {
         spec_name: spec.name.clone(),
@@ -249,14 +223,14 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
         ..meta
     };
     match report::write_outputs(&run_dir, &meta, &history, &checks) {
-        Ok(outputs) => log.line(&format!("report: {}", outputs.report_html.display())),
+        Ok(outputs) => tracing::info!("report: {}", outputs.report_html.display()),
         Err(e) => output_errors.push(format!("{e:#}")),
     }
     for c in &checks {
-        log.line(&format!("{}: {} — {}", c.checker, c.verdict, c.summary));
+        tracing::info!("{}: {} — {}", c.checker, c.verdict, c.summary);
     }
     for e in &output_errors {
-        log.line(&format!("error: {e}"));
+        tracing::error!("{e}");
     }
     let code = report::exit_code(verdict, &output_errors);
     Ok(RunOutcome {
@@ -339,7 +313,6 @@ async fn phases(
     plans: &[NodePlan],
     rec: &Recorder,
     seed: u64,
-    log: &Log,
     progress: bool,
 ) -> anyhow::Result<PhaseOutcome> {
     // A fault this cluster cannot inject (a partition on the loopback backend) is a test
@@ -357,10 +330,10 @@ async fn phases(
     }
     let ready = Duration::from_secs(spec.db.ready.timeout_s).min(setup);
     let took = db::await_ready(cluster, &spec.db, plans, ready).await?;
-    log.line(&format!(
+    tracing::info!(
         "setup: every node is ready after {:.1}s",
         took.as_secs_f64()
-    ));
+    );
 
     let targets: Vec<Target> = plans.iter().map(|p| p.target.clone()).collect();
     let client: Arc<dyn Client> = Arc::new(HttpClient::new(&spec.client, targets.clone())?);
@@ -374,7 +347,7 @@ async fn phases(
         )
     });
     let main = Duration::from_secs(spec.run.time_limit_s);
-    log.line(&format!(
+    tracing::info!(
         "main phase: {}s{}",
         main.as_secs(),
         if nemesis.is_some() {
@@ -382,12 +355,12 @@ async fn phases(
         } else {
             ""
         }
-    ));
+    );
     let stop = Arc::new(AtomicBool::new(false));
-    let ticker = tokio::spawn(progress_loop(
-        rec.clone(),
-        log.clone(),
+    let ticker = tokio::spawn(progress::progress_loop(
+        rec.counters().clone(),
         stop.clone(),
+        main,
         progress,
     ));
     let workers = workers::spawn_workers(
@@ -408,13 +381,13 @@ async fn phases(
 
     // Final heal and quiet period.
     if let Some(n) = nemesis {
-        log.line("heal: ending every fault");
+        tracing::info!("heal: ending every fault");
         let errors = tokio::task::spawn_blocking(move || n.finish()).await?;
         for e in errors {
-            log.line(&format!("nemesis: {e}"));
+            tracing::warn!("nemesis: {e}");
         }
     }
-    log.line(&format!("quiet period: {}s", spec.run.quiet_s));
+    tracing::info!("quiet period: {}s", spec.run.quiet_s);
     tokio::time::sleep(Duration::from_secs(spec.run.quiet_s)).await;
 
     // Final reads.
@@ -424,66 +397,14 @@ async fn phases(
         .unwrap_or_default();
     let limit = Duration::from_secs(spec.run.final_reads_timeout_s);
     let done = workers::final_reads(&client, rec, &targets, reads, next_process, limit).await;
-    log.line(if done {
-        "final reads: done"
+    if done {
+        tracing::info!("final reads: done");
     } else {
-        "final reads: did not finish in time"
-    });
+        tracing::info!("final reads: did not finish in time");
+    }
     Ok(PhaseOutcome {
         final_reads_done: done,
     })
-}
-
-/// Prints progress every second on a terminal (one line, rewritten), every 10 s otherwise.
-async fn progress_loop(rec: Recorder, log: Log, stop: Arc<AtomicBool>, tty: bool) {
-    let counters = rec.counters().clone();
-    let every = if tty {
-        Duration::from_secs(1)
-    } else {
-        Duration::from_secs(10)
-    };
-    let mut last = (Instant::now(), 0u64);
-    let mut ticks = tokio::time::interval(every);
-    ticks.tick().await;
-    while !stop.load(Ordering::Relaxed) {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = tokio::time::sleep(Duration::from_millis(200)) => { continue; }
-        }
-        let done = counters.completed();
-        let rate = (done - last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-3);
-        last = (Instant::now(), done);
-        let faults = counters
-            .faults
-            .lock()
-            .map(|f| {
-                f.iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
-        let line = format!(
-            "{:.0} ops/s  ok {}  fail {}  info {}  faults: {}",
-            rate,
-            counters.ok.load(Ordering::Relaxed),
-            counters.fail.load(Ordering::Relaxed),
-            counters.info.load(Ordering::Relaxed),
-            if faults.is_empty() {
-                "none".into()
-            } else {
-                faults
-            }
-        );
-        if tty {
-            crate::err!("\r\x1b[2K{line}");
-        } else {
-            log.line(&line);
-        }
-    }
-    if tty {
-        crate::errln!();
-    }
 }
 
 /// Turns the spec's `[nemesis]` into a schedule; `None` when it injects nothing.
@@ -587,9 +508,8 @@ fn finish_cluster(
     spec: &Spec,
     plans: &[NodePlan],
     run_dir: &Path,
-    log: &Log,
 ) -> Vec<String> {
-    log.line("teardown: stopping the store, collecting logs");
+    tracing::info!("teardown: stopping the store, collecting logs");
     let limit = Duration::from_secs(spec.run.teardown_timeout_s);
     let (db_spec, plans, dest) = (spec.db.clone(), plans.to_vec(), run_dir.join("nodes"));
     let (tx, rx) = std::sync::mpsc::channel();
