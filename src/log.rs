@@ -77,15 +77,22 @@ fn state() -> MutexGuard<'static, State> {
 pub fn init() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
-        let filter = std::env::var(FILTER_VAR)
-            .ok()
-            .and_then(|f| EnvFilter::try_new(f).ok())
-            .unwrap_or_else(|| EnvFilter::new(DEFAULT_FILTER));
+        let default = || EnvFilter::new(DEFAULT_FILTER);
+        let (filter, bad) = match std::env::var(FILTER_VAR) {
+            Ok(asked) => match EnvFilter::try_new(&asked) {
+                Ok(filter) => (filter, None),
+                Err(e) => (default(), Some(format!("{FILTER_VAR}={asked:?}: {e}"))),
+            },
+            Err(_) => (default(), None),
+        };
         let subscriber = tracing_subscriber::registry()
             .with(filter)
             .with(layer(StderrWriter))
             .with(layer(RunFileWriter));
         let _ = tracing::subscriber::set_global_default(subscriber);
+        if let Some(bad) = bad {
+            tracing::warn!("{bad}; logging with the default filter `{DEFAULT_FILTER}` instead");
+        }
     });
 }
 
