@@ -21,8 +21,8 @@ use faultline::client::http::HttpClient;
 use faultline::client::{Client, Target};
 use faultline::generator::Generator;
 use faultline::recorder;
-use faultline::runner::spawn_workers;
 use faultline::spec::LoadedSpec;
+use faultline::workers::spawn_workers;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SPEC: &str = r#"

@@ -44,6 +44,8 @@ pub struct OutArgs {
 /// Parses the command line and runs the command. Usage errors exit 3, not clap's 2, because 2
 /// means "unknown" to a CI job.
 pub fn main() -> Code {
+    // Before anything can log: every command's warnings reach stderr.
+    crate::log::init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

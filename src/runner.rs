@@ -12,10 +12,8 @@
 //! calls; the quiet period `quiet_s`; final reads `final_reads_timeout_s`; teardown
 //! `teardown_timeout_s`; the checker `check_timeout_s` (past it: unknown).
 //!
-//! Workers are tokio tasks. Worker `w` talks to node `w % nodes` only and starts as process
-//! `w`; when an operation ends `info` its process may still be acting on the store, so the
-//! worker continues as process `w + concurrency` (then `+ 2·concurrency`, ...). A global rate
-//! limit spaces invocations evenly over all workers.
+//! The workers and the final reads live in `workers`, the run directory in `rundir`, the
+//! progress of the main phase in `progress`; every message goes through `tracing` (`log`).
 //!
 //! The cluster is torn down on every path — success, a setup error, a panic (its `Drop`) and
 //! Ctrl-C (the cluster registry's signal handler) — after the node logs are copied into the
@@ -25,9 +23,9 @@
 //! wrong URL, a cluster that never formed, a rule that never matches), a `workload` check
 //! answers unknown, and so does the run.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,16 +35,20 @@ use faultline_checkers::{Budget, CheckResult, History, Outcome, Verdict};
 use serde_json::Value;
 
 use crate::client::http::HttpClient;
-use crate::client::{Client, Invocation, Target};
+use crate::client::{Client, Target};
 use crate::cluster::Cluster;
 use crate::cluster::{Target as Nodes, Topology};
 use crate::db::{self, NodePlan};
 use crate::exit::Code;
 use crate::generator::Generator;
+use crate::log;
 use crate::nemesis::{self, Fault, NemesisSink, Schedule, ScheduleConfig, ScriptStep, ScriptedOp};
+use crate::progress;
 use crate::recorder::{self, Recorder};
 use crate::report::{self, RunMeta, Versions};
+use crate::rundir;
 use crate::spec::{LoadedSpec, Spec, WorkloadKind};
+use crate::workers;
 
 /// How a run is carried out, beyond its spec.
 #[derive(Clone, Debug)]
@@ -84,49 +86,18 @@ pub struct RunOutcome {
     pub ops: usize,
 }
 
-/// The controller's log: lines to stderr and to `controller.log` in the run directory.
-#[derive(Clone)]
-pub struct Log {
-    file: Arc<Mutex<Option<std::fs::File>>>,
-    start: Instant,
-}
-
-impl Log {
-    fn open(path: &Path) -> Log {
-        Log {
-            file: Arc::new(Mutex::new(std::fs::File::create(path).ok())),
-            start: Instant::now(),
-        }
-    }
-
-    /// Writes one line, stamped with the seconds since the run started.
-    pub fn line(&self, text: &str) {
-        let line = format!("[{:>7.2}s] {text}", self.start.elapsed().as_secs_f64());
-        if std::io::stderr().is_terminal() {
-            // Clears a progress line that may be on screen.
-            crate::errln!("\r\x1b[2K{line}");
-        } else {
-            crate::errln!("{line}");
-        }
-        if let Ok(mut f) = self.file.lock() {
-            if let Some(f) = f.as_mut() {
-                let _ = writeln!(f, "{line}");
-            }
-        }
-    }
-}
-
 /// Runs the test a spec describes and returns the verdict. An `Err` means the test could not
 /// be carried out (exit 3); the run directory, if it was made, keeps what was gathered.
 pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     let spec = &loaded.spec;
     let seed = spec.run.seed.unwrap_or_else(rand::random::<u64>);
     let started_wall = chrono::Utc::now();
-    let run_dir = make_run_dir(&opts.out, &spec.name, started_wall)?;
-    write_run_files(&run_dir, loaded, seed, &opts.command_line)?;
-    let log = Log::open(&run_dir.join("controller.log"));
+    let run_dir = rundir::make_run_dir(&opts.out, &spec.name, started_wall)?;
+    rundir::write_run_files(&run_dir, loaded, seed, &opts.command_line)?;
+    // Every line from here on, from any thread, also goes to the run's controller.log.
+    let _log = log::start_run(&run_dir.join("controller.log"));
     let bound = total_bound(spec);
-    log.line(&format!(
+    tracing::info!(
         "faultline run {}: {} nodes ({} backend), {} workers, {} for {}s, seed {seed}",
         spec.name,
         spec.run.nodes,
@@ -134,12 +105,12 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
         spec.run.concurrency,
         spec.workload.name.name(),
         spec.run.time_limit_s
-    ));
-    log.line(&format!(
+    );
+    tracing::info!(
         "every phase is bounded: at most {}s in all; run directory {}",
         bound.as_secs(),
         run_dir.display()
-    ));
+    );
     crate::cluster::registry::install_interrupt_teardown()
         .context("cannot install the Ctrl-C handler")?;
     let cluster =
@@ -151,7 +122,7 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
             nemesis::clock::prepare_daemon(node.as_ref(), &mut plan.daemon)?;
         }
     }
-    log.line(&format!(
+    tracing::info!(
         "cluster {}: {}",
         cluster.run_id(),
         plans
@@ -159,7 +130,7 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
             .map(|p| format!("{} {}", p.node, p.target.ip))
             .collect::<Vec<_>>()
             .join(", ")
-    ));
+    );
     // On Ctrl-C the signal thread tears the cluster down and exits. Before that, every
     // client socket must be closed (a SYN retransmitted after the bridge went would leave
     // the machine), and the nodes' logs are kept.
@@ -187,9 +158,11 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
     let start = Instant::now();
     let (rec, writer) = recorder::create(&run_dir.join(report::HISTORY_FILE), start)?;
     let mut asked = quiesce.asked();
+    // A bar only where someone watches it; elsewhere, plain lines in the log.
+    let bar = opts.progress && std::io::stderr().is_terminal();
     let phases = rt.block_on(async {
         tokio::select! {
-            outcome = phases(&cluster, spec, &plans, &rec, seed, &log, opts.progress) => {
+            outcome = phases(&cluster, spec, &plans, &rec, seed, bar) => {
                 Some(outcome)
             }
             _ = asked.wait_for(|asked| *asked) => None,
@@ -206,7 +179,7 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
     };
     drop(rec);
     let recorded = writer.finish()?;
-    let problems = finish_cluster(cluster, spec, &plans, &run_dir, &log);
+    let problems = finish_cluster(cluster, spec, &plans, &run_dir);
     let phase_outcome = phases.with_context(|| {
         format!(
             "the test stopped; the run directory {} keeps what it gathered",
@@ -214,17 +187,17 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
         )
     })?;
     for p in problems {
-        log.line(&format!("warning: {p}"));
+        tracing::warn!("{p}");
     }
     // Errors that cost files but not the verdict: the run's code is the worse of the two.
     let mut output_errors: Vec<String> = recorded.write_error.into_iter().collect();
     let history =
         History::from_events(recorded.events).context("the recorded history is malformed")?;
-    log.line(&format!(
+    tracing::info!(
         "recorded {} operations ({} events); checking",
         history.ops.len(),
         history.event_count
-    ));
+    );
     let checks = check(spec, &history, &phase_outcome);
     let meta = RunMeta {
         spec_name: spec.name.clone(),
@@ -250,14 +223,14 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
         ..meta
     };
     match report::write_outputs(&run_dir, &meta, &history, &checks) {
-        Ok(outputs) => log.line(&format!("report: {}", outputs.report_html.display())),
+        Ok(outputs) => tracing::info!("report: {}", outputs.report_html.display()),
         Err(e) => output_errors.push(format!("{e:#}")),
     }
     for c in &checks {
-        log.line(&format!("{}: {} — {}", c.checker, c.verdict, c.summary));
+        tracing::info!("{}: {} — {}", c.checker, c.verdict, c.summary);
     }
     for e in &output_errors {
-        log.line(&format!("error: {e}"));
+        tracing::error!("{e}");
     }
     let code = report::exit_code(verdict, &output_errors);
     Ok(RunOutcome {
@@ -340,7 +313,6 @@ async fn phases(
     plans: &[NodePlan],
     rec: &Recorder,
     seed: u64,
-    log: &Log,
     progress: bool,
 ) -> anyhow::Result<PhaseOutcome> {
     // A fault this cluster cannot inject (a partition on the loopback backend) is a test
@@ -358,10 +330,10 @@ async fn phases(
     }
     let ready = Duration::from_secs(spec.db.ready.timeout_s).min(setup);
     let took = db::await_ready(cluster, &spec.db, plans, ready).await?;
-    log.line(&format!(
+    tracing::info!(
         "setup: every node is ready after {:.1}s",
         took.as_secs_f64()
-    ));
+    );
 
     let targets: Vec<Target> = plans.iter().map(|p| p.target.clone()).collect();
     let client: Arc<dyn Client> = Arc::new(HttpClient::new(&spec.client, targets.clone())?);
@@ -375,7 +347,7 @@ async fn phases(
         )
     });
     let main = Duration::from_secs(spec.run.time_limit_s);
-    log.line(&format!(
+    tracing::info!(
         "main phase: {}s{}",
         main.as_secs(),
         if nemesis.is_some() {
@@ -383,15 +355,15 @@ async fn phases(
         } else {
             ""
         }
-    ));
+    );
     let stop = Arc::new(AtomicBool::new(false));
-    let ticker = tokio::spawn(progress_loop(
-        rec.clone(),
-        log.clone(),
+    let ticker = tokio::spawn(progress::progress_loop(
+        rec.counters().clone(),
         stop.clone(),
+        main,
         progress,
     ));
-    let workers = spawn_workers(
+    let workers = workers::spawn_workers(
         spec.run.concurrency,
         spec.run.rate,
         &client,
@@ -409,13 +381,13 @@ async fn phases(
 
     // Final heal and quiet period.
     if let Some(n) = nemesis {
-        log.line("heal: ending every fault");
+        tracing::info!("heal: ending every fault");
         let errors = tokio::task::spawn_blocking(move || n.finish()).await?;
         for e in errors {
-            log.line(&format!("nemesis: {e}"));
+            tracing::warn!("nemesis: {e}");
         }
     }
-    log.line(&format!("quiet period: {}s", spec.run.quiet_s));
+    tracing::info!("quiet period: {}s", spec.run.quiet_s);
     tokio::time::sleep(Duration::from_secs(spec.run.quiet_s)).await;
 
     // Final reads.
@@ -424,183 +396,15 @@ async fn phases(
         .map(|g| g.final_reads())
         .unwrap_or_default();
     let limit = Duration::from_secs(spec.run.final_reads_timeout_s);
-    let done = final_reads(&client, rec, &targets, reads, next_process, limit).await;
-    log.line(if done {
-        "final reads: done"
+    let done = workers::final_reads(&client, rec, &targets, reads, next_process, limit).await;
+    if done {
+        tracing::info!("final reads: done");
     } else {
-        "final reads: did not finish in time"
-    });
+        tracing::info!("final reads: did not finish in time");
+    }
     Ok(PhaseOutcome {
         final_reads_done: done,
     })
-}
-
-/// Starts `concurrency` workers that run the workload for `main`, paced to `rate` ops/s in
-/// all (0: unlimited). Each resolves to the first process id no worker used. Public so that
-/// the controller benchmark measures exactly this loop.
-pub fn spawn_workers(
-    concurrency: usize,
-    rate: f64,
-    client: &Arc<dyn Client>,
-    generator: &Arc<Mutex<Generator>>,
-    rec: &Recorder,
-    targets: &[Target],
-    main: Duration,
-) -> Vec<tokio::task::JoinHandle<u64>> {
-    let concurrency = concurrency as u64;
-    let pacer = Arc::new(Pacer::new(rate));
-    let deadline = tokio::time::Instant::now() + main;
-    (0..concurrency)
-        .map(|w| {
-            let (client, generator, rec, pacer) = (
-                client.clone(),
-                generator.clone(),
-                rec.clone(),
-                pacer.clone(),
-            );
-            let node = (w as usize) % targets.len();
-            let name = targets[node].node.clone();
-            tokio::spawn(async move {
-                let mut process = w;
-                while tokio::time::Instant::now() < deadline {
-                    if !pacer.wait(deadline).await {
-                        break;
-                    }
-                    let Ok(op) = generator.lock().map(|mut g| g.next_op()) else {
-                        break;
-                    };
-                    rec.invoke(process, &op, &name);
-                    let c = client.invoke(node, &op).await;
-                    rec.complete(process, &op, &c, &name);
-                    if c.outcome == Outcome::Info {
-                        process += concurrency;
-                    }
-                }
-                process + concurrency
-            })
-        })
-        .collect()
-}
-
-/// Spaces invocations evenly: the n-th starts no earlier than n / rate after the first.
-struct Pacer {
-    interval: Option<Duration>,
-    start: tokio::time::Instant,
-    issued: AtomicU64,
-}
-
-impl Pacer {
-    fn new(rate: f64) -> Pacer {
-        Pacer {
-            interval: (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate)),
-            start: tokio::time::Instant::now(),
-            issued: AtomicU64::new(0),
-        }
-    }
-
-    /// Waits for the next slot; false if it falls after `deadline`.
-    async fn wait(&self, deadline: tokio::time::Instant) -> bool {
-        let Some(interval) = self.interval else {
-            return true;
-        };
-        let n = self.issued.fetch_add(1, Ordering::Relaxed);
-        let at = self.start + interval.mul_f64(n as f64);
-        if at >= deadline {
-            return false;
-        }
-        tokio::time::sleep_until(at).await;
-        true
-    }
-}
-
-/// Reads every key from every node, one fresh process per node, within `limit`.
-async fn final_reads(
-    client: &Arc<dyn Client>,
-    rec: &Recorder,
-    targets: &[Target],
-    reads: Vec<Invocation>,
-    first_process: u64,
-    limit: Duration,
-) -> bool {
-    let reads = Arc::new(reads);
-    let stride = targets.len() as u64;
-    let tasks: Vec<_> = targets
-        .iter()
-        .enumerate()
-        .map(|(node, t)| {
-            let (client, rec, reads, name) =
-                (client.clone(), rec.clone(), reads.clone(), t.node.clone());
-            tokio::spawn(async move {
-                let mut process = first_process + node as u64;
-                for op in reads.iter() {
-                    rec.invoke(process, op, &name);
-                    let c = client.invoke(node, op).await;
-                    rec.complete(process, op, &c, &name);
-                    if c.outcome == Outcome::Info {
-                        process += stride;
-                    }
-                }
-            })
-        })
-        .collect();
-    let all = async {
-        for t in tasks {
-            let _ = t.await;
-        }
-    };
-    tokio::time::timeout(limit, all).await.is_ok()
-}
-
-/// Prints progress every second on a terminal (one line, rewritten), every 10 s otherwise.
-async fn progress_loop(rec: Recorder, log: Log, stop: Arc<AtomicBool>, tty: bool) {
-    let counters = rec.counters().clone();
-    let every = if tty {
-        Duration::from_secs(1)
-    } else {
-        Duration::from_secs(10)
-    };
-    let mut last = (Instant::now(), 0u64);
-    let mut ticks = tokio::time::interval(every);
-    ticks.tick().await;
-    while !stop.load(Ordering::Relaxed) {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = tokio::time::sleep(Duration::from_millis(200)) => { continue; }
-        }
-        let done = counters.completed();
-        let rate = (done - last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-3);
-        last = (Instant::now(), done);
-        let faults = counters
-            .faults
-            .lock()
-            .map(|f| {
-                f.iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
-        let line = format!(
-            "{:.0} ops/s  ok {}  fail {}  info {}  faults: {}",
-            rate,
-            counters.ok.load(Ordering::Relaxed),
-            counters.fail.load(Ordering::Relaxed),
-            counters.info.load(Ordering::Relaxed),
-            if faults.is_empty() {
-                "none".into()
-            } else {
-                faults
-            }
-        );
-        if tty {
-            crate::err!("\r\x1b[2K{line}");
-        } else {
-            log.line(&line);
-        }
-    }
-    if tty {
-        crate::errln!();
-    }
 }
 
 /// Turns the spec's `[nemesis]` into a schedule; `None` when it injects nothing.
@@ -701,9 +505,8 @@ fn finish_cluster(
     spec: &Spec,
     plans: &[NodePlan],
     run_dir: &Path,
-    log: &Log,
 ) -> Vec<String> {
-    log.line("teardown: stopping the store, collecting logs");
+    tracing::info!("teardown: stopping the store, collecting logs");
     let limit = Duration::from_secs(spec.run.teardown_timeout_s);
     let (db_spec, plans, dest) = (spec.db.clone(), plans.to_vec(), run_dir.join("nodes"));
     let (tx, rx) = std::sync::mpsc::channel();
@@ -809,126 +612,6 @@ fn workload_check(spec: &Spec, history: &History, phases: &PhaseOutcome) -> Chec
     }
 }
 
-/// `out/<name>/<UTC timestamp with ms>/`, and `out/<name>/latest` pointing at it.
-fn make_run_dir(
-    out: &Path,
-    name: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<PathBuf> {
-    let base = out.join(name);
-    std::fs::create_dir_all(&base)
-        .with_context(|| format!("cannot create the directory {}", base.display()))?;
-    let stamp = now.format("%Y%m%dT%H%M%S%.3fZ").to_string();
-    // Created exclusively: two runs started in the same millisecond get two directories.
-    let mut taken = None;
-    for attempt in 1..=MAX_SAME_STAMP {
-        let name = match attempt {
-            1 => stamp.clone(),
-            n => format!("{stamp}-{n}"),
-        };
-        match std::fs::create_dir(base.join(&name)) {
-            Ok(()) => {
-                taken = Some(name);
-                break;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(e).with_context(|| {
-                    format!(
-                        "cannot create the run directory {}",
-                        base.join(&name).display()
-                    )
-                })
-            }
-        }
-    }
-    let Some(leaf) = taken else {
-        anyhow::bail!(
-            "cannot create a run directory in {}: {MAX_SAME_STAMP} runs already started at {stamp}",
-            base.display()
-        );
-    };
-    point_latest_at(&base, &leaf);
-    Ok(base.join(leaf))
-}
-
-/// How many runs of one spec may start in one millisecond.
-const MAX_SAME_STAMP: usize = 100;
-
-/// Points `base/latest` at the run directory `leaf`, but only replaces a `latest` that is
-/// faultline's own: a symlink to a name in the same directory. Anything else is the user's.
-fn point_latest_at(base: &Path, leaf: &str) {
-    let latest = base.join("latest");
-    let ours = match std::fs::symlink_metadata(&latest) {
-        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
-        Ok(meta) => {
-            meta.file_type().is_symlink()
-                && std::fs::read_link(&latest).is_ok_and(|target| {
-                    target.components().count() == 1
-                        && matches!(
-                            target.components().next(),
-                            Some(std::path::Component::Normal(_))
-                        )
-                })
-        }
-    };
-    if !ours {
-        crate::errln!(
-            "faultline: warning: {} is not faultline's link; left as it is",
-            latest.display()
-        );
-        return;
-    }
-    let tmp = base.join(format!(".latest-{leaf}"));
-    let _ = std::fs::remove_file(&tmp);
-    if std::os::unix::fs::symlink(leaf, &tmp).is_ok() && std::fs::rename(&tmp, &latest).is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-}
-
-fn write_run_files(
-    dir: &Path,
-    loaded: &LoadedSpec,
-    seed: u64,
-    command_line: &[String],
-) -> anyhow::Result<()> {
-    // The seed goes into the spec as run, so that running that file replays the test.
-    let mut effective = loaded.spec.clone();
-    effective.run.seed = Some(seed);
-    let spec_text = match toml::to_string(&effective) {
-        Ok(effective) => format!(
-            "# The spec as run: {} with defaults and command-line overrides applied.\n{effective}",
-            loaded.path.display()
-        ),
-        Err(_) => loaded.source.clone(),
-    };
-    for (file, text) in [
-        ("spec.toml", spec_text),
-        ("seed", format!("{seed}\n")),
-        ("command-line", format!("{}\n", shell_words(command_line))),
-    ] {
-        let path = dir.join(file);
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
-}
-
-fn shell_words(args: &[String]) -> String {
-    args.iter()
-        .map(|a| {
-            if !a.is_empty()
-                && a.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,".contains(&b))
-            {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -994,56 +677,5 @@ name = "cas-register"
             workload_check(&spec(), &history, &phases).verdict,
             Verdict::Valid
         );
-    }
-
-    #[test]
-    fn the_pacer_spaces_invocations_by_the_rate() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let pacer = Pacer::new(100.0);
-            let start = pacer.start;
-            let deadline = start + Duration::from_millis(95);
-            let mut issued = 0;
-            while pacer.wait(deadline).await {
-                issued += 1;
-            }
-            // Slots at 0, 10, ..., 90 ms: ten fit before the deadline, none early.
-            assert_eq!(issued, 10);
-            assert!(start.elapsed() >= Duration::from_millis(90));
-        });
-    }
-
-    #[test]
-    fn runs_started_in_the_same_millisecond_get_their_own_directories() {
-        let out = tempfile::tempdir().unwrap();
-        let now = chrono::Utc::now();
-        let dirs: Vec<PathBuf> = (0..3)
-            .map(|_| make_run_dir(out.path(), "t", now).unwrap())
-            .collect();
-        assert_ne!(dirs[0], dirs[1]);
-        assert_ne!(dirs[1], dirs[2]);
-        assert!(dirs.iter().all(|d| d.is_dir()));
-        let latest = std::fs::canonicalize(out.path().join("t/latest")).unwrap();
-        assert_eq!(latest, std::fs::canonicalize(&dirs[2]).unwrap());
-    }
-
-    #[test]
-    fn a_latest_that_is_not_faultlines_own_link_is_left_alone() {
-        let out = tempfile::tempdir().unwrap();
-        std::fs::create_dir(out.path().join("t")).unwrap();
-        let latest = out.path().join("t/latest");
-        std::fs::write(&latest, "the user's own file").unwrap();
-        make_run_dir(out.path(), "t", chrono::Utc::now()).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&latest).unwrap(),
-            "the user's own file"
-        );
-        std::fs::remove_file(&latest).unwrap();
-        std::os::unix::fs::symlink("/etc", &latest).unwrap();
-        make_run_dir(out.path(), "t", chrono::Utc::now()).unwrap();
-        assert_eq!(std::fs::read_link(&latest).unwrap(), Path::new("/etc"));
     }
 }

@@ -163,7 +163,6 @@ pub struct Availability {
     pub windows: Vec<WindowAvailability>,
 }
 
-
 /// Pairs nemesis start and stop events into fault windows, in order of their start.
 pub fn fault_windows(history: &History, nodes: &[String]) -> Vec<FaultWindow> {
     let end_pos = history.event_count;

@@ -1,0 +1,158 @@
+//! The workers: tokio tasks that run the workload against the cluster.
+//!
+//! Worker `w` talks to node `w % nodes` only and starts as process `w`; when an operation
+//! ends `info` its process may still be acting on the store, so the worker continues as
+//! process `w + concurrency` (then `+ 2·concurrency`, ...). A global rate limit spaces
+//! invocations evenly over all workers. After the main phase, the final reads read every
+//! key from every node with one fresh process per node.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use faultline_checkers::Outcome;
+
+use crate::client::{Client, Invocation, Target};
+use crate::generator::Generator;
+use crate::recorder::Recorder;
+
+/// Starts `concurrency` workers that run the workload for `main`, paced to `rate` ops/s in
+/// all (0: unlimited). Each resolves to the first process id no worker used. Public so that
+/// the controller benchmark measures exactly this loop.
+pub fn spawn_workers(
+    concurrency: usize,
+    rate: f64,
+    client: &Arc<dyn Client>,
+    generator: &Arc<Mutex<Generator>>,
+    rec: &Recorder,
+    targets: &[Target],
+    main: Duration,
+) -> Vec<tokio::task::JoinHandle<u64>> {
+    let concurrency = concurrency as u64;
+    let pacer = Arc::new(Pacer::new(rate));
+    let deadline = tokio::time::Instant::now() + main;
+    (0..concurrency)
+        .map(|w| {
+            let (client, generator, rec, pacer) = (
+                client.clone(),
+                generator.clone(),
+                rec.clone(),
+                pacer.clone(),
+            );
+            let node = (w as usize) % targets.len();
+            let name = targets[node].node.clone();
+            tokio::spawn(async move {
+                let mut process = w;
+                while tokio::time::Instant::now() < deadline {
+                    if !pacer.wait(deadline).await {
+                        break;
+                    }
+                    let Ok(op) = generator.lock().map(|mut g| g.next_op()) else {
+                        break;
+                    };
+                    rec.invoke(process, &op, &name);
+                    let c = client.invoke(node, &op).await;
+                    rec.complete(process, &op, &c, &name);
+                    if c.outcome == Outcome::Info {
+                        process += concurrency;
+                    }
+                }
+                process + concurrency
+            })
+        })
+        .collect()
+}
+
+/// Spaces invocations evenly: the n-th starts no earlier than n / rate after the first.
+struct Pacer {
+    interval: Option<Duration>,
+    start: tokio::time::Instant,
+    issued: AtomicU64,
+}
+
+impl Pacer {
+    fn new(rate: f64) -> Pacer {
+        Pacer {
+            interval: (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate)),
+            start: tokio::time::Instant::now(),
+            issued: AtomicU64::new(0),
+        }
+    }
+
+    /// Waits for the next slot; false if it falls after `deadline`.
+    async fn wait(&self, deadline: tokio::time::Instant) -> bool {
+        let Some(interval) = self.interval else {
+            return true;
+        };
+        let n = self.issued.fetch_add(1, Ordering::Relaxed);
+        let at = self.start + interval.mul_f64(n as f64);
+        if at >= deadline {
+            return false;
+        }
+        tokio::time::sleep_until(at).await;
+        true
+    }
+}
+
+/// Reads every key from every node, one fresh process per node, within `limit`.
+pub async fn final_reads(
+    client: &Arc<dyn Client>,
+    rec: &Recorder,
+    targets: &[Target],
+    reads: Vec<Invocation>,
+    first_process: u64,
+    limit: Duration,
+) -> bool {
+    let reads = Arc::new(reads);
+    let stride = targets.len() as u64;
+    let tasks: Vec<_> = targets
+        .iter()
+        .enumerate()
+        .map(|(node, t)| {
+            let (client, rec, reads, name) =
+                (client.clone(), rec.clone(), reads.clone(), t.node.clone());
+            tokio::spawn(async move {
+                let mut process = first_process + node as u64;
+                for op in reads.iter() {
+                    rec.invoke(process, op, &name);
+                    let c = client.invoke(node, op).await;
+                    rec.complete(process, op, &c, &name);
+                    if c.outcome == Outcome::Info {
+                        process += stride;
+                    }
+                }
+            })
+        })
+        .collect();
+    let all = async {
+        for t in tasks {
+            let _ = t.await;
+        }
+    };
+    tokio::time::timeout(limit, all).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pacer_spaces_invocations_by_the_rate() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let pacer = Pacer::new(100.0);
+            let start = pacer.start;
+            let deadline = start + Duration::from_millis(95);
+            let mut issued = 0;
+            while pacer.wait(deadline).await {
+                issued += 1;
+            }
+            // Slots at 0, 10, ..., 90 ms: ten fit before the deadline, none early.
+            assert_eq!(issued, 10);
+            assert!(start.elapsed() >= Duration::from_millis(90));
+        });
+    }
+}
