@@ -149,6 +149,7 @@ impl Checker for Bank {
             anomalies,
             details: json!({"reads": reads_total, "transfers": transfers, "anomalies": counts}),
             warnings: Vec::new(),
+            duration_ms: None,
         }
     }
 }

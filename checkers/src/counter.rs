@@ -72,6 +72,7 @@ impl Checker for Counter {
             anomalies,
             details: json!({"reads": reads, "out_of_bounds": bad_reads}),
             warnings: Vec::new(),
+            duration_ms: None,
         }
     }
 }

@@ -371,6 +371,7 @@ fn run_checker(config: &Config, history: &History) -> CheckResult {
         None => Budget::default(),
     };
     let checker = &config.checker;
+    let started = Instant::now();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         checker.check(history, &budget)
     })) {
@@ -380,6 +381,7 @@ fn run_checker(config: &Config, history: &History) -> CheckResult {
             "the checker crashed on this history (see the message above); please report it",
         ),
     }
+    .with_duration(started.elapsed())
 }
 
 fn location(e: &FormatError) -> String {

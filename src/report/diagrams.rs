@@ -616,6 +616,7 @@ mod tests {
             anomalies: vec![anomaly(0, "a"), anomaly(1, "b")],
             details: json!({"failing_op": 0, "key": "a", "model": "register", "states": [null]}),
             warnings: vec![],
+            duration_ms: None,
         };
         let mut out = String::new();
         for_checker(&mut out, &c, &history);

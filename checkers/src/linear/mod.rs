@@ -566,5 +566,6 @@ fn summarize(model: ModelKind, reports: Vec<KeyReport>) -> CheckResult {
         anomalies,
         details: serde_json::to_value(&details).unwrap_or(Value::Null),
         warnings: Vec::new(),
+        duration_ms: None,
     }
 }
