@@ -185,6 +185,7 @@ fn main() {
         details: json!({"key": "k7", "model": "register", "failing_op": ops / 2,
                         "states": [1, 2], "prefix": (ops / 2 - 30..ops / 2).collect::<Vec<_>>()}),
         warnings: vec![],
+        duration_ms: None,
     }];
     let started = Instant::now();
     let outputs = report::write_outputs(dir, &meta, &history, &checks).expect("report written");

@@ -211,11 +211,6 @@ impl Generator {
             })
             .collect()
     }
-
-    /// True when the workload needs final reads to be checked at all.
-    pub fn needs_final_reads(&self) -> bool {
-        self.kind == WorkloadKind::Set
-    }
 }
 
 #[cfg(test)]

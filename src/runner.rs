@@ -552,10 +552,12 @@ fn check(spec: &Spec, history: &History, phases: &PhaseOutcome) -> Vec<CheckResu
         Ok(c) => c,
         Err(e) => return vec![CheckResult::unknown(&name, e.to_string())],
     };
+    let started = std::time::Instant::now();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         checker.check(history, &budget)
     }))
-    .unwrap_or_else(|_| CheckResult::unknown(checker.name(), "the checker panicked"));
+    .unwrap_or_else(|_| CheckResult::unknown(checker.name(), "the checker panicked"))
+    .with_duration(started.elapsed());
     vec![result, workload_check(spec, history, phases)]
 }
 
@@ -609,6 +611,7 @@ fn workload_check(spec: &Spec, history: &History, phases: &PhaseOutcome) -> Chec
         anomalies: Vec::new(),
         details: Value::Object(counts),
         warnings,
+        duration_ms: None,
     }
 }
 

@@ -15,7 +15,8 @@
 //! `read` whose `ok` value is a map of account to balance. Reported anomalies (Jepsen's
 //! names): `wrong-total`, `negative-value` (unless negative balances are allowed),
 //! `nil-balance` (an account read as null), `unexpected-key` (an account that does not exist,
-//! when the accounts are known).
+//! when the accounts are known). Amounts and balances are integers by
+//! [`crate::history::integer`]'s rule (numbers written as strings too).
 //!
 //! The expected total comes from the options: a number, or the initial balances (which also
 //! fix the accounts). Without either, the total that most reads agree on is taken (and said
@@ -27,7 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Value};
 
-use crate::history::{History, Op, Outcome};
+use crate::history::{integer, History, Op, Outcome};
 use crate::verdict::{Anomaly, Budget, CheckResult, Checker, Verdict, MAX_ANOMALIES};
 
 /// The bank checker; see the module docs.
@@ -148,6 +149,7 @@ impl Checker for Bank {
             anomalies,
             details: json!({"reads": reads_total, "transfers": transfers, "anomalies": counts}),
             warnings: Vec::new(),
+            duration_ms: None,
         }
     }
 }
@@ -243,16 +245,6 @@ fn inferred_total(reads: &[Snapshot]) -> Option<(i128, usize)> {
         .into_iter()
         .max_by_key(|(_, (count, first))| (*count, std::cmp::Reverse(*first)))?;
     (agreeing >= 2).then_some((total, agreeing))
-}
-
-fn integer(v: &Value) -> Option<i128> {
-    match v {
-        Value::Number(n) => n
-            .as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from)),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@
 //! at most every attempted one.) The interval test is necessary, not sufficient: a read of 2
 //! above passes although no subset of the adds sums to 2 — checking that exactly is
 //! subset-sum; use `--model` over a linearizable counter for that. `fail`ed adds are ignored.
-//! A read of `null` counts as the initial value (the counter was never written).
+//! A read of `null` counts as the initial value (the counter was never written). Adds and
+//! reads are integers by [`crate::history::integer`]'s rule (numbers written as strings too).
 //!
 //! Reported anomaly: `out-of-bounds` (the read, its bounds, its line). Keys are checked
 //! independently. Complexity: O(n log n) for n ops (one sweep over the sorted events).
@@ -27,7 +28,7 @@
 
 use serde_json::{json, Value};
 
-use crate::history::{History, Op, Outcome};
+use crate::history::{integer, History, Op, Outcome};
 use crate::verdict::{Anomaly, Budget, CheckResult, Checker, Verdict, MAX_ANOMALIES};
 
 /// The counter checker; see the module docs.
@@ -71,6 +72,7 @@ impl Checker for Counter {
             anomalies,
             details: json!({"reads": reads, "out_of_bounds": bad_reads}),
             warnings: Vec::new(),
+            duration_ms: None,
         }
     }
 }
@@ -183,17 +185,6 @@ fn check_key(ops: &[&Op], initial: i64) -> Result<KeyFound, String> {
         reads: reads.len(),
         bad,
     })
-}
-
-fn integer(v: &Value) -> Option<i128> {
-    match v {
-        Value::Number(n) => n
-            .as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from)),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -438,6 +438,24 @@ impl HistoryBuilder {
     }
 }
 
+/// Reads an operation's value as an integer, the one rule every numeric checker shares.
+///
+/// A value is an integer when it is a JSON integer (within `i64` or `u64`) or a string
+/// holding a decimal integer with an optional sign (`"42"`, `"-7"`), because stores that
+/// speak text (Redis, etcd's v2 API) hand numbers back as strings. Anything else — a
+/// fraction (`1.5`, even `2.0`), `null`, a string with spaces or a map — is not, and the
+/// caller says why in its own words.
+pub fn integer(value: &Value) -> Option<i128> {
+    match value {
+        Value::Number(n) => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from)),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,5 +543,49 @@ mod tests {
         assert_eq!(back[1].f, "kill");
         assert_eq!(back[2].kind, EventType::Ok);
         assert_eq!(back[2].index, 2);
+    }
+
+    fn client(p: u64, kind: EventType, f: &str, value: Value) -> Event {
+        ev(Process::Client(p), kind, f, value)
+    }
+
+    /// What the bank and the counter checker make of one written integer `read`.
+    fn bank_and_counter_verdicts(read: Value) -> (crate::Verdict, crate::Verdict) {
+        use crate::{Budget, Checker};
+        let counter = History::from_events([
+            client(0, EventType::Invoke, "add", json!(10)),
+            client(0, EventType::Ok, "add", json!(10)),
+            client(1, EventType::Invoke, "read", Value::Null),
+            client(1, EventType::Ok, "read", read.clone()),
+        ])
+        .unwrap();
+        let bank = History::from_events([
+            client(1, EventType::Invoke, "read", Value::Null),
+            client(1, EventType::Ok, "read", json!({"0": read, "1": 0})),
+        ])
+        .unwrap();
+        let bank_checker = crate::bank::Bank {
+            total: Some(10),
+            ..Default::default()
+        };
+        (
+            bank_checker.check(&bank, &Budget::default()).verdict,
+            crate::counter::Counter::default()
+                .check(&counter, &Budget::default())
+                .verdict,
+        )
+    }
+
+    #[test]
+    fn bank_and_counter_read_a_value_by_the_same_integer_rule() {
+        use crate::Verdict::{Unknown, Valid};
+        assert_eq!(integer(&json!("-7")), Some(-7));
+        assert_eq!(integer(&json!(u64::MAX)), Some(u64::MAX as i128));
+        assert_eq!(integer(&json!(2.0)), None);
+        assert_eq!(integer(&json!(" 1")), None);
+        assert_eq!(bank_and_counter_verdicts(json!(10)), (Valid, Valid));
+        assert_eq!(bank_and_counter_verdicts(json!("10")), (Valid, Valid));
+        assert_eq!(bank_and_counter_verdicts(json!(10.0)), (Unknown, Unknown));
+        assert_eq!(bank_and_counter_verdicts(json!("ten")), (Unknown, Unknown));
     }
 }

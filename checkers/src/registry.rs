@@ -134,7 +134,9 @@ pub fn build(name: &str, options: &CheckerOptions) -> Result<Box<dyn Checker>, R
     if options.consistency.is_some() && !is_elle {
         return refuse("--consistency-model");
     }
-    if options.nil_read_matches_any && (ModelKind::from_name(name).is_none() || name == "queue") {
+    let model = ModelKind::from_name(name);
+    if options.nil_read_matches_any && !model.is_some_and(ModelKind::supports_nil_read_matches_any)
+    {
         return refuse("--nil-read-matches-any");
     }
     if options.set_linearizable && name != "set-full" {
@@ -146,7 +148,7 @@ pub fn build(name: &str, options: &CheckerOptions) -> Result<Box<dyn Checker>, R
     if !options.initial.is_null() && (is_elle || name == "set-full") {
         return refuse("--initial-value");
     }
-    if let Some(model) = ModelKind::from_name(name) {
+    if let Some(model) = model {
         return Ok(Box::new(Linearizable {
             model,
             options: ModelOptions {

@@ -153,6 +153,7 @@ impl SetFull {
             anomalies,
             details: serde_json::to_value(&counts).unwrap_or(Value::Null),
             warnings: Vec::new(),
+            duration_ms: None,
         }
     }
 }

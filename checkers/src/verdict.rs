@@ -73,9 +73,22 @@ pub struct CheckResult {
     pub details: Value,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// How long the check took, in milliseconds (to the microsecond), for `junit.xml`'s
+    /// `time`. Set by whoever runs the checker — checkers themselves never read the clock for
+    /// it — and absent in results written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
 }
 
 impl CheckResult {
+    /// The same result, saying the check took `elapsed`.
+    pub fn with_duration(self, elapsed: Duration) -> CheckResult {
+        CheckResult {
+            duration_ms: Some((elapsed.as_secs_f64() * 1e6).round() / 1e3),
+            ..self
+        }
+    }
+
     /// A result that says the checker could not judge the history.
     pub fn unknown(checker: &str, why: impl Into<String>) -> CheckResult {
         CheckResult {
@@ -85,6 +98,7 @@ impl CheckResult {
             anomalies: Vec::new(),
             details: Value::Null,
             warnings: Vec::new(),
+            duration_ms: None,
         }
     }
 }
@@ -177,5 +191,17 @@ mod tests {
         assert_eq!(Verdict::Unknown.and(Verdict::Invalid), Verdict::Invalid);
         assert_eq!(Verdict::Invalid.and(Verdict::Valid), Verdict::Invalid);
         assert_eq!(Verdict::Valid.and(Verdict::Valid), Verdict::Valid);
+    }
+
+    #[test]
+    fn a_result_written_before_durations_existed_still_reads() {
+        let old =
+            r#"{"checker":"counter","verdict":"valid","summary":"0 of 1 read(s) out of bounds"}"#;
+        let r: CheckResult = serde_json::from_str(old).unwrap();
+        assert_eq!(r.duration_ms, None);
+        let timed = r.with_duration(Duration::from_micros(1500));
+        assert_eq!(timed.duration_ms, Some(1.5));
+        let text = serde_json::to_string(&timed).unwrap();
+        assert!(text.contains(r#""duration_ms":1.5"#), "{text}");
     }
 }

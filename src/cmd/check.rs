@@ -400,6 +400,7 @@ fn run_checker(config: &Config, history: &History, started: Instant) -> CheckRes
         ..Budget::default()
     };
     let checker = &config.checker;
+    let started = Instant::now();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         checker.check(history, &budget)
     })) {
@@ -409,6 +410,7 @@ fn run_checker(config: &Config, history: &History, started: Instant) -> CheckRes
             "the checker crashed on this history (see the message above); please report it",
         ),
     }
+    .with_duration(started.elapsed())
 }
 
 fn location(e: &FormatError) -> String {

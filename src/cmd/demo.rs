@@ -31,6 +31,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
+use faultline_checkers::linear::Failure;
 use faultline_checkers::{CheckResult, Verdict};
 
 use crate::cli::OutArgs;
@@ -205,7 +206,7 @@ fn anomaly_sentence(mode: DemoMode, verdict: Verdict, checks: &[CheckResult]) ->
     let first = |v: Verdict| checks.iter().find(|c| c.verdict == v);
     match verdict {
         Verdict::Invalid => {
-            let witness = first(Verdict::Invalid).map(|c| witness(&c.summary));
+            let witness = first(Verdict::Invalid).map(witness);
             let mut s = capitalised(mode.explanation());
             if let Some(w) = witness.filter(|w| !w.is_empty()) {
                 s = format!("{s}: {w}");
@@ -226,15 +227,14 @@ fn anomaly_sentence(mode: DemoMode, verdict: Verdict, checks: &[CheckResult]) ->
     }
 }
 
-/// The first witness of a checker's summary: `not linearizable (8 of 8 keys): key k0: read
-/// ... could only be 4; concurrent: ...` becomes `key k0: read ... could only be 4`.
-fn witness(summary: &str) -> String {
-    let s = summary.split("; concurrent").next().unwrap_or(summary);
-    let s = match s.find("): ") {
-        Some(i) if s[..i].contains('(') => &s[i + 3..],
-        _ => s,
+/// The first witness of an invalid result: the linearizability failure's headline (`key k0:
+/// read ... could only be 4`), or the summary of any other checker.
+fn witness(c: &CheckResult) -> String {
+    let text = match Failure::from_json(&c.details) {
+        Some(f) => f.headline,
+        None => c.summary.clone(),
     };
-    s.trim().trim_end_matches('.').to_string()
+    text.trim().trim_end_matches('.').to_string()
 }
 
 fn capitalised(s: &str) -> String {
@@ -397,13 +397,38 @@ mod tests {
 
     #[test]
     fn the_anomaly_sentence_keeps_the_first_witness_only() {
-        let summary = "not linearizable (8 of 8 keys): key k0: read by process 8 returned 1 \
-                       (op 68, line 137) cannot take effect: at that point the register could \
-                       only be 4; concurrent: none";
-        assert_eq!(
-            witness(summary),
-            "key k0: read by process 8 returned 1 (op 68, line 137) cannot take effect: at \
-             that point the register could only be 4"
+        use faultline_checkers::registry::{build, CheckerOptions};
+        use faultline_checkers::{Budget, Event, History, Process};
+        let ev = |p: u64, kind: &str, f: &str, value: serde_json::Value| Event {
+            index: 0,
+            time: None,
+            process: Process::Client(p),
+            kind: serde_json::from_value(serde_json::json!(kind)).unwrap(),
+            f: f.into(),
+            key: Some("k0".into()),
+            value,
+            node: None,
+            error: None,
+        };
+        let stale = History::from_events([
+            ev(0, "invoke", "write", 4.into()),
+            ev(0, "ok", "write", 4.into()),
+            ev(1, "invoke", "read", serde_json::Value::Null),
+            ev(1, "ok", "read", 1.into()),
+        ])
+        .unwrap();
+        let checker = build("register", &CheckerOptions::default()).unwrap();
+        let result = checker.check(&stale, &Budget::default());
+        let w = witness(&result);
+        assert!(w.starts_with("key k0: read by process 1 returned 1"), "{w}");
+        assert!(w.ends_with("could only be 4"), "{w}");
+        // The same clause the summary carries, without the concurrent ops.
+        assert!(
+            result.summary.contains(&format!("): {w}; concurrent")),
+            "{}",
+            result.summary
         );
+        let sentence = anomaly_sentence(DemoMode::StaleReads, Verdict::Invalid, &[result]);
+        assert!(sentence.ends_with(&format!(": {w}.")), "{sentence}");
     }
 }

@@ -26,7 +26,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use faultline_checkers::linear::Failure;
 use faultline_checkers::{CheckResult, History, Op, Outcome};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::escape::{html, truncate};
@@ -71,7 +73,7 @@ pub fn for_checker(out: &mut String, c: &CheckResult, history: &History) {
 /// The linearizability failures to draw: the one in `details` first, then each anomaly's
 /// (one per failing key), at most [`MAX_KEYS`], without repeats.
 fn linear_failures(c: &CheckResult, history: &History) -> Vec<LinearFailure> {
-    let model = c.details.get("model").and_then(Value::as_str);
+    let model = Named::deserialize(&c.details).ok().map(|n| n.model);
     let mut out: Vec<LinearFailure> = Vec::new();
     let candidates = std::iter::once(&c.details).chain(c.anomalies.iter().map(|a| &a.data));
     for data in candidates {
@@ -80,7 +82,7 @@ fn linear_failures(c: &CheckResult, history: &History) -> Vec<LinearFailure> {
         }
         if let Some(mut f) = LinearFailure::from_details(data, history) {
             if f.model.is_none() {
-                f.model = model.map(String::from);
+                f.model = model.clone();
             }
             if !out.iter().any(|o| o.failing_op == f.failing_op) {
                 out.push(f);
@@ -90,10 +92,18 @@ fn linear_failures(c: &CheckResult, history: &History) -> Vec<LinearFailure> {
     out
 }
 
+/// The part of the linearizability checker's `details` that names its model (anomalies carry
+/// the failure only).
+#[derive(Deserialize)]
+struct Named {
+    model: String,
+}
+
 /// The most failing keys drawn per checker.
 const MAX_KEYS: usize = 10;
 
-/// What the linearizability checker says about its failure, read from `details`.
+/// What the linearizability checker says about its failure ([`Failure`], read from
+/// `details`), with the model and only the op ids this history has.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinearFailure {
     pub key: Option<String>,
@@ -107,36 +117,20 @@ pub struct LinearFailure {
 impl LinearFailure {
     /// Reads the details; `None` when they do not describe a failure within this history.
     pub fn from_details(details: &Value, history: &History) -> Option<LinearFailure> {
-        let failing_op = details.get("failing_op")?.as_u64()? as usize;
-        if failing_op >= history.ops.len() {
+        let f = Failure::from_json(details)?;
+        if f.failing_op >= history.ops.len() {
             return None;
         }
-        let ids = |name: &str| -> Vec<usize> {
-            details
-                .get(name)
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_u64().map(|v| v as usize))
-                        .filter(|&i| i < history.ops.len())
-                        .collect()
-                })
-                .unwrap_or_default()
+        let known = |ids: Vec<usize>| -> Vec<usize> {
+            ids.into_iter().filter(|&i| i < history.ops.len()).collect()
         };
         Some(LinearFailure {
-            key: details.get("key").filter(|k| !k.is_null()).map(value_text),
-            model: details
-                .get("model")
-                .and_then(Value::as_str)
-                .map(String::from),
-            failing_op,
-            concurrent: ids("concurrent"),
-            prefix: ids("prefix"),
-            states: details
-                .get("states")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default(),
+            key: f.key,
+            model: Named::deserialize(details).ok().map(|n| n.model),
+            failing_op: f.failing_op,
+            concurrent: known(f.concurrent),
+            prefix: known(f.prefix),
+            states: f.states,
         })
     }
 
@@ -616,6 +610,7 @@ mod tests {
             anomalies: vec![anomaly(0, "a"), anomaly(1, "b")],
             details: json!({"failing_op": 0, "key": "a", "model": "register", "states": [null]}),
             warnings: vec![],
+            duration_ms: None,
         };
         let mut out = String::new();
         for_checker(&mut out, &c, &history);

@@ -348,6 +348,7 @@ mod tests {
                 .collect(),
             details: serde_json::Value::Null,
             warnings: vec![],
+            duration_ms: None,
         }
     }
 

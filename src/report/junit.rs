@@ -3,7 +3,8 @@
 //! One `<testsuite>` per run, named after the spec; one `<testcase>` per checker. An
 //! `invalid` checker is a `<failure>` whose message is its summary and whose text lists every
 //! anomaly with its explanation; an `unknown` checker is an `<error>` (the check could not
-//! decide, which must not look like a pass); a `valid` one is a plain test case. The run's
+//! decide, which must not look like a pass); a `valid` one is a plain test case. Each test
+//! case's `time` is how long its check took (0 for results that did not record it). The run's
 //! seed, store and command line are `<property>` elements, so a failure can be replayed from
 //! the CI page. Everything is escaped (values come from the store under test).
 
@@ -58,9 +59,11 @@ pub fn junit_xml(results: &Results) -> String {
     }
     out.push_str("    </properties>\n");
     for c in &results.checkers {
+        // A result from before durations were recorded (or a check that did not run) says 0.
+        let case_seconds = c.duration_ms.map_or(0.0, |ms| ms / 1e3);
         let _ = write!(
             out,
-            "    <testcase classname=\"faultline.{suite}\" name=\"{}\" time=\"0\"",
+            "    <testcase classname=\"faultline.{suite}\" name=\"{}\" time=\"{case_seconds:.3}\"",
             xml(&c.checker)
         );
         let tag = match c.verdict {
@@ -111,6 +114,7 @@ mod tests {
     use super::*;
     use crate::report::{results, RunMeta};
     use faultline_checkers::{Anomaly, CheckResult, History};
+    use std::time::Duration;
 
     fn check(verdict: Verdict, explanation: &str) -> CheckResult {
         CheckResult {
@@ -124,6 +128,7 @@ mod tests {
             }],
             details: serde_json::Value::Null,
             warnings: vec![],
+            duration_ms: None,
         }
     }
 
@@ -157,5 +162,21 @@ mod tests {
         let doc = junit_xml(&r);
         assert!(doc.contains("errors=\"1\""));
         assert!(doc.contains("<error message="));
+    }
+
+    #[test]
+    fn each_testcase_takes_the_time_its_check_took() {
+        let slow = check(Verdict::Invalid, "x").with_duration(Duration::from_millis(2500));
+        let old = check(Verdict::Valid, "x");
+        let r = results(&RunMeta::default(), &History::default(), &[slow, old]);
+        let doc = junit_xml(&r);
+        assert!(
+            doc.contains("name=\"linearizable\" time=\"2.500\">"),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("name=\"linearizable\" time=\"0.000\"/>"),
+            "{doc}"
+        );
     }
 }

@@ -198,6 +198,7 @@ fn passing_result(name: &str) -> CheckResult {
         anomalies: vec![],
         details: Value::Null,
         warnings: vec![],
+        duration_ms: None,
     }
 }
 

@@ -425,5 +425,6 @@ pub(crate) fn result(
         anomalies,
         details,
         warnings,
+        duration_ms: None,
     }
 }

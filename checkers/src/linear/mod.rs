@@ -46,7 +46,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::history::{History, Op, Outcome};
@@ -120,22 +120,42 @@ pub struct KeyStats {
 
 /// Why a key is not linearizable: the evidence a report draws.
 ///
-/// All op ids are indices into [`History::ops`].
-#[derive(Clone, Debug, Serialize, PartialEq)]
+/// All op ids are indices into [`History::ops`]. It is written into `details` (flattened) and
+/// into each `nonlinearizable` anomaly's `data`, and read back with [`Failure::from_json`];
+/// every field but `failing_op` may be missing from what older versions wrote.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Failure {
     /// The key (`null` for ops without one).
+    #[serde(default)]
     pub key: Option<String>,
     /// The op that could not be placed, furthest into the history the search got.
     pub failing_op: usize,
     /// Ops of the same key whose interval overlaps the failing op's (crashed ops extend to
     /// the end of the history), at most [`MAX_CONCURRENT`].
+    #[serde(default)]
     pub concurrent: Vec<usize>,
     /// The states the object could be in where the failing op had to take effect.
+    #[serde(default)]
     pub states: Vec<Value>,
     /// The longest linearizable prefix found, in linearization order.
+    #[serde(default)]
     pub prefix: Vec<usize>,
-    /// A sentence a person reads.
+    /// The first witness in one clause: the key, the op that cannot take effect and the
+    /// states it met (`key k0: read by process 8 returned 1 (op 68, line 137) cannot take
+    /// effect: at that point the register could only be 4`).
+    #[serde(default)]
+    pub headline: String,
+    /// A sentence a person reads: the headline, then the concurrent ops.
+    #[serde(default)]
     pub explanation: String,
+}
+
+impl Failure {
+    /// The failure a linearizability result's `details` or an anomaly's `data` describes;
+    /// `None` when it describes none (a valid result, another checker's output).
+    pub fn from_json(value: &Value) -> Option<Failure> {
+        Failure::deserialize(value).ok()
+    }
 }
 
 /// The most concurrent ops a [`Failure`] lists.
@@ -161,13 +181,14 @@ pub struct KeyReport {
 /// {"model": "cas-register", "keys": 100, "ops": 1000000, "crashed": 10000,
 ///  "dropped": 1200, "bounded": 8100, "configurations": 1234567,
 ///  "key": "k3", "failing_op": 4711, "concurrent": [4705, 4709], "states": [3, 4],
-///  "prefix": [0, 2, 1, 3], "explanation": "key k3: read by process 4 returned 2, ...",
+///  "prefix": [0, 2, 1, 3], "headline": "key k3: read by process 4 returned 2, ...",
+///  "explanation": "key k3: read by process 4 returned 2, ...; concurrent: ...",
 ///  "per_key": [{"key": "k3", "verdict": "invalid", "ops": 10000, "crashed": 100,
 ///               "dropped": 12, "bounded": 81, "configurations": 20411}]}
 /// ```
 ///
-/// The totals are over all keys. `key`, `failing_op`, `concurrent`, `states`, `prefix`
-/// and `explanation` ([`Failure`]) are present only for an invalid history and describe the
+/// The totals are over all keys. `key`, `failing_op`, `concurrent`, `states`, `prefix`,
+/// `headline` and `explanation` ([`Failure`]) are present only for an invalid history and describe the
 /// first invalid key; `anomalies` carries one [`Failure`] per invalid key in `data`.
 /// `per_key` lists every key up to [`MAX_KEYS_LISTED`] (keys that are not valid first).
 #[derive(Clone, Debug, Serialize)]
@@ -238,10 +259,10 @@ where
             report.stats.key = groups[i].0.map(str::to_string);
             if let Some(failure) = report.failure.as_mut() {
                 failure.key = report.stats.key.clone();
-                failure.explanation = match &failure.key {
-                    Some(k) => format!("key {k}: {}", failure.explanation),
-                    None => failure.explanation.clone(),
-                };
+                if let Some(k) = &failure.key {
+                    failure.headline = format!("key {k}: {}", failure.headline);
+                    failure.explanation = format!("key {k}: {}", failure.explanation);
+                }
             }
             slots.lock().expect("no worker panics holding the lock")[i] = Some(report);
         }
@@ -426,15 +447,26 @@ impl Job<'_> {
             .map(|x| format!("{} (op {})", describe_op(x), x.id))
             .collect();
         let more = concurrent.len().saturating_sub(listed.len());
-        let explanation = format!(
-            "{} (op {}, line {}){depends} cannot take effect: at that point the {} could only be {}; concurrent: {}{}",
+        let headline = format!(
+            "{} (op {}, line {}){depends} cannot take effect: at that point the {} could only be {}",
             describe_op(op),
             op.id,
             op.line,
             model.noun(),
             join_or(&described),
-            if listed.is_empty() { "none".to_string() } else { listed.join(", ") },
-            if more > 0 { format!(" and {more} more") } else { String::new() },
+        );
+        let explanation = format!(
+            "{headline}; concurrent: {}{}",
+            if listed.is_empty() {
+                "none".to_string()
+            } else {
+                listed.join(", ")
+            },
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
         );
         Failure {
             key: None,
@@ -446,6 +478,7 @@ impl Job<'_> {
                 .iter()
                 .map(|&p| self.ops[local[p as usize]].id)
                 .collect(),
+            headline,
             explanation,
         }
     }
@@ -570,5 +603,6 @@ fn summarize(model: ModelKind, reports: Vec<KeyReport>) -> CheckResult {
         anomalies,
         details: serde_json::to_value(&details).unwrap_or(Value::Null),
         warnings: Vec::new(),
+        duration_ms: None,
     }
 }

@@ -84,6 +84,21 @@ impl ModelKind {
         }
     }
 
+    /// Whether `--nil-read-matches-any` (Knossos's rule: an `ok` read of `null` observed
+    /// nothing) can apply. Not for `queue`, where a dequeue of `null` is an answer — the
+    /// queue was empty — and never "observed nothing". `mutex` has no reads, so the rule is
+    /// accepted there and changes nothing.
+    pub fn supports_nil_read_matches_any(self) -> bool {
+        match self {
+            ModelKind::Register
+            | ModelKind::CasRegister
+            | ModelKind::Mutex
+            | ModelKind::Set
+            | ModelKind::MultiRegister => true,
+            ModelKind::Queue => false,
+        }
+    }
+
     /// Compiles the operations of one key (`ok` and `info` only: `fail` ops are dropped
     /// before) into the model the search runs on. An `f` the model does not know, or a value
     /// of the wrong shape, is an error naming the op.
