@@ -51,6 +51,7 @@ pub mod clean;
 pub mod clock;
 pub mod faketime;
 pub mod grudge;
+mod hostnet;
 pub mod local;
 pub mod loopback;
 pub mod preflight;

@@ -1,0 +1,299 @@
+//! The declarative HTTP client's tests: rules, values, lost answers and bounded bodies.
+
+use super::*;
+use crate::spec::{ClientSpec, LoadedSpec};
+use faultline_checkers::Outcome;
+use serde_json::json;
+
+fn ops(toml_src: &str) -> HashMap<String, CompiledOp> {
+    let spec: ClientSpec = toml::from_str(toml_src).unwrap();
+    spec.ops
+        .iter()
+        .map(|(f, op)| (f.clone(), CompiledOp::compile(f, op).unwrap()))
+        .collect()
+}
+
+fn inv(f: &str, value: Value) -> Invocation {
+    Invocation {
+        f: f.into(),
+        key: Some("k1".into()),
+        value,
+    }
+}
+
+const ETCD_V3: &str = r#"
+[ops.read]
+method = "POST"
+path = "/v3/kv/range"
+body = '{"key":"{{key|base64}}"}'
+[[ops.read.rules]]
+status = [200]
+outcome = "ok"
+value = { pointer = "/kvs/0/value", decode = "base64", type = "int" }
+[ops.cas]
+method = "POST"
+path = "/v3/kv/txn"
+[[ops.cas.rules]]
+status = [200]
+equals = { "/succeeded" = true }
+outcome = "ok"
+[[ops.cas.rules]]
+status = [200]
+missing = ["/succeeded"]
+outcome = "fail"
+error = "cas did not match"
+"#;
+
+#[test]
+fn a_read_takes_its_value_by_pointer_decoded_and_typed() {
+    let ops = ops(ETCD_V3);
+    let body = r#"{"header":{"revision":"7"},"kvs":[{"key":"azE=","value":"MTI="}],"count":"1"}"#;
+    let c = ops["read"].classify(&inv("read", Value::Null), 200, body);
+    assert_eq!(c, Completion::ok(json!(12)));
+}
+
+#[test]
+fn a_read_of_an_absent_key_is_ok_with_null() {
+    let ops = ops(ETCD_V3);
+    let c = ops["read"].classify(&inv("read", Value::Null), 200, r#"{"header":{}}"#);
+    assert_eq!(c, Completion::ok(Value::Null));
+}
+
+#[test]
+fn a_cas_whose_succeeded_field_is_omitted_fails() {
+    let ops = ops(ETCD_V3);
+    let ok = ops["cas"].classify(&inv("cas", json!([1, 2])), 200, r#"{"succeeded":true}"#);
+    assert_eq!(ok, Completion::ok(json!([1, 2])));
+    let failed = ops["cas"].classify(&inv("cas", json!([1, 2])), 200, r#"{"header":{}}"#);
+    assert_eq!(failed.outcome, Outcome::Fail);
+    assert_eq!(failed.error.as_deref(), Some("cas did not match"));
+}
+
+#[test]
+fn an_unrecognised_answer_is_info_for_a_write_and_fail_for_a_read() {
+    let ops = ops(ETCD_V3);
+    let cas = ops["cas"].classify(
+        &inv("cas", json!([1, 2])),
+        503,
+        "etcdserver: request timed out",
+    );
+    assert_eq!(cas.outcome, Outcome::Info);
+    assert!(cas.error.unwrap().contains("503"));
+    let read = ops["read"].classify(&inv("read", Value::Null), 500, "<html>");
+    assert_eq!(read.outcome, Outcome::Fail);
+}
+
+#[test]
+fn garbage_in_a_value_is_data_not_an_error() {
+    let ops = ops(ETCD_V3);
+    let c = ops["read"].classify(
+        &inv("read", Value::Null),
+        200,
+        r#"{"kvs":[{"value":"!!"}]}"#,
+    );
+    assert_eq!(c.outcome, Outcome::Fail);
+    assert!(c.error.unwrap().contains("base64"));
+    let c = ops["cas"].classify(&inv("cas", json!([1, 2])), 200, "not json at all");
+    assert_eq!(c.outcome, Outcome::Info);
+}
+
+#[test]
+fn a_list_is_read_element_by_element() {
+    let ops = ops(r#"
+[ops.read]
+path = "/set"
+[[ops.read.rules]]
+status = [200]
+outcome = "ok"
+value = { pointer = "/kvs", each = "/value", decode = "base64", type = "int" }
+"#);
+    let c = ops["read"].classify(
+        &inv("read", Value::Null),
+        200,
+        r#"{"kvs":[{"value":"MQ=="},{"value":"Mg=="}]}"#,
+    );
+    assert_eq!(c, Completion::ok(json!([1, 2])));
+}
+
+/// A client for one node at 127.0.0.1:`port` with a `write` and a `txn` op.
+fn client_for(port: u16) -> HttpClient {
+    let spec: ClientSpec = toml::from_str(
+        r#"
+timeout_ms = 1000
+[ops.write]
+method = "PUT"
+path = "/kv/{{key}}"
+[[ops.write.rules]]
+status = [200]
+outcome = "ok"
+[ops.txn]
+method = "POST"
+path = "/txn"
+body = "{{value|json}}"
+[[ops.txn.rules]]
+status = [200]
+outcome = "ok"
+value = { pointer = "/value" }
+"#,
+    )
+    .unwrap();
+    let target = Target {
+        node: "n1".into(),
+        ip: "127.0.0.1".into(),
+        port,
+    };
+    HttpClient::new(&spec, vec![target]).unwrap()
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn a_refused_connection_is_a_definite_failure_even_for_a_write() {
+    // A port that was just free: nothing listens there, so the connection is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = client_for(port);
+    let c = block_on(client.perform(0, &inv("write", json!(3))));
+    assert_eq!(c.outcome, Outcome::Fail, "{c:?}");
+    assert_eq!(c.error.as_deref(), Some("connection refused"));
+}
+
+#[test]
+fn a_connection_dropped_after_the_request_is_info_for_a_write_and_fail_for_reads_only() {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Reads each request, then hangs up without an answer.
+    let server = std::thread::spawn(move || {
+        for _ in 0..3 {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+        }
+    });
+    let client = client_for(port);
+    let write = block_on(client.perform(0, &inv("write", json!(3))));
+    assert_eq!(write.outcome, Outcome::Info, "{write:?}");
+    let appending = Invocation {
+        f: "txn".into(),
+        key: None,
+        value: json!([["r", "k1", null], ["append", "k1", 4]]),
+    };
+    let c = block_on(client.perform(0, &appending));
+    assert_eq!(
+        c.outcome,
+        Outcome::Info,
+        "an append may have happened: {c:?}"
+    );
+    let reading = Invocation {
+        f: "txn".into(),
+        key: None,
+        value: json!([["r", "k1", null], ["r", "k2", null]]),
+    };
+    let c = block_on(client.perform(0, &reading));
+    assert_eq!(c.outcome, Outcome::Fail, "reads change nothing: {c:?}");
+    server.join().unwrap();
+}
+
+#[test]
+fn an_answer_that_never_ends_is_cut_at_the_limit_and_recorded_as_lost() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // A chunked body that goes on for as long as the client reads, 64 MiB at the most.
+    let server = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+            let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+            for _ in 0..1024 {
+                if s.write_all(chunk.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let client = client_for(port);
+    let write = block_on(client.perform(0, &inv("write", json!(3))));
+    assert_eq!(write.outcome, Outcome::Info, "{write:?}");
+    let error = write.error.unwrap();
+    assert!(error.contains("client.max_body_bytes"), "{error}");
+    let reading = Invocation {
+        f: "txn".into(),
+        key: None,
+        value: json!([["r", "k1", null]]),
+    };
+    let read = block_on(client.perform(0, &reading));
+    assert_eq!(read.outcome, Outcome::Fail, "{read:?}");
+    server.join().unwrap();
+}
+
+#[test]
+fn a_transaction_reads_its_completed_micro_ops_from_the_answer() {
+    let ops = ops(r#"
+[ops.txn]
+method = "POST"
+path = "/txn"
+body = "{{value|json}}"
+[[ops.txn.rules]]
+status = [200]
+outcome = "ok"
+value = { pointer = "/value" }
+"#);
+    let invoked = Invocation {
+        f: "txn".into(),
+        key: None,
+        value: json!([["append", "k1", 4], ["r", "k1", null]]),
+    };
+    let c = ops["txn"].classify(
+        &invoked,
+        200,
+        r#"{"node":"n1","value":[["append","k1",4],["r","k1",[1,4]]]}"#,
+    );
+    assert_eq!(
+        c,
+        Completion::ok(json!([["append", "k1", 4], ["r", "k1", [1, 4]]]))
+    );
+}
+
+#[test]
+fn the_spec_loader_and_the_client_agree_on_variables() {
+    // Every variable the loader accepts is one the client renders.
+    let src = r#"
+[db]
+start = ["x"]
+[db.ready]
+path = "/"
+[client.ops.read]
+path = "/{{key}}/{{value}}/{{expected}}/{{new}}/{{node}}/{{ip}}/{{port}}"
+[client.ops.write]
+path = "/"
+[workload]
+name = "register"
+"#;
+    let s = LoadedSpec::parse(std::path::Path::new("t.toml"), src.into()).unwrap();
+    let op = CompiledOp::compile("read", &s.spec.client.ops["read"]).unwrap();
+    assert_eq!(
+        op.path.render(&[
+            &json!("k"),
+            &json!(1),
+            &json!(2),
+            &json!(3),
+            &json!("n1"),
+            &json!("ip"),
+            &json!(80)
+        ]),
+        "/k/1/2/3/n1/ip/80"
+    );
+}
