@@ -344,22 +344,7 @@ mod tests {
 
     #[test]
     fn a_readiness_answer_that_never_ends_is_read_only_up_to_its_bound() {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        // A chunked body that goes on for as long as the client reads, 256 MiB at the most.
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
-            let chunk = format!("10000\r\n{}\r\n", "y".repeat(0x10000));
-            for _ in 0..4096 {
-                if s.write_all(chunk.as_bytes()).is_err() {
-                    break;
-                }
-            }
-        });
+        let (port, server) = crate::testing::endless_answers(1);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -17,4 +17,6 @@ pub mod report;
 pub mod rundir;
 pub mod runner;
 pub mod spec;
+#[cfg(test)]
+mod testing;
 pub mod workers;

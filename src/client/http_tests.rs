@@ -206,24 +206,7 @@ fn a_connection_dropped_after_the_request_is_info_for_a_write_and_fail_for_reads
 
 #[test]
 fn an_answer_that_never_ends_is_cut_at_the_limit_and_recorded_as_lost() {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    // A chunked body that goes on for as long as the client reads, 64 MiB at the most.
-    let server = std::thread::spawn(move || {
-        for _ in 0..2 {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
-            let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
-            for _ in 0..1024 {
-                if s.write_all(chunk.as_bytes()).is_err() {
-                    break;
-                }
-            }
-        }
-    });
+    let (port, server) = crate::testing::endless_answers(2);
     let client = client_for(port);
     let write = block_on(client.perform(0, &inv("write", json!(3))));
     assert_eq!(write.outcome, Outcome::Info, "{write:?}");
