@@ -327,17 +327,7 @@ schedule = [{ at_s = 1, fault = "partition", topology = "n1|n2,n3", duration_s =
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("faultline did not exit within 60 s of Ctrl-C");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = exit_after_interrupt(&mut child);
     let mut stderr = String::new();
     child
         .stderr
@@ -366,6 +356,21 @@ schedule = [{ at_s = 1, fault = "partition", topology = "n1|n2,n3", duration_s =
             .map(|d| d.flatten().any(|e| e.metadata().is_ok_and(|m| m.len() > 0)))
             .unwrap_or(false);
         assert!(kept, "{node}'s logs were not kept in {}", logs.display());
+    }
+}
+
+/// Waits, at most 60 s, for an interrupted faultline to exit; kills it and fails past that.
+fn exit_after_interrupt(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("faultline did not exit within 60 s of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -454,14 +459,7 @@ name = "register"
             nix::unistd::Pid::from_raw(child.id() as i32),
             nix::sys::signal::Signal::SIGINT,
         );
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("faultline did not exit within 60 s of Ctrl-C");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        exit_after_interrupt(&mut child);
         let mut stderr = String::new();
         let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
         let left = objects_left_since(&before);
