@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use faultline::client::http::HttpClient;
 use faultline::client::{Client, Target};
-use faultline::generator::Generator;
 use faultline::recorder;
 use faultline::spec::LoadedSpec;
 use faultline::workers::spawn_workers;
+use faultline::workload::Generator;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SPEC: &str = r#"

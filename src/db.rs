@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::client::template::Template;
+use crate::client::template::{Scope, Template};
 use crate::client::Target;
 use crate::cluster::{Cluster, Daemon, Node};
-use crate::spec::{db_vars, DbSpec};
+use crate::spec::{db_vars, DbSpec, DB_VARS};
 
 /// The `[db]` templates rendered for one node.
 #[derive(Clone, Debug)]
@@ -41,28 +41,26 @@ pub fn plan(spec: &DbSpec, nodes: &[Arc<dyn Node>]) -> anyhow::Result<Vec<NodePl
     let vars: Vec<&str> = names.iter().map(String::as_str).collect();
     let compile = |t: &String| Template::compile(t, &vars).map_err(|e| anyhow::anyhow!("{e}"));
     let member = compile(&spec.member)?;
-    let per_node: Vec<Vec<Value>> = nodes
+    let per_node: Vec<NodeValues> = nodes
         .iter()
         .enumerate()
-        .map(|(i, n)| node_values(spec, n.as_ref(), i, nodes))
+        .map(|(i, n)| NodeValues::new(spec, n.as_ref(), i, nodes))
         .collect();
     let members: Vec<String> = per_node
         .iter()
-        .map(|v| member.render(&v.iter().collect::<Vec<_>>()))
+        .map(|v| member.render(&v.scope(&Value::Null)))
         .collect();
     let initial_cluster = Value::String(members.join(&spec.member_separator));
     let mut plans = Vec::new();
-    for (i, node) in nodes.iter().enumerate() {
-        let mut values = per_node[i].clone();
-        values[5] = initial_cluster.clone();
-        let refs: Vec<&Value> = values.iter().collect();
+    for (node, values) in nodes.iter().zip(&per_node) {
+        let scope = values.scope(&initial_cluster);
         let render_all = |ts: &[String]| -> anyhow::Result<Vec<String>> {
-            ts.iter().map(|t| Ok(compile(t)?.render(&refs))).collect()
+            ts.iter().map(|t| Ok(compile(t)?.render(&scope))).collect()
         };
         let env = spec
             .env
             .iter()
-            .map(|(k, t)| Ok((k.clone(), compile(t)?.render(&refs))))
+            .map(|(k, t)| Ok((k.clone(), compile(t)?.render(&scope))))
             .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
         plans.push(NodePlan {
             node: node.name().to_string(),
@@ -91,21 +89,50 @@ fn data_dir(node: &dyn Node) -> PathBuf {
     node.dir().join("data")
 }
 
-/// Values in the order of [`db_vars`]; `initial_cluster` (index 5) is filled in later.
-fn node_values(spec: &DbSpec, node: &dyn Node, i: usize, all: &[Arc<dyn Node>]) -> Vec<Value> {
-    let ip = node.address().to_string();
-    let mut v = vec![
-        Value::String(node.name().to_string()),
-        Value::String(ip.clone()),
-        Value::String(ip),
-        Value::String(data_dir(node).display().to_string()),
-        Value::String(node.dir().display().to_string()),
-        Value::Null,
-        Value::String(all.iter().map(|n| n.name()).collect::<Vec<_>>().join(",")),
-        Value::from(i + 1),
-    ];
-    v.extend(spec.ports.values().map(|p| Value::from(*p)));
-    v
+/// One node's values of the `[db]` template variables ([`db_vars`]).
+struct NodeValues {
+    fixed: Vec<(&'static str, Value)>,
+    /// `{{<name>_port}}` of each `[db.ports]` entry.
+    ports: Vec<(String, Value)>,
+}
+
+impl NodeValues {
+    fn new(spec: &DbSpec, node: &dyn Node, i: usize, all: &[Arc<dyn Node>]) -> NodeValues {
+        let text = |s: String| Value::String(s);
+        let value = |name: &str| match name {
+            "node" => text(node.name().to_string()),
+            "ip" | "addr" => text(node.address().to_string()),
+            "data_dir" => text(data_dir(node).display().to_string()),
+            "log_dir" => text(node.dir().display().to_string()),
+            "nodes" => text(all.iter().map(|n| n.name()).collect::<Vec<_>>().join(",")),
+            "index" => Value::from(i + 1),
+            // Bound by `scope`, once every node's member text is known.
+            "initial_cluster" => Value::Null,
+            other => unreachable!("`{other}` is a [db] variable without a value"),
+        };
+        NodeValues {
+            fixed: DB_VARS.iter().map(|&name| (name, value(name))).collect(),
+            ports: spec
+                .ports
+                .iter()
+                .map(|(name, port)| (format!("{name}_port"), Value::from(*port)))
+                .collect(),
+        }
+    }
+
+    /// Every variable, with `initial_cluster` (known only once every node's member text
+    /// is) bound to `initial_cluster`.
+    fn scope<'a>(&'a self, initial_cluster: &'a Value) -> Scope<'a> {
+        let mut scope = Scope::new();
+        for (name, value) in &self.fixed {
+            scope.set(name, value);
+        }
+        scope.set("initial_cluster", initial_cluster);
+        for (name, value) in &self.ports {
+            scope.set(name, value);
+        }
+        scope
+    }
 }
 
 /// Empties each node's data directory, runs the `wipe` command, starts every daemon.
@@ -341,6 +368,52 @@ pub fn tail(path: &Path, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_db_variable_is_rendered_by_name_on_every_node() {
+        let src = r#"
+[db]
+start = ["store", "{{node}}", "{{ip}}", "{{addr}}", "{{data_dir}}", "{{log_dir}}",
+         "{{initial_cluster}}", "{{nodes}}", "{{index}}", "{{client_port}}", "{{peer_port}}"]
+member = "{{node}}=http://{{ip}}:{{peer_port}}"
+[db.ports]
+client = 7000
+peer = 7001
+[db.ready]
+path = "/"
+[client.ops.read]
+path = "/"
+[client.ops.write]
+path = "/"
+[workload]
+name = "register"
+"#;
+        let spec = crate::spec::LoadedSpec::parse(Path::new("t.toml"), src.into())
+            .unwrap()
+            .spec;
+        let cluster = Cluster::start(&crate::cluster::ClusterConfig::new(
+            crate::cluster::BackendKind::Loopback,
+            2,
+        ))
+        .unwrap();
+        let plans = plan(&spec.db, cluster.nodes());
+        cluster.teardown().unwrap();
+        let plans = plans.unwrap();
+        let argv = &plans[1].daemon.argv;
+        let ip = plans[1].target.ip.clone();
+        let ip0 = plans[0].target.ip.clone();
+        assert_eq!(argv[1], "n2");
+        assert_eq!(argv[2], ip);
+        assert_eq!(argv[3], ip);
+        assert!(argv[4].ends_with("/data"), "{}", argv[4]);
+        assert!(!argv[5].is_empty());
+        assert_eq!(argv[6], format!("n1=http://{ip0}:7001,n2=http://{ip}:7001"));
+        assert_eq!(argv[7], "n1,n2");
+        assert_eq!(argv[8], "2");
+        assert_eq!(argv[9], "7000");
+        assert_eq!(argv[10], "7001");
+        assert_eq!(DB_VARS.len() + spec.db.ports.len(), db_vars(&spec.db).len());
+    }
 
     #[test]
     fn a_readiness_answer_that_never_ends_is_read_only_up_to_its_bound() {

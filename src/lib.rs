@@ -7,10 +7,10 @@ pub mod cluster;
 pub mod cmd;
 pub mod db;
 pub mod exit;
-pub mod generator;
 pub mod log;
 pub mod nemesis;
 pub mod out;
+pub mod plan;
 pub mod progress;
 pub mod recorder;
 pub mod report;
@@ -20,3 +20,4 @@ pub mod spec;
 #[cfg(test)]
 mod testing;
 pub mod workers;
+pub mod workload;

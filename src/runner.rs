@@ -30,24 +30,21 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use faultline_checkers::registry::{self, CheckerOptions};
-use faultline_checkers::{Budget, CheckResult, History, Outcome, Verdict};
-use serde_json::Value;
+use faultline_checkers::{CheckResult, History, Verdict};
 
-use crate::client::http::HttpClient;
-use crate::client::{Client, Target};
+use crate::client::Target;
 use crate::cluster::Cluster;
 use crate::cluster::{Target as Nodes, Topology};
 use crate::db::{self, NodePlan};
 use crate::exit::Code;
-use crate::generator::Generator;
 use crate::log;
 use crate::nemesis::{self, Fault, NemesisSink, Schedule, ScheduleConfig, ScriptStep, ScriptedOp};
+use crate::plan::Plan;
 use crate::progress;
 use crate::recorder::{self, Recorder};
 use crate::report::{self, RunMeta, Versions};
 use crate::rundir;
-use crate::spec::{LoadedSpec, Spec, WorkloadKind};
+use crate::spec::{LoadedSpec, Spec};
 use crate::workers;
 
 /// How a run is carried out, beyond its spec.
@@ -89,14 +86,14 @@ pub struct RunOutcome {
 /// Runs the test a spec describes and returns the verdict. An `Err` means the test could not
 /// be carried out (exit 3); the run directory, if it was made, keeps what was gathered.
 pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
+    let seed = loaded.spec.run.seed.unwrap_or_else(rand::random::<u64>);
+    let mut plan = Plan::new(loaded, seed)?;
     let spec = &loaded.spec;
-    let seed = spec.run.seed.unwrap_or_else(rand::random::<u64>);
     let started_wall = chrono::Utc::now();
     let run_dir = rundir::make_run_dir(&opts.out, &spec.name, started_wall)?;
     rundir::write_run_files(&run_dir, loaded, seed, &opts.command_line)?;
     // Every line from here on, from any thread, also goes to the run's controller.log.
     let _log = log::start_run(&run_dir.join("controller.log"));
-    let bound = total_bound(spec);
     tracing::info!(
         "faultline run {}: {} nodes ({} backend), {} workers, {} for {}s, seed {seed}",
         spec.name,
@@ -108,20 +105,13 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
     );
     tracing::info!(
         "every phase is bounded: at most {}s in all; run directory {}",
-        bound.as_secs(),
+        plan.bounds.total().as_secs(),
         run_dir.display()
     );
     crate::cluster::registry::install_interrupt_teardown()
         .context("cannot install the Ctrl-C handler")?;
-    let cluster =
-        Arc::new(Cluster::start(&spec.cluster_config()?).context("cannot create the cluster")?);
-    let mut plans = db::plan(&spec.db, cluster.nodes())?;
-    if spec.uses_clock_faults() {
-        // Local nodes share the controller's clock: the store reads a fake one instead.
-        for (node, plan) in cluster.nodes().iter().zip(plans.iter_mut()) {
-            nemesis::clock::prepare_daemon(node.as_ref(), &mut plan.daemon)?;
-        }
-    }
+    let cluster = Arc::new(Cluster::start(&plan.cluster).context("cannot create the cluster")?);
+    let plans = plan.node_plans(&cluster)?;
     tracing::info!(
         "cluster {}: {}",
         cluster.run_id(),
@@ -160,9 +150,10 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
     let mut asked = quiesce.asked();
     // A bar only where someone watches it; elsewhere, plain lines in the log.
     let bar = opts.progress && std::io::stderr().is_terminal();
+    let schedule = plan.schedule.take();
     let phases = rt.block_on(async {
         tokio::select! {
-            outcome = phases(&cluster, spec, &plans, &rec, seed, bar) => {
+            outcome = phases(&cluster, &plan, schedule, &plans, &rec, bar) => {
                 Some(outcome)
             }
             _ = asked.wait_for(|asked| *asked) => None,
@@ -179,7 +170,7 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
     };
     drop(rec);
     let recorded = writer.finish()?;
-    let problems = finish_cluster(cluster, spec, &plans, &run_dir);
+    let problems = finish_cluster(cluster, &plan, &plans, &run_dir);
     let phase_outcome = phases.with_context(|| {
         format!(
             "the test stopped; the run directory {} keeps what it gathered",
@@ -198,7 +189,7 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
         history.ops.len(),
         history.event_count
     );
-    let checks = check(spec, &history, &phase_outcome);
+    let checks = plan.check(&history, phase_outcome.final_reads_done);
     let meta = RunMeta {
         spec_name: spec.name.clone(),
         store: if opts.store.is_empty() {
@@ -215,13 +206,10 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
         versions: Versions::current(),
         spec_text: Some(loaded.source.clone()),
         run_dir: run_dir.clone(),
+        errors: output_errors.clone(),
         ..RunMeta::default()
     };
     let verdict = report::overall_verdict(&checks);
-    let meta = RunMeta {
-        errors: output_errors.clone(),
-        ..meta
-    };
     match report::write_outputs(&run_dir, &meta, &history, &checks) {
         Ok(outputs) => tracing::info!("report: {}", outputs.report_html.display()),
         Err(e) => output_errors.push(format!("{e:#}")),
@@ -283,25 +271,6 @@ impl Quiesce {
     }
 }
 
-/// The bound printed at the start: every phase's hard limit added up.
-pub fn total_bound(spec: &Spec) -> Duration {
-    let r = &spec.run;
-    let client = Duration::from_millis(spec.client.timeout_ms);
-    Duration::from_secs(
-        r.setup_timeout_s
-            + r.time_limit_s
-            + HEAL_BOUND_S
-            + r.quiet_s
-            + r.final_reads_timeout_s
-            + r.teardown_timeout_s
-            + r.check_timeout_s,
-    ) + client * 2
-}
-
-/// A bound on the final heal: stopping every fault calls the cluster, whose calls are each
-/// bounded; this is the budget we announce for them.
-const HEAL_BOUND_S: u64 = 30;
-
 /// What the phases learned that the checks need.
 struct PhaseOutcome {
     final_reads_done: bool,
@@ -309,35 +278,33 @@ struct PhaseOutcome {
 
 async fn phases(
     cluster: &Arc<Cluster>,
-    spec: &Spec,
-    plans: &[NodePlan],
+    plan: &Plan,
+    schedule: Option<Schedule>,
+    nodes: &[NodePlan],
     rec: &Recorder,
-    seed: u64,
     progress: bool,
 ) -> anyhow::Result<PhaseOutcome> {
+    let b = plan.bounds;
     // A fault this cluster cannot inject (a partition on the loopback backend) is a test
     // that cannot be carried out as written: refuse before starting anything.
-    let schedule = build_schedule(spec, seed)?;
     if let Some(s) = &schedule {
         s.check(cluster)?;
     }
 
     // Setup.
-    let setup = Duration::from_secs(spec.run.setup_timeout_s);
     {
-        let (c, p) = (cluster.clone(), plans.to_vec());
+        let (c, p, setup) = (cluster.clone(), nodes.to_vec(), b.setup);
         tokio::task::spawn_blocking(move || db::start_all(&c, &p, setup)).await??;
     }
-    let ready = Duration::from_secs(spec.db.ready.timeout_s).min(setup);
-    let took = db::await_ready(cluster, &spec.db, plans, ready).await?;
+    let took = db::await_ready(cluster, &plan.spec.db, nodes, b.ready).await?;
     tracing::info!(
         "setup: every node is ready after {:.1}s",
         took.as_secs_f64()
     );
 
-    let targets: Vec<Target> = plans.iter().map(|p| p.target.clone()).collect();
-    let client: Arc<dyn Client> = Arc::new(HttpClient::new(&spec.client, targets.clone())?);
-    let generator = Arc::new(Mutex::new(Generator::new(&spec.workload, seed)));
+    let targets: Vec<Target> = nodes.iter().map(|p| p.target.clone()).collect();
+    let client = plan.client(targets.clone())?;
+    let generator = &plan.generator;
 
     // Main phase.
     let nemesis = schedule.map(|s| {
@@ -346,10 +313,9 @@ async fn phases(
             Arc::new(rec.clone()) as Arc<dyn NemesisSink>,
         )
     });
-    let main = Duration::from_secs(spec.run.time_limit_s);
     tracing::info!(
         "main phase: {}s{}",
-        main.as_secs(),
+        b.main.as_secs(),
         if nemesis.is_some() {
             " with faults"
         } else {
@@ -360,17 +326,17 @@ async fn phases(
     let ticker = tokio::spawn(progress::progress_loop(
         rec.counters().clone(),
         stop.clone(),
-        main,
+        b.main,
         progress,
     ));
     let workers = workers::spawn_workers(
-        spec.run.concurrency,
-        spec.run.rate,
+        plan.spec.run.concurrency,
+        plan.spec.run.rate,
         &client,
-        &generator,
+        generator,
         rec,
         &targets,
-        main,
+        b.main,
     );
     let mut next_process = 0;
     for w in workers {
@@ -387,16 +353,16 @@ async fn phases(
             tracing::warn!("nemesis: {e}");
         }
     }
-    tracing::info!("quiet period: {}s", spec.run.quiet_s);
-    tokio::time::sleep(Duration::from_secs(spec.run.quiet_s)).await;
+    tracing::info!("quiet period: {}s", b.quiet.as_secs());
+    tokio::time::sleep(b.quiet).await;
 
     // Final reads.
     let reads = generator
         .lock()
         .map(|g| g.final_reads())
         .unwrap_or_default();
-    let limit = Duration::from_secs(spec.run.final_reads_timeout_s);
-    let done = workers::final_reads(&client, rec, &targets, reads, next_process, limit).await;
+    let done =
+        workers::final_reads(&client, rec, &targets, reads, next_process, b.final_reads).await;
     if done {
         tracing::info!("final reads: done");
     } else {
@@ -408,7 +374,7 @@ async fn phases(
 }
 
 /// Turns the spec's `[nemesis]` into a schedule; `None` when it injects nothing.
-fn build_schedule(spec: &Spec, seed: u64) -> anyhow::Result<Option<Schedule>> {
+pub(crate) fn build_schedule(spec: &Spec, seed: u64) -> anyhow::Result<Option<Schedule>> {
     let n = &spec.nemesis;
     // The nemesis draws from its own stream, so adding a fault does not change the ops.
     let seed = seed ^ 0x6e65_6d65_7369_7321;
@@ -502,13 +468,13 @@ fn build_schedule(spec: &Spec, seed: u64) -> anyhow::Result<Option<Schedule>> {
 /// Stops the store, copies the logs into the run directory, tears the cluster down.
 fn finish_cluster(
     cluster: Arc<Cluster>,
-    spec: &Spec,
+    plan: &Plan,
     plans: &[NodePlan],
     run_dir: &Path,
 ) -> Vec<String> {
     tracing::info!("teardown: stopping the store, collecting logs");
-    let limit = Duration::from_secs(spec.run.teardown_timeout_s);
-    let (db_spec, plans, dest) = (spec.db.clone(), plans.to_vec(), run_dir.join("nodes"));
+    let limit = plan.bounds.teardown;
+    let (db_spec, plans, dest) = (plan.spec.db.clone(), plans.to_vec(), run_dir.join("nodes"));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         db::stop_all(&cluster, &db_spec);
@@ -531,154 +497,5 @@ fn finish_cluster(
             "teardown did not finish within {}s; `faultline clean` removes what is left",
             limit.as_secs()
         )],
-    }
-}
-
-/// The checks of a run: the model's checker, and the workload's own sanity check.
-fn check(spec: &Spec, history: &History, phases: &PhaseOutcome) -> Vec<CheckResult> {
-    let budget = Budget::with_time_limit(Duration::from_secs(spec.run.check_timeout_s));
-    let name = spec
-        .checker
-        .name
-        .clone()
-        .unwrap_or_else(|| spec.workload.name.default_checker().to_string());
-    let options = CheckerOptions {
-        nil_read_matches_any: spec.checker.nil_read_matches_any,
-        // Validated when the spec was loaded.
-        consistency: spec.checker.consistency_model,
-        ..CheckerOptions::default()
-    };
-    let checker = match registry::build(&name, &options) {
-        Ok(c) => c,
-        Err(e) => return vec![CheckResult::unknown(&name, e.to_string())],
-    };
-    let started = std::time::Instant::now();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        checker.check(history, &budget)
-    }))
-    .unwrap_or_else(|_| CheckResult::unknown(checker.name(), "the checker panicked"))
-    .with_duration(started.elapsed());
-    vec![result, workload_check(spec, history, phases)]
-}
-
-/// `unknown` when some operation of the workload never completed `ok`: such a run tested
-/// nothing about that operation, and a pass would be a lie.
-fn workload_check(spec: &Spec, history: &History, phases: &PhaseOutcome) -> CheckResult {
-    let mut missing = Vec::new();
-    let mut counts = serde_json::Map::new();
-    for f in spec.workload.name.fs() {
-        let ops = history.ops.iter().filter(|o| o.f == *f);
-        let (mut ok, mut fail, mut info) = (0u64, 0u64, 0u64);
-        for o in ops {
-            match o.outcome {
-                Outcome::Ok => ok += 1,
-                Outcome::Fail => fail += 1,
-                Outcome::Info => info += 1,
-            }
-        }
-        counts.insert(
-            f.to_string(),
-            serde_json::json!({"ok": ok, "fail": fail, "info": info}),
-        );
-        if ok == 0 {
-            missing.push(*f);
-        }
-    }
-    let mut warnings = Vec::new();
-    if spec.workload.name == WorkloadKind::Set && !phases.final_reads_done {
-        warnings.push("the final reads did not finish in time".to_string());
-    }
-    let (verdict, summary) = if missing.is_empty() {
-        (
-            Verdict::Valid,
-            "every operation of the workload succeeded at least once".to_string(),
-        )
-    } else {
-        (
-            Verdict::Unknown,
-            format!(
-                "vacuous run: `{}` never completed ok, so nothing was tested about it; check the \
-                 spec's [client.ops] rules against the store's answers (the `error` of each op in \
-                 history.jsonl says what came back)",
-                missing.join("`, `")
-            ),
-        )
-    };
-    CheckResult {
-        checker: "workload".into(),
-        verdict,
-        summary,
-        anomalies: Vec::new(),
-        details: Value::Object(counts),
-        warnings,
-        duration_ms: None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use faultline_checkers::{Event, EventType, Process};
-    use serde_json::json;
-
-    fn spec() -> Spec {
-        let src = r#"
-[db]
-start = ["store"]
-[db.ready]
-path = "/"
-[client.ops.read]
-path = "/"
-[client.ops.write]
-path = "/"
-[client.ops.cas]
-path = "/"
-[workload]
-name = "cas-register"
-"#;
-        LoadedSpec::parse(Path::new("t.toml"), src.into())
-            .unwrap()
-            .spec
-    }
-
-    fn op(process: u64, f: &str, outcome: EventType) -> [Event; 2] {
-        let event = |kind| Event {
-            index: 0,
-            time: None,
-            process: Process::Client(process),
-            kind,
-            f: f.into(),
-            key: Some("k0".into()),
-            value: json!(null),
-            node: None,
-            error: None,
-        };
-        [event(EventType::Invoke), event(outcome)]
-    }
-
-    #[test]
-    fn a_run_in_which_some_operation_never_succeeded_is_unknown() {
-        let phases = PhaseOutcome {
-            final_reads_done: true,
-        };
-        let mut events: Vec<Event> = Vec::new();
-        events.extend(op(0, "read", EventType::Ok));
-        events.extend(op(1, "write", EventType::Ok));
-        events.extend(op(2, "cas", EventType::Fail));
-        let history = History::from_events(events.clone()).unwrap();
-        let result = workload_check(&spec(), &history, &phases);
-        assert_eq!(result.verdict, Verdict::Unknown);
-        assert!(
-            result.summary.contains("`cas` never completed ok"),
-            "{}",
-            result.summary
-        );
-
-        events.extend(op(3, "cas", EventType::Ok));
-        let history = History::from_events(events).unwrap();
-        assert_eq!(
-            workload_check(&spec(), &history, &phases).verdict,
-            Verdict::Valid
-        );
     }
 }

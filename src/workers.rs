@@ -13,8 +13,8 @@ use std::time::Duration;
 use faultline_checkers::Outcome;
 
 use crate::client::{Client, Invocation, Target};
-use crate::generator::Generator;
 use crate::recorder::Recorder;
+use crate::workload::Generator;
 
 /// Starts `concurrency` workers that run the workload for `main`, paced to `rate` ops/s in
 /// all (0: unlimited). Each resolves to the first process id no worker used. Public so that

@@ -29,11 +29,53 @@ use reqwest::Method;
 use serde_json::Value;
 use tokio::net::TcpStream;
 
-use super::template::{percent_encode, Template};
+use super::template::{percent_encode, Scope, Template};
 use super::{BoxFuture, Client, Completion, Invocation, Target};
 use crate::spec::{
     Builtin, ClientSpec, Decode, ExtractSpec, IfMissing, OpSpec, RuleOutcome, ValueType, OP_VARS,
 };
+
+/// The values of an operation's template variables ([`OP_VARS`]) that are not the
+/// invocation's own.
+pub(crate) struct OpValues {
+    key: Value,
+    expected: Value,
+    new: Value,
+    node: Value,
+    ip: Value,
+    port: Value,
+}
+
+impl OpValues {
+    pub(crate) fn new(inv: &Invocation, target: &Target) -> OpValues {
+        let (expected, new) = match &inv.value {
+            Value::Array(a) if a.len() == 2 => (a[0].clone(), a[1].clone()),
+            _ => (Value::Null, Value::Null),
+        };
+        OpValues {
+            key: inv.key.clone().map(Value::String).unwrap_or(Value::Null),
+            expected,
+            new,
+            node: Value::String(target.node.clone()),
+            ip: Value::String(target.ip.clone()),
+            port: Value::from(target.port),
+        }
+    }
+
+    /// Every variable of [`OP_VARS`], by name.
+    pub(crate) fn scope<'a>(&'a self, inv: &'a Invocation) -> Scope<'a> {
+        let scope = Scope::new()
+            .with("key", &self.key)
+            .with("value", &inv.value)
+            .with("expected", &self.expected)
+            .with("new", &self.new)
+            .with("node", &self.node)
+            .with("ip", &self.ip)
+            .with("port", &self.port);
+        debug_assert!(scope.names().eq(OP_VARS));
+        scope
+    }
+}
 
 /// A client built from a spec's `[client]` table, for a fixed list of nodes.
 ///
@@ -164,17 +206,8 @@ impl HttpClient {
         target: &Target,
         inv: &Invocation,
     ) -> Result<hyper::Request<Full<Bytes>>, String> {
-        let (expected, new) = match &inv.value {
-            Value::Array(a) if a.len() == 2 => (a[0].clone(), a[1].clone()),
-            _ => (Value::Null, Value::Null),
-        };
-        let key = inv.key.clone().map(Value::String).unwrap_or(Value::Null);
-        let node_v = Value::String(target.node.clone());
-        let ip = Value::String(target.ip.clone());
-        let port = Value::from(target.port);
-        // Order of OP_VARS.
-        let vars = [&key, &inv.value, &expected, &new, &node_v, &ip, &port];
-        debug_assert_eq!(vars.len(), OP_VARS.len());
+        let values = OpValues::new(inv, target);
+        let vars = values.scope(inv);
         let mut uri = op.path.render(&vars);
         for (i, (k, t)) in op.query.iter().enumerate() {
             uri.push(if i == 0 { '?' } else { '&' });

@@ -267,16 +267,16 @@ name = "register"
 "#;
     let s = LoadedSpec::parse(std::path::Path::new("t.toml"), src.into()).unwrap();
     let op = CompiledOp::compile("read", &s.spec.client.ops["read"]).unwrap();
-    assert_eq!(
-        op.path.render(&[
-            &json!("k"),
-            &json!(1),
-            &json!(2),
-            &json!(3),
-            &json!("n1"),
-            &json!("ip"),
-            &json!(80)
-        ]),
-        "/k/1/2/3/n1/ip/80"
-    );
+    let inv = Invocation {
+        f: "read".into(),
+        key: Some("k".into()),
+        value: json!([2, 3]),
+    };
+    let target = Target {
+        node: "n1".into(),
+        ip: "ip".into(),
+        port: 80,
+    };
+    let values = OpValues::new(&inv, &target);
+    assert_eq!(op.path.render(&values.scope(&inv)), "/k/[2,3]/2/3/n1/ip/80");
 }

@@ -61,11 +61,52 @@ impl Filter {
 #[derive(Clone, Debug, PartialEq)]
 enum Segment {
     Text(String),
-    Hole { var: usize, filters: Vec<Filter> },
+    Hole { var: String, filters: Vec<Filter> },
 }
 
-/// A compiled template. Variable names are resolved against the list given to
-/// [`Template::compile`]; rendering takes the values in that order.
+/// The values a template is rendered with, by name. Built per rendering from borrowed
+/// values, so a render allocates nothing but its output.
+#[derive(Clone, Debug, Default)]
+pub struct Scope<'a> {
+    entries: Vec<(&'a str, &'a Value)>,
+}
+
+impl<'a> Scope<'a> {
+    pub fn new() -> Scope<'a> {
+        Scope::default()
+    }
+
+    /// `name` takes `value`; a later binding of the same name wins.
+    pub fn with(mut self, name: &'a str, value: &'a Value) -> Scope<'a> {
+        self.set(name, value);
+        self
+    }
+
+    pub fn set(&mut self, name: &'a str, value: &'a Value) {
+        match self.entries.iter_mut().find(|(n, _)| *n == name) {
+            Some(entry) => entry.1 = value,
+            None => self.entries.push((name, value)),
+        }
+    }
+
+    /// The value bound to `name`; `null` when there is none (compilation already refused
+    /// names outside the template's variables).
+    pub fn get(&self, name: &str) -> &'a Value {
+        self.entries
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+            .unwrap_or(&Value::Null)
+    }
+
+    /// The names bound, in binding order.
+    pub fn names(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.entries.iter().map(|(n, _)| *n)
+    }
+}
+
+/// A compiled template. Its holes name variables from the list given to
+/// [`Template::compile`]; rendering looks them up by name in a [`Scope`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Template {
     segments: Vec<Segment>,
@@ -119,14 +160,14 @@ impl Template {
         self.segments.iter().all(|s| matches!(s, Segment::Text(_)))
     }
 
-    /// Renders with `values[i]` the value of the i-th variable given to `compile`.
-    pub fn render(&self, values: &[&Value]) -> String {
+    /// Renders with each hole's variable looked up in `scope`.
+    pub fn render(&self, scope: &Scope) -> String {
         let mut out = String::with_capacity(self.source.len() + 16);
         for segment in &self.segments {
             match segment {
                 Segment::Text(t) => out.push_str(t),
                 Segment::Hole { var, filters } => {
-                    let v = values.get(*var).copied().unwrap_or(&Value::Null);
+                    let v = scope.get(var);
                     if filters.is_empty() {
                         push_text(&mut out, v);
                     } else {
@@ -146,7 +187,7 @@ impl Template {
 fn compile_hole(inner: &str, vars: &[&str]) -> Result<Segment, TemplateError> {
     let mut parts = inner.split('|').map(str::trim);
     let name = parts.next().unwrap_or_default();
-    let Some(var) = vars.iter().position(|v| *v == name) else {
+    if !vars.contains(&name) {
         return Err(TemplateError {
             message: format!("unknown template variable `{name}`"),
             hint: Some(match did_you_mean(name, vars.iter().copied()) {
@@ -157,7 +198,7 @@ fn compile_hole(inner: &str, vars: &[&str]) -> Result<Segment, TemplateError> {
                 None => format!("variables here: {}", vars.join(", ")),
             }),
         });
-    };
+    }
     let mut filters = Vec::new();
     for f in parts {
         let Some(filter) = Filter::from_name(f) else {
@@ -174,7 +215,10 @@ fn compile_hole(inner: &str, vars: &[&str]) -> Result<Segment, TemplateError> {
         };
         filters.push(filter);
     }
-    Ok(Segment::Hole { var, filters })
+    Ok(Segment::Hole {
+        var: name.to_string(),
+        filters,
+    })
 }
 
 /// The text of a value: strings without quotes, `null` as nothing, the rest as JSON.
@@ -258,25 +302,39 @@ mod tests {
             &["key", "value"],
         )
         .unwrap();
-        let out = t.render(&[&json!("k1"), &json!(4)]);
+        let (k, v) = (json!("k1"), json!(4));
+        let out = t.render(&Scope::new().with("key", &k).with("value", &v));
         assert_eq!(out, r#"{"key":"azE=","value":4}"#);
     }
 
     #[test]
     fn writes_strings_without_quotes_and_null_as_nothing() {
         let t = Template::compile("/v2/keys/{{key}}?prev={{value}}", &["key", "value"]).unwrap();
+        let k = json!("k 1");
         assert_eq!(
-            t.render(&[&json!("k 1"), &Value::Null]),
+            t.render(&Scope::new().with("key", &k).with("value", &Value::Null)),
             "/v2/keys/k 1?prev="
         );
         let t = Template::compile("{{key|url}}", &["key"]).unwrap();
-        assert_eq!(t.render(&[&json!("k 1/2")]), "k%201%2F2");
+        let k = json!("k 1/2");
+        assert_eq!(t.render(&Scope::new().with("key", &k)), "k%201%2F2");
     }
 
     #[test]
     fn str_filter_quotes_a_number_as_a_json_string() {
         let t = Template::compile("{{value|str}}", &["value"]).unwrap();
-        assert_eq!(t.render(&[&json!(12)]), r#""12""#);
+        let v = json!(12);
+        assert_eq!(t.render(&Scope::new().with("value", &v)), r#""12""#);
+    }
+
+    #[test]
+    fn values_are_found_by_name_whatever_order_they_are_bound_in() {
+        let t = Template::compile("{{b}}-{{a}}", &["a", "b"]).unwrap();
+        let (a, b) = (json!(1), json!(2));
+        let one = t.render(&Scope::new().with("a", &a).with("b", &b));
+        let other = t.render(&Scope::new().with("b", &b).with("a", &a));
+        assert_eq!(one, "2-1");
+        assert_eq!(one, other);
     }
 
     #[test]

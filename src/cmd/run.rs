@@ -57,19 +57,19 @@ pub struct RunArgs {
 fn registries_help() -> String {
     use crate::cluster::Topology;
     use crate::nemesis::Fault;
-    use crate::spec::WorkloadKind;
     let checkers: Vec<&str> = faultline_checkers::registry::CHECKERS
         .iter()
         .map(|c| c.name)
         .collect();
-    let workloads: Vec<String> = WorkloadKind::ALL
+    let workloads: Vec<String> = crate::workload::REGISTRY
         .iter()
         .map(|w| {
             format!(
-                "{} ({}; checked with {})",
-                w.name(),
-                w.fs().join(", "),
-                w.default_checker()
+                "{}: {} ({}; checked with {})",
+                w.kind.name(),
+                w.about,
+                w.fs.join(", "),
+                w.default_checker
             )
         })
         .collect();

@@ -103,21 +103,22 @@ fn default_ready_interval() -> u64 {
     200
 }
 
-/// The variables of `[db]` templates, in the order their values are passed to `render`.
+/// The variables of every `[db]` template, besides one `{{<name>_port}}` per `[db.ports]`
+/// entry; `db::plan` binds each by name.
+pub const DB_VARS: [&str; 8] = [
+    "node",
+    "ip",
+    "addr",
+    "data_dir",
+    "log_dir",
+    "initial_cluster",
+    "nodes",
+    "index",
+];
+
+/// The variables a `[db]` template of this spec may use.
 pub fn db_vars(spec: &DbSpec) -> Vec<String> {
-    let mut vars: Vec<String> = [
-        "node",
-        "ip",
-        "addr",
-        "data_dir",
-        "log_dir",
-        "initial_cluster",
-        "nodes",
-        "index",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut vars: Vec<String> = DB_VARS.iter().map(|s| s.to_string()).collect();
     vars.extend(spec.ports.keys().map(|p| format!("{p}_port")));
     vars
 }

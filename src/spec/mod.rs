@@ -55,7 +55,7 @@ pub use client::{
     Builtin, ClientSpec, Decode, ExtractSpec, IfMissing, OpSpec, RuleOutcome, RuleSpec, ValueType,
     OP_VARS,
 };
-pub use db::{db_vars, DbSpec, ReadySpec, StopSignal};
+pub use db::{db_vars, DbSpec, ReadySpec, StopSignal, DB_VARS};
 pub use error::SpecError;
 use error::{locate, parse_error};
 pub use nemesis::{NemesisSpec, ScheduledFault};

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::error::suggest;
 use super::{LoadedSpec, SpecError};
 use crate::client::template::did_you_mean;
+pub use crate::workload::WorkloadKind;
 
 /// The workload: which operations, over which keys.
 #[derive(Deserialize, Serialize, Clone, Debug)]
@@ -49,53 +50,6 @@ fn default_weight1() -> u32 {
 }
 fn default_weight2() -> u32 {
     2
-}
-
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum WorkloadKind {
-    Register,
-    CasRegister,
-    Set,
-    ListAppend,
-}
-
-impl WorkloadKind {
-    pub const ALL: [WorkloadKind; 4] = [
-        WorkloadKind::Register,
-        WorkloadKind::CasRegister,
-        WorkloadKind::Set,
-        WorkloadKind::ListAppend,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            WorkloadKind::Register => "register",
-            WorkloadKind::CasRegister => "cas-register",
-            WorkloadKind::Set => "set",
-            WorkloadKind::ListAppend => "list-append",
-        }
-    }
-
-    /// The checker a run of this workload uses unless the spec names another.
-    pub fn default_checker(self) -> &'static str {
-        match self {
-            WorkloadKind::Register => "register",
-            WorkloadKind::CasRegister => "cas-register",
-            WorkloadKind::Set => "set-full",
-            WorkloadKind::ListAppend => "list-append",
-        }
-    }
-
-    /// The operations the workload issues; each needs a `[client.ops.F]`.
-    pub fn fs(self) -> &'static [&'static str] {
-        match self {
-            WorkloadKind::Register => &["read", "write"],
-            WorkloadKind::CasRegister => &["read", "write", "cas"],
-            WorkloadKind::Set => &["add", "read"],
-            WorkloadKind::ListAppend => &["txn"],
-        }
-    }
 }
 
 /// Checker settings. The checker follows from the workload (`register` and `cas-register`:

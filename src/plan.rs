@@ -1,0 +1,168 @@
+//! The test plan: a validated spec (the command line's overrides already applied) turned,
+//! in one step, into the objects a run is made of.
+//!
+//! ```text
+//!  spec.toml + flags ──► LoadedSpec (parsed, validated once) ──► Plan ──► runner
+//!                                                                 │
+//!        cluster config · fault schedule · workload generator · checker · phase bounds
+//! ```
+//!
+//! Everything that can be decided before a node exists is decided here, so that a spec the
+//! run cannot carry out fails before anything starts, and the runner only orchestrates. The
+//! objects that need the nodes' addresses (the store's command lines, the HTTP client) are
+//! built from the plan once the cluster is up: [`Plan::node_plans`] and [`Plan::client`].
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use faultline_checkers::registry::{self, CheckerOptions};
+use faultline_checkers::{Budget, CheckResult, Checker, History};
+
+use crate::client::http::HttpClient;
+use crate::client::{Client, Target};
+use crate::cluster::{Cluster, ClusterConfig};
+use crate::db::{self, NodePlan};
+use crate::nemesis::Schedule;
+use crate::spec::{LoadedSpec, Spec};
+use crate::workload::{self, Generator, WorkloadKind};
+
+/// A bound on the final heal: stopping every fault calls the cluster, whose calls are each
+/// bounded; this is the budget we announce for them.
+const HEAL_BOUND: Duration = Duration::from_secs(30);
+
+/// The hard limit of every phase; their sum is printed at the start of a run.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    pub setup: Duration,
+    /// Waiting for every node to answer its readiness probe (within `setup`).
+    pub ready: Duration,
+    pub main: Duration,
+    /// The last operations of the main phase still in flight.
+    pub client: Duration,
+    pub heal: Duration,
+    pub quiet: Duration,
+    pub final_reads: Duration,
+    pub teardown: Duration,
+    pub check: Duration,
+}
+
+impl Bounds {
+    fn of(spec: &Spec) -> Bounds {
+        let r = &spec.run;
+        let setup = Duration::from_secs(r.setup_timeout_s);
+        Bounds {
+            setup,
+            ready: Duration::from_secs(spec.db.ready.timeout_s).min(setup),
+            main: Duration::from_secs(r.time_limit_s),
+            client: Duration::from_millis(spec.client.timeout_ms),
+            heal: HEAL_BOUND,
+            quiet: Duration::from_secs(r.quiet_s),
+            final_reads: Duration::from_secs(r.final_reads_timeout_s),
+            teardown: Duration::from_secs(r.teardown_timeout_s),
+            check: Duration::from_secs(r.check_timeout_s),
+        }
+    }
+
+    /// Every phase's limit added up, with one client timeout for the main phase's last
+    /// operations and one for the final reads' last.
+    pub fn total(&self) -> Duration {
+        self.setup
+            + self.main
+            + self.heal
+            + self.quiet
+            + self.final_reads
+            + self.teardown
+            + self.check
+            + self.client * 2
+    }
+}
+
+/// What a run is made of.
+pub struct Plan {
+    pub spec: Spec,
+    pub seed: u64,
+    pub cluster: ClusterConfig,
+    /// The faults and when; `None` when the run injects none.
+    pub schedule: Option<Schedule>,
+    pub workload: WorkloadKind,
+    /// Shared by the workers: one seeded stream whatever worker draws from it.
+    pub generator: Arc<Mutex<Generator>>,
+    /// The checker that judges the history (the workload's own check comes on top).
+    pub checker: Box<dyn Checker>,
+    pub bounds: Bounds,
+    /// Whether the store must read a fake clock (local nodes share the controller's).
+    pub clock_faults: bool,
+}
+
+impl Plan {
+    /// Builds the plan of `loaded`, with `seed` for every random choice (the spec's own
+    /// seed, when it has one, is the caller's to pass).
+    pub fn new(loaded: &LoadedSpec, seed: u64) -> anyhow::Result<Plan> {
+        let spec = loaded.spec.clone();
+        let cluster = spec
+            .cluster_config()
+            .context("the spec's cluster cannot be set up")?;
+        let schedule = crate::runner::build_schedule(&spec, seed)?;
+        let checker = build_checker(&spec)?;
+        Ok(Plan {
+            seed,
+            cluster,
+            schedule,
+            workload: spec.workload.name,
+            generator: Arc::new(Mutex::new(Generator::new(&spec.workload, seed))),
+            checker,
+            bounds: Bounds::of(&spec),
+            clock_faults: spec.uses_clock_faults(),
+            spec,
+        })
+    }
+
+    /// The store's command line, environment and address on each node of `cluster`.
+    pub fn node_plans(&self, cluster: &Cluster) -> anyhow::Result<Vec<NodePlan>> {
+        let mut plans = db::plan(&self.spec.db, cluster.nodes())?;
+        if self.clock_faults {
+            for (node, plan) in cluster.nodes().iter().zip(plans.iter_mut()) {
+                crate::nemesis::clock::prepare_daemon(node.as_ref(), &mut plan.daemon)?;
+            }
+        }
+        Ok(plans)
+    }
+
+    /// The HTTP client that talks to `targets`, one per node.
+    pub fn client(&self, targets: Vec<Target>) -> anyhow::Result<Arc<dyn Client>> {
+        Ok(Arc::new(HttpClient::new(&self.spec.client, targets)?))
+    }
+
+    /// Judges `history`: the checker's verdict (within the check bound; a panic is unknown),
+    /// then the workload's own check that the run was not vacuous.
+    pub fn check(&self, history: &History, final_reads_done: bool) -> Vec<CheckResult> {
+        let budget = Budget::with_time_limit(self.bounds.check);
+        let started = std::time::Instant::now();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.checker.check(history, &budget)
+        }))
+        .unwrap_or_else(|_| CheckResult::unknown(self.checker.name(), "the checker panicked"))
+        .with_duration(started.elapsed());
+        vec![
+            result,
+            workload::vacuity_check(self.workload, history, final_reads_done),
+        ]
+    }
+}
+
+/// The checker `[checker]` names, or the workload's own.
+fn build_checker(spec: &Spec) -> anyhow::Result<Box<dyn Checker>> {
+    let name = spec
+        .checker
+        .name
+        .clone()
+        .unwrap_or_else(|| spec.workload.name.default_checker().to_string());
+    let options = CheckerOptions {
+        nil_read_matches_any: spec.checker.nil_read_matches_any,
+        consistency: spec.checker.consistency_model,
+        ..CheckerOptions::default()
+    };
+    registry::build(&name, &options)
+        .with_context(|| format!("the spec's checker `{name}` cannot be built"))
+}
