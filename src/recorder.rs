@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use faultline_checkers::format::jsonl;
 use faultline_checkers::{Event, EventType, Outcome, Process};
 use serde_json::Value;
 
@@ -133,12 +134,8 @@ fn write_loop(file: File, shown: &str, shared: Arc<Shared>) -> Recorded {
             event.index = events.len() as u64;
             if let (Some(out), Ok(())) = (out.as_mut(), &written) {
                 line.clear();
-                written = serde_json::to_writer(&mut line, &event)
-                    .map_err(std::io::Error::other)
-                    .and_then(|()| {
-                        line.push(b'\n');
-                        out.write_all(&line)
-                    });
+                written =
+                    jsonl::encode_event(&mut line, &event).and_then(|()| out.write_all(&line));
             }
             events.push(event);
         }

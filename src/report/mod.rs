@@ -40,7 +40,6 @@ pub mod timeline;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -366,12 +365,7 @@ pub fn read_history(path: &Path) -> anyhow::Result<History> {
 pub fn write_history(path: &Path, history: &History) -> anyhow::Result<()> {
     let file =
         fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    let mut out = BufWriter::new(file);
-    for event in history.to_events() {
-        serde_json::to_writer(&mut out, &event)?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()
+    faultline_checkers::format::jsonl::write_history(history, file)
         .with_context(|| format!("cannot write {}", path.display()))
 }
 

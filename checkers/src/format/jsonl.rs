@@ -215,11 +215,22 @@ fn kind_of(v: &Value) -> &'static str {
 /// ```
 pub fn write_history(history: &History, out: impl Write) -> io::Result<()> {
     let mut out = io::BufWriter::new(out);
+    let mut line = Vec::with_capacity(256);
     for event in history.to_events() {
-        serde_json::to_writer(&mut out, &event).map_err(io::Error::other)?;
-        out.write_all(b"\n")?;
+        line.clear();
+        encode_event(&mut line, &event)?;
+        out.write_all(&line)?;
     }
     out.flush()
+}
+
+/// Appends `event` to `line` as one line of this format, newline included. Every writer of
+/// `history.jsonl` (the recorder during a run, [`write_history`] after `check` or `report`)
+/// goes through here, so the files they write cannot differ.
+pub fn encode_event(line: &mut Vec<u8>, event: &Event) -> io::Result<()> {
+    serde_json::to_writer(&mut *line, event).map_err(io::Error::other)?;
+    line.push(b'\n');
+    Ok(())
 }
 
 #[cfg(test)]
