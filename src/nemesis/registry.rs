@@ -260,6 +260,19 @@ mod tests {
     }
 
     #[test]
+    fn every_fault_builds_an_idle_nemesis_of_its_own_kind_for_either_schedule() {
+        let spec = NemesisSpec::default();
+        for fault in Fault::ALL {
+            let step: ScheduledFault =
+                toml::from_str(&format!("at_s = 1\nfault = \"{fault}\"\nduration_s = 2")).unwrap();
+            for nemesis in [fault.random(&spec), fault.scripted(&step, &spec)] {
+                assert_eq!(nemesis.kind(), fault.kind(), "{fault}");
+                assert!(!nemesis.is_active(), "{fault} is in force before it starts");
+            }
+        }
+    }
+
+    #[test]
     fn a_fault_reads_and_writes_as_its_spec_name() {
         for fault in Fault::ALL {
             assert_eq!(fault.name().parse::<Fault>().unwrap(), *fault);

@@ -367,6 +367,55 @@ mod tests {
             .all(|d| *d >= Duration::from_secs(5) && *d <= Duration::from_secs(15)));
     }
 
+    fn nemesis_spec(toml: &str) -> NemesisSpec {
+        toml::from_str(toml).unwrap()
+    }
+
+    #[test]
+    fn a_spec_without_faults_injects_nothing() {
+        assert!(Schedule::from_spec(&NemesisSpec::default(), 1).is_none());
+    }
+
+    #[test]
+    fn a_script_replaces_the_random_faults_with_one_timed_step_per_entry() {
+        let spec = nemesis_spec(
+            "faults = [\"kill\"]\nschedule = [\n\
+             { at_s = 3, fault = \"partition\", topology = \"halves\", duration_s = 10 },\n\
+             { at_s = 1.5, fault = \"clock-strobe\", duration_s = 2 },\n]",
+        );
+        let Some(Schedule::Scripted { steps, seed }) = Schedule::from_spec(&spec, 7) else {
+            panic!("a script makes a scripted schedule");
+        };
+        assert_ne!(seed, 7, "the nemesis draws from its own stream");
+        let got: Vec<(&str, f64, Option<f64>)> = steps
+            .iter()
+            .map(|s| {
+                let until = s.until.map(|u| u.as_secs_f64());
+                (s.nemesis.kind().name(), s.at.as_secs_f64(), until)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [("partition", 3.0, Some(13.0)), ("clock", 1.5, Some(3.5))]
+        );
+    }
+
+    #[test]
+    fn random_faults_get_one_nemesis_each_and_the_spec_timing() {
+        let spec = nemesis_spec(
+            "faults = [\"partition\", \"pause\", \"clock\"]\ninterval_s = 2\nduration_s = 3",
+        );
+        let Some(Schedule::Random { config, nemeses }) = Schedule::from_spec(&spec, 7) else {
+            panic!("faults make a random schedule");
+        };
+        let kinds: Vec<&str> = nemeses.iter().map(|n| n.kind().name()).collect();
+        assert_eq!(kinds, ["partition", "pause", "clock"]);
+        assert_eq!(config.interval, Duration::from_secs(2));
+        assert_eq!(config.duration, Duration::from_secs(3));
+        let again = Schedule::from_spec(&spec, 7);
+        assert!(matches!(again, Some(Schedule::Random { config: c, .. }) if c.seed == config.seed));
+    }
+
     #[test]
     fn a_stop_flag_wakes_a_sleeper_at_once() {
         let flag = Arc::new(StopFlag::default());
