@@ -9,6 +9,9 @@
 //! | `clock-strobe` | flip it +`delta_ms` and back every `period_ms` for `duration_ms` | `{"n2":{"delta_ms":200,"period_ms":100,"steps":20,"offset_ms":0,...}}` |
 //! | `clock-reset` | undo every shift faultline made | `{"n2":{"offset_ms":0,"uncertainty_ms":1}}` |
 //!
+//! A spec names them `clock` (a bump) and `clock-strobe`: two faults of one kind, since one
+//! `clock-reset` undoes either.
+//!
 //! `offset_ms` is measured after the change: the node's clock minus the controller's, read
 //! over one round trip, right within `uncertainty_ms`.
 //!

@@ -231,8 +231,13 @@ mod tests {
         assert_eq!(names.len(), names.iter().collect::<HashSet<_>>().len());
         let verbs: Vec<&str> = Verb::all().map(Verb::name).collect();
         assert_eq!(verbs.len(), verbs.iter().collect::<HashSet<_>>().len());
+        assert!(
+            Kind::all().all(|k| !k.starts.is_empty()),
+            "every kind has a start verb"
+        );
+        // The final heal ends faults in this order; new kinds come after.
         let kinds: Vec<&str> = Kind::all().map(Kind::name).collect();
-        assert_eq!(kinds, ["partition", "kill", "pause", "clock"]);
+        assert_eq!(kinds[..4], ["partition", "kill", "pause", "clock"]);
     }
 
     #[test]
@@ -248,10 +253,11 @@ mod tests {
             ("clock-strobe", "clock", true),
             ("clock-reset", "clock", false),
         ];
+        // The verbs of the histories already written: a new kind adds verbs, never changes these.
         let all: Vec<(&str, &str, bool)> = Verb::all()
             .map(|v| (v.name(), v.kind().name(), v.starts()))
             .collect();
-        assert_eq!(all, expected);
+        assert_eq!(all[..expected.len()], expected);
         for (f, kind, starts) in expected {
             let v = Verb::parse(f).unwrap();
             assert_eq!((v.kind().name(), v.starts()), (kind, starts));
