@@ -103,7 +103,7 @@ impl Plan {
         let cluster = spec
             .cluster_config()
             .context("the spec's cluster cannot be set up")?;
-        let schedule = crate::runner::build_schedule(&spec, seed)?;
+        let schedule = Schedule::from_spec(&spec.nemesis, seed);
         let checker = build_checker(&spec)?;
         Ok(Plan {
             seed,

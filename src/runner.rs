@@ -34,17 +34,16 @@ use faultline_checkers::{CheckResult, History, Verdict};
 
 use crate::client::Target;
 use crate::cluster::Cluster;
-use crate::cluster::{Target as Nodes, Topology};
 use crate::db::{self, NodePlan};
 use crate::exit::Code;
 use crate::log;
-use crate::nemesis::{self, Fault, NemesisSink, Schedule, ScheduleConfig, ScriptStep, ScriptedOp};
+use crate::nemesis::{NemesisSink, Schedule};
 use crate::plan::Plan;
 use crate::progress;
 use crate::recorder::{self, Recorder};
 use crate::report::{self, RunMeta, Versions};
 use crate::rundir;
-use crate::spec::{LoadedSpec, Spec};
+use crate::spec::LoadedSpec;
 use crate::workers;
 
 /// How a run is carried out, beyond its spec.
@@ -371,98 +370,6 @@ async fn phases(
     Ok(PhaseOutcome {
         final_reads_done: done,
     })
-}
-
-/// Turns the spec's `[nemesis]` into a schedule; `None` when it injects nothing.
-pub(crate) fn build_schedule(spec: &Spec, seed: u64) -> anyhow::Result<Option<Schedule>> {
-    let n = &spec.nemesis;
-    // The nemesis draws from its own stream, so adding a fault does not change the ops.
-    let seed = seed ^ 0x6e65_6d65_7369_7321;
-    if !n.schedule.is_empty() {
-        let mut steps = Vec::new();
-        for s in &n.schedule {
-            let at = Duration::from_secs_f64(s.at_s);
-            let end = Duration::from_secs_f64(s.at_s + s.duration_s);
-            let target = s.target.clone().unwrap_or(Nodes::One);
-            let (begin, stop) = match s.fault {
-                Fault::Partition => (
-                    ScriptedOp::StartPartition(
-                        s.topology.clone().unwrap_or(Topology::RandomHalves),
-                    ),
-                    ScriptedOp::StopPartition,
-                ),
-                Fault::Kill => (ScriptedOp::Kill(target), ScriptedOp::Restart),
-                Fault::Pause => (ScriptedOp::Pause(target), ScriptedOp::Resume),
-                Fault::Clock => (
-                    ScriptedOp::ClockBump {
-                        target,
-                        delta_ms: n.clock_delta_ms,
-                    },
-                    ScriptedOp::ClockReset,
-                ),
-                Fault::ClockStrobe => (
-                    ScriptedOp::ClockStrobe {
-                        target,
-                        delta_ms: n.clock_delta_ms,
-                        period: Duration::from_millis(n.clock_period_ms),
-                        duration: end - at,
-                    },
-                    ScriptedOp::ClockReset,
-                ),
-            };
-            steps.push(ScriptStep { at, op: begin });
-            steps.push(ScriptStep { at: end, op: stop });
-        }
-        steps.sort_by_key(|s| s.at);
-        return Ok(Some(Schedule::Scripted { steps, seed }));
-    }
-    if n.faults.is_empty() {
-        return Ok(None);
-    }
-    let topologies = if n.topologies.is_empty() {
-        vec![
-            Topology::RandomHalves,
-            Topology::IsolateOne,
-            Topology::MajoritiesRing,
-        ]
-    } else {
-        n.topologies.clone()
-    };
-    let nemeses: Vec<Box<dyn nemesis::Nemesis>> = n
-        .faults
-        .iter()
-        .map(|f| -> Box<dyn nemesis::Nemesis> {
-            match f {
-                Fault::Partition => Box::new(nemesis::PartitionNemesis::new(topologies.clone())),
-                Fault::Kill => Box::new(nemesis::KillNemesis::new(n.kill_target.clone())),
-                Fault::Pause => Box::new(nemesis::PauseNemesis::new(n.pause_target.clone())),
-                Fault::Clock => Box::new(nemesis::ClockNemesis::new(
-                    n.clock_target.clone(),
-                    nemesis::ClockFault::Bump {
-                        delta_ms: n.clock_delta_ms,
-                    },
-                )),
-                Fault::ClockStrobe => Box::new(nemesis::ClockNemesis::new(
-                    n.clock_target.clone(),
-                    nemesis::ClockFault::Strobe {
-                        delta_ms: n.clock_delta_ms,
-                        period: Duration::from_millis(n.clock_period_ms),
-                        duration: Duration::from_secs_f64(n.duration_s)
-                            .min(nemesis::clock::MAX_STROBE),
-                    },
-                )),
-            }
-        })
-        .collect();
-    Ok(Some(Schedule::Random {
-        config: ScheduleConfig {
-            interval: Duration::from_secs_f64(n.interval_s),
-            duration: Duration::from_secs_f64(n.duration_s),
-            jitter: 0.5,
-            seed,
-        },
-        nemeses,
-    }))
 }
 
 /// Stops the store, copies the logs into the run directory, tears the cluster down.

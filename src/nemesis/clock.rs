@@ -9,6 +9,9 @@
 //! | `clock-strobe` | flip it +`delta_ms` and back every `period_ms` for `duration_ms` | `{"n2":{"delta_ms":200,"period_ms":100,"steps":20,"offset_ms":0,...}}` |
 //! | `clock-reset` | undo every shift faultline made | `{"n2":{"offset_ms":0,"uncertainty_ms":1}}` |
 //!
+//! A spec names them `clock` (a bump) and `clock-strobe`: two faults of one kind, since one
+//! `clock-reset` undoes either.
+//!
 //! `offset_ms` is measured after the change: the node's clock minus the controller's, read
 //! over one round trip, right within `uncertainty_ms`.
 //!
@@ -23,10 +26,65 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
-use super::{FaultEvent, FaultKind, Nemesis, Verb};
+use super::{Fault, FaultEvent, Kind, Nemesis};
 use crate::cluster::{
     on_all, ClockControl, ClockOffset, Cluster, Daemon, Error, Node, Result, Target,
 };
+use crate::spec::NemesisSpec;
+
+const BUMP_VERB: &str = "clock-bump";
+const STROBE_VERB: &str = "clock-strobe";
+const RESET_VERB: &str = "clock-reset";
+
+/// One kind for both faults: one `clock-reset` undoes either, so a node's clock is moved by
+/// at most one of them at a time.
+pub const KIND: Kind = Kind {
+    name: "clock",
+    starts: &[BUMP_VERB, STROBE_VERB],
+    stop: RESET_VERB,
+    moves_clocks: true,
+};
+
+/// `clock`: a bump by ±`[nemesis] clock_delta_ms` of `clock_target` (random), or of a
+/// scripted step's `target`.
+pub const BUMP: Fault = Fault {
+    name: "clock",
+    kind: &KIND,
+    random: |spec| Box::new(ClockNemesis::new(spec.clock_target.clone(), bump(spec))),
+    scripted: |step, spec| Box::new(ClockNemesis::new(step.target(), bump(spec))),
+};
+
+/// `clock-strobe`: a strobe of `clock_delta_ms` every `clock_period_ms`, for as long as the
+/// fault lasts (`duration_s`, or the scripted step's, at most [`MAX_STROBE`]).
+pub const STROBE: Fault = Fault {
+    name: "clock-strobe",
+    kind: &KIND,
+    random: |spec| {
+        let duration = Duration::from_secs_f64(spec.duration_s).min(MAX_STROBE);
+        Box::new(ClockNemesis::new(
+            spec.clock_target.clone(),
+            strobe(spec, duration),
+        ))
+    },
+    scripted: |step, spec| {
+        let duration = step.end() - step.at();
+        Box::new(ClockNemesis::new(step.target(), strobe(spec, duration)))
+    },
+};
+
+fn bump(spec: &NemesisSpec) -> ClockFault {
+    ClockFault::Bump {
+        delta_ms: spec.clock_delta_ms,
+    }
+}
+
+fn strobe(spec: &NemesisSpec, duration: Duration) -> ClockFault {
+    ClockFault::Strobe {
+        delta_ms: spec.clock_delta_ms,
+        period: Duration::from_millis(spec.clock_period_ms),
+        duration,
+    }
+}
 
 /// Longest strobe: it runs while the nemesis waits.
 pub const MAX_STROBE: Duration = Duration::from_secs(60);
@@ -111,7 +169,7 @@ impl ClockNemesis {
             );
         }
         Ok(FaultEvent {
-            f: Verb::ClockBump.name(),
+            f: BUMP_VERB,
             value: Value::Object(value),
         })
     }
@@ -146,15 +204,15 @@ impl ClockNemesis {
             );
         }
         Ok(FaultEvent {
-            f: Verb::ClockStrobe.name(),
+            f: STROBE_VERB,
             value: Value::Object(value),
         })
     }
 }
 
 impl Nemesis for ClockNemesis {
-    fn kind(&self) -> FaultKind {
-        FaultKind::Clock
+    fn kind(&self) -> &'static Kind {
+        &KIND
     }
 
     /// When every node's clock is usable: on ssh hosts always, on local nodes when
@@ -217,7 +275,7 @@ impl Nemesis for ClockNemesis {
         match first_error {
             Some(e) => Err(e),
             None => Ok(Some(FaultEvent {
-                f: Verb::ClockReset.name(),
+                f: RESET_VERB,
                 value: Value::Object(value),
             })),
         }

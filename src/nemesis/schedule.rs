@@ -1,7 +1,6 @@
 //! When faults happen: a seeded random schedule or a fixed script, run on its own thread and
 //! always closed by a final heal.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -9,11 +8,9 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{
-    ClockFault, ClockNemesis, FaultEvent, FaultKind, KillNemesis, Nemesis, NemesisSink,
-    PartitionNemesis, PauseNemesis,
-};
-use crate::cluster::{Cluster, Error, Signal, Target, Topology};
+use super::{FaultEvent, Kind, Nemesis, NemesisSink};
+use crate::cluster::{Cluster, Error, Signal};
+use crate::spec::NemesisSpec;
 
 /// Timing of the random schedule. Defaults: a fault every 10 s ± 50 %, held 10 s ± 50 %.
 #[derive(Clone, Debug)]
@@ -39,126 +36,77 @@ impl Default for ScheduleConfig {
     }
 }
 
-/// One operation of a scripted schedule.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ScriptedOp {
-    /// Replaces any partition in force with this one.
-    StartPartition(Topology),
-    StopPartition,
-    Kill(Target),
-    /// Restarts every node the script killed.
-    Restart,
-    Pause(Target),
-    /// Resumes every node the script paused.
-    Resume,
-    /// Shifts the target's clocks by ±`delta_ms` (replacing any clock fault in force).
-    ClockBump {
-        target: Target,
-        delta_ms: i64,
-    },
-    /// Strobes the target's clocks (see [`super::ClockFault::Strobe`]).
-    ClockStrobe {
-        target: Target,
-        delta_ms: i64,
-        period: Duration,
-        duration: Duration,
-    },
-    /// Undoes every clock shift the script made.
-    ClockReset,
-}
-
-/// `op` happens `at` after the schedule starts.
-#[derive(Clone, Debug, PartialEq)]
+/// One fault of a scripted schedule: `nemesis` starts its fault `at` after the schedule
+/// starts (ending any fault of its kind in force first), and the fault of its kind in force
+/// is stopped `until` (`None`: by the final heal). Its random choices, such as which node
+/// `one` is, come from the schedule's seeded rng, in the order the steps start.
 pub struct ScriptStep {
     pub at: Duration,
-    pub op: ScriptedOp,
+    pub until: Option<Duration>,
+    pub nemesis: Box<dyn Nemesis>,
 }
 
-/// What a scripted operation does: start a fault of a fresh nemesis (ending any fault of the
-/// same kind first), or stop the fault of a kind.
+/// What a scripted schedule does at one instant.
 enum Action {
     Start(Box<dyn Nemesis>),
-    Stop(FaultKind),
+    Stop(&'static Kind),
 }
 
-impl ScriptedOp {
-    fn into_action(self) -> Action {
-        match self {
-            ScriptedOp::StartPartition(topology) => {
-                Action::Start(Box::new(PartitionNemesis::new(vec![topology])))
-            }
-            ScriptedOp::Kill(target) => Action::Start(Box::new(KillNemesis::new(target))),
-            ScriptedOp::Pause(target) => Action::Start(Box::new(PauseNemesis::new(target))),
-            ScriptedOp::ClockBump { target, delta_ms } => Action::Start(Box::new(
-                ClockNemesis::new(target, ClockFault::Bump { delta_ms }),
-            )),
-            ScriptedOp::ClockStrobe {
-                target,
-                delta_ms,
-                period,
-                duration,
-            } => Action::Start(Box::new(ClockNemesis::new(
-                target,
-                ClockFault::Strobe {
-                    delta_ms,
-                    period,
-                    duration,
-                },
-            ))),
-            ScriptedOp::StopPartition => Action::Stop(FaultKind::Partition),
-            ScriptedOp::Restart => Action::Stop(FaultKind::Kill),
-            ScriptedOp::Resume => Action::Stop(FaultKind::Pause),
-            ScriptedOp::ClockReset => Action::Stop(FaultKind::Clock),
-        }
-    }
-}
-
-/// What faults to inject and when. Build one, then [`Schedule::spawn`] it.
+/// What faults to inject and when. Build one with [`Schedule::from_spec`] (or by hand), then
+/// [`Schedule::spawn`] it.
 pub enum Schedule {
     /// One fault at a time among `nemeses`, timed by `config`.
     Random {
         config: ScheduleConfig,
         nemeses: Vec<Box<dyn Nemesis>>,
     },
-    /// Exactly these steps, in order of `at`; `seed` draws random targets and topologies.
+    /// Exactly these steps, in order of time; `seed` draws random targets and topologies.
     Scripted { steps: Vec<ScriptStep>, seed: u64 },
 }
 
 impl Schedule {
+    /// The schedule a spec's `[nemesis]` asks for: its script when it has one, else random
+    /// faults among `faults`; `None` when it injects nothing. Each fault builds its own
+    /// nemesis ([`super::Fault`]).
+    pub fn from_spec(spec: &NemesisSpec, seed: u64) -> Option<Schedule> {
+        // The nemesis draws from its own stream, so adding a fault does not change the ops.
+        let seed = seed ^ 0x6e65_6d65_7369_7321;
+        if !spec.schedule.is_empty() {
+            let steps = spec
+                .schedule
+                .iter()
+                .map(|step| ScriptStep {
+                    at: step.at(),
+                    until: Some(step.end()),
+                    nemesis: step.fault.scripted(step, spec),
+                })
+                .collect();
+            return Some(Schedule::Scripted { steps, seed });
+        }
+        if spec.faults.is_empty() {
+            return None;
+        }
+        Some(Schedule::Random {
+            config: ScheduleConfig {
+                interval: Duration::from_secs_f64(spec.interval_s),
+                duration: Duration::from_secs_f64(spec.duration_s),
+                jitter: 0.5,
+                seed,
+            },
+            nemeses: spec.faults.iter().map(|f| f.random(spec)).collect(),
+        })
+    }
+
     /// Fails naming the first fault this cluster cannot undergo at all (a partition on the
     /// `loopback` backend, a kill of the minority of a 1-node cluster), so that a test asking
     /// for it stops before it starts instead of silently running without it.
     pub fn check(&self, cluster: &Cluster) -> Result<(), Error> {
-        let cannot = |kind: FaultKind| {
-            Error::Invalid(format!(
-                "the {} fault cannot run on this {}-node {} cluster{}",
-                kind.name(),
-                cluster.nodes().len(),
-                cluster.kind(),
-                if kind == FaultKind::Partition && !cluster.supports_partitions() {
-                    "; partitions need the local backend (root)"
-                } else {
-                    ""
-                }
-            ))
-        };
         match self {
-            Schedule::Random { nemeses, .. } => {
-                if let Some(n) = nemeses.iter().find(|n| !n.applicable(cluster)) {
-                    return Err(cannot(n.kind()));
-                }
-            }
+            Schedule::Random { nemeses, .. } => nemeses.iter().try_for_each(|n| n.check(cluster)),
             Schedule::Scripted { steps, .. } => {
-                for step in steps {
-                    if let Action::Start(n) = step.op.clone().into_action() {
-                        if !n.applicable(cluster) {
-                            return Err(cannot(n.kind()));
-                        }
-                    }
-                }
+                steps.iter().try_for_each(|s| s.nemesis.check(cluster))
             }
         }
-        Ok(())
     }
 
     /// Starts the schedule on its own thread. Faults go to `cluster`, events to `sink`. A
@@ -174,15 +122,14 @@ impl Schedule {
                     cluster: &cluster,
                     sink: &*sink,
                     stop: &thread_stop,
-                    nemeses: BTreeMap::new(),
                     errors: self.check(&cluster).err().into_iter().collect(),
                 };
-                match self {
+                let mut nemeses = match self {
                     Schedule::Random { config, nemeses } => run.random(&config, nemeses),
                     Schedule::Scripted { steps, seed } => run.scripted(steps, seed),
-                }
+                };
                 thread_stop.wait(Duration::MAX);
-                run.final_heal();
+                run.final_heal(&mut nemeses);
                 run.errors
             })
             .expect("spawning the nemesis thread");
@@ -263,94 +210,101 @@ struct Run<'a> {
     cluster: &'a Cluster,
     sink: &'a dyn NemesisSink,
     stop: &'a StopFlag,
-    /// Nemeses that may hold a fault, by kind; the final heal stops each.
-    nemeses: BTreeMap<FaultKind, Box<dyn Nemesis>>,
     errors: Vec<Error>,
 }
 
 impl Run<'_> {
-    fn random(&mut self, config: &ScheduleConfig, nemeses: Vec<Box<dyn Nemesis>>) {
+    /// Runs until stopped; returns the nemeses, for the final heal to stop.
+    fn random(
+        &mut self,
+        config: &ScheduleConfig,
+        mut nemeses: Vec<Box<dyn Nemesis>>,
+    ) -> Vec<Box<dyn Nemesis>> {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let kinds: Vec<FaultKind> = nemeses.iter().map(|n| n.kind()).collect();
-        for nemesis in nemeses {
-            self.nemeses.insert(nemesis.kind(), nemesis);
-        }
         loop {
             if self
                 .stop
                 .wait(jittered(config.interval, config.jitter, &mut rng))
             {
-                return;
+                return nemeses;
             }
-            let applicable: Vec<FaultKind> = kinds
-                .iter()
-                .copied()
-                .filter(|k| self.nemeses[k].applicable(self.cluster))
+            let applicable: Vec<usize> = (0..nemeses.len())
+                .filter(|&i| nemeses[i].applicable(self.cluster))
                 .collect();
             if applicable.is_empty() {
                 continue;
             }
-            let kind = applicable[rng.gen_range(0..applicable.len())];
-            self.start(kind, &mut rng);
+            let nemesis = &mut nemeses[applicable[rng.gen_range(0..applicable.len())]];
+            self.start(nemesis.as_mut(), &mut rng);
             if self
                 .stop
                 .wait(jittered(config.duration, config.jitter, &mut rng))
             {
-                return;
+                return nemeses;
             }
-            self.stop_kind(kind);
+            self.stop_fault(nemesis.as_mut());
         }
     }
 
-    fn scripted(&mut self, mut steps: Vec<ScriptStep>, seed: u64) {
+    /// Runs the steps until the last or until stopped; returns the nemesis of each kind that
+    /// may still hold a fault, for the final heal.
+    fn scripted(&mut self, steps: Vec<ScriptStep>, seed: u64) -> Vec<Box<dyn Nemesis>> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        steps.sort_by_key(|s| s.at);
-        let began = Instant::now();
+        let mut timeline = Vec::with_capacity(2 * steps.len());
         for step in steps {
-            let wait = step.at.saturating_sub(began.elapsed());
-            if self.stop.wait(wait) {
-                return;
-            }
-            match step.op.into_action() {
-                Action::Start(nemesis) => {
-                    let kind = nemesis.kind();
-                    self.stop_kind(kind);
-                    self.replace(nemesis);
-                    self.start(kind, &mut rng);
-                }
-                Action::Stop(kind) => self.stop_kind(kind),
+            let kind = step.nemesis.kind();
+            timeline.push((step.at, Action::Start(step.nemesis)));
+            if let Some(until) = step.until {
+                timeline.push((until, Action::Stop(kind)));
             }
         }
+        // Stable: of two actions at one instant, the one written first goes first.
+        timeline.sort_by_key(|(at, _)| *at);
+        // At most one nemesis per kind: the last one started.
+        let mut current: Vec<Box<dyn Nemesis>> = Vec::new();
+        let began = Instant::now();
+        for (at, action) in timeline {
+            if self.stop.wait(at.saturating_sub(began.elapsed())) {
+                break;
+            }
+            match action {
+                Action::Start(mut nemesis) => {
+                    let kind = nemesis.kind();
+                    if let Some(i) = current.iter().position(|n| n.kind() == kind) {
+                        let mut old = current.swap_remove(i);
+                        self.stop_fault(old.as_mut());
+                    }
+                    self.start(nemesis.as_mut(), &mut rng);
+                    current.push(nemesis);
+                }
+                Action::Stop(kind) => {
+                    if let Some(n) = current.iter_mut().find(|n| n.kind() == kind) {
+                        self.stop_fault(n.as_mut());
+                    }
+                }
+            }
+        }
+        current
     }
 
-    fn replace(&mut self, nemesis: Box<dyn Nemesis>) {
-        self.nemeses.insert(nemesis.kind(), nemesis);
-    }
-
-    fn start(&mut self, kind: FaultKind, rng: &mut ChaCha8Rng) {
-        let Some(nemesis) = self.nemeses.get_mut(&kind) else {
-            return;
-        };
+    fn start(&mut self, nemesis: &mut dyn Nemesis, rng: &mut ChaCha8Rng) {
         match nemesis.start(self.cluster, rng) {
             Ok(event) => self.record(event),
             Err(e) => {
-                tracing::warn!("nemesis: could not start {}: {e}", kind.name());
+                tracing::warn!("nemesis: could not start {}: {e}", nemesis.kind().name());
                 self.errors.push(e);
                 // A half-started fault is still a fault: end what did happen.
-                self.stop_kind(kind);
+                self.stop_fault(nemesis);
             }
         }
     }
 
-    fn stop_kind(&mut self, kind: FaultKind) {
-        let Some(nemesis) = self.nemeses.get_mut(&kind) else {
-            return;
-        };
+    fn stop_fault(&mut self, nemesis: &mut dyn Nemesis) {
         match nemesis.stop(self.cluster) {
             Ok(Some(event)) => self.record(event),
             Ok(None) => {}
             Err(e) => {
-                tracing::warn!("nemesis: could not stop {}: {e}", kind.name());
+                tracing::warn!("nemesis: could not stop {}: {e}", nemesis.kind().name());
                 self.errors.push(e);
             }
         }
@@ -361,12 +315,13 @@ impl Run<'_> {
         self.sink.record(event.f, event.value);
     }
 
-    /// Ends every fault: each nemesis stops its own (recorded), then the network is healed
-    /// and every daemon resumed regardless, in case a stop failed half-way.
-    fn final_heal(&mut self) {
-        let kinds: Vec<FaultKind> = self.nemeses.keys().copied().collect();
-        for kind in kinds {
-            self.stop_kind(kind);
+    /// Ends every fault: each nemesis stops its own (recorded), in the registry's order of
+    /// kinds, then the network is healed and every daemon resumed regardless, in case a stop
+    /// failed half-way.
+    fn final_heal(&mut self, nemeses: &mut [Box<dyn Nemesis>]) {
+        nemeses.sort_by_key(|n| n.kind().rank());
+        for nemesis in nemeses {
+            self.stop_fault(nemesis.as_mut());
         }
         if self.cluster.supports_partitions() {
             if let Err(e) = self.cluster.heal() {
@@ -410,6 +365,55 @@ mod tests {
         assert!(a
             .iter()
             .all(|d| *d >= Duration::from_secs(5) && *d <= Duration::from_secs(15)));
+    }
+
+    fn nemesis_spec(toml: &str) -> NemesisSpec {
+        toml::from_str(toml).unwrap()
+    }
+
+    #[test]
+    fn a_spec_without_faults_injects_nothing() {
+        assert!(Schedule::from_spec(&NemesisSpec::default(), 1).is_none());
+    }
+
+    #[test]
+    fn a_script_replaces_the_random_faults_with_one_timed_step_per_entry() {
+        let spec = nemesis_spec(
+            "faults = [\"kill\"]\nschedule = [\n\
+             { at_s = 3, fault = \"partition\", topology = \"halves\", duration_s = 10 },\n\
+             { at_s = 1.5, fault = \"clock-strobe\", duration_s = 2 },\n]",
+        );
+        let Some(Schedule::Scripted { steps, seed }) = Schedule::from_spec(&spec, 7) else {
+            panic!("a script makes a scripted schedule");
+        };
+        assert_ne!(seed, 7, "the nemesis draws from its own stream");
+        let got: Vec<(&str, f64, Option<f64>)> = steps
+            .iter()
+            .map(|s| {
+                let until = s.until.map(|u| u.as_secs_f64());
+                (s.nemesis.kind().name(), s.at.as_secs_f64(), until)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [("partition", 3.0, Some(13.0)), ("clock", 1.5, Some(3.5))]
+        );
+    }
+
+    #[test]
+    fn random_faults_get_one_nemesis_each_and_the_spec_timing() {
+        let spec = nemesis_spec(
+            "faults = [\"partition\", \"pause\", \"clock\"]\ninterval_s = 2\nduration_s = 3",
+        );
+        let Some(Schedule::Random { config, nemeses }) = Schedule::from_spec(&spec, 7) else {
+            panic!("faults make a random schedule");
+        };
+        let kinds: Vec<&str> = nemeses.iter().map(|n| n.kind().name()).collect();
+        assert_eq!(kinds, ["partition", "pause", "clock"]);
+        assert_eq!(config.interval, Duration::from_secs(2));
+        assert_eq!(config.duration, Duration::from_secs(3));
+        let again = Schedule::from_spec(&spec, 7);
+        assert!(matches!(again, Some(Schedule::Random { config: c, .. }) if c.seed == config.seed));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `[nemesis]`: random faults at an interval, or a scripted schedule.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::{LoadedSpec, SpecError};
@@ -67,10 +69,27 @@ pub struct ScheduledFault {
     /// For a partition: the topology (default `random-halves`).
     #[serde(default)]
     pub topology: Option<Topology>,
-    /// For kill and pause: `one`, `minority`, `majority`, `all` or node names (`n1,n3`).
-    /// Default `one`.
+    /// For kill, pause and clock faults: `one`, `minority`, `majority`, `all` or node names
+    /// (`n1,n3`). Default `one`.
     #[serde(default)]
     pub target: Option<Target>,
+}
+
+impl ScheduledFault {
+    /// When the fault starts, from the start of the main phase.
+    pub fn at(&self) -> Duration {
+        Duration::from_secs_f64(self.at_s)
+    }
+
+    /// When it stops.
+    pub fn end(&self) -> Duration {
+        Duration::from_secs_f64(self.at_s + self.duration_s)
+    }
+
+    /// The nodes it hits, for the faults that take a target.
+    pub fn target(&self) -> Target {
+        self.target.clone().unwrap_or(Target::One)
+    }
 }
 
 impl LoadedSpec {

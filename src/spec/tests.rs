@@ -323,7 +323,7 @@ fn typed_choices_are_located_and_suggest_the_closest() {
     ))
     .unwrap()
     .spec;
-    assert_eq!(s.nemesis.faults, vec![crate::nemesis::Fault::ClockStrobe]);
+    assert_eq!(s.nemesis.faults, vec![crate::nemesis::clock::STROBE]);
     assert_eq!(
         s.nemesis.kill_target,
         crate::cluster::Target::Nodes(vec!["n1".into(), "n3".into()])

@@ -17,8 +17,8 @@ use faultline::cluster::{
     BackendKind, Cluster, ClusterConfig, Daemon, Error, Grudge, Node, Signal, Target, Topology,
 };
 use faultline::nemesis::{
-    KillNemesis, NemesisSink, PartitionNemesis, PauseNemesis, Schedule, ScheduleConfig, ScriptStep,
-    ScriptedOp,
+    KillNemesis, Nemesis, NemesisSink, PartitionNemesis, PauseNemesis, Schedule, ScheduleConfig,
+    ScriptStep,
 };
 use serde_json::{json, Value};
 
@@ -417,31 +417,32 @@ fn a_scripted_schedule_records_each_fault_with_its_nodes_and_ends_healed() {
     let run_id = cluster.run_id().to_string();
     start_servers(&cluster);
     let at = |ms| Duration::from_millis(ms);
+    let step = |from, until: Option<u64>, nemesis: Box<dyn Nemesis>| ScriptStep {
+        at: at(from),
+        until: until.map(at),
+        nemesis,
+    };
     let steps = vec![
-        ScriptStep {
-            at: at(0),
-            op: ScriptedOp::StartPartition("n1|n2,n3".parse().unwrap()),
-        },
-        ScriptStep {
-            at: at(200),
-            op: ScriptedOp::StopPartition,
-        },
-        ScriptStep {
-            at: at(250),
-            op: ScriptedOp::Kill(Target::Nodes(vec!["n2".into()])),
-        },
-        ScriptStep {
-            at: at(450),
-            op: ScriptedOp::Restart,
-        },
-        ScriptStep {
-            at: at(500),
-            op: ScriptedOp::Pause("n3".parse().unwrap()),
-        },
-        ScriptStep {
-            at: at(550),
-            op: ScriptedOp::StartPartition(Topology::Halves),
-        },
+        step(
+            0,
+            Some(200),
+            Box::new(PartitionNemesis::new(vec!["n1|n2,n3".parse().unwrap()])),
+        ),
+        step(
+            250,
+            Some(450),
+            Box::new(KillNemesis::new(Target::Nodes(vec!["n2".into()]))),
+        ),
+        step(
+            500,
+            None,
+            Box::new(PauseNemesis::new("n3".parse().unwrap())),
+        ),
+        step(
+            550,
+            None,
+            Box::new(PartitionNemesis::new(vec![Topology::Halves])),
+        ),
     ];
     let events = Arc::new(Events::default());
     let running = Schedule::Scripted { steps, seed: 1 }.spawn(cluster.clone(), events.clone());

@@ -1,0 +1,125 @@
+//! Faults that act on the store's processes through their node: the one implementation
+//! behind `kill` ([`super::kill`]) and `pause` ([`super::pause`]).
+//!
+//! Both pick target nodes ([`Target`]: `one`, `minority`, `majority`, `all` or names) with
+//! the schedule's rng, do something to each node's daemon, and undo it on stop for exactly
+//! those nodes. The
+//! history's value is the list of nodes at both ends: `["n2","n4"]`. A kind of this family
+//! says only its verbs and the two actions, as a [`ProcessFault`].
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde_json::json;
+
+use super::{FaultEvent, Kind, Nemesis};
+use crate::cluster::{Cluster, Error, Node, Result, Target};
+
+/// What a process fault does to one node's daemon, and undoes.
+pub trait ProcessFault: 'static {
+    /// Its kind, with exactly one start verb.
+    const KIND: &'static Kind;
+
+    /// Puts the fault in force on `node`.
+    fn start(node: &Arc<dyn Node>) -> Result<()>;
+
+    /// Ends it on `node`.
+    fn stop(node: &Arc<dyn Node>) -> Result<()>;
+}
+
+/// Applies the process fault `F` to the daemons of its target's nodes on start, and undoes
+/// it on stop.
+pub struct ProcessNemesis<F: ProcessFault> {
+    target: Target,
+    /// The nodes the fault is in force on.
+    hit: Vec<String>,
+    // `fn() -> F`: the nemesis holds no `F`, so it is `Send` whatever `F` is.
+    fault: PhantomData<fn() -> F>,
+}
+
+impl<F: ProcessFault> ProcessNemesis<F> {
+    pub fn new(target: Target) -> ProcessNemesis<F> {
+        ProcessNemesis {
+            target,
+            hit: Vec::new(),
+            fault: PhantomData,
+        }
+    }
+}
+
+impl<F: ProcessFault> Nemesis for ProcessNemesis<F> {
+    fn kind(&self) -> &'static Kind {
+        F::KIND
+    }
+
+    fn applicable(&self, cluster: &Cluster) -> bool {
+        targets_someone(&self.target, cluster)
+    }
+
+    fn is_active(&self) -> bool {
+        !self.hit.is_empty()
+    }
+
+    fn start(&mut self, cluster: &Cluster, rng: &mut dyn rand::RngCore) -> Result<FaultEvent> {
+        let names = select(&self.target, cluster, rng)?;
+        for name in &names {
+            // Recorded before the act: if a later node fails, stop still undoes this one.
+            self.hit.push(name.clone());
+            F::start(cluster.node(name)?)?;
+        }
+        Ok(FaultEvent {
+            f: F::KIND.starts[0],
+            value: json!(names),
+        })
+    }
+
+    fn stop(&mut self, cluster: &Cluster) -> Result<Option<FaultEvent>> {
+        if self.hit.is_empty() {
+            return Ok(None);
+        }
+        let names = std::mem::take(&mut self.hit);
+        on_each(cluster, &names, F::stop)?;
+        Ok(Some(FaultEvent {
+            f: F::KIND.stop,
+            value: json!(names),
+        }))
+    }
+}
+
+/// Runs `f` on each named node, going on past a failure so that every node is undone, and
+/// returns the first error.
+fn on_each(
+    cluster: &Cluster,
+    names: &[String],
+    f: impl Fn(&Arc<dyn Node>) -> Result<()>,
+) -> Result<()> {
+    let mut first_error = None;
+    for name in names {
+        if let Err(e) = cluster.node(name).and_then(&f) {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Whether the target picks at least one node of this cluster (the minority of one node is
+/// nobody). Uses a throwaway rng so that asking does not change the run's random sequence.
+fn targets_someone(target: &Target, cluster: &Cluster) -> bool {
+    let mut rng = StdRng::seed_from_u64(0);
+    target
+        .select(&cluster.node_names(), &mut rng)
+        .is_ok_and(|nodes| !nodes.is_empty())
+}
+
+fn select(target: &Target, cluster: &Cluster, rng: &mut dyn rand::RngCore) -> Result<Vec<String>> {
+    let names = target.select(&cluster.node_names(), rng)?;
+    if names.is_empty() {
+        return Err(Error::Invalid(format!(
+            "fault target {target} picks no node of a {}-node cluster",
+            cluster.nodes().len()
+        )));
+    }
+    Ok(names)
+}
