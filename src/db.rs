@@ -321,8 +321,21 @@ fn kept_log(node: &str) -> String {
 }
 
 /// The last `n` lines of a node's daemon log, read on the node (an ssh node's log is on its
-/// host, not on the controller's disk).
+/// host, not on the controller's disk), indented for a message.
 fn node_tail(node: &dyn Node, n: usize) -> String {
+    let lines = log_tail(node, n);
+    if lines.is_empty() {
+        return "  | (empty)".into();
+    }
+    lines
+        .iter()
+        .map(|l| format!("  | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The last `n` lines of a node's daemon log, read on the node; each cut at 500 bytes.
+pub fn log_tail(node: &dyn Node, n: usize) -> Vec<String> {
     let log = node.log_path();
     let argv = [
         "tail".to_string(),
@@ -330,17 +343,16 @@ fn node_tail(node: &dyn Node, n: usize) -> String {
         n.to_string(),
         log.display().to_string(),
     ];
-    match node.exec(&argv, Duration::from_secs(5)) {
-        Ok(out) if out.success() => {
-            let lines: Vec<String> = out.stdout.lines().map(|l| format!("  | {l}")).collect();
-            if lines.is_empty() {
-                "  | (empty)".into()
-            } else {
-                lines.join("\n")
-            }
-        }
+    let text = match node.exec(&argv, Duration::from_secs(5)) {
+        Ok(out) if out.success() => out.stdout,
         _ => tail(&log, n),
-    }
+    };
+    text.lines()
+        .map(|l| match l.char_indices().nth(500) {
+            Some((cut, _)) => format!("{}…", &l[..cut]),
+            None => l.to_string(),
+        })
+        .collect()
 }
 
 /// The last `n` lines of a text file, or a note that it cannot be read.

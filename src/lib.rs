@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod cmd;
 pub mod db;
 pub mod exit;
+pub mod health;
 pub mod log;
 pub mod nemesis;
 pub mod out;

@@ -135,8 +135,14 @@ impl Plan {
     }
 
     /// Judges `history`: the checker's verdict (within the check bound; a panic is unknown),
-    /// then the workload's own check that the run was not vacuous.
-    pub fn check(&self, history: &History, final_reads_done: bool) -> Vec<CheckResult> {
+    /// the workload's own check that the run was not vacuous, and the store's health
+    /// (crashes, recovery after the final heal).
+    pub fn check(
+        &self,
+        history: &History,
+        final_reads_done: bool,
+        final_reads_from: Option<u64>,
+    ) -> Vec<CheckResult> {
         let budget = Budget::with_time_limit(self.bounds.check);
         let started = std::time::Instant::now();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -147,6 +153,7 @@ impl Plan {
         vec![
             result,
             workload::vacuity_check(self.workload, history, final_reads_done),
+            crate::health::check(history, self.spec.db.crashes, final_reads_from),
         ]
     }
 }

@@ -244,6 +244,24 @@ impl Recorder {
     /// `f` is one of the paired names (`start-partition`/`stop-partition`, `kill`/`restart`,
     /// `pause`/`resume`, `clock-bump`/`clock-reset`, `clock-strobe`).
     pub fn nemesis(&self, f: &str, value: Value) {
+        self.nemesis_event(f, value, None, None);
+    }
+
+    /// A store process that exited on its own ([`crate::health`]): an event of the nemesis
+    /// process naming `node`, counted in the progress line.
+    pub fn crash(&self, node: &str, value: Value) {
+        if let Ok(mut faults) = self.shared.counters.faults.lock() {
+            let crashed = faults.entry("crashed".to_string()).or_default();
+            if !crashed.is_empty() {
+                crashed.push(',');
+            }
+            crashed.push_str(node);
+        }
+        self.nemesis_event(crate::health::CRASH, value, Some(node), None);
+    }
+
+    /// A nemesis event with the node it concerns and what did not go as asked.
+    pub fn nemesis_event(&self, f: &str, value: Value, node: Option<&str>, error: Option<&str>) {
         if let Ok(mut faults) = self.shared.counters.faults.lock() {
             match fault_of(f) {
                 Some((name, true)) => {
@@ -263,8 +281,8 @@ impl Recorder {
             f: f.to_string(),
             key: None,
             value,
-            node: None,
-            error: None,
+            node: node.map(str::to_string),
+            error: error.map(|e| Value::String(e.to_string())),
         });
     }
 }
@@ -273,6 +291,10 @@ impl Recorder {
 impl crate::nemesis::NemesisSink for Recorder {
     fn record(&self, f: &str, value: Value) {
         self.nemesis(f, value);
+    }
+
+    fn record_with_note(&self, f: &str, value: Value, note: &str) {
+        self.nemesis_event(f, value, None, Some(note));
     }
 }
 

@@ -188,7 +188,11 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
         history.ops.len(),
         history.event_count
     );
-    let checks = plan.check(&history, phase_outcome.final_reads_done);
+    let checks = plan.check(
+        &history,
+        phase_outcome.final_reads_done,
+        phase_outcome.final_reads_from,
+    );
     let meta = RunMeta {
         spec_name: spec.name.clone(),
         store: if opts.store.is_empty() {
@@ -273,6 +277,8 @@ impl Quiesce {
 /// What the phases learned that the checks need.
 struct PhaseOutcome {
     final_reads_done: bool,
+    /// When the final reads began (history nanoseconds).
+    final_reads_from: Option<u64>,
 }
 
 async fn phases(
@@ -300,6 +306,9 @@ async fn phases(
         "setup: every node is ready after {:.1}s",
         took.as_secs_f64()
     );
+
+    // From here to teardown, a store process that exits on its own is a finding.
+    let watcher = crate::health::Watcher::start(cluster.clone(), rec.clone());
 
     let targets: Vec<Target> = nodes.iter().map(|p| p.target.clone()).collect();
     let client = plan.client(targets.clone())?;
@@ -356,6 +365,7 @@ async fn phases(
     tokio::time::sleep(b.quiet).await;
 
     // Final reads.
+    let final_reads_from = rec.now_ns();
     let reads = generator
         .lock()
         .map(|g| g.final_reads())
@@ -367,8 +377,10 @@ async fn phases(
     } else {
         tracing::info!("final reads: did not finish in time");
     }
+    watcher.stop();
     Ok(PhaseOutcome {
         final_reads_done: done,
+        final_reads_from: Some(final_reads_from),
     })
 }
 

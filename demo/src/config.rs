@@ -43,6 +43,9 @@ pub struct Config {
     /// answers 503.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub commit_timeout_ms: u64,
+    /// crashes: the client requests a replica (not the primary) serves before it aborts.
+    #[arg(long, default_value_t = 150, value_name = "N")]
+    pub crash_after: u64,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -53,6 +56,9 @@ pub enum Mode {
     StaleReads,
     /// Like linearizable, but compare-and-set and transactions read, pause, then write.
     LostUpdates,
+    /// Like linearizable, but a replica other than the primary aborts (exit code 70) after
+    /// `--crash-after` client requests: a crash under load.
+    Crashes,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -105,6 +105,9 @@ async fn client_op(
     forwarded: bool,
     body: Bytes,
 ) -> Resp {
+    if node.cfg.mode == Mode::Crashes && !node.cfg.is_primary() {
+        crash_under_load(node);
+    }
     if node.cfg.mode == Mode::StaleReads && op.is_read_only() && op != Op::Barrier {
         let outcome = node.read_local(&op).await;
         return reply(node, Reply::Done(outcome));
@@ -122,6 +125,21 @@ async fn client_op(
         );
     }
     forward(node, method, path, body).await
+}
+
+/// The `crashes` mode's bug: a replica aborts once it has served `--crash-after` client
+/// requests, as a store with a broken invariant check would.
+fn crash_under_load(node: &Node) {
+    static SERVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let served = SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    if served >= node.cfg.crash_after {
+        eprintln!(
+            "faultline-demo: fatal: replica {} found its applied index ahead of its log after \
+             {served} requests; aborting",
+            node.cfg.id
+        );
+        std::process::exit(70);
+    }
 }
 
 /// Passes a request to the primary and its answer back unchanged. When the primary does not
@@ -209,6 +227,7 @@ async fn health(node: &Node) -> Resp {
         Mode::Linearizable => "linearizable",
         Mode::StaleReads => "stale-reads",
         Mode::LostUpdates => "lost-updates",
+        Mode::Crashes => "crashes",
     };
     json_response(
         StatusCode::OK,

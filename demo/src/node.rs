@@ -353,7 +353,9 @@ async fn run_sequencer(node: Arc<Node>, mut rx: mpsc::Receiver<Request>) {
                 node.trigger.send_modify(|t| t.1 = len);
                 true
             }
-            Mode::Linearizable | Mode::LostUpdates => node.await_majority(len).await,
+            Mode::Linearizable | Mode::LostUpdates | Mode::Crashes => {
+                node.await_majority(len).await
+            }
         };
         healthy = committed;
         for (req, outcome) in batch.into_iter().zip(outcomes) {

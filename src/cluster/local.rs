@@ -178,6 +178,10 @@ impl Node for LocalNode {
         self.daemon.restart(|d| self.in_namespace(&d.argv))
     }
 
+    fn unexpected_exit(&self) -> Option<super::Exit> {
+        self.daemon.unexpected_exit()
+    }
+
     fn copy_in(&self, local: &Path, dest: &Path) -> Result<()> {
         process::copy_file(local, dest)
     }

@@ -79,6 +79,10 @@ impl Node for LoopbackNode {
         self.daemon.restart(|d| command(&d.argv))
     }
 
+    fn unexpected_exit(&self) -> Option<super::Exit> {
+        self.daemon.unexpected_exit()
+    }
+
     fn copy_in(&self, local: &Path, dest: &Path) -> Result<()> {
         process::copy_file(local, dest)
     }

@@ -274,6 +274,11 @@ pub trait Node: Send + Sync {
     /// Starts the last daemon again with the same command, killing it first if it lives.
     fn restart(&self) -> Result<()>;
 
+    /// The daemon's exit that faultline did not cause, once: a daemon that died on its own
+    /// since it was last started, while no `kill`, `restart` or teardown was under way.
+    /// `None` while it runs (or is paused), after faultline killed it, and once reported.
+    fn unexpected_exit(&self) -> Option<Exit>;
+
     /// Copies a controller-side file to `dest` on the node (parent directories are created).
     fn copy_in(&self, local: &Path, dest: &Path) -> Result<()>;
 
@@ -305,6 +310,41 @@ pub trait Backend: Send + Sync {
     /// Removes every process, rule, link, namespace and file of the run. Idempotent, best
     /// effort: it goes on past failures and returns what it could not remove.
     fn teardown(&self) -> Vec<String>;
+}
+
+/// How a store's process ended without faultline asking it to.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Exit {
+    /// The exit code, when it exited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    /// The signal that ended it, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+}
+
+impl Exit {
+    pub fn of(status: std::process::ExitStatus) -> Exit {
+        use std::os::unix::process::ExitStatusExt;
+        Exit {
+            code: status.code(),
+            signal: status.signal().map(|n| {
+                Signal::try_from(n)
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_else(|_| format!("signal {n}"))
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.code, &self.signal) {
+            (Some(code), _) => write!(f, "exit code {code}"),
+            (None, Some(signal)) => write!(f, "killed by {signal}"),
+            (None, None) => f.write_str("exited (status unknown)"),
+        }
+    }
 }
 
 /// A running cluster. Dropping it tears it down; call [`Cluster::teardown`] to see the result.

@@ -138,6 +138,13 @@ pub(crate) struct DaemonSlot {
 struct SlotInner {
     child: Option<Child>,
     daemon: Option<Daemon>,
+    /// faultline is ending the daemon (a kill, a restart, teardown): its exit is no news.
+    ending: bool,
+    /// Its unexpected exit was reported already.
+    reported: bool,
+    /// An unexpected exit found by a kill or restart before the watcher saw it; reported
+    /// next, whatever the daemon does since.
+    pending: Option<super::Exit>,
 }
 
 impl DaemonSlot {
@@ -206,6 +213,8 @@ impl DaemonSlot {
             .map_err(|e| Error::io(format!("writing {}", pidfile.display()), e))?;
         inner.child = Some(child);
         inner.daemon = Some(daemon.clone());
+        inner.ending = false;
+        inner.reported = false;
         Ok(())
     }
 
@@ -236,9 +245,32 @@ impl DaemonSlot {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
+    /// The daemon's exit nobody asked for, once (see [`super::Node::unexpected_exit`]).
+    pub fn unexpected_exit(&self) -> Option<super::Exit> {
+        let mut inner = self.lock();
+        if let Some(exit) = inner.pending.take() {
+            return Some(exit);
+        }
+        if inner.ending || inner.reported {
+            return None;
+        }
+        let status = inner.child.as_mut()?.try_wait().ok()??;
+        inner.reported = true;
+        Some(super::Exit::of(status))
+    }
+
     /// SIGCONT then SIGKILL to the group, and reaps the leader. A no-op without a daemon.
     pub fn kill(&self) -> Result<()> {
         let mut inner = self.lock();
+        // A daemon that already died on its own is still news until the watcher has seen
+        // it: killing or restarting it does not take that away.
+        if !inner.reported && !inner.ending {
+            if let Some(Ok(Some(status))) = inner.child.as_mut().map(|c| c.try_wait()) {
+                inner.pending = Some(super::Exit::of(status));
+                inner.reported = true;
+            }
+        }
+        inner.ending = true;
         let Some(child) = inner.child.as_mut() else {
             return Ok(());
         };

@@ -87,6 +87,8 @@ pub enum DemoMode {
     Linearizable,
     /// Compare-and-set reads, pauses, then writes: fails with a lost update.
     LostUpdates,
+    /// Replicas abort under load: fails with a store crash.
+    Crashes,
 }
 
 impl DemoMode {
@@ -95,6 +97,7 @@ impl DemoMode {
             DemoMode::StaleReads => "stale-reads",
             DemoMode::Linearizable => "linearizable",
             DemoMode::LostUpdates => "lost-updates",
+            DemoMode::Crashes => "crashes",
         }
     }
 
@@ -108,6 +111,9 @@ impl DemoMode {
             DemoMode::LostUpdates => {
                 "two compare-and-sets from the same value both succeeded, so one update was \
                  silently overwritten (a lost update)"
+            }
+            DemoMode::Crashes => {
+                "a replica's process exited on its own while it served requests (a crash)"
             }
             DemoMode::Linearizable => {
                 "the linearizable mode broke its promise; that is a bug in faultline-demo"
@@ -178,6 +184,7 @@ pub fn execute(args: DemoArgs) -> anyhow::Result<Code> {
 fn print_summary(mode: DemoMode, outcome: &RunOutcome) {
     let verdict = match outcome.verdict {
         Verdict::Valid => "VALID (linearizable: no anomaly found)",
+        Verdict::Invalid if crashed(&outcome.checks) => "INVALID (a store process crashed)",
         Verdict::Invalid => "INVALID (a consistency violation was found)",
         Verdict::Unknown => "UNKNOWN (the checker could not decide)",
     };
@@ -199,6 +206,14 @@ fn print_summary(mode: DemoMode, outcome: &RunOutcome) {
     if mode == DemoMode::StaleReads && outcome.verdict == Verdict::Invalid {
         crate::outln!("  next: `faultline demo --mode linearizable` runs the same test against the correct mode");
     }
+}
+
+/// Whether the only finding is the store's health (a crash, a node that never recovered).
+fn crashed(checks: &[CheckResult]) -> bool {
+    checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::Invalid)
+        .all(|c| c.checker == "store-health")
 }
 
 /// One sentence: what went wrong, with the checker's first witness.
@@ -232,7 +247,13 @@ fn anomaly_sentence(mode: DemoMode, verdict: Verdict, checks: &[CheckResult]) ->
 fn witness(c: &CheckResult) -> String {
     let text = match Failure::from_json(&c.details) {
         Some(f) => f.headline,
-        None => c.summary.clone(),
+        None => match c.anomalies.first() {
+            // A crash's explanation ends with its log; its first line says what happened.
+            Some(a) if c.checker == "store-health" => {
+                a.explanation.lines().next().unwrap_or_default().to_string()
+            }
+            _ => c.summary.clone(),
+        },
     };
     text.trim().trim_end_matches('.').to_string()
 }

@@ -171,6 +171,7 @@ impl ClockNemesis {
         Ok(FaultEvent {
             f: BUMP_VERB,
             value: Value::Object(value),
+            note: None,
         })
     }
 
@@ -206,6 +207,7 @@ impl ClockNemesis {
         Ok(FaultEvent {
             f: STROBE_VERB,
             value: Value::Object(value),
+            note: None,
         })
     }
 }
@@ -277,6 +279,7 @@ impl Nemesis for ClockNemesis {
             None => Ok(Some(FaultEvent {
                 f: RESET_VERB,
                 value: Value::Object(value),
+                note: None,
             })),
         }
     }

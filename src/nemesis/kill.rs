@@ -38,6 +38,7 @@ pub struct Kill;
 
 impl ProcessFault for Kill {
     const KIND: &'static Kind = &KIND;
+    const ALIVE_AT_STOP: bool = false;
 
     fn start(node: &Arc<dyn Node>) -> Result<()> {
         node.kill()

@@ -63,6 +63,13 @@ use crate::cluster::{Cluster, Error, Result};
 /// stamped with its own clock. `f` is one of the verbs above; `value` the grudge or node list.
 pub trait NemesisSink: Send + Sync {
     fn record(&self, f: &str, value: Value);
+
+    /// Records an event with a note on what did not go as asked; sinks that keep no notes
+    /// record the event alone.
+    fn record_with_note(&self, f: &str, value: Value, note: &str) {
+        let _ = note;
+        self.record(f, value);
+    }
 }
 
 /// A sink that forgets everything, for callers that only want the faults.
@@ -77,6 +84,9 @@ impl NemesisSink for NullSink {
 pub struct FaultEvent {
     pub f: &'static str,
     pub value: Value,
+    /// What did not go as asked, for the history's `error` (a kill of a daemon that had
+    /// already exited on its own).
+    pub note: Option<String>,
 }
 
 /// One kind of fault with its paired verbs. `start` puts a fault in force and says what it

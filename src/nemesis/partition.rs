@@ -116,6 +116,7 @@ impl Nemesis for PartitionNemesis {
         Ok(FaultEvent {
             f: START,
             value: grudge.to_json(),
+            note: None,
         })
     }
 
@@ -130,6 +131,7 @@ impl Nemesis for PartitionNemesis {
         Ok(Some(FaultEvent {
             f: STOP,
             value: grudge.to_json(),
+            note: None,
         }))
     }
 }

@@ -27,6 +27,10 @@ pub trait ProcessFault: 'static {
 
     /// Ends it on `node`.
     fn stop(node: &Arc<dyn Node>) -> Result<()>;
+
+    /// Whether the daemon should still be running when the fault ends (a paused one should;
+    /// a killed one is not): one that is not has exited on its own, and the stop says so.
+    const ALIVE_AT_STOP: bool = true;
 }
 
 /// Applies the process fault `F` to the daemons of its target's nodes on start, and undoes
@@ -64,14 +68,30 @@ impl<F: ProcessFault> Nemesis for ProcessNemesis<F> {
 
     fn start(&mut self, cluster: &Cluster, rng: &mut dyn rand::RngCore) -> Result<FaultEvent> {
         let names = select(&self.target, cluster, rng)?;
+        let mut down = Vec::new();
         for name in &names {
+            let node = cluster.node(name)?;
+            if !node.is_alive() {
+                down.push(name.as_str());
+            }
             // Recorded before the act: if a later node fails, stop still undoes this one.
             self.hit.push(name.clone());
-            F::start(cluster.node(name)?)?;
+            F::start(node)?;
+        }
+        // A daemon that had exited on its own was not killed or paused by this fault.
+        let note = (!down.is_empty()).then(|| {
+            format!(
+                "{} was not running when the fault began (it had exited on its own)",
+                down.join(", ")
+            )
+        });
+        if let Some(note) = &note {
+            tracing::warn!("{}: {note}", F::KIND.starts[0]);
         }
         Ok(FaultEvent {
             f: F::KIND.starts[0],
             value: json!(names),
+            note,
         })
     }
 
@@ -80,10 +100,22 @@ impl<F: ProcessFault> Nemesis for ProcessNemesis<F> {
             return Ok(None);
         }
         let names = std::mem::take(&mut self.hit);
+        let gone: Vec<&str> = if F::ALIVE_AT_STOP {
+            names
+                .iter()
+                .filter(|n| cluster.node(n).is_ok_and(|node| !node.is_alive()))
+                .map(String::as_str)
+                .collect()
+        } else {
+            Vec::new()
+        };
         on_each(cluster, &names, F::stop)?;
+        let note =
+            (!gone.is_empty()).then(|| format!("{} had exited during the fault", gone.join(", ")));
         Ok(Some(FaultEvent {
             f: F::KIND.stop,
             value: json!(names),
+            note,
         }))
     }
 }

@@ -312,7 +312,10 @@ impl Run<'_> {
 
     fn record(&self, event: FaultEvent) {
         tracing::info!("nemesis: {} {}", event.f, event.value);
-        self.sink.record(event.f, event.value);
+        match &event.note {
+            Some(note) => self.sink.record_with_note(event.f, event.value, note),
+            None => self.sink.record(event.f, event.value),
+        }
     }
 
     /// Ends every fault: each nemesis stops its own (recorded), in the registry's order of

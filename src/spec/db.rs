@@ -40,6 +40,11 @@ pub struct DbSpec {
     /// Extra log files to collect at teardown (templates), besides the store's own output.
     #[serde(default)]
     pub logs: Vec<String>,
+    /// What a store process that exits on its own during the run means: `finding` (the
+    /// default: the run is invalid, as a crash under test is a bug) or `note` (a warning,
+    /// for stores whose processes are expected to exit).
+    #[serde(default)]
+    pub crashes: crate::health::CrashPolicy,
 }
 
 fn default_member() -> String {

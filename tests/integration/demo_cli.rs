@@ -184,3 +184,56 @@ fn demo_without_its_store_binary_says_how_to_get_it() {
         "no run was started"
     );
 }
+
+#[test]
+fn demo_in_crashes_mode_names_every_crash_and_fails() {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo(
+        dir.path(),
+        &[
+            "--mode",
+            "crashes",
+            "--nemesis",
+            "none",
+            "--backend",
+            "loopback",
+            "--time-limit",
+            "6",
+            "--seed",
+            "14",
+        ],
+    );
+    assert_eq!(code(&out), 1, "a crash is a finding:\n{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("a store process crashed"), "{}", text(&out));
+    let run_dir = report_path(&out).parent().unwrap().to_path_buf();
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
+            .unwrap();
+    let health = results["checkers"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["checker"] == "store-health"))
+        .unwrap_or_else(|| panic!("no store-health check:\n{results:#}"));
+    assert_eq!(health["verdict"], "invalid", "{health:#}");
+    let crashes: Vec<&serde_json::Value> = health["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "node-crash")
+        .collect();
+    assert!(!crashes.is_empty(), "{health:#}");
+    for a in &crashes {
+        let explanation = a["explanation"].as_str().unwrap();
+        assert!(explanation.contains("exit code 70"), "{explanation}");
+        assert!(
+            explanation.contains("aborting"),
+            "the log tail: {explanation}"
+        );
+        // Only replicas crash in this mode; n1 is the primary.
+        assert_ne!(a["data"]["node"], "n1", "{explanation}");
+    }
+    // Recorded the moment it happened, in the history itself.
+    let history = std::fs::read_to_string(run_dir.join("history.jsonl")).unwrap();
+    assert!(history.contains("\"f\":\"node-crash\""), "no crash event");
+}

@@ -125,6 +125,7 @@ impl SshCluster {
                 pgid: Mutex::new(None),
                 touched: Mutex::new(false),
                 clock: Mutex::new(ClockState::default()),
+                watch: Mutex::new(Default::default()),
             }));
         }
         let nodes = ssh_nodes

@@ -37,6 +37,17 @@ pub struct SshNode {
     /// Whether setup created anything on the host (then teardown must visit it).
     pub(super) touched: Mutex<bool>,
     pub(super) clock: Mutex<ClockState>,
+    /// Whether faultline is ending the daemon, and whether its own exit was reported.
+    pub(super) watch: Mutex<Watch>,
+}
+
+/// What [`Node::unexpected_exit`] needs to report an exit once, and only one nobody caused.
+#[derive(Default)]
+pub(super) struct Watch {
+    ending: bool,
+    reported: bool,
+    /// An exit found by a kill before the watcher saw it.
+    pending: bool,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -87,6 +98,11 @@ impl SshNode {
         )?;
         *lock(&self.pgid) = out.split_whitespace().next().and_then(|p| p.parse().ok());
         *lock(&self.daemon) = Some(daemon.clone());
+        let mut watch = lock(&self.watch);
+        *watch = Watch {
+            pending: watch.pending,
+            ..Watch::default()
+        };
         Ok(())
     }
 }
@@ -158,9 +174,52 @@ impl Node for SshNode {
     }
 
     fn kill(&self) -> Result<()> {
+        {
+            // A daemon that died on its own stays news until the watcher has seen it.
+            let unseen = {
+                let watch = lock(&self.watch);
+                !watch.ending && !watch.reported && lock(&self.daemon).is_some()
+            };
+            let dead = unseen && !self.is_alive();
+            let mut watch = lock(&self.watch);
+            if dead {
+                watch.pending = true;
+                watch.reported = true;
+            }
+            watch.ending = true;
+        }
         let script = scripts::kill(&self.pidfile());
         self.call_ok("killing the daemon", &script, REMOTE_TIMEOUT)?;
         Ok(())
+    }
+
+    fn unexpected_exit(&self) -> Option<crate::cluster::Exit> {
+        {
+            let mut watch = lock(&self.watch);
+            if watch.pending {
+                watch.pending = false;
+                return Some(crate::cluster::Exit {
+                    code: None,
+                    signal: None,
+                });
+            }
+            if watch.ending || watch.reported || lock(&self.daemon).is_none() {
+                return None;
+            }
+        }
+        if self.is_alive() {
+            return None;
+        }
+        let mut watch = lock(&self.watch);
+        if watch.ending || watch.reported {
+            return None;
+        }
+        watch.reported = true;
+        // The daemon runs detached on the host: its exit status is not kept.
+        Some(crate::cluster::Exit {
+            code: None,
+            signal: None,
+        })
     }
 
     fn restart(&self) -> Result<()> {
