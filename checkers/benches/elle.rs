@@ -16,7 +16,7 @@
 //!
 //! When a release `faultline` binary is found (`$FAULTLINE_BIN`, else
 //! `target/release/faultline`), it is also timed on each file under `/usr/bin/time -v`.
-//! Targets for the stream path: ≤ 5 s and ≤ 1.5 GB for a million transactions, the same
+//! `ELLE_BENCH_THREADS=1` limits the checks to one worker thread. Targets for the stream path: ≤ 5 s and ≤ 1.5 GB for a million transactions, the same
 //! verdicts. Every verdict is checked; the bench exits 1 on a wrong one.
 
 use std::fs::File;
@@ -45,7 +45,13 @@ fn peak_memory_mib() -> f64 {
 
 /// In the child: checks `file` one way and prints `verdict seconds peak_mib summary`.
 fn child(mode: &str, model: &str, file: &Path) {
-    let budget = Budget::default();
+    let mut budget = Budget::default();
+    if let Some(threads) = std::env::var("ELLE_BENCH_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+    {
+        budget.threads = threads;
+    }
     let started = Instant::now();
     let open = || BufReader::with_capacity(1 << 16, File::open(file).expect("the history"));
     let name = file.display().to_string();

@@ -38,8 +38,12 @@
 //! Complexity: parsing, the per-key inference and the graph are linear in the history
 //! (keys are analysed in parallel); real-time order costs O(n) edges through barrier
 //! nodes (see `graph.rs`); components are found by an iterative Tarjan, and cycle search runs
-//! only inside components. A strictly serializable history of a million transactions
-//! checks in seconds (`cargo bench -p faultline-checkers --bench elle`).
+//! only inside components. After parsing nothing looks at the [`History`] again: the
+//! compact form (`txn.rs`) carries what order and explanations need of each op. So a file
+//! can be checked without ever being held as a `History` — [`ListAppend::check_jsonl`] and
+//! [`RwRegister::check_jsonl`] stream it into the compact form ([`stream`]), in about a
+//! seventh of the memory (`cargo bench -p faultline-checkers --bench elle` prints both ways
+//! side by side).
 //!
 //! References: Adya, Liskov and O'Neil, "Generalized Isolation Level Definitions" (ICDE
 //! 2000); Kingsbury and Alvaro, "Elle: Inferring Isolation Anomalies from Experimental
