@@ -118,3 +118,49 @@ fn a_malformed_transaction_is_unknown_both_ways_and_a_broken_file_an_error_namin
     assert_eq!(err, want);
     assert_eq!(err.line, Some(2));
 }
+
+#[test]
+fn lines_off_the_fast_path_get_the_same_result_streamed() {
+    let invoke = |p: u32, v: &str| {
+        format!("{{\"process\":{p},\"type\":\"invoke\",\"f\":\"txn\",\"value\":{v}}}\n")
+    };
+    let ok = |p: u32, v: &str| {
+        format!("{{\"process\":{p},\"type\":\"ok\",\"f\":\"txn\",\"value\":{v}}}\n")
+    };
+    let cases = [
+        // An escaped key, an integer key and a string key of the same digits.
+        (
+            r#"[["append","a\"b",1],["append",7,2],["append","7",3]]"#,
+            r#"[["r","a\"b",[1]],["r",7,[2]],["r","7",[3]]]"#,
+        ),
+        // A micro-op with a fourth element, a float, a key that is a list.
+        (r#"[["append","x",1,"extra"]]"#, r#"[["r","x",[1]]]"#),
+        (r#"[["append","x",1.5]]"#, r#"[["r","x",null]]"#),
+        (r#"[["append",["k"],1]]"#, r#"[["r","x",null]]"#),
+        // An integer beyond 64 bits, and a value that is not a list of micro-ops.
+        (
+            r#"[["append","x",100000000000000000000]]"#,
+            r#"[["r","x",[]]]"#,
+        ),
+        (r#""txn""#, r#"[]"#),
+        (r#"[["w","x",1]]"#, r#"[["r","x",1]]"#),
+    ];
+    for (first, second) in cases {
+        let text = format!(
+            "{}{}{}{}",
+            invoke(0, first),
+            ok(0, first),
+            invoke(1, "[]"),
+            ok(1, second)
+        );
+        for model in [
+            ConsistencyModel::Serializable,
+            ConsistencyModel::StrictSerializable,
+        ] {
+            let (want, got) = both(&text, false, model);
+            assert_eq!(got, want, "{first} / {second}");
+            let (want, got) = both(&text, true, model);
+            assert_eq!(got, want, "rw-register: {first} / {second}");
+        }
+    }
+}

@@ -50,6 +50,7 @@
 //! Observations" (VLDB 2020).
 
 pub mod anomaly;
+mod fast;
 pub mod gen;
 mod graph;
 pub mod list_append;

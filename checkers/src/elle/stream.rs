@@ -12,11 +12,13 @@
 //! Micro-operations arrive in completion order; [`TxnStream::finish`] moves them into
 //! transaction order with one counting pass. Time and memory are linear in the file.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::BufRead;
 
 use serde_json::Value;
 
+use super::fast::{self, FastEvent, FastValue};
 use super::txn::{KeyTable, Shape, Source, TxnMeta, Txns};
 use crate::format::jsonl::parse_event;
 use crate::format::{FormatError, Lines};
@@ -41,7 +43,55 @@ struct Open {
     line: usize,
     f: String,
     key: Option<String>,
-    value: Value,
+    value: Payload,
+}
+
+/// An event's value: read the fast way, or as JSON.
+pub(crate) enum Payload {
+    Fast(FastValue),
+    Json(Value),
+}
+
+impl Payload {
+    fn is_null(&self) -> bool {
+        match self {
+            Payload::Fast(v) => v.null,
+            Payload::Json(v) => v.is_null(),
+        }
+    }
+}
+
+/// The parts of an event the stream uses.
+pub(crate) struct Parts {
+    pub process: Process,
+    pub kind: EventType,
+    pub f: String,
+    pub key: Option<String>,
+    pub value: Payload,
+}
+
+impl From<Event> for Parts {
+    fn from(e: Event) -> Parts {
+        Parts {
+            process: e.process,
+            kind: e.kind,
+            f: e.f,
+            key: e.key,
+            value: Payload::Json(e.value),
+        }
+    }
+}
+
+impl From<FastEvent<'_>> for Parts {
+    fn from(e: FastEvent<'_>) -> Parts {
+        Parts {
+            process: e.process,
+            kind: e.kind,
+            f: e.f.into_owned(),
+            key: e.key.map(Cow::into_owned),
+            value: Payload::Fast(e.value),
+        }
+    }
 }
 
 /// Builds [`Txns`] from events in real-time order.
@@ -74,7 +124,7 @@ impl TxnStream {
     /// Adds the next event; an error breaks the history format (as [`HistoryBuilder`]'s).
     ///
     /// [`HistoryBuilder`]: crate::HistoryBuilder
-    pub fn push(&mut self, line: usize, event: Event) -> Result<(), String> {
+    pub fn push(&mut self, line: usize, event: Parts) -> Result<(), String> {
         let pos = self.summary.events;
         self.summary.events += 1;
         let Process::Client(process) = event.process else {
@@ -122,7 +172,7 @@ impl TxnStream {
         line: usize,
         pos: usize,
         process: u64,
-        event: Event,
+        event: Parts,
     ) -> Result<(), String> {
         if let Some(open) = self.open.get(&process) {
             return Err(format!(
@@ -168,7 +218,7 @@ impl TxnStream {
         process: u64,
         outcome: Outcome,
         pos: Option<usize>,
-        value: &Value,
+        value: &Payload,
     ) {
         let Some(t) = open.txn else { return };
         let meta = &mut self.txns.meta[t as usize];
@@ -185,9 +235,12 @@ impl TxnStream {
             outcome,
         };
         let start = self.txns.mops.len() as u32;
-        let parsed = self
-            .txns
-            .parse_mops(&source, value, t, self.shape, &mut self.keys);
+        let (txns, keys, shape) = (&mut self.txns, &mut self.keys, self.shape);
+        let parsed = match value {
+            Payload::Fast(v) if txns.parse_fast_mops(&source, v, t, shape, keys) => Ok(()),
+            Payload::Fast(v) => txns.parse_mops(&source, &v.to_json(), t, shape, keys),
+            Payload::Json(v) => txns.parse_mops(&source, v, t, shape, keys),
+        };
         match parsed {
             Ok(()) => self.ranges[t as usize] = (start, self.txns.mops.len() as u32),
             Err(e) => self.bad = Some(e.message),
@@ -199,8 +252,8 @@ impl TxnStream {
     pub fn finish(mut self) -> (Result<Txns, String>, StreamSummary) {
         let mut open: Vec<(u64, Open)> = std::mem::take(&mut self.open).into_iter().collect();
         open.sort_by_key(|(_, o)| o.id);
-        for (process, o) in open {
-            let value = o.value.clone();
+        for (process, mut o) in open {
+            let value = std::mem::replace(&mut o.value, Payload::Json(Value::Null));
             self.complete(&o, process, Outcome::Info, None, &value);
         }
         if let Some(bad) = self.bad {
@@ -259,11 +312,20 @@ pub(crate) fn read_jsonl(
         if text.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
+        // Most lines take the fast path (serde_json checks that their strings are UTF-8,
+        // and any other byte outside ASCII is not JSON); the rest, and every line with a
+        // problem, the general one, which words the errors.
+        if let Some(event) = fast::parse(text) {
+            stream
+                .push(line_no, event.into())
+                .map_err(|message| FormatError::at(name, line_no, message))?;
+            continue;
+        }
         if let Err(e) = std::str::from_utf8(text) {
             return Err(crate::format::not_utf8(name, line_no, text, &e));
         }
         let event = match parse_event(text) {
-            Ok(event) => event,
+            Ok(event) => Parts::from(event),
             Err(message) if !complete && stream.summary.events > 0 => {
                 stream.summary.warnings.push(format!(
                     "line {line_no}: torn last line ignored (no newline at the end, {message}); \

@@ -141,6 +141,27 @@ pub(crate) struct KeyTable {
 }
 
 impl KeyTable {
+    /// A string key's id (the same as [`KeyTable::intern`] of it as JSON).
+    pub(crate) fn intern_str(&mut self, key: &str) -> u32 {
+        if let Some(&id) = self.by_str.get(key) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.by_str.insert(key.to_string(), id);
+        self.names.push(Value::from(key));
+        id
+    }
+
+    /// An integer key's id (the same as [`KeyTable::intern`] of it as JSON).
+    pub(crate) fn intern_int(&mut self, key: i64) -> u32 {
+        let next = self.names.len() as u32;
+        let id = *self.by_int.entry(key).or_insert(next);
+        if id == next {
+            self.names.push(Value::from(key));
+        }
+        id
+    }
+
     pub(crate) fn intern(&mut self, key: &Value) -> Option<u32> {
         let next = self.names.len() as u32;
         let id = match key {
