@@ -4,7 +4,7 @@
 //! Two kinds of name share one namespace:
 //!
 //! - the sequential models of the linearizability checker (`register`, `cas-register`,
-//!   `mutex`, `set`, `queue`, `multi-register`): every operation must appear to take effect at one
+//!   `mutex`, `set`, `queue`, `multi-register`, `kv`): every operation must appear to take effect at one
 //!   instant between its invocation and completion;
 //! - whole-history checkers: Elle's `list-append` and `rw-register`, and `set-full`,
 //!   `counter`, `bank`.
@@ -60,6 +60,10 @@ pub const CHECKERS: &[CheckerInfo] = &[
     CheckerInfo {
         name: "multi-register",
         description: "linearizable map of registers read and written in one txn op",
+    },
+    CheckerInfo {
+        name: "kv",
+        description: "linearizable string key-value store (get, put, append), keys independent",
     },
     CheckerInfo {
         name: "list-append",

@@ -56,7 +56,6 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::history::History;
 use crate::verdict::{Anomaly, CheckResult, Verdict};
 
 use super::graph::{kind_name, Hop, PROCESS, REALTIME, WR, WW};
@@ -141,27 +140,25 @@ impl Found {
 
 /// Names transactions in explanations: `T12 (process 3)` the first time, `T12` after.
 pub(crate) struct Namer<'a> {
-    history: &'a History,
     txns: &'a Txns,
     named: Vec<u32>,
 }
 
 impl<'a> Namer<'a> {
-    pub fn new(history: &'a History, txns: &'a Txns) -> Namer<'a> {
+    pub fn new(txns: &'a Txns) -> Namer<'a> {
         Namer {
-            history,
             txns,
             named: Vec::new(),
         }
     }
 
     pub fn t(&mut self, txn: u32) -> String {
-        let op = &self.history.ops[self.txns.op[txn as usize] as usize];
+        let id = self.txns.op[txn as usize];
         if self.named.contains(&txn) {
-            format!("T{}", op.id)
+            format!("T{id}")
         } else {
             self.named.push(txn);
-            format!("T{} (process {})", op.id, op.process)
+            format!("T{id} (process {})", self.txns.meta[txn as usize].process)
         }
     }
 
@@ -183,14 +180,8 @@ pub(crate) fn show(v: i64) -> String {
 }
 
 /// Explains a cycle in words and as steps a report can draw.
-pub(crate) fn describe_cycle(
-    hops: &[Hop],
-    kind: &str,
-    history: &History,
-    txns: &Txns,
-    shape: Shape,
-) -> Found {
-    let mut n = Namer::new(history, txns);
+pub(crate) fn describe_cycle(hops: &[Hop], kind: &str, txns: &Txns, shape: Shape) -> Found {
+    let mut n = Namer::new(txns);
     let mut clauses = Vec::with_capacity(hops.len());
     let mut steps = Vec::with_capacity(hops.len());
     for hop in hops {
@@ -240,10 +231,9 @@ pub(crate) fn describe_cycle(
             (None, _) => format!("{a} completed before {b} began"),
         };
         clauses.push(clause);
-        let op = &history.ops[n.op_id(hop.from)];
         steps.push(json!({
-            "op": op.id,
-            "process": op.process,
+            "op": n.op_id(hop.from),
+            "process": txns.meta[hop.from as usize].process,
             "edge": kind_name(hop.kind),
             "key": hop.dep.map(|d| txns.keys[d.key as usize].clone()),
             "value": hop.dep.map(|d| d.value),

@@ -61,6 +61,21 @@ impl Default for GenConfig {
     }
 }
 
+/// The shape the benchmarks check at scale (`benches/elle.rs`, `examples/write_histories.rs`):
+/// `txns` transactions, seed 42, 50 clients, 1–4 micro-operations, 10 keys in use at a time,
+/// about 20 appends per key, and the default failure and crash rates.
+pub fn bench_config(txns: usize) -> GenConfig {
+    GenConfig {
+        seed: 42,
+        txns,
+        clients: 50,
+        max_mops: 4,
+        active_keys: 10,
+        appends_per_key: 20,
+        ..GenConfig::default()
+    }
+}
+
 /// A small, fast, seedable generator (SplitMix64); statistical quality is ample for
 /// picking operations, and it keeps the crate free of a random-number dependency.
 #[derive(Clone, Debug)]

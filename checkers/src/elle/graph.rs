@@ -36,7 +36,7 @@
 
 use std::time::Instant;
 
-use crate::history::{History, Outcome};
+use crate::history::Outcome;
 
 use super::txn::Txns;
 
@@ -142,13 +142,9 @@ const SEARCH_WORK_LIMIT: u64 = 40_000_000;
 impl Graph {
     /// Builds the graph: the given dependencies plus process and real-time order over the
     /// transactions that did not fail.
-    pub fn build(txns: &Txns, history: &History, deps: Vec<DepEdge>) -> Graph {
+    pub fn build(txns: &Txns, deps: Vec<DepEdge>) -> Graph {
         let n_txns = txns.len();
-        let process: Vec<u64> = txns
-            .op
-            .iter()
-            .map(|&o| history.ops[o as usize].process)
-            .collect();
+        let process: Vec<u64> = txns.meta.iter().map(|m| m.process).collect();
         let mut order: Vec<(u32, u32, u8)> = Vec::with_capacity(n_txns * 4);
         let live = |t: usize| txns.outcome[t] != Outcome::Fail;
         let mut last_of_process = std::collections::HashMap::new();
@@ -161,7 +157,7 @@ impl Graph {
                 order.push((prev, t as u32, PROCESS));
             }
         }
-        let n_nodes = n_txns + realtime_edges(txns, history, &live, &mut order);
+        let n_nodes = n_txns + realtime_edges(txns, &live, &mut order);
         let mut start = vec![0u32; n_nodes + 1];
         for e in &deps {
             start[e.from as usize + 1] += 1;
@@ -671,7 +667,6 @@ impl Graph {
 /// many barriers it made.
 fn realtime_edges(
     txns: &Txns,
-    history: &History,
     live: &dyn Fn(usize) -> bool,
     order: &mut Vec<(u32, u32, u8)>,
 ) -> usize {
@@ -680,11 +675,7 @@ fn realtime_edges(
     // one may take effect at any later time, so it precedes nothing.
     let mut completions: Vec<(usize, u32)> = (0..n)
         .filter(|&t| txns.outcome[t] == Outcome::Ok)
-        .filter_map(|t| {
-            history.ops[txns.op[t] as usize]
-                .complete_pos
-                .map(|p| (p, t as u32))
-        })
+        .filter_map(|t| txns.meta[t].complete_pos.map(|p| (p, t as u32)))
         .collect();
     completions.sort_unstable();
     let mut done = completions.into_iter().peekable();
@@ -692,7 +683,7 @@ fn realtime_edges(
     let mut barrier: Option<u32> = None;
     let mut barriers = 0usize;
     for t in (0..n).filter(|&t| live(t)) {
-        let invoked = history.ops[txns.op[t] as usize].invoke_pos;
+        let invoked = txns.meta[t].invoke_pos;
         while let Some(&(_, c)) = done.peek().filter(|(pos, _)| *pos < invoked) {
             pending.push(c);
             done.next();
@@ -771,7 +762,7 @@ mod tests {
                 ..GenConfig::default()
             });
             let txns = Txns::parse(&history, Shape::List, &Budget::default()).unwrap();
-            let g = Graph::build(&txns, &history, Vec::new());
+            let g = Graph::build(&txns, Vec::new());
             assert!(
                 g.edge_count() <= 3 * txns.len() + g.n_txns,
                 "too many order edges"
@@ -806,7 +797,7 @@ mod tests {
             ..GenConfig::default()
         });
         let txns = Txns::parse(&history, Shape::List, &Budget::default()).unwrap();
-        let g = Graph::build(&txns, &history, Vec::new());
+        let g = Graph::build(&txns, Vec::new());
         let mut scratch = g.scratch(None);
         let (components, _) = g.components(&mut scratch);
         assert!(components.is_empty());

@@ -26,7 +26,7 @@
 
 use serde_json::json;
 
-use crate::history::{History, Outcome};
+use crate::history::Outcome;
 use crate::verdict::Budget;
 
 use super::anomaly::{and_list, Found, Namer};
@@ -70,7 +70,6 @@ impl Writers {
 
 struct KeyPass<'a> {
     txns: &'a Txns,
-    history: &'a History,
     /// Checked once per transaction, element or read in the loops below: one key of a
     /// dense history can hold most of the work.
     budget: &'a Budget,
@@ -126,7 +125,6 @@ pub(crate) fn observed_crashed(txns: &Txns, k: usize, out: &mut KeyOut) {
 /// `t` is known to have committed.
 pub(crate) fn check_key(
     txns: &Txns,
-    history: &History,
     committed: &[bool],
     budget: &Budget,
     k: usize,
@@ -137,7 +135,6 @@ pub(crate) fn check_key(
     let longest = longest_read(txns, ids);
     let mut pass = KeyPass {
         txns,
-        history,
         budget,
         key: k as u32,
         writers: Writers(appends),
@@ -244,7 +241,7 @@ impl KeyPass<'_> {
                 .map(|&m2| &txns.mops[m2 as usize])
                 .filter(|m2| m2.kind == MopKind::Append);
             if let Some(future) = later.clone().find(|m2| read.contains(&m2.value)) {
-                let mut n = Namer::new(self.history, txns);
+                let mut n = Namer::new(txns);
                 out.found.push(Found::new(
                     "future-read",
                     format!(
@@ -278,7 +275,7 @@ impl KeyPass<'_> {
     /// A read that does not end with the transaction's own appends so far, in order: every
     /// isolation level lets a transaction see its own writes.
     fn internal(&self, t: u32, own: &[i64], read: &[i64], out: &mut KeyOut) {
-        let mut n = Namer::new(self.history, self.txns);
+        let mut n = Namer::new(self.txns);
         out.found.push(Found::new(
             "internal",
             format!(
@@ -367,7 +364,7 @@ impl KeyPass<'_> {
             .filter(|x| x.kind == MopKind::Append && x.key == self.key)
             .map(|x| x.value)
             .collect::<Vec<_>>();
-        let mut n = Namer::new(self.history, txns);
+        let mut n = Namer::new(txns);
         let (reader, writer) = (n.t(t), n.t(w));
         out.found.push(Found::new(
             "G1b",
@@ -401,7 +398,7 @@ impl KeyPass<'_> {
                 .map(|&m| txns.mops[m as usize].txn)
         };
         if let (Some(j), Some(r)) = (duplicate_at, duplicate_at.and_then(reader_of)) {
-            let mut n = Namer::new(self.history, txns);
+            let mut n = Namer::new(txns);
             out.found.push(Found::new(
                 "duplicate-elements",
                 format!(
@@ -458,7 +455,7 @@ impl KeyPass<'_> {
     }
 
     fn garbage(&self, r: u32, v: i64, out: &mut KeyOut) {
-        let mut n = Namer::new(self.history, self.txns);
+        let mut n = Namer::new(self.txns);
         out.found.push(Found::new(
             "garbage-read",
             format!(
@@ -472,7 +469,7 @@ impl KeyPass<'_> {
 
     fn aborted_read(&self, r: u32, w: u32, v: i64, i: usize, ids: &[u32], out: &mut KeyOut) {
         let readers = ids.iter().filter(|&&m| self.covers(m, i)).count();
-        let mut n = Namer::new(self.history, self.txns);
+        let mut n = Namer::new(self.txns);
         let more = if readers > 1 {
             format!(" ({} reads saw it)", readers)
         } else {
@@ -491,7 +488,7 @@ impl KeyPass<'_> {
     }
 
     fn dirty_update(&self, fw: u32, fv: i64, w: u32, v: i64, out: &mut KeyOut) {
-        let mut n = Namer::new(self.history, self.txns);
+        let mut n = Namer::new(self.txns);
         out.found.push(Found::new(
             "dirty-update",
             format!(
@@ -517,7 +514,7 @@ impl KeyPass<'_> {
                 continue;
             }
             shown.push(read);
-            let (Some(o), mut n) = (self.order_reader, Namer::new(self.history, self.txns)) else {
+            let (Some(o), mut n) = (self.order_reader, Namer::new(self.txns)) else {
                 continue;
             };
             out.found.push(Found::new(
@@ -554,7 +551,7 @@ impl KeyPass<'_> {
             if group.len() < 2 {
                 continue;
             }
-            let mut n = Namer::new(self.history, self.txns);
+            let mut n = Namer::new(self.txns);
             let names: Vec<String> = group.iter().map(|&(_, t)| n.t(t)).collect();
             out.found.push(Found::new(
                 "lost-update",
@@ -576,7 +573,7 @@ impl KeyPass<'_> {
     /// completed.
     fn lost_appends(&self, ids: &[u32], out: &mut KeyOut) {
         let txns = self.txns;
-        let invoke = |t: u32| self.history.ops[self.op_id(t) as usize].invoke_pos;
+        let invoke = |t: u32| txns.meta[t as usize].invoke_pos;
         let last_read = ids
             .iter()
             .map(|&m| &txns.mops[m as usize])
@@ -593,7 +590,7 @@ impl KeyPass<'_> {
                 return;
             }
             let t = txns.mops[m as usize].txn;
-            let op = &self.history.ops[self.op_id(t) as usize];
+            let op = &txns.meta[t as usize];
             let completed = op.complete_pos.unwrap_or(usize::MAX);
             if op.outcome != Outcome::Ok
                 || completed >= invoke(last_read.txn)
@@ -601,7 +598,7 @@ impl KeyPass<'_> {
             {
                 continue;
             }
-            let mut n = Namer::new(self.history, txns);
+            let mut n = Namer::new(txns);
             out.found.push(Found::new(
                 "lost-append",
                 format!(

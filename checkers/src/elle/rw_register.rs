@@ -34,7 +34,7 @@
 
 use serde_json::json;
 
-use crate::history::{History, Outcome};
+use crate::history::Outcome;
 use crate::verdict::Budget;
 
 use super::anomaly::{and_list, show, Found, Namer};
@@ -55,7 +55,6 @@ struct Timeline {
 
 struct KeyPass<'a> {
     txns: &'a Txns,
-    history: &'a History,
     budget: &'a Budget,
     key: u32,
     /// (value, micro-op id, last write of its txn to this key), sorted by value.
@@ -66,18 +65,11 @@ struct KeyPass<'a> {
     reads: Vec<(i64, u32, bool)>,
 }
 
-pub(crate) fn check_key(
-    txns: &Txns,
-    history: &History,
-    budget: &Budget,
-    k: usize,
-    out: &mut KeyOut,
-) {
+pub(crate) fn check_key(txns: &Txns, budget: &Budget, k: usize, out: &mut KeyOut) {
     let ids = txns.key_mop_ids(k);
     let writes = txns.key_writes(k, MopKind::Write, &mut out.warnings);
     let mut pass = KeyPass {
         txns,
-        history,
         budget,
         key: k as u32,
         writes,
@@ -158,7 +150,7 @@ impl KeyPass<'_> {
                 .map(|&m2| &txns.mops[m2 as usize])
                 .find(|m2| m2.kind == MopKind::Write && m2.value == mop.value);
             if later.is_some() {
-                let mut n = Namer::new(self.history, txns);
+                let mut n = Namer::new(txns);
                 out.found.push(Found::new(
                     "future-read",
                     format!(
@@ -175,7 +167,7 @@ impl KeyPass<'_> {
     }
 
     fn internal(&self, t: u32, expected: i64, read: i64, out: &mut KeyOut) {
-        let mut n = Namer::new(self.history, self.txns);
+        let mut n = Namer::new(self.txns);
         out.found.push(Found::new(
             "internal",
             format!(
@@ -277,7 +269,7 @@ impl KeyPass<'_> {
             .filter(|w| w.2)
             .filter_map(|&(v, m, _)| {
                 let t = self.txns.mops[m as usize].txn;
-                let op = &self.history.ops[self.op_id(t) as usize];
+                let op = &self.txns.meta[t as usize];
                 let done = op.complete_pos.filter(|_| op.outcome == Outcome::Ok)?;
                 Some((op.invoke_pos, done, v, t))
             })
@@ -319,12 +311,12 @@ impl KeyPass<'_> {
         timeline: &Timeline,
         out: &mut KeyOut,
     ) {
-        let began = self.history.ops[self.op_id(t) as usize].invoke_pos;
+        let began = self.txns.meta[t as usize].invoke_pos;
         let before = timeline.by_done.partition_point(|e| e.1 < began);
         let Some(&latest_start) = before.checked_sub(1).map(|i| &timeline.latest_start[i]) else {
             return;
         };
-        let written = self.history.ops[self.op_id(w1) as usize].complete_pos;
+        let written = self.txns.meta[w1 as usize].complete_pos;
         let latest = timeline.by_done[..before]
             .iter()
             .rev()
@@ -351,7 +343,7 @@ impl KeyPass<'_> {
     /// serializability. Only the earliest such writes get an edge (the rest follow them in
     /// real time), and each edge is marked, so a cycle through it is named `-realtime`.
     fn realtime_successors(&self, t: u32, w1: u32, v: i64, timeline: &Timeline, out: &mut KeyOut) {
-        let Some(done) = self.history.ops[self.op_id(w1) as usize].complete_pos else {
+        let Some(done) = self.txns.meta[w1 as usize].complete_pos else {
             return;
         };
         let from = timeline.by_start.partition_point(|e| e.0 <= done);
@@ -378,7 +370,7 @@ impl KeyPass<'_> {
     /// The `wr` edge of an external read of `v`, or the anomaly that replaces it. Returns
     /// whether the read is of a committed, final write.
     fn observed(&self, t: u32, v: i64, out: &mut KeyOut) -> bool {
-        let mut n = Namer::new(self.history, self.txns);
+        let mut n = Namer::new(self.txns);
         let data = |w: Option<u32>| {
             let ops: Vec<u32> = std::iter::once(t).chain(w).map(|x| self.op_id(x)).collect();
             json!({"key": self.key_json(), "value": v, "ops": ops})
@@ -441,7 +433,7 @@ impl KeyPass<'_> {
             if group.len() < 2 {
                 continue;
             }
-            let mut n = Namer::new(self.history, self.txns);
+            let mut n = Namer::new(self.txns);
             let names: Vec<String> = group.iter().map(|&(_, t)| n.t(t)).collect();
             out.found.push(Found::new(
                 "lost-update",

@@ -40,6 +40,8 @@ struct RawOp {
     kind: EventType,
     f: String,
     value: Edn,
+    /// An explicit `:key` (Raft key-value labs write one beside a plain value).
+    key: Option<String>,
     time: Option<u64>,
     index: Option<u64>,
     error: Option<Value>,
@@ -153,6 +155,14 @@ fn op_from_map(mut value: Edn, line: usize) -> Result<RawOp, String> {
         kind,
         f,
         value: op_value,
+        key: map
+            .get("key")
+            .filter(|k| **k != Edn::Nil)
+            .map(|k| {
+                k.as_name()
+                    .ok_or_else(|| format!(":key must be a string, keyword or integer, not {k}"))
+            })
+            .transpose()?,
         time: non_negative(map.get("time")),
         index: non_negative(map.get("index")),
         error: map
@@ -249,6 +259,7 @@ fn parse_txt_line(line: &str, line_no: usize) -> Option<Result<RawOp, (usize, St
                 kind,
                 f,
                 value,
+                key: None,
                 time: None,
                 index: None,
                 error,
@@ -393,6 +404,8 @@ fn build(
     let mut open_keys: HashMap<u64, String> = HashMap::new();
     for (i, op) in ops.into_iter().enumerate() {
         let (key, value) = match (keyed, op.process) {
+            // An explicit `:key` is the key, whatever the value looks like.
+            (_, Process::Client(_)) if op.key.is_some() => (op.key.clone(), op.value.to_json()),
             (true, Process::Client(p)) if op.kind == EventType::Invoke => {
                 let Some((key, value, _)) = split_tuple(&op.value, &op.f, false) else {
                     return Err(FormatError::at(

@@ -341,6 +341,7 @@ fn check_key(
         Compiled::Set(mut m) => job.run(&mut m, stats),
         Compiled::Queue(mut m) => job.run(&mut m, stats),
         Compiled::MultiRegister(mut m) => job.run(&mut m, stats),
+        Compiled::Kv(mut m) => job.run(&mut m, stats),
     }
 }
 

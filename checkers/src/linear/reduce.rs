@@ -39,8 +39,13 @@
 //!    head, and a value enqueued by several ops has no single producer. Rules 3 and 4 hold
 //!    for the queue as for every model: identical crashed ops have identical effects and no
 //!    deadline, and an idle op left pending can still be linearized later.
+//! 6. **kv**: a crashed `append s` where no `ok` get's string contains `s` is dropped. Were
+//!    it applied, every state after it would hold `s` until a put replaced the string, and
+//!    no get saw such a state: without it, the gets see the same strings. (A crashed get is
+//!    dropped by rule 1.) Proven against brute force in `tests/kv.rs`.
 
 use crate::history::{Op, Outcome};
+use crate::model::kv::KvOp;
 use crate::model::multi_register::Micro;
 use crate::model::queue::{QueueKey, QueueOp};
 use crate::model::register::{RegisterKey, RegisterOp};
@@ -80,6 +85,17 @@ pub(crate) fn reduce(compiled: &Compiled, ops: &[&Op]) -> Vec<Role> {
         Compiled::Register(m) => register(m, ops, &mut roles),
         Compiled::Set(m) => set(m, ops, &mut roles),
         Compiled::Mutex(_) => {}
+        // A crashed get observed nothing and changes nothing; a crashed append nobody saw
+        // may as well not have happened (see `KvKey::unobserved_appends`).
+        Compiled::Kv(m) => {
+            let unobserved = m.unobserved_appends();
+            for (i, op) in m.ops.iter().enumerate() {
+                let idle = *op == KvOp::Get(None) || unobserved[i];
+                if roles[i] == Role::Optional && idle {
+                    roles[i] = Role::Dropped;
+                }
+            }
+        }
         Compiled::Queue(m) => queue(m, &mut roles),
         Compiled::MultiRegister(m) => {
             for (i, txn) in m.ops().iter().enumerate() {

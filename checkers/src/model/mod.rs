@@ -12,6 +12,7 @@
 //! | [`set`] | `add v`, `read` (the whole set at `ok`) | a set of values |
 //! | [`queue`] | `enqueue v`, `dequeue` (the head at `ok`, `null` = empty) | a FIFO list |
 //! | [`multi_register`] | `txn [["read", k, v], ["write", k, v], ...]` | one value per register |
+//! | [`kv`] | `get` (the string at `ok`), `put s`, `append s` | one string, `""` = absent |
 //!
 //! Every model is written twice over: as a pure step function on plain values
 //! (`step(state, op) -> Option<state>`, `None` when the model cannot answer that way), and as
@@ -23,6 +24,7 @@
 //! reach a model (they did not happen); reads inside crashed (`info`) operations are unknown
 //! and match any state.
 
+pub mod kv;
 pub mod multi_register;
 pub mod mutex;
 pub mod queue;
@@ -45,16 +47,18 @@ pub enum ModelKind {
     Set,
     Queue,
     MultiRegister,
+    Kv,
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 6] = [
+    pub const ALL: [ModelKind; 7] = [
         ModelKind::Register,
         ModelKind::CasRegister,
         ModelKind::Mutex,
         ModelKind::Set,
         ModelKind::Queue,
         ModelKind::MultiRegister,
+        ModelKind::Kv,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +69,7 @@ impl ModelKind {
             ModelKind::Set => "set",
             ModelKind::Queue => "queue",
             ModelKind::MultiRegister => "multi-register",
+            ModelKind::Kv => "kv",
         }
     }
 
@@ -81,6 +86,7 @@ impl ModelKind {
             ModelKind::Set => &["add", "read"],
             ModelKind::Queue => &["enqueue", "dequeue"],
             ModelKind::MultiRegister => &["txn"],
+            ModelKind::Kv => &["get", "put", "append"],
         }
     }
 
@@ -94,7 +100,8 @@ impl ModelKind {
             | ModelKind::CasRegister
             | ModelKind::Mutex
             | ModelKind::Set
-            | ModelKind::MultiRegister => true,
+            | ModelKind::MultiRegister
+            | ModelKind::Kv => true,
             ModelKind::Queue => false,
         }
     }
@@ -116,6 +123,7 @@ impl ModelKind {
             ModelKind::MultiRegister => {
                 Compiled::MultiRegister(multi_register::MultiKey::compile(options, ops)?)
             }
+            ModelKind::Kv => Compiled::Kv(kv::KvKey::compile(options, ops)?),
         })
     }
 }
@@ -196,6 +204,7 @@ pub enum Compiled {
     Set(set::SetKey),
     Queue(queue::QueueKey),
     MultiRegister(multi_register::MultiKey),
+    Kv(kv::KvKey),
 }
 
 /// Describes a state for a person: `3`, `absent`, `[1, 2]`.
