@@ -145,6 +145,9 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
         .worker_threads(2)
         .build()?;
     let start = Instant::now();
+    // The stores' log lines carry the history's clock, so a failing op can be put beside
+    // what each node was saying.
+    crate::cluster::stamp_logs_from(Some(start));
     let (rec, writer) = recorder::create(&run_dir.join(report::HISTORY_FILE), start)?;
     let mut asked = quiesce.asked();
     // A bar only where someone watches it; elsewhere, plain lines in the log.
@@ -168,6 +171,7 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
         }
     };
     drop(rec);
+    crate::cluster::stamp_logs_from(None);
     let recorded = writer.finish()?;
     let problems = finish_cluster(cluster, &plan, &plans, &run_dir);
     let phase_outcome = phases.with_context(|| {

@@ -56,6 +56,7 @@ pub mod local;
 pub mod loopback;
 pub mod preflight;
 mod process;
+pub use process::stamp_logs_from;
 pub mod registry;
 pub mod ssh;
 mod state;

@@ -2,13 +2,13 @@
 //! commands run to completion under a deadline, and daemons in their own process group with
 //! their output in a log file and their identity in a pidfile.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, killpg, Signal};
@@ -127,6 +127,47 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Option<std::process::Exit
     }
 }
 
+/// The origin of the stamps on the daemons' log lines: a run sets it to its history's time
+/// origin, so each line a store writes carries the same clock as the history's `time`.
+static LOG_ORIGIN: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Stamps every line the local daemons started from now on write, with the seconds since
+/// `origin` (`None`: lines are written as they come).
+pub fn stamp_logs_from(origin: Option<Instant>) {
+    *LOG_ORIGIN.lock().unwrap_or_else(|p| p.into_inner()) = origin;
+}
+
+/// Copies `pipe` into `log` line by line, each line stamped `[  12.345678s] ` with the
+/// seconds since `origin` at the moment it was read. Ends when the daemon's side closes.
+fn stamp_lines(
+    pipe: impl Read + Send + 'static,
+    log: Arc<Mutex<File>>,
+    origin: Instant,
+) -> std::io::Result<()> {
+    use std::io::BufRead;
+    std::thread::Builder::new()
+        .name("daemon-log".into())
+        .spawn(move || {
+            let mut reader = std::io::BufReader::new(pipe);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                if line.last() != Some(&b'\n') {
+                    line.push(b'\n');
+                }
+                let stamp = format!("[{:>12.6}s] ", origin.elapsed().as_secs_f64());
+                let mut file = log.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = file.write_all(stamp.as_bytes());
+                let _ = file.write_all(&line);
+            }
+        })
+        .map(|_| ())
+}
+
 /// The one daemon a node runs, with the command that started it (for restarts).
 pub(crate) struct DaemonSlot {
     node_dir: PathBuf,
@@ -187,23 +228,48 @@ impl DaemonSlot {
             daemon.argv,
             chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ")
         );
-        let err_log = log
-            .try_clone()
-            .map_err(|e| Error::io(format!("opening {}", self.log_path.display()), e))?;
+        let origin = *LOG_ORIGIN.lock().unwrap_or_else(|p| p.into_inner());
         let mut cmd = command(daemon);
         cmd.current_dir(daemon.cwd.as_deref().unwrap_or(&self.node_dir))
             .envs(&daemon.env)
             .env(MARK_VAR, &self.node_dir)
             .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(log)
+            .stdin(Stdio::null());
+        if origin.is_some() {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        } else {
+            let err_log = log
+                .try_clone()
+                .map_err(|e| Error::io(format!("opening {}", self.log_path.display()), e))?;
+            cmd.stdout(
+                log.try_clone()
+                    .map_err(|e| Error::io(format!("opening {}", self.log_path.display()), e))?,
+            )
             .stderr(err_log);
-        let child = cmd.spawn().map_err(|e| {
+        }
+        let mut child = cmd.spawn().map_err(|e| {
             Error::command(
                 format!("starting {:?}", daemon.argv),
                 format!("could not start: {e}"),
             )
         })?;
+        if let Some(origin) = origin {
+            let log = Arc::new(Mutex::new(log));
+            let pipes = [
+                child
+                    .stdout
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
+                child
+                    .stderr
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            ];
+            for pipe in pipes.into_iter().flatten() {
+                stamp_lines(pipe, log.clone(), origin)
+                    .map_err(|e| Error::io("starting a log thread".to_string(), e))?;
+            }
+        }
         let id = ProcessId::of(child.id() as i32).unwrap_or(ProcessId {
             pid: child.id() as i32,
             start_ticks: 0,
