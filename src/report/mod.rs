@@ -35,7 +35,9 @@ pub mod escape;
 mod html;
 pub mod junit;
 mod plots;
+pub mod runs;
 pub mod stats;
+pub mod templates;
 pub mod timeline;
 
 use std::collections::BTreeMap;
