@@ -16,6 +16,12 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 
 /// Every template, by name.
 const TEMPLATES: &[(&str, &str)] = &[
+    ("report.html", include_str!("templates/report.html")),
+    ("report.css", include_str!("templates/report.css")),
+    ("explorer.html", include_str!("templates/explorer.html")),
+    ("explorer.js", include_str!("templates/explorer.js")),
+    ("cycle.html", include_str!("templates/cycle.html")),
+    ("timeline.js", include_str!("templates/timeline.js")),
     ("style.css", include_str!("templates/style.css")),
     ("serve_base.html", include_str!("templates/serve_base.html")),
     ("serve_list.html", include_str!("templates/serve_list.html")),

@@ -36,7 +36,7 @@
         var placed = placedAt >= 0 && placedAt < Math.min(step, data.steps.length);
         var current = placedAt >= 0 && placedAt === step - 1;
         var failing = op.id === data.failing;
-        var cls = "ex-op " + op.outcome + (placed ? " placed" : "") + (current ? " current" : "") + (failing ? " failing" : "");
+        var cls = "op " + op.outcome + (placed ? " placed" : "") + (current ? " current" : "") + (failing ? " failing" : "");
         var fill = placed ? "#cfe8d5" : ({ ok: "#d6e4f7", fail: "#eeeeee", info: "#fbe3b8" })[op.outcome];
         var stroke = "#777", width = 1;
         if (current) { stroke = "#1d7a3a"; width = 3; }
