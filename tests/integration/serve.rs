@@ -163,6 +163,34 @@ fn paths_that_lead_out_of_the_reports_are_refused() {
 }
 
 #[test]
+fn two_runs_of_a_spec_are_compared_side_by_side() {
+    let root = tempfile::tempdir().unwrap();
+    fixture(root.path());
+    let (_server, addr) = serve(root.path());
+    let (status, body) = get(
+        &addr,
+        "/compare?a=reg%2F20260101T000001.000Z&b=reg%2F20260101T000002.000Z",
+    );
+    assert_eq!(status, 200);
+    let verdicts = body
+        .split("<tr data-row=\"verdict\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("a verdict row");
+    assert!(
+        verdicts.contains("valid") && verdicts.contains("invalid"),
+        "{verdicts}"
+    );
+    assert!(body.contains("data-row=\"overall\"") && body.contains("data-row=\"all ops\""));
+    // A run shown against one of another spec is refused, not garbled.
+    let (status, _) = get(
+        &addr,
+        "/compare?a=reg%2F20260101T000001.000Z&b=empty%2F20260101T000003.000Z",
+    );
+    assert_eq!(status, 400);
+}
+
+#[test]
 fn fifty_runs_are_listed_in_under_a_second_and_half_written_ones_as_such() {
     let root = tempfile::tempdir().unwrap();
     write_run(root.path(), "reg", "20260101T000000.000Z", STALE, "s");
