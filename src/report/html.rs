@@ -52,7 +52,7 @@ struct Checker<'a> {
     more_anomalies: usize,
     warnings: &'a [String],
     explorers: Vec<diagrams::Explorer>,
-    cycles: Vec<diagrams::CycleView>,
+    cycles: Vec<super::cycles::CycleView>,
 }
 
 #[derive(Serialize)]

@@ -32,6 +32,7 @@
 //! for the timeline (see [`timeline`]): a 1,000,000-op report is about 10 MB and renders in
 //! about 1.5 s (`cargo bench --bench report`).
 
+mod cycles;
 pub mod diagrams;
 pub mod escape;
 mod html;
