@@ -31,6 +31,8 @@ pub enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Remove namespaces, links, rules and processes left behind by a killed controller.
     Clean(cmd::clean::CleanArgs),
+    /// A local web UI over the reports: every run, each report, two runs compared.
+    Serve(cmd::serve::ServeArgs),
 }
 
 /// Where runs land.
@@ -65,6 +67,7 @@ pub fn main() -> Code {
         Command::Report(args) => cmd::report::execute(args),
         Command::Demo(args) => cmd::demo::execute(args),
         Command::Clean(args) => cmd::clean::execute(args),
+        Command::Serve(args) => cmd::serve::execute(args),
     };
     match result {
         Ok(code) => code,

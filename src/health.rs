@@ -198,12 +198,15 @@ pub fn check(history: &History, policy: CrashPolicy, final_reads_from: Option<u6
     }
 }
 
-/// When each node last answered `ok` (history nanoseconds), and the nodes that answered no
-/// final read `ok`. Without final reads (they never began) nothing is said of recovery.
+/// Each node's last `ok` (history nanoseconds), by node name.
+type LastOk = serde_json::Map<String, Value>;
+
+/// When each node last answered `ok`, and the nodes that answered no final read `ok` (with
+/// their last `ok`). Without final reads (they never began) nothing is said of recovery.
 fn recovery(
     history: &History,
     final_reads_from: Option<u64>,
-) -> (serde_json::Map<String, Value>, Vec<(String, Option<u64>)>) {
+) -> (LastOk, Vec<(String, Option<u64>)>) {
     let mut last_ok: std::collections::BTreeMap<String, Option<u64>> = Default::default();
     let mut recovered: std::collections::BTreeMap<String, bool> = Default::default();
     for op in &history.ops {

@@ -128,6 +128,12 @@ fn explains_a_g_single_cycle_in_words_naming_transactions_and_processes() {
     assert_eq!(cycle[0]["to"], 0);
     assert_eq!(cycle[1]["edge"], "wr");
     assert_eq!(cycle[1]["key"], "y");
+    let typed = faultline_checkers::elle::anomaly::Cycle::from_json(&anomaly.data).unwrap();
+    assert_eq!(
+        typed.cycle[0].to, typed.cycle[1].op,
+        "each step leads to the next"
+    );
+    assert_eq!(typed.cycle[1].value, Some(1));
 }
 
 #[test]

@@ -891,6 +891,18 @@ fn explains_a_stale_read_with_the_key_the_op_the_states_and_the_concurrent_ops()
         "the register holds 4, or 5 if write 5 went first"
     );
     assert_eq!(d["prefix"][0], json!(0), "write 3 is linearized first");
+    let failure = faultline_checkers::linear::Failure::from_json(d).unwrap();
+    assert_eq!(
+        failure.prefix_states.len(),
+        failure.prefix.len() + 1,
+        "the initial state, then one after each placed op"
+    );
+    assert_eq!(
+        failure.prefix_states[0],
+        Value::Null,
+        "the register starts empty"
+    );
+    assert_eq!(failure.prefix_states[1], json!(3), "write 3 leaves 3");
     assert_eq!(result.anomalies.len(), 1);
     assert_eq!(result.anomalies[0].kind, "nonlinearizable");
     let text = &result.anomalies[0].explanation;

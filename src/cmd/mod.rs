@@ -6,3 +6,4 @@ pub mod clean;
 pub mod demo;
 pub mod report;
 pub mod run;
+pub mod serve;

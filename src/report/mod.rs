@@ -23,19 +23,24 @@
 //! that was reached, and the checker and model are recorded only as results). Without
 //! `results.json` it fails and says to run `faultline check HISTORY --report DIR`.
 //!
-//! Values come from the store under test and are untrusted: every piece of text that reaches
-//! HTML, SVG or XML goes through [`escape`].
+//! Values come from the store under test and are untrusted: every page is rendered from a
+//! template that escapes by default ([`templates`]; only plotters' SVG passes as markup), and
+//! `junit.xml` goes through [`escape::xml`]. [`runs`] summarises a reports root for
+//! `faultline serve`.
 //!
 //! Cost: linear in the history plus sorting latencies; the page embeds about 10 bytes per op
 //! for the timeline (see [`timeline`]): a 1,000,000-op report is about 10 MB and renders in
 //! about 1.5 s (`cargo bench --bench report`).
 
+mod cycles;
 pub mod diagrams;
 pub mod escape;
 mod html;
 pub mod junit;
 mod plots;
+pub mod runs;
 pub mod stats;
+pub mod templates;
 pub mod timeline;
 
 use std::collections::BTreeMap;

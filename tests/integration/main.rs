@@ -6,6 +6,7 @@ mod cluster;
 mod demo_cli;
 mod report;
 mod run;
+mod serve;
 mod ssh;
 
 use std::sync::{Mutex, MutexGuard};

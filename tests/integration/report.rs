@@ -474,8 +474,9 @@ fn values_holding_markup_render_as_text_not_elements() {
         "a value became an <img> element"
     );
     assert!(!page.dom.contains("<title>pwned"), "a value ran as script");
-    // Our three script blocks (timeline data, metadata, code) and no other.
-    assert_eq!(page.dom.matches("<script").count(), 3);
+    // Our four script blocks (timeline data, metadata, code, the explorer's data) and no
+    // other.
+    assert_eq!(page.dom.matches("<script").count(), 4);
     assert!(
         page.dom.contains("&lt;script&gt;document.title="),
         "the value is not shown as text"

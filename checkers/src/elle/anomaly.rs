@@ -54,6 +54,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::verdict::{Anomaly, CheckResult, Verdict};
@@ -231,14 +232,14 @@ pub(crate) fn describe_cycle(hops: &[Hop], kind: &str, txns: &Txns, shape: Shape
             (None, _) => format!("{a} completed before {b} began"),
         };
         clauses.push(clause);
-        steps.push(json!({
-            "op": n.op_id(hop.from),
-            "process": txns.meta[hop.from as usize].process,
-            "edge": kind_name(hop.kind),
-            "key": hop.dep.map(|d| txns.keys[d.key as usize].clone()),
-            "value": hop.dep.map(|d| d.value),
-            "to": n.op_id(hop.to),
-        }));
+        steps.push(CycleStep {
+            op: n.op_id(hop.from),
+            process: txns.meta[hop.from as usize].process,
+            edge: kind_name(hop.kind).to_string(),
+            key: hop.dep.map(|d| txns.keys[d.key as usize].clone()),
+            value: hop.dep.map(|d| d.value),
+            to: n.op_id(hop.to),
+        });
     }
     let timed =
         |h: &Hop| h.kind == REALTIME || h.kind == PROCESS || h.dep.is_some_and(|d| d.realtime);
@@ -253,8 +254,46 @@ pub(crate) fn describe_cycle(hops: &[Hop], kind: &str, txns: &Txns, shape: Shape
             "{}: a cycle ({kind}), so {order} explains what they observed",
             clauses.join("; ")
         ),
-        json!({ "cycle": steps }),
+        serde_json::to_value(Cycle { cycle: steps }).unwrap_or(Value::Null),
     )
+}
+
+/// A cycle as an anomaly's `data` holds it (see the module's `details` example): the
+/// transactions in order, each with the edge that leads to the next; the last leads back to
+/// the first. Read back with [`Cycle::from_json`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cycle {
+    pub cycle: Vec<CycleStep>,
+}
+
+/// One step of a [`Cycle`]: a transaction and the dependency from it to the next one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CycleStep {
+    /// The transaction, as an index into `History::ops`.
+    pub op: usize,
+    pub process: u64,
+    /// `ww`, `wr`, `rw`, `process` or `realtime`.
+    pub edge: String,
+    /// The key behind a `ww`/`wr`/`rw` edge (`null` for order edges), as the history wrote
+    /// it (a string, or a number in Jepsen histories).
+    #[serde(default)]
+    pub key: Option<Value>,
+    /// `ww`: the source's version; `wr`: the version read; `rw`: the version the source
+    /// missed (`null` for order edges).
+    #[serde(default)]
+    pub value: Option<i64>,
+    /// The next step's transaction.
+    pub to: usize,
+}
+
+impl Cycle {
+    /// The cycle an anomaly's `data` (or a `details.anomalies` entry) holds; `None` when it
+    /// holds none (a non-cycle anomaly, another checker's output).
+    pub fn from_json(value: &Value) -> Option<Cycle> {
+        Cycle::deserialize(value)
+            .ok()
+            .filter(|c| !c.cycle.is_empty())
+    }
 }
 
 fn transactions(n: usize) -> String {

@@ -140,6 +140,10 @@ pub struct Failure {
     /// The longest linearizable prefix found, in linearization order.
     #[serde(default)]
     pub prefix: Vec<usize>,
+    /// The state the model starts in, then the one after each op of `prefix` (one more
+    /// than `prefix`), along the search's best attempt; empty from older versions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prefix_states: Vec<Value>,
     /// The first witness in one clause: the key, the op that cannot take effect and the
     /// states it met (`key k0: read by process 8 returned 1 (op 68, line 137) cannot take
     /// effect: at that point the register could only be 4`).
@@ -478,6 +482,11 @@ impl Job<'_> {
                 .prefix
                 .iter()
                 .map(|&p| self.ops[local[p as usize]].id)
+                .collect(),
+            prefix_states: stuck
+                .prefix_states
+                .iter()
+                .map(|&s| model.state_value(s))
                 .collect(),
             headline,
             explanation,

@@ -82,6 +82,9 @@ pub(crate) struct Stuck {
     pub states: Vec<u32>,
     /// The longest linearized prefix found (search indices, in linearization order).
     pub prefix: Vec<u32>,
+    /// The state before the prefix's first op, then after each of its ops (one more than
+    /// `prefix`): the path the model took along it.
+    pub prefix_states: Vec<u32>,
 }
 
 pub(crate) const MAX_STATES: usize = 8;
@@ -497,6 +500,9 @@ fn record_stuck(
                     op,
                     states: vec![state],
                     prefix: stack.iter().map(|f| f.op).collect(),
+                    // Each frame holds the state before its op; the current one is after
+                    // the last.
+                    prefix_states: stack.iter().map(|f| f.state).chain([state]).collect(),
                 },
             ))
         }
