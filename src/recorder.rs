@@ -210,6 +210,7 @@ impl Recorder {
             value: op.value.clone(),
             node: Some(node.to_string()),
             error: None,
+            response: None,
         });
     }
 
@@ -237,6 +238,7 @@ impl Recorder {
             value,
             node: Some(node.to_string()),
             error: c.error.clone().map(Value::String),
+            response: c.response.clone(),
         });
     }
 
@@ -265,6 +267,7 @@ impl Recorder {
             value,
             node: None,
             error: None,
+            response: None,
         });
     }
 }

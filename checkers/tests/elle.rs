@@ -536,6 +536,7 @@ fn event(
         value,
         node: None,
         error: None,
+        response: None,
     }
 }
 

@@ -588,6 +588,7 @@ mod tests {
             value: json!(1),
             node: None,
             error: None,
+            response: None,
         };
         let history = History::from_events([
             ev(0, EventType::Invoke, "a"),

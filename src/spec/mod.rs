@@ -52,8 +52,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use client::{
-    Builtin, ClientSpec, Decode, ExtractSpec, IfMissing, OpSpec, RuleOutcome, RuleSpec, ValueType,
-    OP_VARS,
+    Builtin, CaptureSpec, ClientSpec, Decode, ExtractSpec, IfMissing, OpSpec, RuleOutcome,
+    RuleSpec, ValueType, OP_VARS,
 };
 pub use db::{db_vars, DbSpec, ReadySpec, StopSignal, DB_VARS};
 pub use error::SpecError;
