@@ -173,6 +173,10 @@ impl LoadedSpec {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "test".into());
         }
+        if spec.db.ready.headers.is_none() {
+            // The probe speaks to the store as the client does unless told otherwise.
+            spec.db.ready.headers = Some(spec.client.headers.clone());
+        }
         let mut loaded = LoadedSpec {
             path: path.to_path_buf(),
             source,
