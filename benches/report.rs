@@ -136,6 +136,7 @@ fn event(
         value,
         node: node.map(String::from),
         error: (kind == EventType::Info).then(|| json!("timeout")),
+        response: None,
     }
 }
 

@@ -19,10 +19,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::client::http::OpValues;
 use crate::client::template::{Scope, Template};
-use crate::client::Target;
+use crate::client::{Invocation, Target};
 use crate::cluster::{Cluster, Daemon, Node};
-use crate::spec::{db_vars, DbSpec, DB_VARS};
+use crate::spec::{db_vars, DbSpec, DB_VARS, OP_VARS};
 
 /// The `[db]` templates rendered for one node.
 #[derive(Clone, Debug)]
@@ -205,6 +206,7 @@ pub async fn await_ready(
         .timeout(Duration::from_millis(1000).min(timeout))
         .build()?;
     let method = reqwest::Method::from_bytes(spec.ready.method.as_bytes())?;
+    let probe = ReadyRequest::compile(spec)?;
     let mut pending: Vec<usize> = (0..plans.len()).collect();
     let mut last: BTreeMap<usize, String> = BTreeMap::new();
     loop {
@@ -221,7 +223,7 @@ pub async fn await_ready(
             }
             let t = &plans[i].target;
             let url = format!("http://{}:{}{}", t.ip, t.port, spec.ready.path);
-            match http.request(method.clone(), &url).send().await {
+            match probe.build(&http, method.clone(), &url, t)?.send().await {
                 Ok(r) => {
                     let status = r.status().as_u16();
                     let body = bounded_text(r, READY_BODY_BYTES).await;
@@ -274,6 +276,53 @@ pub async fn await_ready(
             );
         }
         tokio::time::sleep(Duration::from_millis(spec.ready.interval_ms)).await;
+    }
+}
+
+/// `[db.ready]`'s headers and body, compiled once.
+struct ReadyRequest {
+    headers: Vec<(String, Template)>,
+    body: Option<Template>,
+}
+
+impl ReadyRequest {
+    fn compile(spec: &DbSpec) -> anyhow::Result<ReadyRequest> {
+        let compile = |t: &str| Template::compile(t, &OP_VARS).map_err(|e| anyhow::anyhow!("{e}"));
+        Ok(ReadyRequest {
+            headers: spec
+                .ready
+                .headers
+                .iter()
+                .flatten()
+                .map(|(k, t)| Ok((k.clone(), compile(t)?)))
+                .collect::<anyhow::Result<_>>()?,
+            body: spec.ready.body.as_deref().map(compile).transpose()?,
+        })
+    }
+
+    /// The probe of one node, its templates rendered for it.
+    fn build(
+        &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
+        url: &str,
+        target: &Target,
+    ) -> anyhow::Result<reqwest::RequestBuilder> {
+        let inv = Invocation {
+            f: "ready".into(),
+            key: None,
+            value: Value::Null,
+        };
+        let values = OpValues::new(&inv, target);
+        let scope = values.scope(&inv);
+        let mut request = http.request(method, url);
+        for (name, t) in &self.headers {
+            request = request.header(name.as_str(), t.render(&scope));
+        }
+        if let Some(body) = &self.body {
+            request = request.body(body.render(&scope));
+        }
+        Ok(request)
     }
 }
 
@@ -425,6 +474,70 @@ name = "register"
         assert_eq!(argv[9], "7000");
         assert_eq!(argv[10], "7001");
         assert_eq!(DB_VARS.len() + spec.db.ports.len(), db_vars(&spec.db).len());
+    }
+
+    /// The status `[db.ready]` of `ready` (with `[client] client_headers`) gets from
+    /// [`crate::testing::strict_store`].
+    fn probe_status(ready: &str, client_headers: &str) -> u16 {
+        let (port, stop) = crate::testing::strict_store();
+        let src = format!(
+            "[db]\nstart = [\"x\"]\n[db.ready]\n{ready}\n[client]\n{client_headers}\n\
+             [client.ops.read]\npath = \"/\"\n[client.ops.write]\npath = \"/\"\n\
+             [workload]\nname = \"register\""
+        );
+        let spec = crate::spec::LoadedSpec::parse(Path::new("t.toml"), src)
+            .unwrap()
+            .spec;
+        let target = Target {
+            node: "n1".into(),
+            ip: "127.0.0.1".into(),
+            port,
+        };
+        let url = format!("http://127.0.0.1:{port}{}", spec.db.ready.path);
+        let method = reqwest::Method::from_bytes(spec.db.ready.method.as_bytes()).unwrap();
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let request = ReadyRequest::compile(&spec.db)
+            .unwrap()
+            .build(&http, method, &url, &target)
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let status = rt.block_on(async { request.send().await.unwrap().status().as_u16() });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        status
+    }
+
+    #[test]
+    fn a_probe_of_a_store_that_demands_a_content_type_and_a_body_sends_both() {
+        let post = "method = \"POST\"\npath = \"/health\"";
+        assert_eq!(probe_status(post, ""), 400, "no body: refused");
+        let with_body = format!("{post}\nbody = '{{\"from\":\"{{{{node}}}}\"}}'");
+        assert_eq!(
+            probe_status(&with_body, ""),
+            415,
+            "no content type: refused"
+        );
+        let typed = format!("{with_body}\nheaders = {{ \"content-type\" = \"application/json\" }}");
+        assert_eq!(probe_status(&typed, ""), 200);
+    }
+
+    #[test]
+    fn the_probe_sends_the_clients_headers_unless_it_has_its_own() {
+        let json = "headers = { \"content-type\" = \"application/json\" }";
+        let post = "method = \"POST\"\npath = \"/health\"\nbody = '{}'";
+        assert_eq!(
+            probe_status(post, json),
+            200,
+            "the client's headers by default"
+        );
+        let own = format!("{post}\nheaders = {{ \"x-other\" = \"1\" }}");
+        assert_eq!(
+            probe_status(&own, json),
+            415,
+            "its own headers replace them"
+        );
     }
 
     #[test]

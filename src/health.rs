@@ -265,6 +265,7 @@ mod tests {
             value: Value::Null,
             node: Some(node.into()),
             error: None,
+            response: None,
         }
     }
 

@@ -210,6 +210,7 @@ impl Recorder {
             value: op.value.clone(),
             node: Some(node.to_string()),
             error: None,
+            response: None,
         });
     }
 
@@ -237,6 +238,7 @@ impl Recorder {
             value,
             node: Some(node.to_string()),
             error: c.error.clone().map(Value::String),
+            response: c.response.clone(),
         });
     }
 
@@ -283,6 +285,7 @@ impl Recorder {
             value,
             node: node.map(str::to_string),
             error: error.map(|e| Value::String(e.to_string())),
+            response: None,
         });
     }
 }
@@ -303,15 +306,44 @@ fn fault_of(f: &str) -> Option<(&'static str, bool)> {
     crate::nemesis::Verb::parse(f).map(|v| (v.kind().name(), v.starts()))
 }
 
+/// The longest description of one fault on the progress line, in characters.
+const FAULT_SUMMARY_CHARS: usize = 60;
+
+/// A fault's value for the progress line: whole items (`n1`, `n2 -> n3,n4`) while they fit,
+/// then `…` and how many were left out — never an item cut in half, which would name a node
+/// that does not exist.
 fn summarize(v: &Value) -> String {
-    let mut s = match v {
+    let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| match x {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
         other => other.to_string(),
     };
-    if let Some((cut, _)) = s.char_indices().nth(60) {
-        s.truncate(cut);
+    let items: Vec<String> = match v {
+        Value::Array(a) => a.iter().map(text).collect(),
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| format!("{k} -> {}", text(v)))
+            .collect(),
+        other => vec![text(other)],
+    };
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        let sep = if i == 0 { "" } else { " " };
+        if i > 0 && out.chars().count() + sep.len() + item.chars().count() > FAULT_SUMMARY_CHARS {
+            out.push_str(&format!(" … (+{} more)", items.len() - i));
+            break;
+        }
+        out.push_str(sep);
+        out.push_str(item);
     }
-    s
+    out
 }
 
 #[cfg(test)]
@@ -373,6 +405,21 @@ mod tests {
         let h = History::from_events(parsed).unwrap();
         assert_eq!(h.ops.len(), 1);
         assert_eq!(h.nemesis.len(), 1);
+    }
+
+    #[test]
+    fn a_long_fault_is_summarised_by_whole_items_and_a_count() {
+        assert_eq!(summarize(&json!(["n1", "n2"])), "n1 n2");
+        let grudge: serde_json::Map<String, Value> = (1..=9)
+            .map(|i| (format!("n{i}"), json!(["n10", "n11", "n12"])))
+            .collect();
+        let line = summarize(&Value::Object(grudge));
+        assert!(
+            line.starts_with("n1 -> n10,n11,n12 n2 -> n10,n11,n12"),
+            "{line}"
+        );
+        assert!(line.ends_with(" … (+6 more)"), "{line}");
+        assert!(line.chars().count() <= FAULT_SUMMARY_CHARS + 20, "{line}");
     }
 
     #[test]

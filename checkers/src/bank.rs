@@ -277,6 +277,7 @@ mod tests {
             value: v,
             node: None,
             error: None,
+            response: None,
         }
     }
 

@@ -203,6 +203,7 @@ mod tests {
             value: v.clone(),
             node: None,
             error: None,
+            response: None,
         }))
         .unwrap();
         Counter::default().check(&h, &Budget::default())

@@ -426,6 +426,7 @@ fn build(ops: &[SimOp], keyed: bool, injected: Option<usize>) -> Generated {
             value,
             node: None,
             error: (kind == EventType::Info).then(|| json!("timeout")),
+            response: None,
         };
         builder
             .push(line + 1, event)

@@ -8,7 +8,9 @@
 //! {"index":1,"time":1533100,"process":1,"type":"invoke","f":"read","key":"k3","value":null}
 //! {"index":2,"time":2801000,"process":0,"type":"ok","f":"write","key":"k3","value":4}
 //! {"index":3,"time":9000000,"process":1,"type":"fail","f":"read","key":"k3","value":null,"error":"timeout"}
-//! {"index":4,"time":9100000,"process":"nemesis","type":"info","f":"start-partition","value":{"n1":["n3","n4","n5"]}}
+//! {"index":4,"time":9050000,"process":2,"type":"invoke","f":"read","key":"k3","value":null}
+//! {"index":5,"time":9090000,"process":2,"type":"ok","f":"read","key":"k3","value":4,"response":{"status":200}}
+//! {"index":6,"time":9100000,"process":"nemesis","type":"info","f":"start-partition","value":{"n1":["n3","n4","n5"]}}
 //! ```
 //!
 //! Every client invocation is followed by exactly one completion from the same process:
@@ -132,6 +134,11 @@ pub struct Event {
     /// Why the operation failed or is unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
+    /// On a completion, an excerpt of the store's answer kept for a person chasing a bug
+    /// (`[client] capture`): `{"body": "...", "body_total_bytes": 2048, "headers": {...},
+    /// "status": 200}`, each part only if asked for. Checkers never read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<Value>,
 }
 
 fn deserialize_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -183,6 +190,8 @@ pub struct Op {
     pub complete_time: Option<u64>,
     pub node: Option<String>,
     pub error: Option<Value>,
+    /// The completion's excerpt of the store's answer ([`Event::response`]), if kept.
+    pub response: Option<Value>,
 }
 
 impl Op {
@@ -279,6 +288,7 @@ impl Op {
             value: self.invoke_value.clone(),
             node: self.node.clone(),
             error: None,
+            response: None,
         }
     }
 
@@ -298,6 +308,7 @@ impl Op {
             value: self.complete_value.clone().unwrap_or(Value::Null),
             node: self.node.clone(),
             error: self.error.clone(),
+            response: self.response.clone(),
         })
     }
 }
@@ -378,6 +389,7 @@ impl HistoryBuilder {
         }
         op.complete_value = Some(event.value);
         op.error = event.error;
+        op.response = event.response;
         if event.node.is_some() {
             op.node = event.node;
         }
@@ -418,6 +430,7 @@ impl HistoryBuilder {
             complete_time: None,
             node: event.node,
             error: None,
+            response: None,
         });
         Ok(())
     }
@@ -472,6 +485,7 @@ mod tests {
             value,
             node: None,
             error: None,
+            response: None,
         }
     }
 
@@ -543,6 +557,23 @@ mod tests {
         assert_eq!(back[1].f, "kill");
         assert_eq!(back[2].kind, EventType::Ok);
         assert_eq!(back[2].index, 2);
+    }
+
+    #[test]
+    fn a_completion_keeps_its_response_excerpt_through_a_file_and_a_history() {
+        let line = r#"{"index":1,"process":0,"type":"ok","f":"read","key":"k1","value":3,"response":{"body":"{\"value\":3}","body_total_bytes":11,"headers":{"x-etcd-index":"12"},"status":200}}"#;
+        let completion: Event = serde_json::from_str(line).unwrap();
+        assert_eq!(completion.response.as_ref().unwrap()["status"], json!(200));
+        assert_eq!(serde_json::to_string(&completion).unwrap(), line);
+        let mut invoke = ev(Process::Client(0), EventType::Invoke, "read", Value::Null);
+        invoke.key = Some("k1".into());
+        assert!(
+            !serde_json::to_string(&invoke).unwrap().contains("response"),
+            "an event without an excerpt writes no `response` key"
+        );
+        let h = History::from_events([invoke, completion.clone()]).unwrap();
+        assert_eq!(h.ops[0].response, completion.response);
+        assert_eq!(h.to_events()[1].response, completion.response);
     }
 
     fn client(p: u64, kind: EventType, f: &str, value: Value) -> Event {

@@ -482,6 +482,7 @@ mod tests {
             value: v.clone(),
             node: None,
             error: None,
+            response: None,
         }))
         .unwrap()
     }

@@ -542,6 +542,7 @@ fn event(
         value,
         node: None,
         error: None,
+        response: None,
     }
 }
 

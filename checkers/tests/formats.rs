@@ -292,6 +292,7 @@ mod round_trips {
                     value,
                     node: None,
                     error: None,
+                    response: None,
                 };
                 if let Some(done) = open[p as usize].take() {
                     events.push(done);

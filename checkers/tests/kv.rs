@@ -80,6 +80,7 @@ fn event(p: u64, kind: EventType, f: &str, key: &str, value: Value) -> Event {
         value,
         node: None,
         error: None,
+        response: None,
     }
 }
 

@@ -164,6 +164,7 @@ fn event(p: u64, kind: EventType, f: &str, value: Value) -> Event {
         value,
         node: None,
         error: None,
+        response: None,
     }
 }
 

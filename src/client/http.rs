@@ -24,11 +24,12 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Method;
 use serde_json::Value;
 use tokio::net::TcpStream;
 
+use super::capture::Capture;
 use super::template::{percent_encode, Scope, Template};
 use super::{BoxFuture, Client, Completion, Invocation, Target};
 use crate::spec::{
@@ -93,6 +94,8 @@ pub struct HttpClient {
     connect_timeout: Duration,
     /// The longest answer read; a longer one is an op whose answer was lost.
     max_body_bytes: usize,
+    /// What to keep of each answer (`[client] capture`); `None`, the default, keeps nothing.
+    capture: Option<Capture>,
     idle: Vec<Mutex<Vec<Conn>>>,
 }
 
@@ -138,6 +141,7 @@ impl HttpClient {
             timeout: Duration::from_millis(spec.timeout_ms),
             connect_timeout: Duration::from_millis(spec.connect_timeout_ms),
             max_body_bytes: spec.max_body_bytes,
+            capture: Capture::from_spec(&spec.capture)?,
         })
     }
 
@@ -161,7 +165,15 @@ impl HttpClient {
             // No connection, so the request was never written: nothing can have happened.
             Ok(Err(Lost::NotSent(e))) => Completion::fail(e),
             Ok(Err(Lost::Unknown(e))) => op.lost(inv, &e),
-            Ok(Ok((status, body))) => op.classify(inv, status, &String::from_utf8_lossy(&body)),
+            Ok(Ok(answer)) => {
+                let body = String::from_utf8_lossy(&answer.body);
+                let mut c = op.classify(inv, answer.status, &body);
+                if let Some(capture) = &self.capture {
+                    c.response =
+                        Some(capture.excerpt(answer.status, &answer.headers, &answer.body));
+                }
+                c
+            }
         }
     }
 
@@ -190,11 +202,10 @@ impl HttpClient {
         match tokio::time::timeout(self.timeout, self.exchange(node, target, request)).await {
             Err(_) => Err(Lost::Unknown("timeout".into())),
             Ok(Err(e)) => Err(e),
-            Ok(Ok((status, bytes))) => Ok((
+            Ok(Ok(Answer { status, body, .. })) => Ok((
                 status,
-                serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                    Value::String(String::from_utf8_lossy(&bytes).into_owned())
-                }),
+                serde_json::from_slice(&body)
+                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())),
             )),
         }
     }
@@ -242,7 +253,7 @@ impl HttpClient {
         node: usize,
         target: &Target,
         request: hyper::Request<Full<Bytes>>,
-    ) -> Result<(u16, Bytes), Lost> {
+    ) -> Result<Answer, Lost> {
         let pooled = self.idle[node].lock().ok().and_then(|mut idle| idle.pop());
         let connect = || async { self.connect(target).await.map_err(Lost::NotSent) };
         let mut conn = match pooled {
@@ -255,9 +266,11 @@ impl HttpClient {
         };
         let unknown = |e: hyper::Error| Lost::Unknown(describe(&e));
         let response = conn.send_request(request).await.map_err(unknown)?;
-        let status = response.status().as_u16();
+        // Moving the headers out is free; only a capture ever reads them.
+        let (parts, body) = response.into_parts();
+        let status = parts.status.as_u16();
         // Bounded: a store that answers without end must not take the controller's memory.
-        let body = http_body_util::Limited::new(response.into_body(), self.max_body_bytes)
+        let body = http_body_util::Limited::new(body, self.max_body_bytes)
             .collect()
             .await
             .map_err(|e| match e.downcast_ref::<hyper::Error>() {
@@ -272,7 +285,11 @@ impl HttpClient {
         if let Ok(mut idle) = self.idle[node].lock() {
             idle.push(conn);
         }
-        Ok((status, body))
+        Ok(Answer {
+            status,
+            headers: parts.headers,
+            body,
+        })
     }
 
     async fn connect(&self, target: &Target) -> Result<Conn, String> {
@@ -302,6 +319,13 @@ impl Client for HttpClient {
     fn invoke<'a>(&'a self, node: usize, op: &'a Invocation) -> BoxFuture<'a, Completion> {
         Box::pin(self.perform(node, op))
     }
+}
+
+/// A whole answer to one request.
+pub(super) struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: Bytes,
 }
 
 /// Why an exchange brought no answer.

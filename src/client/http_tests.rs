@@ -280,3 +280,72 @@ name = "register"
     let values = OpValues::new(&inv, &target);
     assert_eq!(op.path.render(&values.scope(&inv)), "/k/[2,3]/2/3/n1/ip/80");
 }
+
+/// A client of [`crate::testing::strict_store`] on 127.0.0.1:`port`, keeping `capture`.
+fn strict_client(port: u16, capture: &str) -> HttpClient {
+    let spec: ClientSpec = toml::from_str(&format!(
+        r#"
+timeout_ms = 1000
+headers = {{ "content-type" = "application/json" }}
+{capture}
+[ops.write]
+method = "PUT"
+path = "/kv/{{{{key}}}}"
+body = "{{{{value|json}}}}"
+[[ops.write.rules]]
+status = [204]
+outcome = "ok"
+[ops.read]
+path = "/kv/{{{{key}}}}"
+[[ops.read.rules]]
+status = [200]
+outcome = "ok"
+value = {{ pointer = "/value" }}
+"#
+    ))
+    .unwrap();
+    let target = Target {
+        node: "n1".into(),
+        ip: "127.0.0.1".into(),
+        port,
+    };
+    HttpClient::new(&spec, vec![target]).unwrap()
+}
+
+#[test]
+fn a_kept_answer_holds_its_status_chosen_headers_and_a_cut_body() {
+    let (port, stop) = crate::testing::strict_store();
+    let client = strict_client(
+        port,
+        r#"capture = { status = true, headers = ["X-Raft-Term", "x-etcd-index"], body_bytes = 5 }"#,
+    );
+    let write = block_on(client.perform(0, &inv("write", json!(31))));
+    assert_eq!(write.outcome, Outcome::Ok, "{write:?}");
+    assert_eq!(
+        write.response,
+        Some(
+            json!({"status": 204, "headers": {"x-raft-term": "7"}, "body": "", "body_total_bytes": 0})
+        )
+    );
+    let read = block_on(client.perform(0, &inv("read", Value::Null)));
+    assert_eq!(read.value, json!(31));
+    assert_eq!(
+        read.response,
+        Some(
+            json!({"status": 200, "headers": {"x-raft-term": "7"}, "body": "{\"val", "body_total_bytes": 12})
+        )
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[test]
+fn without_capture_a_completion_keeps_no_answer() {
+    let (port, stop) = crate::testing::strict_store();
+    let client = strict_client(port, "");
+    let write = block_on(client.perform(0, &inv("write", json!(2))));
+    assert_eq!((write.outcome, write.response), (Outcome::Ok, None));
+    let read = block_on(client.perform(0, &inv("read", Value::Null)));
+    assert_eq!(read.outcome, Outcome::Ok, "{read:?}");
+    assert_eq!(read.response, None);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}

@@ -17,6 +17,7 @@
 //! than one request is a builtin op of the declarative client ([`etcd`]: list-append
 //! transactions on etcd v3).
 
+pub mod capture;
 pub mod etcd;
 pub mod http;
 pub mod template;
@@ -44,6 +45,9 @@ pub struct Completion {
     pub value: Value,
     /// For `fail`/`info`: why, as a short text.
     pub error: Option<String>,
+    /// An excerpt of the store's answer, when `[client] capture` asks for one (see
+    /// [`http::Capture`]); `None` otherwise, which costs nothing.
+    pub response: Option<Value>,
 }
 
 impl Completion {
@@ -52,6 +56,7 @@ impl Completion {
             outcome: Outcome::Ok,
             value,
             error: None,
+            response: None,
         }
     }
 
@@ -60,6 +65,7 @@ impl Completion {
             outcome: Outcome::Fail,
             value: Value::Null,
             error: Some(bounded(error.into())),
+            response: None,
         }
     }
 
@@ -68,6 +74,7 @@ impl Completion {
             outcome: Outcome::Info,
             value: Value::Null,
             error: Some(bounded(error.into())),
+            response: None,
         }
     }
 }

@@ -430,6 +430,7 @@ mod tests {
             value,
             node: None,
             error: None,
+            response: None,
         };
         let stale = History::from_events([
             ev(0, "invoke", "write", 4.into()),

@@ -462,6 +462,7 @@ mod tests {
             value: json!(1),
             node: None,
             error: None,
+            response: None,
         };
         History::from_events([
             ev(0, EventType::Invoke, "a"),

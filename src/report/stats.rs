@@ -454,6 +454,7 @@ mod tests {
             value,
             node: (!node.is_empty()).then(|| node.to_string()),
             error: None,
+            response: None,
         }
     }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::db::default_get;
 use super::{LoadedSpec, SpecError};
+use crate::client::capture::MAX_CAPTURE_BYTES;
 use crate::client::template::{Template, TemplateError};
 
 /// The declarative client: one [`OpSpec`] per operation `f`.
@@ -22,10 +23,40 @@ pub struct ClientSpec {
     /// or `fail` for a read) and the rest of it is not read. Default 1048576 (1 MiB).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
-    /// Headers sent with every request.
+    /// Headers sent with every request (templates, like an op's), and by default with the
+    /// readiness probe.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// What to keep of each answer in the op's completion (`response` in `history.jsonl`).
+    /// Default: nothing.
+    #[serde(default)]
+    pub capture: CaptureSpec,
     pub ops: BTreeMap<String, OpSpec>,
+}
+
+/// `[client] capture = { status = true, headers = ["x-raft-term"], body_bytes = 512 }`: an
+/// excerpt of every answer, recorded as the completion's `response`. Off (all defaults) it
+/// costs nothing.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureSpec {
+    /// Keep the HTTP status. Default false.
+    #[serde(default)]
+    pub status: bool,
+    /// Keep these response headers, when present (names, any case). Default none.
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// Keep the first this many bytes of the body (cut between characters), with the body's
+    /// whole length. Default 0, at most 65536.
+    #[serde(default)]
+    pub body_bytes: usize,
+}
+
+impl CaptureSpec {
+    /// Whether any part of an answer is kept.
+    pub fn is_on(&self) -> bool {
+        self.status || !self.headers.is_empty() || self.body_bytes > 0
+    }
 }
 
 fn default_max_body_bytes() -> usize {
@@ -175,6 +206,30 @@ pub enum IfMissing {
 pub const OP_VARS: [&str; 7] = ["key", "value", "expected", "new", "node", "ip", "port"];
 
 impl LoadedSpec {
+    fn validate_capture(&self) -> Result<(), SpecError> {
+        let c = &self.spec.client.capture;
+        for h in &c.headers {
+            if reqwest::header::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                return Err(self.err(
+                    "client.capture.headers",
+                    format!("{h:?} is not a header name"),
+                    Some("e.g. headers = [\"x-etcd-index\", \"x-raft-term\"]".into()),
+                ));
+            }
+        }
+        if c.body_bytes > MAX_CAPTURE_BYTES {
+            return Err(self.err(
+                "client.capture.body_bytes",
+                format!(
+                    "{} bytes of every answer is more than the {MAX_CAPTURE_BYTES} kept at most",
+                    c.body_bytes
+                ),
+                Some("an excerpt is for a person to read: 512 is plenty for most stores".into()),
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) fn template_err(&self, key: &str, e: TemplateError) -> SpecError {
         self.err(key, e.message, e.hint)
     }
@@ -188,6 +243,7 @@ impl LoadedSpec {
             Template::compile(t, &OP_VARS)
                 .map_err(|e| self.template_err(&format!("client.headers.{k}"), e))?;
         }
+        self.validate_capture()?;
         for (f, op) in &c.ops {
             let base = format!("client.ops.{f}");
             if reqwest::Method::from_bytes(op.method.as_bytes()).is_err() {

@@ -78,12 +78,23 @@ impl StopSignal {
 
 /// The readiness probe: an HTTP request to each node's client port, repeated until it
 /// answers one of `status` or `timeout_s` runs out (then the test cannot be carried out).
+///
+/// `headers` and `body` are templates over the client's variables (`node`, `ip`, `port`;
+/// `key` and `value` are empty), so a store that demands a content type or a body can be
+/// asked properly instead of having its refusal accepted as "ready".
 #[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct ReadySpec {
     #[serde(default = "default_get")]
     pub method: String,
     pub path: String,
+    /// Headers of the probe. Default: the client's `[client] headers` (filled in at load,
+    /// so the run's `spec.toml` shows what was sent).
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// The probe's body. Default: none.
+    #[serde(default)]
+    pub body: Option<String>,
     #[serde(default = "default_ok_status")]
     pub status: Vec<u16>,
     /// If set, the body must contain this text.
@@ -165,6 +176,28 @@ impl LoadedSpec {
                 "there is no `client` port",
                 Some("add the port clients talk to: ports = { client = 2379 }".into()),
             ));
+        }
+        if reqwest::Method::from_bytes(db.ready.method.as_bytes()).is_err() {
+            return Err(self.err(
+                "db.ready.method",
+                format!("`{}` is not an HTTP method", db.ready.method),
+                Some("e.g. method = \"POST\"".into()),
+            ));
+        }
+        let ready_templates = db
+            .ready
+            .headers
+            .iter()
+            .flatten()
+            .map(|(k, t)| (format!("db.ready.headers.{k}"), t))
+            .chain(
+                db.ready
+                    .body
+                    .iter()
+                    .map(|b| ("db.ready.body".to_string(), b)),
+            );
+        for (key, t) in ready_templates {
+            Template::compile(t, &super::OP_VARS).map_err(|e| self.template_err(&key, e))?;
         }
         if db.ready.status.is_empty() {
             return Err(self.err(

@@ -52,6 +52,12 @@ pub(super) fn parse_error(path: &Path, source: &str, e: &toml::de::Error) -> Spe
     let message = e.message().trim().to_string();
     let key = span.clone().and_then(|s| key_at(source, s));
     let hint = unknown_name_hint(&message).or_else(|| missing_field_hint(&message));
+    // serde lists the valid names in the message; the hint lists them once, after the
+    // suggestion, so the message keeps only what was wrong.
+    let message = match message.split_once(", expected ") {
+        Some((head, _)) if hint.is_some() && message.starts_with("unknown ") => head.to_string(),
+        _ => message,
+    };
     SpecError {
         file: path.to_path_buf(),
         line,
@@ -72,9 +78,15 @@ fn unknown_name_hint(message: &str) -> Option<String> {
         .or_else(|| message.strip_prefix("unknown variant `"))?;
     let (word, rest) = rest.split_once('`')?;
     let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    let what = if message.starts_with("unknown field") {
+        "keys"
+    } else {
+        "values"
+    };
+    let valid = format!("valid {what} here: {}", expected.join(", "));
     Some(match did_you_mean(word, expected.iter().copied()) {
-        Some(s) => format!("did you mean `{s}`?"),
-        None => format!("expected one of: {}", expected.join(", ")),
+        Some(s) => format!("did you mean `{s}`? ({valid})"),
+        None => valid,
     })
 }
 
@@ -141,4 +153,28 @@ pub(super) fn locate(source: &str, path: &[&str]) -> Option<usize> {
         item = value;
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(source: &str) -> String {
+        let e = toml::from_str::<crate::spec::Spec>(source).unwrap_err();
+        parse_error(Path::new("t.toml"), source, &e).to_string()
+    }
+
+    #[test]
+    fn an_unknown_key_lists_the_valid_keys_exactly_once() {
+        for (source, key, line) in [
+            ("[db]\nstart = [\"x\"]\nfoo = 1\n", "member_separator", 3),
+            ("[db]\nstart = [\"x\"]\nmembr = 1\n", "member_separator", 3),
+            ("[client]\ntimeut_ms = 1\n", "connect_timeout_ms", 2),
+        ] {
+            let text = error_of(source);
+            assert_eq!(text.matches(key).count(), 1, "{text}");
+            assert!(text.contains(&format!("t.toml:{line}: key `")), "{text}");
+        }
+        assert!(error_of("[client]\ntimeut_ms = 1\n").contains("did you mean `timeout_ms`?"));
+    }
 }

@@ -52,8 +52,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use client::{
-    Builtin, ClientSpec, Decode, ExtractSpec, IfMissing, OpSpec, RuleOutcome, RuleSpec, ValueType,
-    OP_VARS,
+    Builtin, CaptureSpec, ClientSpec, Decode, ExtractSpec, IfMissing, OpSpec, RuleOutcome,
+    RuleSpec, ValueType, OP_VARS,
 };
 pub use db::{db_vars, DbSpec, ReadySpec, StopSignal, DB_VARS};
 pub use error::SpecError;
@@ -172,6 +172,10 @@ impl LoadedSpec {
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "test".into());
+        }
+        if spec.db.ready.headers.is_none() {
+            // The probe speaks to the store as the client does unless told otherwise.
+            spec.db.ready.headers = Some(spec.client.headers.clone());
         }
         let mut loaded = LoadedSpec {
             path: path.to_path_buf(),

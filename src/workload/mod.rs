@@ -270,6 +270,7 @@ pub(crate) mod tests {
             value: json!(null),
             node: None,
             error: None,
+            response: None,
         };
         [event(EventType::Invoke), event(outcome)]
     }

@@ -49,6 +49,7 @@ impl Recorder {
             node: node.map(String::from),
             error: (kind == EventType::Info && process != Process::Nemesis)
                 .then(|| json!("timeout")),
+            response: None,
         });
     }
 

@@ -172,6 +172,7 @@ pub fn all_concurrent(txns: usize, register: bool) -> History {
         value: mop(i, kind == EventType::Ok),
         node: None,
         error: None,
+        response: None,
     };
     let invocations = (0..txns).map(|i| event(i, EventType::Invoke));
     let completions = (0..txns).map(|i| event(i, EventType::Ok));
@@ -404,6 +405,7 @@ fn invocation(id: usize, p: &Planned, pos: usize, time: u64, register: bool) -> 
         complete_time: None,
         node: None,
         error: None,
+        response: None,
     }
 }
 

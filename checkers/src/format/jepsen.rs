@@ -445,6 +445,7 @@ fn build(
             value,
             node: op.node,
             error: op.error,
+            response: None,
         };
         builder
             .push(op.line, event)

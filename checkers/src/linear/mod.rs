@@ -427,7 +427,7 @@ impl Job<'_> {
         } = self.roles[failing]
         {
             depends = format!(
-                " (its value can only come from the crashed {}, which cannot take effect in time)",
+                " (its value can only come from the indeterminate (info) {}, which cannot take effect in time)",
                 describe_op(self.ops[failing])
             );
             failing = o;
@@ -508,7 +508,7 @@ impl KeyReport {
     }
 }
 
-/// `read by process 4 returned 2`, `write 3 by process 2 (crashed)`, `cas [1,2] by ...`.
+/// `read by process 4 returned 2`, `write 3 by process 2 (indeterminate: info)`, `cas [1,2] by ...`.
 pub fn describe_op(op: &Op) -> String {
     let what = match (op.f.as_str(), op.outcome) {
         ("read", Outcome::Ok) => {
@@ -521,12 +521,14 @@ pub fn describe_op(op: &Op) -> String {
         (f, _) if op.value.is_null() => f.to_string(),
         (f, _) => format!("{f} {}", op.value),
     };
-    let crashed = if op.outcome == Outcome::Info {
-        " (crashed)"
+    // `info` is an op whose outcome nobody knows, not a crash of the store: the word must
+    // not send a reader looking for a dead process.
+    let unknown = if op.outcome == Outcome::Info {
+        " (indeterminate: info)"
     } else {
         ""
     };
-    format!("{what} by process {}{crashed}", op.process)
+    format!("{what} by process {}{unknown}", op.process)
 }
 
 fn join_or(items: &[String]) -> String {
@@ -582,7 +584,7 @@ fn summarize(model: ModelKind, reports: Vec<KeyReport>) -> CheckResult {
             unknown[0].reason.as_deref().unwrap_or("undecided")
         ),
         Verdict::Valid => format!(
-            "linearizable: {} keys, {} ops ({} crashed), {} configurations explored",
+            "linearizable: {} keys, {} ops ({} indeterminate (info)), {} configurations explored",
             details.keys, details.ops, details.crashed, details.configurations
         ),
     };
