@@ -662,3 +662,34 @@ fn a_time_limit_beyond_a_week_is_a_usage_error_not_a_panic() {
     assert!(stderr.contains("--time-limit"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// The streamed path (plain `check`) and the `History` path (forced by `--export-edn`)
+/// give one list-append history the same verdict, counts, anomalies and warnings.
+#[test]
+fn a_list_append_history_gets_the_same_verdict_streamed_or_read_whole() {
+    use faultline_checkers::elle::gen::{self, GenConfig, Inject};
+    let dir = tempfile::tempdir().unwrap();
+    let mut history = gen::list_append(&GenConfig::default());
+    gen::inject(&mut history, Inject::LostAppend, 7).expect("the anomaly can be planted");
+    let path = dir.path().join("history.jsonl");
+    let file = std::fs::File::create(&path).unwrap();
+    faultline_checkers::format::jsonl::write_history(&history, file).unwrap();
+    let path = path.to_str().unwrap();
+    let edn = dir.path().join("history.edn");
+    let args = ["check", "--json", "--model", "list-append", path];
+    let streamed = faultline(&args);
+    let whole = faultline(&[&args[..], &["--export-edn", edn.to_str().unwrap()]].concat());
+    let strip = |out: &Output| {
+        let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let h = &mut v["histories"][0];
+        h["elapsed_ms"] = Value::Null;
+        h["result"]["duration_ms"] = Value::Null;
+        v
+    };
+    let (streamed_json, whole_json) = (strip(&streamed), strip(&whole));
+    assert_eq!(code(&streamed), 1, "{}", stdout(&streamed));
+    assert_eq!(streamed_json["histories"][0]["ops"], history.ops.len());
+    let kinds = streamed_json["histories"][0]["result"]["anomalies"].to_string();
+    assert!(kinds.contains("lost-append"), "{kinds}");
+    assert_eq!(streamed_json, whole_json);
+}
