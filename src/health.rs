@@ -25,6 +25,7 @@ use std::time::Duration;
 use faultline_checkers::{Anomaly, CheckResult, History, Outcome, Verdict};
 use serde_json::{json, Value};
 
+use crate::client::template::text;
 use crate::cluster::Cluster;
 use crate::recorder::Recorder;
 
@@ -240,14 +241,6 @@ fn recovery(
         .map(|(node, t)| (node, json!(t)))
         .collect();
     (map, unrecovered)
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 fn seconds(ns: u64) -> String {

@@ -325,6 +325,14 @@ pub struct Exit {
 }
 
 impl Exit {
+    /// An exit whose status was not kept (a daemon detached on an ssh host).
+    pub fn unknown() -> Exit {
+        Exit {
+            code: None,
+            signal: None,
+        }
+    }
+
     pub fn of(status: std::process::ExitStatus) -> Exit {
         use std::os::unix::process::ExitStatusExt;
         Exit {

@@ -90,7 +90,7 @@ impl Workload for ListAppend {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::generator;
+    use super::super::Generator;
     use super::*;
     use std::collections::{HashMap, HashSet};
 
@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn a_transaction_has_one_to_four_micro_ops_of_both_kinds() {
-        let mut g = generator(&list_append(3, 20), 5);
+        let mut g = Generator::new(&list_append(3, 20), 5);
         let mut lengths = HashSet::new();
         let (mut reads, mut appends) = (0, 0);
         for _ in 0..2000 {
@@ -148,7 +148,7 @@ mod tests {
 
     #[test]
     fn appended_values_are_unique_per_key_and_a_key_retires_after_its_appends() {
-        let mut g = generator(&list_append(3, 20), 9);
+        let mut g = Generator::new(&list_append(3, 20), 9);
         let mut appended: HashMap<String, Vec<i64>> = HashMap::new();
         let mut order: Vec<String> = Vec::new();
         for _ in 0..3000 {

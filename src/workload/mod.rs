@@ -206,10 +206,6 @@ pub(crate) mod tests {
         toml::from_str(&format!("name = \"{kind}\"\nkeys = 3\nops_per_key = 10")).unwrap()
     }
 
-    pub fn generator(spec: &WorkloadSpec, seed: u64) -> Generator {
-        Generator::new(spec, seed)
-    }
-
     #[test]
     fn the_same_seed_gives_the_same_operations() {
         for d in REGISTRY {

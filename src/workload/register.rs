@@ -92,12 +92,13 @@ impl Workload for Register {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{generator, spec};
+    use super::super::tests::spec;
+    use super::super::Generator;
     use std::collections::{HashMap, HashSet};
 
     #[test]
     fn written_values_are_unique_per_key_and_keys_retire() {
-        let mut g = generator(&spec("cas-register"), 1);
+        let mut g = Generator::new(&spec("cas-register"), 1);
         let mut seen: HashSet<(String, i64)> = HashSet::new();
         let mut per_key: HashMap<String, u64> = HashMap::new();
         for _ in 0..1000 {
@@ -119,7 +120,7 @@ mod tests {
 
     #[test]
     fn a_cas_expects_a_value_recently_written_to_its_key() {
-        let mut g = generator(&spec("cas-register"), 5);
+        let mut g = Generator::new(&spec("cas-register"), 5);
         let mut written: HashMap<String, Vec<i64>> = HashMap::new();
         let mut cases = 0;
         for _ in 0..1000 {
@@ -145,13 +146,13 @@ mod tests {
 
     #[test]
     fn a_register_workload_never_issues_cas() {
-        let mut g = generator(&spec("register"), 3);
+        let mut g = Generator::new(&spec("register"), 3);
         assert!((0..500).all(|_| g.next_op().f != "cas"));
     }
 
     #[test]
     fn register_final_reads_read_the_keys_active_at_the_end() {
-        let mut g = generator(&spec("register"), 3);
+        let mut g = Generator::new(&spec("register"), 3);
         for _ in 0..100 {
             g.next_op();
         }

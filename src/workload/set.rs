@@ -59,12 +59,13 @@ impl Workload for Set {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{generator, spec};
+    use super::super::tests::spec;
+    use super::super::Generator;
     use std::collections::HashSet;
 
     #[test]
     fn a_set_adds_unique_elements_and_reads_every_key_at_the_end() {
-        let mut g = generator(&spec("set"), 3);
+        let mut g = Generator::new(&spec("set"), 3);
         let mut seen = HashSet::new();
         for _ in 0..100 {
             let op = g.next_op();

@@ -198,10 +198,7 @@ impl Node for SshNode {
             let mut watch = lock(&self.watch);
             if watch.pending {
                 watch.pending = false;
-                return Some(crate::cluster::Exit {
-                    code: None,
-                    signal: None,
-                });
+                return Some(crate::cluster::Exit::unknown());
             }
             if watch.ending || watch.reported || lock(&self.daemon).is_none() {
                 return None;
@@ -216,10 +213,7 @@ impl Node for SshNode {
         }
         watch.reported = true;
         // The daemon runs detached on the host: its exit status is not kept.
-        Some(crate::cluster::Exit {
-            code: None,
-            signal: None,
-        })
+        Some(crate::cluster::Exit::unknown())
     }
 
     fn restart(&self) -> Result<()> {
