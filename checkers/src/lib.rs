@@ -30,4 +30,4 @@ pub mod registry;
 pub mod set;
 
 pub use history::{Event, EventType, History, HistoryBuilder, HistoryError, Op, Outcome, Process};
-pub use verdict::{Anomaly, Budget, CheckResult, Checker, Verdict};
+pub use verdict::{fill_op_refs, Anomaly, Budget, CheckResult, Checker, OpRef, Verdict};
