@@ -167,6 +167,7 @@ fn build_checker(spec: &Spec) -> anyhow::Result<Box<dyn Checker>> {
         .unwrap_or_else(|| spec.workload.name.default_checker().to_string());
     let options = CheckerOptions {
         nil_read_matches_any: spec.checker.nil_read_matches_any,
+        set_linearizable: spec.checker.set_linearizable,
         consistency: spec.checker.consistency_model,
         ..CheckerOptions::default()
     };

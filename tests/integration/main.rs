@@ -7,6 +7,7 @@ mod demo_cli;
 mod report;
 mod run;
 mod serve;
+mod set_reads;
 mod ssh;
 
 use std::sync::{Mutex, MutexGuard};
