@@ -120,6 +120,7 @@ struct Rule {
     body_contains: Option<String>,
     missing: Vec<String>,
     present: Vec<String>,
+    null: Vec<String>,
     equals: Vec<(String, Value)>,
     outcome: RuleOutcome,
     value: Option<ExtractSpec>,
@@ -373,6 +374,7 @@ impl CompiledOp {
                 body_contains: r.body_contains.clone(),
                 missing: r.missing.clone(),
                 present: r.present.clone(),
+                null: r.null.clone(),
                 equals: r
                     .equals
                     .iter()
@@ -500,8 +502,10 @@ impl Rule {
                 return false;
             }
         }
-        let needs_json =
-            !self.missing.is_empty() || !self.present.is_empty() || !self.equals.is_empty();
+        let needs_json = !self.missing.is_empty()
+            || !self.present.is_empty()
+            || !self.null.is_empty()
+            || !self.equals.is_empty();
         if !needs_json {
             return true;
         }
@@ -511,12 +515,21 @@ impl Rule {
         };
         self.missing.iter().all(|p| json.pointer(p).is_none())
             && self.present.iter().all(|p| json.pointer(p).is_some())
+            && self
+                .null
+                .iter()
+                .all(|p| json.pointer(p) == Some(&Value::Null))
             && self.equals.iter().all(|(p, v)| json.pointer(p) == Some(v))
     }
 }
 
-/// Decodes and types one extracted value.
+/// Decodes and types one extracted value. A JSON `null` is null whatever the type: a store
+/// that answers `{"value": null}` for an absent key has read nothing, which is an ok read of
+/// null, as a missing pointer is.
 fn convert(v: &Value, x: &ExtractSpec) -> Result<Value, String> {
+    if v.is_null() {
+        return Ok(Value::Null);
+    }
     let decoded;
     let v = match x.decode {
         None => v,

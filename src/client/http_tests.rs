@@ -60,6 +60,44 @@ fn a_read_of_an_absent_key_is_ok_with_null() {
 }
 
 #[test]
+fn a_json_null_at_the_pointer_is_an_ok_read_of_null_whatever_the_type() {
+    let ops = ops(ETCD_V3);
+    let c = ops["read"].classify(
+        &inv("read", Value::Null),
+        200,
+        r#"{"kvs":[{"value":null}]}"#,
+    );
+    assert_eq!(c, Completion::ok(Value::Null));
+}
+
+#[test]
+fn a_rule_can_ask_for_a_null_and_a_value_is_not_one() {
+    let ops = ops(r#"
+[ops.read]
+method = "GET"
+path = "/{{key}}"
+[[ops.read.rules]]
+status = [200]
+null = ["/GET"]
+outcome = "ok"
+[[ops.read.rules]]
+status = [200]
+outcome = "ok"
+value = { pointer = "/GET", type = "int" }
+[[ops.read.rules]]
+outcome = "fail"
+error = "no rule"
+"#);
+    let absent = ops["read"].classify(&inv("read", Value::Null), 200, r#"{"GET":null}"#);
+    assert_eq!(absent, Completion::ok(Value::Null));
+    let present = ops["read"].classify(&inv("read", Value::Null), 200, r#"{"GET":"12"}"#);
+    assert_eq!(present, Completion::ok(json!(12)));
+    // A missing pointer is not a null: the first rule does not match, the second reads null.
+    let missing = ops["read"].classify(&inv("read", Value::Null), 200, r#"{}"#);
+    assert_eq!(missing, Completion::ok(Value::Null));
+}
+
+#[test]
 fn a_cas_whose_succeeded_field_is_omitted_fails() {
     let ops = ops(ETCD_V3);
     let ok = ops["cas"].classify(&inv("cas", json!([1, 2])), 200, r#"{"succeeded":true}"#);

@@ -129,6 +129,10 @@ pub struct RuleSpec {
     /// JSON pointers that must be present in the body.
     #[serde(default)]
     pub present: Vec<String>,
+    /// JSON pointers whose value must be JSON `null` (present, and null): TOML has no null
+    /// to write in `equals`.
+    #[serde(default)]
+    pub null: Vec<String>,
     /// Pointer -> value that must be equal (`{ "/succeeded" = true }`).
     #[serde(default)]
     pub equals: BTreeMap<String, toml::Value>,
@@ -295,6 +299,7 @@ impl LoadedSpec {
                     .missing
                     .iter()
                     .chain(&rule.present)
+                    .chain(&rule.null)
                     .chain(rule.equals.keys())
                     .chain(rule.value.iter().map(|v| &v.pointer))
                     .chain(rule.value.iter().filter_map(|v| v.each.as_ref()));
