@@ -9,6 +9,7 @@
 //! | bridge | `fl<run>-br`, address 10.a.b.254/24 | host |
 //! | veth of the i-th node | `fl<run>-v<i>` (host end), `eth0` (inside) | host / namespace |
 //! | partition rules | chain `FAULTLINE`, jumped to first thing in INPUT | each namespace |
+//! | packet fault rules | chains `FAULTLINE-PKT-OUT` (OUTPUT), `FAULTLINE-PKT-IN` (INPUT), mangle `FAULTLINE-PKT-DUP` (OUTPUT), empty until a packet fault fills them; an htb root qdisc on `eth0` for a rate limit | each namespace |
 //! | host rule (only with br_netfilter) | `FORWARD -i fl<run>-br -o fl<run>-br -j ACCEPT`, comment `faultline-<run>` | host |
 //! | blackhole route | `blackhole 10.a.b.0/24 proto 250 metric 0x1000000+<run>` | host |
 //!

@@ -165,3 +165,50 @@ impl LoadedSpec {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::LoadedSpec;
+
+    fn with_nemesis(nemesis: &str) -> Result<LoadedSpec, String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let path = root.join("workloads/demo.toml");
+        let source = std::fs::read_to_string(&path).unwrap();
+        let head = &source[..source.find("[nemesis]").unwrap()];
+        LoadedSpec::parse(&path, format!("{head}{nemesis}")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_shipped_specs_load_with_their_packet_parameters() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads");
+        for name in ["demo.toml", "etcd-v3.toml", "etcd-v2-fast-reads.toml"] {
+            let spec = LoadedSpec::load(&root.join(name)).unwrap().spec;
+            assert!(spec.nemesis.packet.sets_an_effect(), "{name}");
+        }
+    }
+
+    #[test]
+    fn out_of_range_packet_keys_are_refused_naming_the_key() {
+        let err = with_nemesis("[nemesis]\nfaults = [\"loss\"]\n[nemesis.packet]\nloss = 1.5\n")
+            .unwrap_err();
+        assert!(err.contains("loss must be between 0 and 1"), "{err}");
+        let err =
+            with_nemesis("[nemesis.packet]\ntarget = \"n1\"\ntopology = \"halves\"\n").unwrap_err();
+        assert!(err.contains("either target or topology"), "{err}");
+        let err = with_nemesis("[nemesis.packet]\ntopology = \"halves\"\ndirection = \"out\"\n")
+            .unwrap_err();
+        assert!(err.contains("explicit components"), "{err}");
+        let err = with_nemesis("[nemesis.packet]\ntarget = \"n9\"\n").unwrap_err();
+        assert!(err.contains("n9"), "{err}");
+    }
+
+    #[test]
+    fn the_combined_packet_fault_needs_an_effect_to_combine() {
+        let err = with_nemesis("[nemesis]\nfaults = [\"packet\"]\n").unwrap_err();
+        assert!(err.contains("sets none"), "{err}");
+        let ok = with_nemesis("[nemesis]\nfaults = [\"packet\"]\n[nemesis.packet]\nloss = 0.2\n");
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+}
