@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -184,4 +185,63 @@ fn loopback_clusters_refuse_packet_faults_saying_what_they_need() {
         .to_string();
     assert!(err.contains("loss") || err.contains("packet"), "{err}");
     assert!(err.contains("local backend"), "{err}");
+}
+
+/// faultline's namespaces on the machine.
+fn namespaces() -> std::collections::BTreeSet<String> {
+    let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with("fl"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_demo_under_delay_alone_is_caught_and_records_its_delay_windows() {
+    let _heavy = heavy();
+    let before = namespaces();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["demo", "--backend", "local", "--nemesis", "delay"])
+        .args(["--time-limit", "8", "--seed", "3", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stale reads are caught:\n{text}"
+    );
+    let report = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("report: ")
+                .map(std::path::PathBuf::from)
+        })
+        .unwrap_or_else(|| panic!("no report line:\n{text}"));
+    let run_dir = report.parent().unwrap();
+    let history = std::fs::read_to_string(run_dir.join("history.jsonl")).unwrap();
+    let nemesis: Vec<serde_json::Value> = history
+        .lines()
+        .filter(|l| l.contains("\"nemesis\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let starts: Vec<&serde_json::Value> =
+        nemesis.iter().filter(|e| e["f"] == "start-delay").collect();
+    assert!(!starts.is_empty(), "no delay started:\n{history}");
+    assert_eq!(starts[0]["value"]["delay"]["mean_ms"], 200.0);
+    assert!(starts[0]["value"]["links"]["n1"].is_array());
+    let stops = nemesis.iter().filter(|e| e["f"] == "stop-packet").count();
+    assert_eq!(stops, starts.len(), "every delay ends");
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("packet delay 200"), "the window is labelled");
+    assert_eq!(namespaces(), before, "the run's namespaces are gone");
 }

@@ -26,8 +26,7 @@
 //! when nobody listens, so a controller killed with SIGKILL leaves slow-free links behind,
 //! and the rules themselves go with the namespaces (`faultline clean`). The kernel keeps every
 //! packet waiting for a verdict; the shim caps how many it holds and drops (and counts) the
-//! packets past the cap, so a fault can never hold more memory than `max_held` packets'
-//! metadata.
+//! packets past the cap, so a fault's memory stays bounded (see [`shim`]).
 //!
 //! Randomness: every choice (a packet's delay, whether it is lost, held back) comes from a
 //! ChaCha8 stream seeded by the nemesis's seeded rng, so the draws repeat with the seed; which

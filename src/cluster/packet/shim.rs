@@ -4,7 +4,9 @@
 //! binds queue 0 there, and loops: it takes every packet the kernel queued, draws its fate
 //! ([`Fates`]), drops it or puts it in a heap keyed by release time, and gives the kernel an
 //! accept verdict for every packet whose time has come. It asks the kernel for packet
-//! metadata only (no payload copy), so a held packet costs the controller a few hundred bytes.
+//! metadata only (no payload copy). A held message keeps the receive buffer it came in alive
+//! (at most a page, 8 KiB, shared by every message of one read), so the shim's memory is
+//! bounded by `max_held` × 8 KiB: 32 MiB at the default cap, far less in practice.
 //!
 //! The queue socket is non-blocking and the loop sleeps at most [`TICK`] between rounds: the
 //! `nfq` crate exposes no descriptor to poll, so a packet waits up to one tick before the
