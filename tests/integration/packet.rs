@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -244,4 +245,115 @@ fn the_demo_under_delay_alone_is_caught_and_records_its_delay_windows() {
     let html = std::fs::read_to_string(&report).unwrap();
     assert!(html.contains("packet delay 200"), "the window is labelled");
     assert_eq!(namespaces(), before, "the run's namespaces are gone");
+}
+
+/// Not a test: the controller that `a_controller_killed_mid_delay_leaves_no_black_hole`
+/// starts in a child process and kills. Without its environment variable it does nothing.
+#[test]
+#[ignore = "helper process for a_controller_killed_mid_delay_leaves_no_black_hole"]
+fn helper_controller_killed_mid_delay() {
+    let Some(report) = std::env::var_os("FAULTLINE_TEST_CONTROLLER_REPORT") else {
+        return;
+    };
+    let cluster = local_cluster(2);
+    start_servers(&cluster);
+    let plan = PacketPlan {
+        shape: Shape {
+            delay: Some(Delay {
+                mean_ms: 400.0,
+                jitter_ms: 0.0,
+                distribution: Distribution::Uniform,
+            }),
+            ..Shape::default()
+        },
+        links: [("n1".to_string(), ["n2".to_string()].into())].into(),
+        clients: false,
+        max_held: 64,
+        seed: 1,
+    };
+    cluster.shape(&plan).unwrap();
+    std::fs::write(&report, cluster.run_id()).unwrap();
+    // Bounded: the parent kills us long before this ends.
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn a_controller_killed_mid_delay_leaves_no_black_hole_and_clean_removes_the_rest() {
+    let _heavy = heavy();
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut controller = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "packet::helper_controller_killed_mid_delay",
+            "--exact",
+            "--ignored",
+        ])
+        .env("FAULTLINE_TEST_CONTROLLER_REPORT", report.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let run_id = loop {
+        let id = std::fs::read_to_string(report.path()).unwrap_or_default();
+        if id.len() == 6 || Instant::now() > deadline {
+            break id;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    controller.kill().unwrap();
+    controller.wait().unwrap();
+    assert_eq!(run_id.len(), 6, "the controller never shaped its cluster");
+    let n2 = format!("/run/netns/fl{run_id}-n2");
+    let rules = Command::new("ip")
+        .args(["netns", "exec", &format!("fl{run_id}-n1")])
+        .args(["iptables", "-S", "FAULTLINE-PKT-OUT"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&rules.stdout).contains("--queue-bypass"));
+    // The queue's rule outlives its reader, and lets packets through untouched.
+    let addr: SocketAddr = {
+        let out = Command::new("ip")
+            .args([
+                "-n",
+                &format!("fl{run_id}-n2"),
+                "-4",
+                "-o",
+                "addr",
+                "show",
+                "dev",
+                "eth0",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let cidr = text.split_whitespace().nth(3).unwrap().to_string();
+        SocketAddr::new(cidr.split('/').next().unwrap().parse().unwrap(), 8000)
+    };
+    let n1 = format!("/run/netns/fl{run_id}-n1");
+    let took_ms = std::thread::spawn(move || {
+        let f = File::open(&n1).unwrap();
+        // SAFETY: setns on a valid descriptor moves only this thread.
+        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        let began = Instant::now();
+        TcpStream::connect_timeout(&addr, Duration::from_secs(3)).unwrap();
+        began.elapsed().as_secs_f64() * 1000.0
+    })
+    .join()
+    .unwrap();
+    assert!(
+        took_ms < 100.0,
+        "n1 reaches n2 at once, not through a dead queue: {took_ms:.1} ms"
+    );
+    assert!(Path::new(&n2).exists());
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["clean", "--run", &run_id])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_no_trace(&run_id);
 }

@@ -23,8 +23,9 @@
 //!
 //! The shim ([`shim::Shim`]) is a thread of the controller, not a process: it dies with the
 //! controller, and `--queue-bypass` makes the kernel pass a queued link's packets untouched
-//! when nobody listens, so a controller killed with SIGKILL leaves slow-free links behind,
-//! and the rules themselves go with the namespaces (`faultline clean`). The kernel keeps every
+//! when nobody listens, so a controller killed with SIGKILL leaves links that pass packets
+//! untouched (a duplicate rule or a rate limit stays until `faultline clean` removes the
+//! namespaces, and every rule and qdisc with them). The kernel keeps every
 //! packet waiting for a verdict; the shim caps how many it holds and drops (and counts) the
 //! packets past the cap, so a fault's memory stays bounded (see [`shim`]).
 //!
