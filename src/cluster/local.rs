@@ -9,6 +9,7 @@
 //! | bridge | `fl<run>-br`, address 10.a.b.254/24 | host |
 //! | veth of the i-th node | `fl<run>-v<i>` (host end), `eth0` (inside) | host / namespace |
 //! | partition rules | chain `FAULTLINE`, jumped to first thing in INPUT | each namespace |
+//! | packet fault rules | chains `FAULTLINE-PKT-OUT` (OUTPUT), `FAULTLINE-PKT-IN` (INPUT), mangle `FAULTLINE-PKT-DUP` (OUTPUT), empty until a packet fault fills them; an htb root qdisc on `eth0` for a rate limit | each namespace |
 //! | host rule (only with br_netfilter) | `FORWARD -i fl<run>-br -o fl<run>-br -j ACCEPT`, comment `faultline-<run>` | host |
 //! | blackhole route | `blackhole 10.a.b.0/24 proto 250 metric 0x1000000+<run>` | host |
 //!
@@ -35,7 +36,7 @@
 //! where a firewall (Docker's among them) may drop them; the run then adds one ACCEPT rule for
 //! its own bridge and removes it at teardown.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
@@ -51,6 +52,7 @@ use nix::unistd::Pid;
 use super::faketime::FakeClock;
 use super::hostnet::pick_subnet;
 pub use super::hostnet::{list_links, list_namespaces, namespace_pids};
+use super::packet::{self, PacketPlan, ShimStats};
 use super::process::{self, DaemonSlot};
 use super::{
     state, Backend, BackendKind, ClockControl, Daemon, Error, Grudge, Node, Output, Result,
@@ -92,6 +94,11 @@ impl LocalNode {
         &self.namespace
     }
 
+    /// The node's address on the run's bridge.
+    pub fn ipv4(&self) -> Ipv4Addr {
+        self.address
+    }
+
     /// `argv` wrapped to run inside the namespace.
     fn in_namespace(&self, argv: &[String]) -> Command {
         in_namespace(&self.namespace, argv)
@@ -100,7 +107,7 @@ impl LocalNode {
     /// Feeds `rules` to `iptables-restore --noflush` inside the namespace. It enters the
     /// namespace with `setns` between fork and exec rather than through `ip netns exec`: one
     /// exec fewer, which is most of the time a partition takes.
-    fn restore_rules(&self, rules: &str, what: &str) -> Result<()> {
+    pub(crate) fn restore_rules(&self, rules: &str, what: &str) -> Result<()> {
         let path = format!("/run/netns/{}", self.namespace);
         let netns = fs::File::open(&path).map_err(|e| Error::io(format!("opening {path}"), e))?;
         let fd = netns.as_raw_fd();
@@ -205,6 +212,8 @@ pub struct LocalCluster {
     /// Serialises partition and heal, so that two callers never leave nodes half in one
     /// partition and half in another.
     network: Mutex<()>,
+    /// The packet fault in force, if any.
+    packet: Mutex<Option<packet::local::Shaping>>,
     /// True once teardown ran. Setup and teardown both hold it, so that a teardown from the
     /// signal handler waits for a setup in progress instead of racing it.
     torn_down: Mutex<bool>,
@@ -244,6 +253,7 @@ impl LocalCluster {
             local_nodes,
             nodes,
             network: Mutex::new(()),
+            packet: Mutex::new(None),
             torn_down: Mutex::new(false),
         }))
     }
@@ -315,7 +325,11 @@ impl LocalCluster {
             Some(batch.as_bytes()),
             COMMAND_TIMEOUT,
         )?;
-        let rules = format!("*filter\n:{CHAIN} - [0:0]\n-I INPUT 1 -j {CHAIN}\nCOMMIT\n");
+        // The packet faults' chains too, empty: a fault only fills and flushes them.
+        let rules = format!(
+            "*filter\n:{CHAIN} - [0:0]\n-I INPUT 1 -j {CHAIN}\nCOMMIT\n{}",
+            packet::local::chain_setup_rules()
+        );
         node.restore_rules(
             &rules,
             &format!("creating the {CHAIN} chain of node {}", node.name),
@@ -390,11 +404,40 @@ impl Backend for LocalCluster {
         self.on_all_nodes(|node| node.set_drops(&[]))
     }
 
+    fn supports_packet_faults(&self) -> bool {
+        true
+    }
+
+    fn shape(&self, plan: &PacketPlan) -> Result<()> {
+        let mut slot = self.packet.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = slot.take() {
+            packet::local::remove(&self.local_nodes, old)?;
+        }
+        *slot = Some(packet::local::apply(
+            &self.local_nodes,
+            plan,
+            self.bridge_address(),
+        )?);
+        Ok(())
+    }
+
+    fn unshape(&self) -> Result<BTreeMap<String, ShimStats>> {
+        let mut slot = self.packet.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.take() {
+            Some(shaping) => packet::local::remove(&self.local_nodes, shaping),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
     fn teardown(&self) -> Vec<String> {
         let Some(_done) = state::begin_teardown(&self.torn_down) else {
             return Vec::new();
         };
         let mut leftovers = Vec::new();
+        // The shims first: they release what they hold before their namespaces go.
+        if let Err(e) = self.unshape() {
+            leftovers.push(format!("the packet fault: {e}"));
+        }
         for node in &self.local_nodes {
             if let Err(e) = node.daemon.kill() {
                 leftovers.push(format!("the daemon of node {}: {e}", node.name));

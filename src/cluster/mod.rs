@@ -55,6 +55,7 @@ mod hostnet;
 pub mod local;
 mod logstamp;
 pub mod loopback;
+pub mod packet;
 pub mod preflight;
 pub use logstamp::stamp_logs_from;
 mod process;
@@ -73,6 +74,7 @@ use std::time::Duration;
 pub use clock::{ClockControl, ClockOffset};
 pub use grudge::{Grudge, Target, Topology};
 pub use nix::sys::signal::Signal;
+pub use packet::{PacketPlan, ShimStats};
 pub use preflight::{Missing, PreflightError};
 
 /// Runs `f` on every item at once, one thread each, and returns the results in item order.
@@ -309,6 +311,23 @@ pub trait Backend: Send + Sync {
     fn partition(&self, grudge: &Grudge) -> Result<()>;
     /// Removes every partition rule faultline added, and nothing else.
     fn heal(&self) -> Result<()>;
+    /// Whether [`Backend::shape`] works on this backend.
+    fn supports_packet_faults(&self) -> bool {
+        false
+    }
+    /// Replaces the packet fault in force with `plan`, on every node, before returning.
+    fn shape(&self, plan: &PacketPlan) -> Result<()> {
+        let _ = plan;
+        Err(Error::Unsupported {
+            backend: self.kind(),
+            what: "delay, drop, duplicate, reorder or rate-limit packets",
+            hint: "packet faults need the local backend (root)",
+        })
+    }
+    /// Ends the packet fault in force, if any, and returns what each node's shim counted.
+    fn unshape(&self) -> Result<BTreeMap<String, ShimStats>> {
+        Ok(BTreeMap::new())
+    }
     /// Removes every process, rule, link, namespace and file of the run. Idempotent, best
     /// effort: it goes on past failures and returns what it could not remove.
     fn teardown(&self) -> Vec<String>;
@@ -442,6 +461,31 @@ impl Cluster {
     /// Removes every partition rule; leaves every other rule alone.
     pub fn heal(&self) -> Result<()> {
         self.backend.heal()
+    }
+
+    pub fn supports_packet_faults(&self) -> bool {
+        self.backend.supports_packet_faults()
+    }
+
+    /// Puts the packet fault `plan` in force (replacing any in force) on every node.
+    pub fn shape(&self, plan: &PacketPlan) -> Result<()> {
+        let names = self.node_names();
+        let named = plan
+            .links
+            .iter()
+            .flat_map(|(from, to)| std::iter::once(from).chain(to));
+        if let Some(unknown) = named.into_iter().find(|n| !names.contains(n)) {
+            return Err(Error::Invalid(format!(
+                "the packet fault names node {unknown:?}, which is not in the cluster (nodes: {})",
+                names.join(", ")
+            )));
+        }
+        self.backend.shape(plan)
+    }
+
+    /// Ends the packet fault in force and returns each node's shim counts.
+    pub fn unshape(&self) -> Result<BTreeMap<String, ShimStats>> {
+        self.backend.unshape()
     }
 
     /// Copies every node's logs into `dest_dir/<node>/`. Call it before teardown, which

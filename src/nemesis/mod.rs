@@ -12,6 +12,7 @@
 //! | `kill.rs` | `kill` | `kill` (SIGKILL the process group) | `restart` (same command) | `["n2","n4"]` |
 //! | `pause.rs` | `pause` | `pause` (SIGSTOP) | `resume` (SIGCONT) | `["n3"]` |
 //! | `clock.rs` | `clock`, `clock-strobe` | `clock-bump` (±N ms) or `clock-strobe` | `clock-reset` | per node: delta and measured offset; see [`clock`] |
+//! | `packet.rs` | `delay`, `loss`, `duplicate`, `reorder`, `bandwidth`, `packet` | `start-delay`, … `start-packet` | `stop-packet` | links, effects, and at the stop each node's counts; see [`packet`] |
 //!
 //! `kill` and `pause` share one implementation of a fault that signals the store's processes
 //! ([`process`]).
@@ -42,6 +43,7 @@
 
 pub mod clock;
 pub mod kill;
+pub mod packet;
 pub mod partition;
 pub mod pause;
 pub mod process;
@@ -52,6 +54,7 @@ use serde_json::Value;
 
 pub use clock::{ClockFault, ClockNemesis};
 pub use kill::KillNemesis;
+pub use packet::{PacketNemesis, PACKET};
 pub use partition::PartitionNemesis;
 pub use pause::PauseNemesis;
 pub use registry::{Fault, Kind, Verb};

@@ -16,7 +16,7 @@
 
 use std::sync::OnceLock;
 
-use super::{clock, kill, partition, pause, Nemesis};
+use super::{clock, kill, packet, partition, pause, Nemesis};
 use crate::spec::{NemesisSpec, ScheduledFault};
 
 /// A family of faults with paired verbs, declared once by its file as a `const`.
@@ -125,6 +125,12 @@ impl Fault {
         pause::PAUSE,
         clock::BUMP,
         clock::STROBE,
+        packet::DELAY,
+        packet::LOSS,
+        packet::DUPLICATE,
+        packet::REORDER,
+        packet::BANDWIDTH,
+        packet::PACKET,
     ];
 
     pub fn name(self) -> &'static str {

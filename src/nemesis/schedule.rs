@@ -331,6 +331,12 @@ impl Run<'_> {
                 self.errors.push(e);
             }
         }
+        if self.cluster.supports_packet_faults() {
+            // A stop that failed half-way leaves shims or rules: end them all.
+            if let Err(e) = self.cluster.unshape() {
+                self.errors.push(e);
+            }
+        }
         for node in self.cluster.nodes() {
             if node.is_alive() {
                 // Harmless for a running process; thaws one a failed resume left frozen.

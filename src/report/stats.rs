@@ -294,6 +294,10 @@ fn label(kind: &str, value: &Value, nodes: &[String]) -> String {
             .collect();
         return format!("{kind} {}", offsets.join(", "));
     }
+    // A fault that describes itself (packet faults: effects and links) is labelled so.
+    if let Some(summary) = value.get("summary").and_then(Value::as_str) {
+        return format!("{kind} {summary}");
+    }
     let split = sides(value, nodes);
     let detail = match value {
         Value::Object(_) if !split.is_empty() => split

@@ -40,6 +40,7 @@ mod client;
 mod db;
 mod error;
 mod nemesis;
+mod packet;
 mod run;
 mod ssh;
 #[cfg(test)]
@@ -59,6 +60,7 @@ pub use db::{db_vars, DbSpec, ReadySpec, StopSignal, DB_VARS};
 pub use error::SpecError;
 use error::{locate, parse_error};
 pub use nemesis::{NemesisSpec, ScheduledFault};
+pub use packet::{Direction, PacketSpec};
 pub use run::{RunSettings, MAX_SECONDS};
 pub use ssh::{read_nodes_file, SshSpec};
 pub use workload::{CheckerSpec, WorkloadKind, WorkloadSpec};

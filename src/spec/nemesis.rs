@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::packet::PacketSpec;
 use super::{LoadedSpec, SpecError};
 use crate::cluster::{Target, Topology};
 use crate::nemesis::Fault;
@@ -15,7 +16,9 @@ pub struct NemesisSpec {
     /// Fault kinds drawn at random: `partition`, `kill`, `pause`, `clock` (a clock bump) or
     /// `clock-strobe` (one of the two clock faults at a time). Empty: none. Clock faults on
     /// `local`/`loopback` nodes run the store under libfaketime and refuse Go stores (etcd),
-    /// whose clock reads bypass libc; on `ssh` hosts they set the real clock.
+    /// whose clock reads bypass libc; on `ssh` hosts they set the real clock. Packet faults
+    /// (`delay`, `loss`, `duplicate`, `reorder`, `bandwidth`, `packet`) take
+    /// `[nemesis.packet]` and need the `local` backend.
     pub faults: Vec<Fault>,
     /// Which nodes a `kill` hits: `one`, `minority`, `majority`, `all` or names
     /// (`n1,n3`). Default `minority`.
@@ -40,6 +43,8 @@ pub struct NemesisSpec {
     pub topologies: Vec<Topology>,
     /// A scripted schedule; when given, it replaces the random one.
     pub schedule: Vec<ScheduledFault>,
+    /// `[nemesis.packet]`: the packet faults' parameters and links.
+    pub packet: PacketSpec,
 }
 
 impl Default for NemesisSpec {
@@ -55,6 +60,7 @@ impl Default for NemesisSpec {
             duration_s: 10.0,
             topologies: Vec::new(),
             schedule: Vec::new(),
+            packet: PacketSpec::default(),
         }
     }
 }
@@ -66,11 +72,13 @@ pub struct ScheduledFault {
     pub at_s: f64,
     pub fault: Fault,
     pub duration_s: f64,
-    /// For a partition: the topology (default `random-halves`).
+    /// For a partition: the topology (default `random-halves`); for a packet fault, the
+    /// links a partition along it would cut (default: `[nemesis.packet]`'s links).
     #[serde(default)]
     pub topology: Option<Topology>,
     /// For kill, pause and clock faults: `one`, `minority`, `majority`, `all` or node names
-    /// (`n1,n3`). Default `one`.
+    /// (`n1,n3`). Default `one`. For a packet fault, the links of these nodes (default:
+    /// `[nemesis.packet]`'s links).
     #[serde(default)]
     pub target: Option<Target>,
 }
@@ -112,6 +120,7 @@ impl LoadedSpec {
         if !(n.interval_s >= 0.0 && n.duration_s > 0.0) {
             return Err(self.err("nemesis.duration_s", "durations must be positive", None));
         }
+        self.validate_packet()?;
         for (i, step) in n.schedule.iter().enumerate() {
             let at = format!("entry {}", i + 1);
             if let Some(t) = &step.topology {
@@ -132,14 +141,24 @@ impl LoadedSpec {
     }
 
     /// A topology that parses may still not fit the cluster (`n7` of 5 nodes).
-    fn check_topology(&self, key: &str, t: &Topology, nodes: &[String]) -> Result<(), SpecError> {
+    pub(super) fn check_topology(
+        &self,
+        key: &str,
+        t: &Topology,
+        nodes: &[String],
+    ) -> Result<(), SpecError> {
         let mut rng = rand::rngs::mock::StepRng::new(0, 1);
         t.grudge(nodes, &mut rng)
             .map(|_| ())
             .map_err(|e| self.err(key, e.to_string(), None))
     }
 
-    fn check_target(&self, key: &str, t: &Target, nodes: &[String]) -> Result<(), SpecError> {
+    pub(super) fn check_target(
+        &self,
+        key: &str,
+        t: &Target,
+        nodes: &[String],
+    ) -> Result<(), SpecError> {
         let mut rng = rand::rngs::mock::StepRng::new(0, 1);
         t.select(nodes, &mut rng).map(|_| ()).map_err(|e| {
             self.err(

@@ -87,7 +87,7 @@ fn wait_until_answering(node: &dyn Node) {
     );
 }
 
-fn start_servers(cluster: &Cluster) {
+pub(crate) fn start_servers(cluster: &Cluster) {
     for node in cluster.nodes() {
         node.spawn_daemon(&http_server(node.as_ref())).unwrap();
     }
@@ -167,7 +167,7 @@ fn processes_of_run(run_id: &str) -> Vec<String> {
 }
 
 /// Nothing of the run is left: namespaces, links, processes, state directory.
-fn assert_no_trace(run_id: &str) {
+pub(crate) fn assert_no_trace(run_id: &str) {
     let prefix = format!("fl{run_id}-");
     let namespaces = run(&["ip", "netns", "list"]);
     assert!(
@@ -213,7 +213,7 @@ fn assert_no_trace(run_id: &str) {
     );
 }
 
-fn local_cluster(count: usize) -> Cluster {
+pub(crate) fn local_cluster(count: usize) -> Cluster {
     Cluster::start(&ClusterConfig::new(BackendKind::Local, count)).unwrap()
 }
 
@@ -396,7 +396,7 @@ fn a_panic_mid_partition_still_removes_everything_of_the_run() {
 
 /// Records nemesis events in memory.
 #[derive(Default)]
-struct Events(Mutex<Vec<(String, Value)>>);
+pub(crate) struct Events(Mutex<Vec<(String, Value)>>);
 
 impl NemesisSink for Events {
     fn record(&self, f: &str, value: Value) {
@@ -405,7 +405,7 @@ impl NemesisSink for Events {
 }
 
 impl Events {
-    fn take(&self) -> Vec<(String, Value)> {
+    pub(crate) fn take(&self) -> Vec<(String, Value)> {
         std::mem::take(&mut self.0.lock().unwrap())
     }
 }
