@@ -19,7 +19,7 @@ fn repo() -> PathBuf {
 }
 
 /// Runs `faultline run SPEC --out DIR ARGS...` to the end.
-fn run(spec: &Path, out: &Path, args: &[&str]) -> Output {
+pub(crate) fn run(spec: &Path, out: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_faultline"))
         .arg("run")
         .arg(spec)
@@ -31,7 +31,7 @@ fn run(spec: &Path, out: &Path, args: &[&str]) -> Output {
         .expect("the faultline binary runs")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -47,12 +47,12 @@ fn stdout_of(out: &Output, code: i32) -> String {
 }
 
 /// The run directory of the latest run of `name` under `out`.
-fn latest(out: &Path, name: &str) -> PathBuf {
+pub(crate) fn latest(out: &Path, name: &str) -> PathBuf {
     let link = out.join(name).join("latest");
     std::fs::canonicalize(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()))
 }
 
-fn events(run_dir: &Path) -> Vec<Event> {
+pub(crate) fn events(run_dir: &Path) -> Vec<Event> {
     let text = std::fs::read_to_string(run_dir.join("history.jsonl")).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
     // An interrupted run may end in a torn line; everything before it must parse.
@@ -166,7 +166,7 @@ impl Drop for LeakGuard {
 }
 
 /// Asserts that no namespace, link or process of the run in `run_dir` is left.
-fn assert_nothing_left(run_dir: &Path) {
+pub(crate) fn assert_nothing_left(run_dir: &Path) {
     let id = cluster_id(run_dir);
     let prefix = format!("fl{id}");
     let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
@@ -679,7 +679,7 @@ fn a_store_answering_garbage_gives_fail_and_info_ops_in_a_valid_history() {
 
 /// The demo store's binary: beside faultline (`cargo build --workspace`, or a `cargo test`
 /// of the workspace), else built there once with the same profile.
-fn demo_binary() -> PathBuf {
+pub(crate) fn demo_binary() -> PathBuf {
     let faultline = PathBuf::from(env!("CARGO_BIN_EXE_faultline"));
     let beside = faultline.with_file_name("faultline-demo");
     if beside.is_file() {
