@@ -434,24 +434,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_spec_key_has_a_meaning_and_every_value_an_example() {
-        let root = schemars::schema_for!(Spec);
+    /// Every table's rows, walked from `root`.
+    fn sections(root: &Schema) -> Vec<Section> {
         let defs = root
             .get("$defs")
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
         let mut sections = Vec::new();
-        Walker { defs }.table(
-            root.as_value(),
-            "",
-            "Top level".into(),
-            String::new(),
-            &mut sections,
-        );
+        let (header, about) = ("Top level".to_string(), String::new());
+        Walker { defs }.table(root.as_value(), "", header, about, &mut sections);
+        sections
+    }
+
+    /// The keys of `root` without a doc comment or an example, one line each.
+    fn undocumented(root: &Schema) -> Vec<String> {
         let mut missing = Vec::new();
-        for s in &sections {
+        for s in sections(root) {
             for r in &s.rows {
                 if r.meaning.trim().is_empty() {
                     missing.push(format!("{} {}: no doc comment", s.header, r.key));
@@ -465,13 +464,55 @@ mod tests {
                 }
             }
         }
+        missing
+    }
+
+    #[test]
+    fn every_spec_key_has_a_meaning_and_every_value_an_example() {
+        let root = schemars::schema_for!(Spec);
+        let missing = undocumented(&root);
         assert!(
             missing.is_empty(),
             "undocumented spec keys:\n{}",
             missing.join("\n")
         );
-        let keys: usize = sections.iter().map(|s| s.rows.len()).sum();
+        let keys: usize = sections(&root).iter().map(|s| s.rows.len()).sum();
         assert!(keys > 80, "the walk found only {keys} keys");
+    }
+
+    #[test]
+    fn a_key_added_without_a_doc_comment_or_an_example_is_reported() {
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct Table {
+            /// Documented, with an example.
+            #[schemars(example = 1)]
+            done: u32,
+            /// Documented only.
+            no_example: u32,
+            #[schemars(example = 2)]
+            no_doc: u32,
+            /// A table of its own, undocumented inside.
+            inner: Inner,
+        }
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct Inner {
+            bare: bool,
+        }
+        let missing = undocumented(&schemars::schema_for!(Table));
+        assert_eq!(
+            missing,
+            [
+                "Top level no_doc: no doc comment",
+                "Top level no_example: no #[schemars(example = ...)]",
+                "[inner] bare: no doc comment",
+                "[inner] bare: no #[schemars(example = ...)]",
+            ]
+            .map(String::from)
+            .to_vec(),
+            "sections are listed parent first"
+        );
     }
 
     #[test]
