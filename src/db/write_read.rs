@@ -227,14 +227,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_workload_has_a_write_and_a_read_for_the_probe() {
-        for d in crate::workload::REGISTRY {
-            assert!(
-                ProbeOps::of(d.fs).is_some(),
-                "{} has no operations the write-read probe can use",
-                d.kind.name()
-            );
+    fn registers_sets_and_list_append_each_have_a_write_and_a_read_for_the_probe() {
+        use crate::workload::WorkloadKind::*;
+        let expected = [
+            (Register, ProbeOps::WriteRead),
+            (CasRegister, ProbeOps::WriteRead),
+            (Set, ProbeOps::AddRead),
+            (ListAppend, ProbeOps::Txn),
+        ];
+        for (kind, ops) in expected {
+            assert_eq!(ProbeOps::of(kind.fs()), Some(ops), "{}", kind.name());
         }
+        assert_eq!(ProbeOps::of(&["transfer", "cas"]), None);
     }
 
     #[test]
