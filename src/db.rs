@@ -8,6 +8,10 @@
 //! name the node and the log file, which the runner copies into the run directory before
 //! teardown.
 //!
+//! With `[db.ready] probe = "write-read"`, passing the HTTP probe is not enough: a write
+//! made on one node through the client must then be read back from every node
+//! (`write_read.rs`).
+//!
 //! Data directories are node-side paths (`<node dir>/data`), removed with the node at
 //! teardown; the store's output goes to the node's daemon log, collected into
 //! `nodes/<node>/` of the run directory.
@@ -24,6 +28,9 @@ use crate::client::template::{Scope, Template};
 use crate::client::{Invocation, Target};
 use crate::cluster::{Cluster, Daemon, Node};
 use crate::spec::{db_vars, DbSpec, DB_VARS, OP_VARS};
+
+mod write_read;
+pub use write_read::{await_replicated, ProbeOps, KEY_PREFIX as PROBE_KEY_PREFIX};
 
 /// The `[db]` templates rendered for one node.
 #[derive(Clone, Debug)]

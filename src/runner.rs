@@ -43,7 +43,7 @@ use crate::progress;
 use crate::recorder::{self, Recorder};
 use crate::report::{self, RunMeta, Versions};
 use crate::rundir;
-use crate::spec::LoadedSpec;
+use crate::spec::{LoadedSpec, ReadyProbe};
 use crate::workers;
 
 /// How a run is carried out, beyond its spec.
@@ -307,17 +307,31 @@ async fn phases(
         let (c, p, setup) = (cluster.clone(), nodes.to_vec(), b.setup);
         tokio::task::spawn_blocking(move || db::start_all(&c, &p, setup)).await??;
     }
+    let targets: Vec<Target> = nodes.iter().map(|p| p.target.clone()).collect();
+    let client = plan.client(targets.clone())?;
+    let ready_from = Instant::now();
     let took = db::await_ready(cluster, &plan.spec.db, nodes, b.ready).await?;
     tracing::info!(
         "setup: every node is ready after {:.1}s",
         took.as_secs_f64()
     );
+    let ready = &plan.spec.db.ready;
+    if ready.probe == ReadyProbe::WriteRead {
+        // Validated at load: the workload has a write and a read.
+        let ops = db::ProbeOps::of(plan.workload.fs())
+            .context("the workload has no write and read for the write-read probe")?;
+        let interval = Duration::from_millis(ready.interval_ms);
+        let deadline = ready_from + b.ready;
+        let what =
+            db::await_replicated(cluster, nodes, client.as_ref(), ops, deadline, interval).await?;
+        tracing::info!(
+            "setup: {what} after {:.1}s",
+            ready_from.elapsed().as_secs_f64()
+        );
+    }
 
     // From here to teardown, a store process that exits on its own is a finding.
     let watcher = crate::health::Watcher::start(cluster.clone(), rec.clone());
-
-    let targets: Vec<Target> = nodes.iter().map(|p| p.target.clone()).collect();
-    let client = plan.client(targets.clone())?;
     let generator = &plan.generator;
 
     // Main phase.

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::db::default_get;
@@ -9,46 +10,55 @@ use super::{LoadedSpec, SpecError};
 use crate::client::capture::MAX_CAPTURE_BYTES;
 use crate::client::template::{Template, TemplateError};
 
-/// The declarative client: one [`OpSpec`] per operation `f`.
-#[derive(Deserialize, Serialize, Clone, Debug)]
+/// The declarative HTTP client: settings shared by every request, and one table per
+/// operation `f` saying how to carry it out.
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSpec {
     /// Per-request limit; past it the op is `info` (or `fail` for a read). Default 2000.
     #[serde(default = "default_timeout_ms")]
+    #[schemars(example = 5000)]
     pub timeout_ms: u64,
     /// Limit on opening a connection. Default 500.
     #[serde(default = "default_connect_timeout_ms")]
+    #[schemars(example = 1000)]
     pub connect_timeout_ms: u64,
     /// The longest answer body read, in bytes; a longer answer is recorded as lost (`info`,
     /// or `fail` for a read) and the rest of it is not read. Default 1048576 (1 MiB).
     #[serde(default = "default_max_body_bytes")]
+    #[schemars(example = 65536)]
     pub max_body_bytes: usize,
     /// Headers sent with every request (templates, like an op's), and by default with the
     /// readiness probe.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"content-type": "application/json"}))]
     pub headers: BTreeMap<String, String>,
     /// What to keep of each answer in the op's completion (`response` in `history.jsonl`).
     /// Default: nothing.
     #[serde(default)]
     pub capture: CaptureSpec,
+    /// One table per operation `f` the workload issues, `[client.ops.read]`, ...
     pub ops: BTreeMap<String, OpSpec>,
 }
 
 /// `[client] capture = { status = true, headers = ["x-raft-term"], body_bytes = 512 }`: an
 /// excerpt of every answer, recorded as the completion's `response`. Off (all defaults) it
 /// costs nothing.
-#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct CaptureSpec {
     /// Keep the HTTP status. Default false.
     #[serde(default)]
+    #[schemars(example = true)]
     pub status: bool,
     /// Keep these response headers, when present (names, any case). Default none.
     #[serde(default)]
+    #[schemars(example = ["x-raft-term"])]
     pub headers: Vec<String>,
     /// Keep the first this many bytes of the body (cut between characters), with the body's
     /// whole length. Default 0, at most 65536.
     #[serde(default)]
+    #[schemars(example = 512)]
     pub body_bytes: usize,
 }
 
@@ -77,21 +87,32 @@ fn default_connect_timeout_ms() -> u64 {
 ///
 /// Variables in `path`, `query`, `headers` and `body`: `key`, `value` (the invocation's
 /// value), `expected` and `new` (a `cas`'s `[expected, new]`), `node`, `ip`, `port`.
-#[derive(Deserialize, Serialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct OpSpec {
     #[serde(default = "default_get")]
+    /// The HTTP method. Default `GET`.
+    #[schemars(example = &"PUT")]
     pub method: String,
+    /// The path (a template), from `/`; the node's address and port come first.
+    #[schemars(example = &"/kv/{{key}}")]
     pub path: String,
     #[serde(default)]
+    /// Query parameters (templates), percent-encoded. Default none.
+    #[schemars(example = serde_json::json!({"quorum": "true"}))]
     pub query: BTreeMap<String, String>,
     #[serde(default)]
+    /// Headers of this op (templates), besides `[client] headers`. Default none.
+    #[schemars(example = serde_json::json!({"x-request-key": "{{key}}"}))]
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
+    /// The body (a template). Default: none.
+    #[schemars(example = &"{\"value\":{{value|json}}}")]
     pub body: Option<String>,
     /// False for an op that changes nothing (a read): a timeout or an unrecognised answer is
     /// then `fail`, not `info`. Default: false for `read`, true for everything else.
     #[serde(default)]
+    #[schemars(example = false)]
     pub side_effects: Option<bool>,
     /// Tried in order; the first that matches classifies the response. None matching: `info`
     /// (or `fail` without side effects).
@@ -103,39 +124,52 @@ pub struct OpSpec {
     /// revisions, both sent to `path` on etcd's v3 JSON gateway). `rules` and `body` do not
     /// apply to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"etcd-v3-list-append")]
     pub builtin: Option<Builtin>,
 }
 
 /// The operations faultline carries out in its own code (see [`OpSpec::builtin`]).
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum Builtin {
     EtcdV3ListAppend,
 }
 
 /// A response rule. Every condition given must hold.
-#[derive(Deserialize, Serialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     /// Statuses that match; empty matches any.
     #[serde(default)]
+    #[schemars(example = [200, 201])]
     pub status: Vec<u16>,
     /// The body must contain this text.
     #[serde(default)]
+    #[schemars(example = &"\"errorCode\":100")]
     pub body_contains: Option<String>,
     /// JSON pointers that must be absent from the body (or the body is not JSON).
     #[serde(default)]
+    #[schemars(example = ["/succeeded"])]
     pub missing: Vec<String>,
     /// JSON pointers that must be present in the body.
     #[serde(default)]
+    #[schemars(example = ["/node"])]
     pub present: Vec<String>,
     /// JSON pointers whose value must be JSON `null` (present, and null): TOML has no null
     /// to write in `equals`.
     #[serde(default)]
+    #[schemars(example = ["/value"])]
     pub null: Vec<String>,
     /// Pointer -> value that must be equal (`{ "/succeeded" = true }`).
     #[serde(default)]
+    #[schemars(
+        example = serde_json::json!({"/succeeded": true}),
+        with = "BTreeMap<String, serde_json::Value>"
+    )]
     pub equals: BTreeMap<String, toml::Value>,
+    /// What a matching answer means: `ok` (it happened), `fail` (it certainly did not) or
+    /// `info` (it may have).
+    #[schemars(example = &"fail")]
     pub outcome: RuleOutcome,
     /// For `ok`: where the op's value comes from. Without it an `ok` keeps the invocation's
     /// value (writes) — for a read it is `null`.
@@ -143,10 +177,11 @@ pub struct RuleSpec {
     pub value: Option<ExtractSpec>,
     /// Text recorded as the op's `error` (for `fail` and `info`).
     #[serde(default)]
+    #[schemars(example = &"compare failed")]
     pub error: Option<String>,
 }
 
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleOutcome {
     Ok,
@@ -155,22 +190,29 @@ pub enum RuleOutcome {
 }
 
 /// How to take an `ok` op's value out of the response body.
-#[derive(Deserialize, Serialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct ExtractSpec {
     /// JSON pointer into the body; `""` is the whole body.
+    #[schemars(example = &"/kvs/0/value")]
     pub pointer: String,
     /// For a list: pointer applied to each element of the array found at `pointer`.
     #[serde(default)]
+    #[schemars(example = &"/value")]
     pub each: Option<String>,
     /// `base64` to decode a string before typing it.
     #[serde(default)]
+    #[schemars(example = &"base64")]
     pub decode: Option<Decode>,
     #[serde(rename = "type", default = "default_value_type")]
+    /// The type the value is converted to: `int` (a number or a string of digits),
+    /// `string`, `bool` or `json` (as found). Default `json`.
+    #[schemars(example = &"int")]
     pub kind: ValueType,
     /// What a missing pointer means: `null` (ok, value null: the key is absent), `fail` or
     /// `info`. Default `null`.
     #[serde(default = "default_if_missing")]
+    #[schemars(example = &"info")]
     pub if_missing: IfMissing,
 }
 
@@ -181,7 +223,7 @@ fn default_if_missing() -> IfMissing {
     IfMissing::Null
 }
 
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Decode {
     Base64,
@@ -189,7 +231,7 @@ pub enum Decode {
 
 /// The type a value is converted to. `int` accepts a JSON number or a string of digits
 /// (etcd's gateway writes 64-bit numbers as strings).
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ValueType {
     Int,
@@ -198,7 +240,7 @@ pub enum ValueType {
     Json,
 }
 
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum IfMissing {
     Null,

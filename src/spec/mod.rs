@@ -1,6 +1,7 @@
 //! Test specs: one TOML file says how to run a store, how to talk to it, what to ask of it
-//! and how to break it. `workloads/README.md` is the user's guide; this module is the
-//! reference: every key, its default, and the checks made before anything starts.
+//! and how to break it. `workloads/README.md` is the user's guide and `workloads/SPEC.md`
+//! the list of every key, generated from these types by `reference.rs`; this module holds
+//! the types, their defaults and the checks made before anything starts.
 //!
 //! ```toml
 //! name = "etcd-v3"                  # default: the file's stem
@@ -41,6 +42,7 @@ mod db;
 mod error;
 mod nemesis;
 mod packet;
+mod reference;
 mod run;
 mod ssh;
 #[cfg(test)]
@@ -50,17 +52,19 @@ mod workload;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use client::{
     Builtin, CaptureSpec, ClientSpec, Decode, ExtractSpec, IfMissing, OpSpec, RuleOutcome,
     RuleSpec, ValueType, OP_VARS,
 };
-pub use db::{db_vars, DbSpec, ReadySpec, StopSignal, DB_VARS};
+pub use db::{db_vars, DbSpec, ReadyProbe, ReadySpec, StopSignal, DB_VARS};
 pub use error::SpecError;
 use error::{locate, parse_error};
 pub use nemesis::{NemesisSpec, ScheduledFault};
 pub use packet::{Direction, PacketSpec};
+pub use reference::{markdown as reference_markdown, REFERENCE_PATH};
 pub use run::{RunSettings, MAX_SECONDS};
 pub use ssh::{read_nodes_file, SshSpec};
 pub use workload::{CheckerSpec, WorkloadKind, WorkloadSpec};
@@ -69,22 +73,33 @@ use crate::cluster::ssh::{SshHost, SshOptions};
 use crate::cluster::{BackendKind, ClusterConfig};
 use ssh::home;
 
-/// The whole spec, as written (after defaults). See the module docs for the shape.
-#[derive(Deserialize, Serialize, Clone, Debug)]
+/// The whole spec, as written (after defaults). See the module docs for the shape, and
+/// `workloads/SPEC.md` (generated from these types by `reference.rs`) for every key.
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
-    /// The test's name: the directory its runs land in. Default: the file's stem.
+    /// The test's name: the directory its runs land in (one plain name: no `/`, `\`,
+    /// leading dot or control character). Default: the file's stem.
     #[serde(default)]
+    #[schemars(example = &"etcd-v3")]
     pub name: String,
+    /// What the test is for, in a sentence; kept with the spec. Default: empty.
     #[serde(default)]
+    #[schemars(example = &"etcd 3.4, v3 gateway: linearizable reads")]
     pub description: String,
+    /// The cluster, the workers and the bound of each phase.
     #[serde(default)]
     pub run: RunSettings,
+    /// How to start, probe and stop the store on a node.
     pub db: DbSpec,
+    /// How each operation becomes an HTTP request, and how its answer is classified.
     pub client: ClientSpec,
+    /// Which operations over which keys.
     pub workload: WorkloadSpec,
+    /// The faults: random, or a script.
     #[serde(default)]
     pub nemesis: NemesisSpec,
+    /// How the history is judged, when not as the workload would.
     #[serde(default)]
     pub checker: CheckerSpec,
     /// The hosts of the `ssh` backend and how to reach them.

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::packet::PacketSpec;
@@ -10,7 +11,7 @@ use crate::cluster::{Target, Topology};
 use crate::nemesis::Fault;
 
 /// The nemesis: random faults at an interval, or a scripted schedule.
-#[derive(Deserialize, Serialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug)]
 #[serde(deny_unknown_fields, default)]
 pub struct NemesisSpec {
     /// Fault kinds drawn at random: `partition`, `kill`, `pause`, `clock` (a clock bump) or
@@ -19,27 +20,36 @@ pub struct NemesisSpec {
     /// whose clock reads bypass libc; on `ssh` hosts they set the real clock. Packet faults
     /// (`delay`, `loss`, `duplicate`, `reorder`, `bandwidth`, `packet`) take
     /// `[nemesis.packet]` and need the `local` backend.
+    #[schemars(example = ["partition", "kill"], schema_with = "super::reference::fault_list")]
     pub faults: Vec<Fault>,
     /// Which nodes a `kill` hits: `one`, `minority`, `majority`, `all` or names
     /// (`n1,n3`). Default `minority`.
+    #[schemars(example = &"n1,n3", with = "String")]
     pub kill_target: Target,
     /// Which nodes a `pause` hits (as `kill_target`). Default `one`.
+    #[schemars(example = &"majority", with = "String")]
     pub pause_target: Target,
     /// Which nodes a clock fault hits (as `kill_target`). Default `one`.
+    #[schemars(example = &"all", with = "String")]
     pub clock_target: Target,
     /// How far a clock fault moves a clock, milliseconds (a bump's sign is drawn by the
     /// seed). Default 2000.
+    #[schemars(example = 500)]
     pub clock_delta_ms: i64,
     /// How long a `clock-strobe` holds each position, milliseconds. Default 100.
+    #[schemars(example = 250)]
     pub clock_period_ms: u64,
     /// Mean seconds between the end of one fault and the start of the next (each wait is
     /// drawn from ±50 % of it). Default 5.
+    #[schemars(example = 2.5)]
     pub interval_s: f64,
     /// Mean seconds each fault lasts (±50 %). Default 10.
+    #[schemars(example = 20)]
     pub duration_s: f64,
     /// Partition topologies drawn from (`halves`, `random-halves`, `majorities-ring`,
     /// `isolate-one`, `bridge`, or explicit components `n1,n2|n3,n4,n5`). Default:
     /// `random-halves`, `isolate-one`, `majorities-ring`.
+    #[schemars(example = ["halves", "n1,n2|n3,n4,n5"], with = "Vec<String>")]
     pub topologies: Vec<Topology>,
     /// A scripted schedule; when given, it replaces the random one.
     pub schedule: Vec<ScheduledFault>,
@@ -66,20 +76,28 @@ impl Default for NemesisSpec {
 }
 
 /// One scripted fault: starts `at_s` seconds into the main phase and lasts `duration_s`.
-#[derive(Deserialize, Serialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduledFault {
+    /// When the fault starts, seconds into the main phase.
+    #[schemars(example = 3)]
     pub at_s: f64,
+    /// Which fault (a name from `[nemesis] faults`).
+    #[schemars(example = &"kill", schema_with = "super::reference::faults")]
     pub fault: Fault,
+    /// How long it lasts, seconds.
+    #[schemars(example = 10)]
     pub duration_s: f64,
     /// For a partition: the topology (default `random-halves`); for a packet fault, the
     /// links a partition along it would cut (default: `[nemesis.packet]`'s links).
     #[serde(default)]
+    #[schemars(example = &"isolate-one", with = "Option<String>")]
     pub topology: Option<Topology>,
     /// For kill, pause and clock faults: `one`, `minority`, `majority`, `all` or node names
     /// (`n1,n3`). Default `one`. For a packet fault, the links of these nodes (default:
     /// `[nemesis.packet]`'s links).
     #[serde(default)]
+    #[schemars(example = &"n3", with = "Option<String>")]
     pub target: Option<Target>,
 }
 

@@ -1,6 +1,7 @@
 //! `[nemesis.packet]`: the parameters of the packet faults (`delay`, `loss`, `duplicate`,
 //! `reorder`, `bandwidth`, and `packet`, which combines every effect the table sets).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{LoadedSpec, SpecError};
@@ -8,7 +9,7 @@ use crate::cluster::packet::Distribution;
 use crate::cluster::{Target, Topology};
 
 /// Which way of a link a packet fault slows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Packets both ways.
@@ -22,51 +23,65 @@ pub enum Direction {
 
 /// Every key is optional: a named fault (`delay`, …) uses its own keys or their defaults;
 /// `packet` uses exactly the effects whose keys are set.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PacketSpec {
     /// Mean added one-way delay, ms. Default for `delay`: 50.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 100.0)]
     pub delay_ms: Option<f64>,
     /// Spread around the mean, ms (uniform: ± it; normal: its standard deviation). Default 10.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 20.0)]
     pub jitter_ms: Option<f64>,
     /// `uniform` (default) or `normal`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"normal", with = "Option<String>")]
     pub distribution: Option<Distribution>,
     /// The probability that a packet is lost, 0 to 1. Default for `loss`: 0.1.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 0.3)]
     pub loss: Option<f64>,
     /// The probability that a packet shares the previous one's fate (bursts), 0 to 1
     /// (exclusive). Default 0.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 0.25)]
     pub loss_correlation: Option<f64>,
     /// The probability that a packet is sent twice. Default for `duplicate`: 0.05.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 0.05)]
     pub duplicate: Option<f64>,
     /// The share of packets held back so that later ones overtake them. Default for
     /// `reorder`: 0.25.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 0.25)]
     pub reorder: Option<f64>,
     /// How much longer a held-back packet waits, ms. Default 20.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 20.0)]
     pub reorder_ms: Option<f64>,
     /// A rate limit, kilobits per second. Default for `bandwidth`: 1000.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 1000)]
     pub rate_kbit: Option<u64>,
     /// Whose links: `all` (default), `one`, `minority`, `majority` or names (`n1,n3`): every
     /// link with a target node at one end.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"n1,n3", with = "Option<String>")]
     pub target: Option<Target>,
     /// Instead of `target`: the links a partition along this topology would cut.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"isolate-one", with = "Option<String>")]
     pub topology: Option<Topology>,
     /// `both` (default), `out` or `in`.
+    #[schemars(example = &"out")]
     pub direction: Direction,
     /// Also the links between the shaped nodes and the clients. Default false.
+    #[schemars(example = true)]
     pub clients: bool,
     /// The most packets a node holds at once; past it packets are dropped and counted.
     /// Default 4096.
+    #[schemars(example = 8192)]
     pub max_held: usize,
 }
 

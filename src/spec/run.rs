@@ -1,36 +1,50 @@
 //! `[run]`: the cluster size, the workers, the length of each phase, the backend.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::client::MAX_BODY_BYTES;
 use super::{LoadedSpec, SpecError};
 use crate::cluster::BackendKind;
 
-/// Run settings; each has a CLI flag that overrides it.
-#[derive(Deserialize, Serialize, Clone, Debug)]
+/// How big the test is and how long each phase may take. `nodes`, `concurrency`, `rate`,
+/// `time_limit_s`, `seed` and `backend` each have a command-line flag that overrides them.
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunSettings {
     /// Cluster size. Default 5.
+    #[schemars(example = 3)]
     pub nodes: usize,
     /// Concurrent client workers. Default 10.
+    #[schemars(example = 20)]
     pub concurrency: usize,
     /// Total operations per second over all workers; 0 means unlimited. Default 0.
+    #[schemars(example = 200)]
     pub rate: f64,
     /// Length of the main phase in seconds. Default 60.
+    #[schemars(example = 300)]
     pub time_limit_s: u64,
     /// The seed of every random choice. Default: drawn at random and printed.
+    #[schemars(example = 42)]
     pub seed: Option<u64>,
-    /// Node backend: `local` (network namespaces, needs root) or `loopback`. Default `local`.
+    /// Node backend: `local` (network namespaces, needs root), `loopback` (plain processes on
+    /// 127.a.b.N, no root, no partitions) or `ssh` (real hosts, see `[ssh]`). Default `local`.
+    #[schemars(example = &"loopback", schema_with = "super::reference::backends")]
     pub backend: BackendKind,
     /// Limit on setup (start and readiness of every node), seconds. Default 60.
+    #[schemars(example = 120)]
     pub setup_timeout_s: u64,
     /// Quiet period after the final heal, before final reads, seconds. Default 5.
+    #[schemars(example = 10)]
     pub quiet_s: u64,
     /// Limit on the final reads, seconds. Default 15.
+    #[schemars(example = 30)]
     pub final_reads_timeout_s: u64,
     /// Limit on teardown, seconds. Default 30.
+    #[schemars(example = 60)]
     pub teardown_timeout_s: u64,
     /// Limit on the checker, seconds; past it the verdict is unknown. Default 120.
+    #[schemars(example = 600)]
     pub check_timeout_s: u64,
 }
 

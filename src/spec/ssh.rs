@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{LoadedSpec, SpecError};
@@ -17,30 +18,39 @@ use crate::cluster::ssh::SshHost;
 /// identity_file = "~/.ssh/id_ed25519"
 /// strict_host_key_checking = true   # false only in a lab: any host key is accepted
 /// ```
-#[derive(Deserialize, Serialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug)]
 #[serde(deny_unknown_fields, default)]
 pub struct SshSpec {
     /// One host per node, `[user@]host[:port]`, in node order.
+    #[schemars(example = ["10.0.0.11", "admin@10.0.0.12:2222"])]
     pub hosts: Vec<String>,
     /// A file naming the hosts (comma- or line-separated, `#` comments), relative to the spec;
     /// replaces `hosts`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"hosts.txt")]
     pub nodes_file: Option<PathBuf>,
     /// Login user. Default `root`.
+    #[schemars(example = &"admin")]
     pub user: String,
     /// sshd port. Default 22.
+    #[schemars(example = 2222)]
     pub port: u16,
     /// Private key; default: the ssh client's own choice. `~/` is the home directory.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"~/.ssh/id_ed25519")]
     pub identity_file: Option<PathBuf>,
     /// Refuse hosts whose key is unknown or changed. Default true.
+    #[schemars(example = false)]
     pub strict_host_key_checking: bool,
     /// known_hosts file instead of the user's.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"lab_known_hosts")]
     pub known_hosts_file: Option<PathBuf>,
     /// Seconds to wait for a connection. Default 5.
+    #[schemars(example = 10)]
     pub connect_timeout_s: u64,
     /// Remote directory holding each node's `faultline-<run>-<node>/`. Default `/tmp`.
+    #[schemars(example = &"/var/tmp")]
     pub remote_root: PathBuf,
 }
 

@@ -1,6 +1,7 @@
 //! `[workload]` and `[checker]`: which operations over which keys, and how they are judged.
 
 use faultline_checkers::elle::ConsistencyModel;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::error::suggest;
@@ -9,30 +10,39 @@ use crate::client::template::did_you_mean;
 pub use crate::workload::WorkloadKind;
 
 /// The workload: which operations, over which keys.
-#[derive(Deserialize, Serialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSpec {
     /// `register` (read, write), `cas-register` (read, write, cas), `set` (add, then final
     /// reads) or `list-append` (txn: transactions of appends and reads).
+    #[schemars(example = &"cas-register", schema_with = "super::reference::workloads")]
     pub name: WorkloadKind,
     /// Keys in use at once. Default 10.
     #[serde(default = "default_keys")]
+    #[schemars(example = 5)]
     pub keys: usize,
     /// A key is retired after this many ops (for `list-append`: appends) and a fresh one
     /// takes its place, so each key's history stays small enough to check. Default 200.
     #[serde(default = "default_ops_per_key")]
+    #[schemars(example = 300)]
     pub ops_per_key: u64,
     /// `list-append`: the most micro-ops in one transaction (each has 1 to this many).
     /// Default 4.
     #[serde(default = "default_max_txn_length")]
+    #[schemars(example = 8)]
     pub max_txn_length: usize,
     /// Relative weights of the operations (for `list-append`, of the micro-ops: `r` by
     /// `read_weight`, `append` by `write_weight`). Defaults: read 2, write 1, cas 1.
     #[serde(default = "default_weight2")]
+    #[schemars(example = 4)]
     pub read_weight: u32,
+    /// See `read_weight`. Default 1.
     #[serde(default = "default_weight1")]
+    #[schemars(example = 2)]
     pub write_weight: u32,
+    /// See `read_weight` (`cas-register` only). Default 1.
     #[serde(default = "default_weight1")]
+    #[schemars(example = 0)]
     pub cas_weight: u32,
 }
 
@@ -55,21 +65,25 @@ fn default_weight2() -> u32 {
 /// Checker settings. The checker follows from the workload (`register` and `cas-register`:
 /// linearizability over that model; `set`: `set-full`; `list-append`: Elle's `list-append`,
 /// strict serializability) unless `name` says otherwise.
-#[derive(Deserialize, Serialize, Clone, Debug, Default)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CheckerSpec {
     /// A checker by name (`faultline check --help` lists them).
+    #[schemars(example = &"set-full")]
     pub name: Option<String>,
     /// Knossos's rule: an `ok` read of `null` observed nothing. Default false.
+    #[schemars(example = true)]
     pub nil_read_matches_any: bool,
     /// For `list-append` and `rw-register`: the isolation level the history must meet
     /// (`read-committed`, `snapshot-isolation`, `serializable`, `strict-serializable`).
     /// Default `strict-serializable`.
+    #[schemars(example = &"serializable", schema_with = "super::reference::consistency_models")]
     pub consistency_model: Option<ConsistencyModel>,
     /// For `set-full`: the store promises linearizable reads, so a stale read (an element
     /// missing from a read that began after the element was known present, and seen again
     /// later) makes the history invalid. Default false: stale reads are counted, not
     /// anomalies (the right choice for stores with eventually consistent reads).
+    #[schemars(example = true)]
     pub set_linearizable: bool,
 }
 

@@ -5,6 +5,7 @@ mod check_cli;
 mod cluster;
 mod demo_cli;
 mod packet;
+mod ready;
 mod report;
 mod run;
 mod serve;

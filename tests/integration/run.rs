@@ -31,7 +31,7 @@ pub(crate) fn run(spec: &Path, out: &Path, args: &[&str]) -> Output {
         .expect("the faultline binary runs")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -52,7 +52,7 @@ pub(crate) fn latest(out: &Path, name: &str) -> PathBuf {
     std::fs::canonicalize(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()))
 }
 
-fn events(run_dir: &Path) -> Vec<Event> {
+pub(crate) fn events(run_dir: &Path) -> Vec<Event> {
     let text = std::fs::read_to_string(run_dir.join("history.jsonl")).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
     // An interrupted run may end in a torn line; everything before it must parse.
