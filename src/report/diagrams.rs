@@ -26,6 +26,10 @@
 //! `realtime`; a table lists the edges. Every transaction, in the graph and the table, moves
 //! the timeline to its op when clicked.
 //!
+//! Every op's bar, tooltip and table row names the node that served it (`@n3`). Beside each
+//! diagram, the logs of the nodes that served its failing ops, around their time
+//! ([`super::logs`]).
+//!
 //! A diagram draws at most [`MAX_OPS`] ops.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,6 +42,7 @@ use serde_json::Value;
 
 use super::cycles::{self, CycleView};
 use super::escape::truncate;
+use super::logs::{Logs, Panel};
 use super::stats::value_text;
 use super::timeline::Units;
 
@@ -50,15 +55,27 @@ const MAX_KEYS: usize = 10;
 /// The most states listed for the failing op.
 const MAX_STATES_LISTED: usize = 20;
 
-/// The explorers and cycle diagrams a checker's result calls for (none for a valid result).
-pub fn for_checker(c: &CheckResult, history: &History) -> (Vec<Explorer>, Vec<CycleView>) {
+/// The explorers and cycle diagrams a checker's result calls for (none for a valid result),
+/// each with the logs of the nodes that served its failing ops.
+pub fn for_checker(
+    c: &CheckResult,
+    history: &History,
+    logs: &Logs,
+) -> (Vec<Explorer>, Vec<CycleView>) {
     if c.verdict != faultline_checkers::Verdict::Invalid {
         return (Vec::new(), Vec::new());
     }
     let units = Units::of(history);
     let explorers = linear_failures(c, history)
         .iter()
-        .map(|f| explorer(f, history, units))
+        .map(|f| {
+            let mut e = explorer(f, history, units);
+            // The failing op and the ops concurrent with it are what the store got wrong.
+            let mut involved = vec![f.failing_op];
+            involved.extend(f.concurrent.iter().copied().take(MAX_OPS));
+            e.logs = logs.panel(history, &involved, &[f.failing_op]);
+            e
+        })
         .collect();
     let mut cycles: Vec<(String, Cycle)> = c
         .anomalies
@@ -72,7 +89,12 @@ pub fn for_checker(c: &CheckResult, history: &History) -> (Vec<Explorer>, Vec<Cy
         .iter()
         .take(MAX_CYCLES)
         .enumerate()
-        .map(|(i, (name, cy))| cycles::view(name, cy, history, units, i))
+        .map(|(i, (name, cy))| {
+            let mut view = cycles::view(name, cy, history, units, i);
+            let ops: Vec<usize> = cy.cycle.iter().map(|s| s.op).take(MAX_OPS).collect();
+            view.logs = logs.panel(history, &ops, &ops);
+            view
+        })
         .collect();
     (explorers, views)
 }
@@ -281,6 +303,8 @@ pub struct Explorer {
     table: Vec<OpRow>,
     /// What the script draws and steps through.
     data: ExplorerData,
+    /// The logs of the nodes that served the failing op and the ops concurrent with it.
+    logs: Option<Panel>,
 }
 
 /// The explorer script's input. Positions are ranks of the drawn ops' events.
@@ -356,6 +380,7 @@ fn explorer(f: &LinearFailure, history: &History, units: Units) -> Explorer {
         .map(|&i| {
             let op = &history.ops[i];
             let label = op_text(op);
+            let node = op.node.as_deref().map(|n| truncate(n, 20));
             Bar {
                 id: i,
                 lane: lanes.binary_search(&op.process).unwrap_or(0),
@@ -363,13 +388,18 @@ fn explorer(f: &LinearFailure, history: &History, units: Units) -> Explorer {
                 end: op.complete_pos.map(|c| rank[&c]),
                 outcome: outcome_class(op.outcome),
                 title: format!(
-                    "op {i}, process {}: {} ({}), history line {}",
+                    "op {i}, process {}{}: {} ({}), history line {}",
                     op.process,
+                    node.as_ref()
+                        .map_or(String::new(), |n| format!(", served by {n}")),
                     truncate(&label, 300),
                     outcome_class(op.outcome),
                     op.line
                 ),
-                label: truncate(&label, 60),
+                label: match &node {
+                    Some(n) => format!("{} @{n}", truncate(&label, 60)),
+                    None => truncate(&label, 60),
+                },
             }
         })
         .collect();
@@ -427,6 +457,7 @@ fn explorer(f: &LinearFailure, history: &History, units: Units) -> Explorer {
             stuck_states: f.states.iter().map(state_text).collect(),
             why: truncate(&f.headline, 1000),
         },
+        logs: None,
     }
 }
 
@@ -492,7 +523,7 @@ mod tests {
             warnings: vec![],
             duration_ms: None,
         };
-        let (explorers, cycles) = for_checker(&c, &two_op_history());
+        let (explorers, cycles) = for_checker(&c, &two_op_history(), &Logs::none());
         assert!(explorers.is_empty());
         assert_eq!(cycles.len(), 1);
         let cy = &cycles[0];
@@ -523,7 +554,7 @@ mod tests {
             warnings: vec![],
             duration_ms: None,
         };
-        let (explorers, _) = for_checker(&c, &history);
+        let (explorers, _) = for_checker(&c, &history, &Logs::none());
         assert_eq!(explorers.len(), 2);
         assert_eq!(explorers[1].key, "b");
         assert_eq!(explorers[1].model.as_deref(), Some("register"));
