@@ -162,7 +162,9 @@ impl Versions {
 ///   "availability": {"overall": {…}, "overall_ok_share": 0.95, "outside_faults": {…},
 ///                    "windows": [{"window": {"kind": "partition", "label": "partition n1,n2 | n3,n4,n5", …},
 ///                                 "ops": {…}, "ok_share": 0.7,
-///                                 "sides": [{"nodes": ["n1","n2"], "ops": {…}, "ok_share": 0.1}]}]},
+///                                 "sides": [{"nodes": ["n1","n2"], "ops": {…}, "ok_share": 0.1}]}],
+///                    "gaps": [{"start_s": 12.1, "end_s": 14.0, "length_s": 1.9, "ops": 180}],
+///                    "gap_threshold_s": 1.0},
 ///   "history": {"file": "history.jsonl", "events": 4003, "ops": 2000, "warnings": []}
 /// }
 /// ```
