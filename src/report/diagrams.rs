@@ -26,7 +26,9 @@
 //! `realtime`; a table lists the edges. Every transaction, in the graph and the table, moves
 //! the timeline to its op when clicked.
 //!
-//! Every op's bar, tooltip and table row names the node that served it (`@n3`). Beside each
+//! Every lane names the node its process was served by (`process 4 · n3`; a bar says
+//! `@n3` itself when its lane was served by several), and every tooltip and table row the
+//! node of its op. Beside each
 //! diagram, the logs of the nodes that served its failing ops, around their time
 //! ([`super::logs`]).
 //!
@@ -311,6 +313,8 @@ pub struct Explorer {
 #[derive(Serialize)]
 struct ExplorerData {
     lanes: Vec<u64>,
+    /// Per lane, the nodes its drawn ops were served by (a client process keeps one node).
+    lane_nodes: Vec<String>,
     ranks: usize,
     ops: Vec<Bar>,
     /// The shown end of the best attempt, in linearization order.
@@ -375,12 +379,23 @@ fn explorer(f: &LinearFailure, history: &History, units: Units) -> Explorer {
         .collect::<BTreeSet<u64>>()
         .into_iter()
         .collect();
+    let mut served: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); lanes.len()];
+    for &i in &ids {
+        let op = &history.ops[i];
+        if let (Ok(l), Some(n)) = (lanes.binary_search(&op.process), op.node.as_deref()) {
+            served[l].insert(n);
+        }
+    }
     let ops = ids
         .iter()
         .map(|&i| {
             let op = &history.ops[i];
             let label = op_text(op);
             let node = op.node.as_deref().map(|n| truncate(n, 20));
+            // The lane names its node; a bar names it only when its lane has several.
+            let lane_served = lanes
+                .binary_search(&op.process)
+                .map_or(0, |l| served[l].len());
             Bar {
                 id: i,
                 lane: lanes.binary_search(&op.process).unwrap_or(0),
@@ -397,8 +412,8 @@ fn explorer(f: &LinearFailure, history: &History, units: Units) -> Explorer {
                     op.line
                 ),
                 label: match &node {
-                    Some(n) => format!("{} @{n}", truncate(&label, 60)),
-                    None => truncate(&label, 60),
+                    Some(n) if lane_served > 1 => format!("{} @{n}", truncate(&label, 60)),
+                    _ => truncate(&label, 60),
                 },
             }
         })
@@ -447,6 +462,10 @@ fn explorer(f: &LinearFailure, history: &History, units: Units) -> Explorer {
             .map(|&i| op_row(history, i, f.failing_op))
             .collect(),
         data: ExplorerData {
+            lane_nodes: served
+                .iter()
+                .map(|nodes| truncate(&nodes.iter().copied().collect::<Vec<_>>().join(","), 24))
+                .collect(),
             lanes,
             ranks: positions.len(),
             ops,

@@ -177,7 +177,10 @@ fn the_failing_op_shows_its_node_and_that_nodes_log_around_it() {
         "class=\"diagram linear explorer\"",
         "</div></details>",
     );
-    assert!(explorer.contains("@n2"), "the bars name the node");
+    assert!(
+        explorer.contains("\"lane_nodes\":[\"n1\",\"n2\",\"n3\"]"),
+        "the lanes name the node"
+    );
     let n2 = section(explorer, "data-node=\"n2\"", "</div>");
     assert!(n2.contains("n2: serving"), "{n2}");
     assert!(
