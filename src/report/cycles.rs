@@ -33,6 +33,8 @@ pub struct CycleView {
     pub(super) nodes: Vec<Node>,
     pub(super) edges: Vec<Edge>,
     pub(super) steps: Vec<EdgeRow>,
+    /// The logs of the nodes that served the cycle's transactions.
+    pub(super) logs: Option<super::logs::Panel>,
 }
 
 #[derive(Serialize)]
@@ -121,7 +123,14 @@ pub fn view(name: &str, cy: &Cycle, history: &History, units: Units, index: usiz
                     o if o < -0.3 => "end",
                     _ => "middle",
                 },
-                title: format!("op {op}: {}", truncate(&text, 300)),
+                title: match history.ops.get(op).and_then(|o| o.node.as_deref()) {
+                    Some(n) => format!(
+                        "op {op}, served by {}: {}",
+                        truncate(n, 20),
+                        truncate(&text, 300)
+                    ),
+                    None => format!("op {op}: {}", truncate(&text, 300)),
+                },
                 short: truncate(&text, 36),
             }
         })
@@ -147,6 +156,7 @@ pub fn view(name: &str, cy: &Cycle, history: &History, units: Units, index: usiz
         nodes: node_views,
         edges,
         steps: rows,
+        logs: None,
     }
 }
 

@@ -26,6 +26,12 @@
 //! `realtime`; a table lists the edges. Every transaction, in the graph and the table, moves
 //! the timeline to its op when clicked.
 //!
+//! Every lane names the node its process was served by (`process 4 · n3`; a bar says
+//! `@n3` itself when its lane was served by several), and every tooltip and table row the
+//! node of its op. Beside each
+//! diagram, the logs of the nodes that served its failing ops, around their time
+//! ([`super::logs`]).
+//!
 //! A diagram draws at most [`MAX_OPS`] ops.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,6 +44,7 @@ use serde_json::Value;
 
 use super::cycles::{self, CycleView};
 use super::escape::truncate;
+use super::logs::{Logs, Panel};
 use super::stats::value_text;
 use super::timeline::Units;
 
@@ -50,15 +57,27 @@ const MAX_KEYS: usize = 10;
 /// The most states listed for the failing op.
 const MAX_STATES_LISTED: usize = 20;
 
-/// The explorers and cycle diagrams a checker's result calls for (none for a valid result).
-pub fn for_checker(c: &CheckResult, history: &History) -> (Vec<Explorer>, Vec<CycleView>) {
+/// The explorers and cycle diagrams a checker's result calls for (none for a valid result),
+/// each with the logs of the nodes that served its failing ops.
+pub fn for_checker(
+    c: &CheckResult,
+    history: &History,
+    logs: &Logs,
+) -> (Vec<Explorer>, Vec<CycleView>) {
     if c.verdict != faultline_checkers::Verdict::Invalid {
         return (Vec::new(), Vec::new());
     }
     let units = Units::of(history);
     let explorers = linear_failures(c, history)
         .iter()
-        .map(|f| explorer(f, history, units))
+        .map(|f| {
+            let mut e = explorer(f, history, units);
+            // The failing op and the ops concurrent with it are what the store got wrong.
+            let mut involved = vec![f.failing_op];
+            involved.extend(f.concurrent.iter().copied().take(MAX_OPS));
+            e.logs = logs.panel(history, &involved, &[f.failing_op]);
+            e
+        })
         .collect();
     let mut cycles: Vec<(String, Cycle)> = c
         .anomalies
@@ -72,7 +91,12 @@ pub fn for_checker(c: &CheckResult, history: &History) -> (Vec<Explorer>, Vec<Cy
         .iter()
         .take(MAX_CYCLES)
         .enumerate()
-        .map(|(i, (name, cy))| cycles::view(name, cy, history, units, i))
+        .map(|(i, (name, cy))| {
+            let mut view = cycles::view(name, cy, history, units, i);
+            let ops: Vec<usize> = cy.cycle.iter().map(|s| s.op).take(MAX_OPS).collect();
+            view.logs = logs.panel(history, &ops, &ops);
+            view
+        })
         .collect();
     (explorers, views)
 }
@@ -281,12 +305,16 @@ pub struct Explorer {
     table: Vec<OpRow>,
     /// What the script draws and steps through.
     data: ExplorerData,
+    /// The logs of the nodes that served the failing op and the ops concurrent with it.
+    logs: Option<Panel>,
 }
 
 /// The explorer script's input. Positions are ranks of the drawn ops' events.
 #[derive(Serialize)]
 struct ExplorerData {
     lanes: Vec<u64>,
+    /// Per lane, the nodes its drawn ops were served by (a client process keeps one node).
+    lane_nodes: Vec<String>,
     ranks: usize,
     ops: Vec<Bar>,
     /// The shown end of the best attempt, in linearization order.
@@ -351,11 +379,23 @@ fn explorer(f: &LinearFailure, history: &History, units: Units) -> Explorer {
         .collect::<BTreeSet<u64>>()
         .into_iter()
         .collect();
+    let mut served: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); lanes.len()];
+    for &i in &ids {
+        let op = &history.ops[i];
+        if let (Ok(l), Some(n)) = (lanes.binary_search(&op.process), op.node.as_deref()) {
+            served[l].insert(n);
+        }
+    }
     let ops = ids
         .iter()
         .map(|&i| {
             let op = &history.ops[i];
             let label = op_text(op);
+            let node = op.node.as_deref().map(|n| truncate(n, 20));
+            // The lane names its node; a bar names it only when its lane has several.
+            let lane_served = lanes
+                .binary_search(&op.process)
+                .map_or(0, |l| served[l].len());
             Bar {
                 id: i,
                 lane: lanes.binary_search(&op.process).unwrap_or(0),
@@ -363,13 +403,18 @@ fn explorer(f: &LinearFailure, history: &History, units: Units) -> Explorer {
                 end: op.complete_pos.map(|c| rank[&c]),
                 outcome: outcome_class(op.outcome),
                 title: format!(
-                    "op {i}, process {}: {} ({}), history line {}",
+                    "op {i}, process {}{}: {} ({}), history line {}",
                     op.process,
+                    node.as_ref()
+                        .map_or(String::new(), |n| format!(", served by {n}")),
                     truncate(&label, 300),
                     outcome_class(op.outcome),
                     op.line
                 ),
-                label: truncate(&label, 60),
+                label: match &node {
+                    Some(n) if lane_served > 1 => format!("{} @{n}", truncate(&label, 60)),
+                    _ => truncate(&label, 60),
+                },
             }
         })
         .collect();
@@ -417,6 +462,10 @@ fn explorer(f: &LinearFailure, history: &History, units: Units) -> Explorer {
             .map(|&i| op_row(history, i, f.failing_op))
             .collect(),
         data: ExplorerData {
+            lane_nodes: served
+                .iter()
+                .map(|nodes| truncate(&nodes.iter().copied().collect::<Vec<_>>().join(","), 24))
+                .collect(),
             lanes,
             ranks: positions.len(),
             ops,
@@ -427,6 +476,7 @@ fn explorer(f: &LinearFailure, history: &History, units: Units) -> Explorer {
             stuck_states: f.states.iter().map(state_text).collect(),
             why: truncate(&f.headline, 1000),
         },
+        logs: None,
     }
 }
 
@@ -493,7 +543,7 @@ mod tests {
             warnings: vec![],
             duration_ms: None,
         };
-        let (explorers, cycles) = for_checker(&c, &two_op_history());
+        let (explorers, cycles) = for_checker(&c, &two_op_history(), &Logs::none());
         assert!(explorers.is_empty());
         assert_eq!(cycles.len(), 1);
         let cy = &cycles[0];
@@ -525,7 +575,7 @@ mod tests {
             warnings: vec![],
             duration_ms: None,
         };
-        let (explorers, _) = for_checker(&c, &history);
+        let (explorers, _) = for_checker(&c, &history, &Logs::none());
         assert_eq!(explorers.len(), 2);
         assert_eq!(explorers[1].key, "b");
         assert_eq!(explorers[1].model.as_deref(), Some("register"));

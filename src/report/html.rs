@@ -2,9 +2,11 @@
 //! the timeline window and the failure explorer; no network, opens from disk).
 //!
 //! Sections, top to bottom: the verdict banner; each checker's verdict, summary, anomalies in
-//! plain words and failure diagrams; the test (spec, store, nodes, seed, command line, times,
-//! versions, op counts); availability during faults; latency and throughput plots; the
-//! timeline of every op; the spec as run. The page is the template `report.html` (see
+//! plain words and failure diagrams (with the logs of the nodes that served the failing ops);
+//! the store's health (every crash of a store process: node, time, status, until when, the
+//! end of its log); the test (spec, store, nodes, seed, command line, times, versions, op
+//! counts); availability during faults and the stretches without any `ok` outside them;
+//! latency, throughput and availability plots; the timeline of every op; the spec as run. The page is the template `report.html` (see
 //! [`templates`](super::templates)), which escapes every value; this module only gathers
 //! the values. The plots' SVG is the one fragment passed as markup.
 
@@ -13,9 +15,10 @@ use minijinja::Value;
 use serde::Serialize;
 
 use super::escape::truncate;
+use super::logs::Logs;
 use super::plots::Plots;
-use super::stats::{Counts, Quantiles, Stats};
-use super::{diagrams, templates, timeline, Results};
+use super::stats::{Counts, Gap, Quantiles, Stats};
+use super::{diagrams, health, templates, timeline, Results};
 
 /// At most this many anomalies of one checker are listed in the page (results.json has all).
 const MAX_ANOMALIES_SHOWN: usize = 100;
@@ -35,6 +38,12 @@ struct Page<'a> {
     nemesis: Vec<(&'a str, usize)>,
     ok_per_s: Option<String>,
     availability_rows: Vec<(String, String)>,
+    /// Whether the store's health was checked (a `store-health` result), so that "no crash"
+    /// is a finding rather than a silence.
+    health_checked: bool,
+    crashes: Vec<CrashRow>,
+    gap_threshold: Option<String>,
+    gaps: Vec<GapRow>,
     plots: PlotsView,
     timeline: Option<timeline::Section>,
     spec_text: Option<&'a str>,
@@ -48,7 +57,8 @@ struct Checker<'a> {
     name: &'a str,
     verdict: &'static str,
     summary: &'a str,
-    anomalies: Vec<(&'a str, String)>,
+    /// Kind, explanation, and where and when its ops ran (empty when it names none).
+    anomalies: Vec<(&'a str, String, String)>,
     more_anomalies: usize,
     warnings: &'a [String],
     explorers: Vec<diagrams::Explorer>,
@@ -67,6 +77,28 @@ struct OpsRow {
     max: String,
 }
 
+/// One crash of a store process, as the store-health section lists it.
+#[derive(Serialize)]
+struct CrashRow {
+    node: String,
+    at: String,
+    status: String,
+    until: String,
+    log_file: String,
+    log_tail: Vec<String>,
+    /// Where the crash is on the timeline.
+    timeline_at: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct GapRow {
+    from: String,
+    to: String,
+    length: String,
+    ops: usize,
+    timeline_at: Option<u64>,
+}
+
 #[derive(Serialize)]
 struct PlotsView {
     missing: Option<String>,
@@ -80,13 +112,23 @@ struct Figure {
     svg: Value,
 }
 
-/// The whole page.
-pub fn page(results: &Results, history: &History, plots: &Plots) -> String {
+/// The whole page; `gaps` are the stretches without `ok` outside faults and crashes and
+/// their threshold in seconds ([`health::gaps`]), `logs` the run's node logs, shown beside
+/// failure diagrams.
+pub fn page(
+    results: &Results,
+    history: &History,
+    plots: &Plots,
+    gaps: Option<(Vec<Gap>, f64)>,
+    logs: &Logs,
+) -> String {
     let checkers: Vec<Checker> = results
         .checkers
         .iter()
-        .map(|c| checker(c, history))
+        .map(|c| checker(c, history, logs))
         .collect();
+    let units = timeline::Units::of(history);
+    let (gaps, gap_threshold_s) = gaps.map_or((Vec::new(), None), |(g, t)| (g, Some(t)));
     let s = &results.stats;
     let page = Page {
         spec_name: &results.test.spec_name,
@@ -102,6 +144,19 @@ pub fn page(results: &Results, history: &History, plots: &Plots) -> String {
         nemesis: s.nemesis.iter().map(|(f, n)| (f.as_str(), *n)).collect(),
         ok_per_s: s.ok_per_s.map(|x| format!("{x:.1}")),
         availability_rows: availability_rows(results),
+        health_checked: results.checkers.iter().any(|c| c.checker == "store-health"),
+        crashes: crash_rows(history, units),
+        gap_threshold: gap_threshold_s.map(seconds),
+        gaps: gaps
+            .iter()
+            .map(|g| GapRow {
+                from: format!("{:.3} s", g.start_s),
+                to: format!("{:.3} s", g.end_s),
+                length: seconds(g.length_s),
+                ops: g.ops,
+                timeline_at: units.at_ns((g.start_s * 1e9) as u64),
+            })
+            .collect(),
         plots: plots_view(plots),
         timeline: timeline::section(history),
         spec_text: results.test.spec_text.as_deref(),
@@ -121,8 +176,36 @@ fn verdict_sentence(v: Verdict) -> &'static str {
     }
 }
 
-fn checker<'a>(c: &'a CheckResult, history: &History) -> Checker<'a> {
-    let (explorers, cycles) = diagrams::for_checker(c, history);
+/// A length in seconds as a person reads it: `1.25 s`, `12 s`.
+fn seconds(s: f64) -> String {
+    if s < 10.0 {
+        format!("{s:.2} s")
+    } else {
+        format!("{s:.0} s")
+    }
+}
+
+fn crash_rows(history: &History, units: timeline::Units) -> Vec<CrashRow> {
+    let at = |ns: Option<u64>| ns.map_or("—".to_string(), |t| format!("{:.3} s", t as f64 / 1e9));
+    health::crashes(history)
+        .into_iter()
+        .map(|c| CrashRow {
+            at: at(c.time_ns),
+            until: match &c.back_f {
+                Some(f) => format!("{f} at {}", at(c.back_ns)),
+                None => "the end of the run".to_string(),
+            },
+            log_file: format!("nodes/{}/daemon.log", c.node),
+            timeline_at: c.time_ns.and_then(|t| units.at_ns(t)),
+            status: c.status,
+            log_tail: c.log_tail,
+            node: c.node,
+        })
+        .collect()
+}
+
+fn checker<'a>(c: &'a CheckResult, history: &History, logs: &Logs) -> Checker<'a> {
+    let (explorers, cycles) = diagrams::for_checker(c, history, logs);
     Checker {
         name: &c.checker,
         verdict: c.verdict.as_str(),
@@ -131,7 +214,13 @@ fn checker<'a>(c: &'a CheckResult, history: &History) -> Checker<'a> {
             .anomalies
             .iter()
             .take(MAX_ANOMALIES_SHOWN)
-            .map(|a| (a.kind.as_str(), truncate(&a.explanation, 4000)))
+            .map(|a| {
+                (
+                    a.kind.as_str(),
+                    truncate(&a.explanation, 4000),
+                    a.placed().unwrap_or_default(),
+                )
+            })
             .collect(),
         more_anomalies: c.anomalies.len().saturating_sub(MAX_ANOMALIES_SHOWN),
         warnings: &c.warnings,
@@ -243,6 +332,7 @@ fn plots_view(plots: &Plots) -> PlotsView {
     let figures = [
         ("plot-latency", &plots.latency_svg),
         ("plot-throughput", &plots.throughput_svg),
+        ("plot-availability", &plots.availability_svg),
     ]
     .into_iter()
     .filter_map(|(id, svg)| {
@@ -273,6 +363,8 @@ mod tests {
             &results(&RunMeta::default(), &history, checks),
             &history,
             &Plots::default(),
+            None,
+            &Logs::none(),
         )
     }
 
@@ -307,6 +399,25 @@ mod tests {
         let page = render(&[]);
         assert!(page.contains("<header class=\"banner unknown\""));
         assert!(page.contains("No checker ran"));
+    }
+
+    #[test]
+    fn an_anomaly_says_where_and_when_its_ops_ran() {
+        let mut c = check(Verdict::Invalid);
+        c.anomalies[0].ops = vec![faultline_checkers::OpRef {
+            op: 3,
+            process: Some(1),
+            node: Some("n2".into()),
+            start_s: Some(1.5),
+            faults: vec!["partition n1 | n2,n3".into()],
+            ..Default::default()
+        }];
+        let page = render(&[c]);
+        assert!(
+            page.contains("at op 3 (process 1) on n2 at 1.500 s, during partition n1 | n2,n3"),
+            "{page}"
+        );
+        assert_eq!(page.matches("class=\"placed").count(), 1);
     }
 
     #[test]

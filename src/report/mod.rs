@@ -8,15 +8,20 @@
 //! | `results.json` | machines: verdicts, anomalies, statistics, availability ([`Results`]) |
 //! | `junit.xml` | CI systems: one test case per checker, failures carry the explanation |
 //! | `report.html` | people: one self-contained page (inline CSS and SVG, no network) |
-//! | `latency.svg`, `latency.png`, `throughput.svg`, `throughput.png` | the plots, also inline in the page |
+//! | `latency.svg`, `throughput.svg`, `availability.svg` (and `.png` of each) | the plots, also inline in the page |
 //!
 //! `report.html` shows the verdict, each checker's anomalies in plain words, the test (spec,
 //! store, nodes, seed, command line, duration, op counts), latency and throughput over time
 //! with the nemesis's fault windows shaded, a diagram of a linearizability failure (each
-//! process a lane, each op a bar, the op that could not be placed marked, the states the
-//! model could be in) or of a transactional cycle (a graph of its edges), and a timeline of
-//! every op per process that shows a window of the history at a time, so it stays usable for
-//! millions of ops. Above [`DENSITY_THRESHOLD`] points the plots switch to density bins.
+//! process a lane, each op a bar naming the node that served it, the op that could not be
+//! placed marked, the states the model could be in) or of a transactional cycle (a graph of
+//! its edges), each with the logs of the nodes that served the failing ops around their time
+//! ([`logs`]), and a timeline of every op per process that shows a window of the history at a
+//! time, so it stays usable for millions of ops. Above [`DENSITY_THRESHOLD`] points the plots
+//! switch to density bins. The store's health ([`health`]): every crash of a store process
+//! listed (node, time, status, until its restart, its log's end) and drawn on every plot and
+//! on the timeline; the stretches without an `ok` while no fault or crash was in force
+//! listed under availability (also in `results.json`'s `availability.gaps`).
 //!
 //! `faultline report RUN_DIR` calls [`rerender`]: it reads `history.jsonl` and `results.json`
 //! back and writes the other files again, re-checking nothing (a report must show the verdict
@@ -35,8 +40,12 @@
 mod cycles;
 pub mod diagrams;
 pub mod escape;
+pub mod health;
 mod html;
 pub mod junit;
+pub mod logs;
+#[cfg(test)]
+mod page_tests;
 pub mod placing;
 mod plots;
 pub mod runs;
@@ -154,7 +163,9 @@ impl Versions {
 ///   "availability": {"overall": {…}, "overall_ok_share": 0.95, "outside_faults": {…},
 ///                    "windows": [{"window": {"kind": "partition", "label": "partition n1,n2 | n3,n4,n5", …},
 ///                                 "ops": {…}, "ok_share": 0.7,
-///                                 "sides": [{"nodes": ["n1","n2"], "ops": {…}, "ok_share": 0.1}]}]},
+///                                 "sides": [{"nodes": ["n1","n2"], "ops": {…}, "ok_share": 0.1}]}],
+///                    "gaps": [{"start_s": 12.1, "end_s": 14.0, "length_s": 1.9, "ops": 180}],
+///                    "gap_threshold_s": 1.0},
 ///   "history": {"file": "history.jsonl", "events": 4003, "ops": 2000, "warnings": []}
 /// }
 /// ```
@@ -226,6 +237,13 @@ pub fn exit_code(verdict: Verdict, errors: &[String]) -> Code {
 pub fn results(meta: &RunMeta, history: &History, checkers: &[CheckResult]) -> Results {
     let verdict = overall_verdict(checkers);
     let windows = stats::fault_windows(history, &meta.nodes);
+    let mut availability = stats::availability(history, &windows, &meta.nodes);
+    let mut in_force = windows;
+    in_force.extend(health::crash_windows(history, &health::crashes(history)));
+    if let Some((gaps, threshold_s)) = health::gaps(history, &in_force) {
+        availability.gaps = gaps;
+        availability.gap_threshold_s = Some(threshold_s);
+    }
     Results {
         format: "faultline-results".to_string(),
         format_version: RESULTS_FORMAT_VERSION,
@@ -234,7 +252,7 @@ pub fn results(meta: &RunMeta, history: &History, checkers: &[CheckResult]) -> R
         test: meta.clone(),
         checkers: checkers.to_vec(),
         stats: stats::stats(history),
-        availability: stats::availability(history, &windows, &meta.nodes),
+        availability,
         history: HistoryInfo {
             file: HISTORY_FILE.to_string(),
             events: history.event_count,
@@ -278,15 +296,19 @@ fn render(run_dir: &Path, results: &Results, history: &History) -> anyhow::Resul
     let junit_path = run_dir.join(JUNIT_FILE);
     fs::write(&junit_path, junit::junit_xml(results))
         .with_context(|| format!("cannot write {}", junit_path.display()))?;
-    let windows: Vec<FaultWindow> = results
+    let mut windows: Vec<FaultWindow> = results
         .availability
         .windows
         .iter()
         .map(|w| w.window.clone())
         .collect();
+    windows.extend(health::crash_windows(history, &health::crashes(history)));
     let plots = draw_plots(run_dir, history, &windows);
     let report_path = run_dir.join(REPORT_FILE);
-    let page = html::page(results, history, &plots);
+    // Computed again rather than read from `results.json`, so that re-rendering a run
+    // recorded before the stretches were kept shows them too.
+    let gaps = health::gaps(history, &windows);
+    let page = html::page(results, history, &plots, gaps, &logs::Logs::of(run_dir));
     fs::write(&report_path, page)
         .with_context(|| format!("cannot write {}", report_path.display()))?;
     Ok(Outputs {

@@ -1,12 +1,18 @@
-//! Latency and throughput over time, with the nemesis's fault windows shaded and labelled,
-//! drawn with plotters: to SVG (inlined in the page and saved as `latency.svg`,
-//! `throughput.svg`) and to PNG beside them (`latency.png`, `throughput.png`).
+//! Latency, throughput and availability over time, with the nemesis's fault windows and the
+//! store's crashes shaded and labelled, drawn with plotters: to SVG (inlined in the page and
+//! saved as `latency.svg`, `throughput.svg`, `availability.svg`) and to PNG beside them.
 //!
 //! Latency: each completed op is a point at its invocation time, its latency on a log scale,
 //! coloured by outcome (ok, fail, info). Above [`DENSITY_THRESHOLD`] ops the plot draws
 //! density bins instead (a grid of time × log-latency cells, each shaded by how many ops of
 //! each outcome fall in it), which bounds the SVG to a few thousand shapes whatever the
 //! history's length. Throughput: completions per second, per outcome, in at most 200 bins.
+//! Availability: the share of those completions that were `ok`, per bin (`availability.svg`,
+//! `availability.png`); a bin in which nothing completed breaks the line.
+//!
+//! Every plot shades the nemesis's fault windows (labelled along the top) and the crashes of
+//! store processes ([`super::health`]: a dark line where the process died, a faint band until
+//! it was restarted or the run ended, labelled `n3 crashed (exit 70)` along the bottom).
 //!
 //! The PNG backend draws text with DejaVu Sans, shipped in `fonts/` and compiled in, so no
 //! system font library is needed.
@@ -22,6 +28,7 @@ use faultline_checkers::{History, Outcome};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::health::CRASH_KIND;
 use super::stats::{latency_ns, FaultWindow};
 use super::DENSITY_THRESHOLD;
 
@@ -33,12 +40,16 @@ const THROUGHPUT_BINS: usize = 200;
 pub const OK: RGBColor = RGBColor(37, 99, 181);
 pub const FAIL: RGBColor = RGBColor(200, 40, 40);
 pub const INFO: RGBColor = RGBColor(222, 138, 0);
+/// Crash windows: darker than any fault's colour, drawn with a solid line where the
+/// process died and labelled along the bottom, so they never read as a fault.
+pub const CRASH: RGBColor = RGBColor(90, 20, 60);
 
 /// The plots of one report.
 #[derive(Debug, Default)]
 pub struct Plots {
     pub latency_svg: Option<String>,
     pub throughput_svg: Option<String>,
+    pub availability_svg: Option<String>,
     /// Whether the latency plot shows density bins rather than points.
     pub density: bool,
     /// Why there are no plots, when there are none.
@@ -60,6 +71,7 @@ fn window_color(kind: &str) -> RGBColor {
         "kill" => RGBColor(190, 30, 30),
         "pause" => RGBColor(200, 160, 0),
         "clock" => RGBColor(20, 140, 90),
+        CRASH_KIND => CRASH,
         _ => RGBColor(110, 110, 110),
     }
 }
@@ -96,6 +108,17 @@ fn register_font_style(bytes: &'static [u8], style: FontStyle) {
     }
 }
 
+/// The plots, by the name of their files.
+const CHARTS: [&str; 3] = ["latency", "throughput", "availability"];
+
+fn chart<DB: DrawingBackend>(name: &str, root: &Area<DB>, d: &PlotData) -> anyhow::Result<()> {
+    match name {
+        "latency" => latency_chart(root, d),
+        "throughput" => throughput_chart(root, d),
+        _ => availability_chart(root, d),
+    }
+}
+
 /// Draws the plots, saves them in `run_dir` and returns their SVG text for the page.
 pub fn draw(run_dir: &Path, history: &History, windows: &[FaultWindow]) -> anyhow::Result<Plots> {
     let Some(data) = plot_data(history, windows) else {
@@ -112,39 +135,31 @@ pub fn draw(run_dir: &Path, history: &History, windows: &[FaultWindow]) -> anyho
         density: data.density.is_some(),
         ..Plots::default()
     };
-    let mut latency = String::new();
-    {
-        let root = SVGBackend::with_string(&mut latency, SIZE).into_drawing_area();
-        latency_chart(&root, &data)?;
-        root.present()
-            .map_err(|e| anyhow!("drawing the latency plot: {e}"))?;
-    }
-    let mut throughput = String::new();
-    {
-        let root = SVGBackend::with_string(&mut throughput, SIZE).into_drawing_area();
-        throughput_chart(&root, &data)?;
-        root.present()
-            .map_err(|e| anyhow!("drawing the throughput plot: {e}"))?;
-    }
-    for (name, svg) in [("latency", &latency), ("throughput", &throughput)] {
+    for name in CHARTS {
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+            chart(name, &root, &data)?;
+            root.present()
+                .map_err(|e| anyhow!("drawing the {name} plot: {e}"))?;
+        }
         let path = run_dir.join(format!("{name}.svg"));
-        std::fs::write(&path, svg)?;
+        std::fs::write(&path, &svg)?;
         plots.files.push(path);
         let png = run_dir.join(format!("{name}.png"));
         {
             let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
-            if name == "latency" {
-                latency_chart(&root, &data)?;
-            } else {
-                throughput_chart(&root, &data)?;
-            }
+            chart(name, &root, &data)?;
             root.present()
                 .map_err(|e| anyhow!("writing {}: {e}", png.display()))?;
         }
         plots.files.push(png);
+        match name {
+            "latency" => plots.latency_svg = Some(svg),
+            "throughput" => plots.throughput_svg = Some(svg),
+            _ => plots.availability_svg = Some(svg),
+        }
     }
-    plots.latency_svg = Some(latency);
-    plots.throughput_svg = Some(throughput);
     Ok(plots)
 }
 
@@ -377,33 +392,59 @@ fn draw_windows<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     y0: f64,
     y1: f64,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    chart.draw_series(d.windows.iter().map(|(a, b, kind, _)| {
+    let faults = || d.windows.iter().filter(|w| w.2 != CRASH_KIND);
+    let crashes = || d.windows.iter().filter(|w| w.2 == CRASH_KIND);
+    chart.draw_series(faults().map(|(a, b, kind, _)| {
         Rectangle::new([(*a, y0), (*b, y1)], window_color(kind).mix(0.13).filled())
     }))?;
-    // Labels sit in the top band of each window, shortened so neighbours overlap less.
-    let y_label = if y0 > 0.0 && y1 / y0 > 10.0 {
-        y1 / (y1 / y0).powf(0.04)
-    } else {
-        y1 - (y1 - y0) * 0.04
-    };
-    // A label needs room: a narrow window gets only its kind, a very narrow one nothing, so
-    // a run with dozens of faults stays legible.
-    let span = d.x_max.max(f64::MIN_POSITIVE);
-    chart.draw_series(d.windows.iter().filter_map(|(a, b, kind, label)| {
-        let share = (b - a) / span;
-        let text = if share >= 0.12 {
-            super::escape::truncate(label, 28)
-        } else if share >= 0.04 {
-            kind.clone()
+    chart.draw_series(
+        crashes()
+            .map(|(a, b, _, _)| Rectangle::new([(*a, y0), (*b, y1)], CRASH.mix(0.05).filled())),
+    )?;
+    chart
+        .draw_series(crashes().map(|(a, _, _, _)| {
+            PathElement::new(vec![(*a, y0), (*a, y1)], CRASH.stroke_width(2))
+        }))?;
+    // The height of a label `share` of the way from the bottom, on either scale.
+    let at = |share: f64| {
+        if y0 > 0.0 && y1 / y0 > 10.0 {
+            y0 * (y1 / y0).powf(share)
         } else {
-            return None;
-        };
+            y0 + (y1 - y0) * share
+        }
+    };
+    // Fault labels sit in the top band of each window, crash labels along the bottom,
+    // staggered so that nodes crashing together stay legible. A label needs room: a narrow
+    // window gets only its kind, a very narrow one nothing, so dozens of faults stay legible.
+    let span = d.x_max.max(f64::MIN_POSITIVE);
+    let text = |a: f64, b: f64, kind: &str, label: &str| {
+        let share = (b - a) / span;
+        if share >= 0.12 {
+            Some(super::escape::truncate(label, 28))
+        } else if share >= 0.04 {
+            Some(kind.to_string())
+        } else {
+            None
+        }
+    };
+    chart.draw_series(faults().filter_map(|(a, b, kind, label)| {
         Some(Text::new(
-            text,
-            (*a, y_label),
+            text(*a, *b, kind, label)?,
+            (*a, at(0.96)),
             ("sans-serif", 11).into_font().color(&window_color(kind)),
         ))
     }))?;
+    chart.draw_series(
+        crashes()
+            .enumerate()
+            .filter_map(|(k, (a, b, kind, label))| {
+                Some(Text::new(
+                    text(*a, *b, kind, label)?,
+                    (*a, at(0.14 + 0.07 * (k % 4) as f64)),
+                    ("sans-serif", 11).into_font().color(&CRASH),
+                ))
+            }),
+    )?;
     Ok(())
 }
 
@@ -470,5 +511,55 @@ fn throughput_chart<DB: DrawingBackend>(root: &Area<DB>, d: &PlotData) -> anyhow
             });
     }
     draw_legend(&mut chart).map_err(&e)?;
+    Ok(())
+}
+
+/// The share of completions that were `ok`, per throughput bin; a bin without completions
+/// is left out, so the line breaks where nothing completed.
+fn availability_chart<DB: DrawingBackend>(root: &Area<DB>, d: &PlotData) -> anyhow::Result<()> {
+    let e = err("availability");
+    root.fill(&WHITE).map_err(&e)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!(
+                "Availability (share of completions that were ok, {} bins)",
+                seconds_text(d.bin_s)
+            ),
+            ("sans-serif", 17),
+        )
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..d.x_max, 0f64..110.0)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .x_desc("time since start (s)")
+        .y_desc("ok (%)")
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(&e)?;
+    draw_windows(&mut chart, d, 0.0, 110.0).map_err(&e)?;
+    let share = |b: &[f64; 3]| {
+        let total = b[0] + b[1] + b[2];
+        (total > 0.0).then(|| 100.0 * b[0] / total)
+    };
+    // One line per run of bins with completions.
+    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    for (i, b) in d.throughput.iter().enumerate() {
+        match share(b) {
+            Some(s) => runs
+                .last_mut()
+                .map_or((), |r| r.push(((i as f64 + 0.5) * d.bin_s, s))),
+            None if runs.last().is_some_and(|r| !r.is_empty()) => runs.push(Vec::new()),
+            None => {}
+        }
+    }
+    for run in runs.into_iter().filter(|r| !r.is_empty()) {
+        chart
+            .draw_series(LineSeries::new(run, OK.stroke_width(2)).point_size(2))
+            .map_err(&e)?;
+    }
     Ok(())
 }

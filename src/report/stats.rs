@@ -17,6 +17,7 @@ use faultline_checkers::{History, Op, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::health::Gap;
 use crate::nemesis::Verb;
 
 /// Operation counts by how they ended.
@@ -161,6 +162,12 @@ pub struct Availability {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outside_faults_ok_share: Option<f64>,
     pub windows: Vec<WindowAvailability>,
+    /// Stretches of at least `gap_threshold_s` with no `ok` completion while no fault or
+    /// crash was in force and clients kept asking ([`super::health::gaps`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<Gap>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap_threshold_s: Option<f64>,
 }
 
 /// Pairs nemesis start and stop events into fault windows, in order of their start.

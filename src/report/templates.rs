@@ -21,6 +21,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("explorer.html", include_str!("templates/explorer.html")),
     ("explorer.js", include_str!("templates/explorer.js")),
     ("cycle.html", include_str!("templates/cycle.html")),
+    ("logs.html", include_str!("templates/logs.html")),
     ("timeline.js", include_str!("templates/timeline.js")),
     ("style.css", include_str!("templates/style.css")),
     ("serve_base.html", include_str!("templates/serve_base.html")),

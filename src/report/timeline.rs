@@ -18,7 +18,9 @@
 //! positions of events in the history. That is about 7 bytes per op before base64, 10 after.
 //! Up to [`DETAIL_LIMIT`] ops also carry a short text (key, value, error) for the hover
 //! tooltip; above it the tooltip shows the op number, whose line is in `history.jsonl`.
-//! Fault windows are drawn behind the lanes. `report.html#op=N` opens the window on op N,
+//! Fault windows are drawn behind the lanes, labelled along the top; crash windows
+//! ([`health::crash_windows`]) in a darker colour with a line where the process died,
+//! labelled along the bottom. `report.html#op=N` opens the window on op N,
 //! outlined; the failure diagrams' buttons (class `tl-jump`) do the same. Text reaches the
 //! page through JSON escaped for a script block (the template's `tojson`) and is set with
 //! `textContent`, never parsed as markup. The script is `templates/timeline.js`.
@@ -30,6 +32,7 @@ use faultline_checkers::{History, Op, Outcome};
 use serde::Serialize;
 
 use super::escape::truncate;
+use super::health;
 use super::stats::{fault_windows, value_text};
 
 /// The most bars the script draws in one window.
@@ -46,7 +49,8 @@ struct Meta {
     processes: Vec<u64>,
     fs: Vec<String>,
     end: u64,
-    windows: Vec<(u64, u64, String)>,
+    /// Fault and crash windows: start, end, label, kind (`crash` for a crash).
+    windows: Vec<(u64, u64, String, String)>,
     details: Option<Vec<String>>,
 }
 
@@ -83,6 +87,11 @@ impl Units {
             .min()
             .unwrap_or(0);
         Units { timed, t0 }
+    }
+
+    /// Where a moment of the history (nanoseconds) is on the timeline, when it has times.
+    pub fn at_ns(self, ns: u64) -> Option<u64> {
+        self.timed.then(|| self.micros(ns))
     }
 
     fn micros(self, ns: u64) -> u64 {
@@ -153,7 +162,9 @@ fn encode(history: &History) -> (Meta, String) {
     if !timed {
         end = end.max(history.event_count as u64);
     }
-    let windows = fault_windows(history, &[])
+    let mut windows = fault_windows(history, &[]);
+    windows.extend(health::crash_windows(history, &health::crashes(history)));
+    let windows = windows
         .into_iter()
         .map(|w| {
             let (a, b) = if timed {
@@ -161,7 +172,7 @@ fn encode(history: &History) -> (Meta, String) {
             } else {
                 (w.start_pos as u64, w.end_pos as u64)
             };
-            (a, b.max(a), w.label)
+            (a, b.max(a), w.label, w.kind)
         })
         .collect();
     let details =

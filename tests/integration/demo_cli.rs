@@ -236,4 +236,21 @@ fn demo_in_crashes_mode_names_every_crash_and_fails() {
     // Recorded the moment it happened, in the history itself.
     let history = std::fs::read_to_string(run_dir.join("history.jsonl")).unwrap();
     assert!(history.contains("\"f\":\"node-crash\""), "no crash event");
+    // The report lists every crash and draws it on the plots.
+    let page = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
+    for a in &crashes {
+        let node = a["data"]["node"].as_str().unwrap();
+        let row = format!("<tr class=\"crash\" data-node=\"{node}\">");
+        assert!(
+            page.contains(&row),
+            "{node} is not in the report's crash list"
+        );
+    }
+    for plot in ["latency.svg", "throughput.svg", "availability.svg"] {
+        let svg = std::fs::read_to_string(run_dir.join(plot)).unwrap();
+        assert!(
+            svg.contains("crashed (exit 70)"),
+            "{plot} does not mark the crashes"
+        );
+    }
 }

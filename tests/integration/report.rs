@@ -371,6 +371,8 @@ fn failing_linearizability_report_shows_verdict_plots_and_diagram_in_chromium() 
         "latency.png",
         "throughput.svg",
         "throughput.png",
+        "availability.svg",
+        "availability.png",
     ] {
         assert!(dir.path().join(plot).exists(), "{plot} missing");
     }
@@ -382,7 +384,9 @@ fn failing_linearizability_report_shows_verdict_plots_and_diagram_in_chromium() 
     );
     assert!(page.dom.contains("INVALID"));
     assert!(
-        page.dom.contains("id=\"plot-latency\"") && page.dom.contains("id=\"plot-throughput\"")
+        page.dom.contains("id=\"plot-latency\"")
+            && page.dom.contains("id=\"plot-throughput\"")
+            && page.dom.contains("id=\"plot-availability\"")
     );
     assert!(
         page.dom.contains("partition n1,n2 | n3,n4,n5"),

@@ -1,5 +1,6 @@
 //! The compare page: two runs of one spec side by side — verdicts and anomalies, op counts,
-//! availability (overall, outside faults, in each fault window) and latency quantiles,
+//! store crashes, availability (overall, outside faults, in each fault window, the stretches
+//! without `ok` outside faults and crashes) and latency quantiles,
 //! overall and per `f`. A run without readable results shows what its summary has.
 
 use std::collections::BTreeSet;
@@ -143,6 +144,34 @@ fn quantiles(q: Option<&Quantiles>) -> String {
     })
 }
 
+/// The crashes the store-health check saw: how many, on which nodes.
+fn crashes(r: &Results) -> String {
+    let Some(health) = r.checkers.iter().find(|c| c.checker == "store-health") else {
+        return NONE.to_string();
+    };
+    let nodes: Vec<String> = health.details["crashes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| crate::report::stats::value_text(&c["node"]))
+        .collect();
+    match nodes.len() {
+        0 => "none".to_string(),
+        n => format!("{n} ({})", nodes.join(", ")),
+    }
+}
+
+/// How many stretches without `ok` outside faults and crashes, and the longest.
+fn gaps(r: &Results) -> String {
+    let a = &r.availability;
+    let longest = a.gaps.iter().map(|g| g.length_s).fold(0.0, f64::max);
+    match (a.gap_threshold_s, a.gaps.len()) {
+        (None, _) => NONE.to_string(),
+        (Some(t), 0) => format!("none of {t:.2} s or more"),
+        (Some(_), n) => format!("{n}, the longest {longest:.2} s"),
+    }
+}
+
 /// The rows of the table, from each run's summary and, when readable, its results.
 fn lines(
     sa: &RunSummary,
@@ -180,11 +209,15 @@ fn lines(
     out.push(line("operations", a, b));
     let (a, b) = both(&|s, _| s.faults.to_string());
     out.push(line("fault events", a, b));
+    let (a, b) = both(&|_, r| r.map_or(NONE.to_string(), crashes));
+    out.push(line("store crashes", a, b));
     out.push(section("Availability"));
     let (a, b) = both(&|_, r| share(r.map(|r| &r.availability.overall)));
     out.push(line("overall", a, b));
     let (a, b) = both(&|_, r| share(r.map(|r| &r.availability.outside_faults)));
     out.push(line("outside faults", a, b));
+    let (a, b) = both(&|_, r| r.map_or(NONE.to_string(), gaps));
+    out.push(line("stretches without ok outside faults", a, b));
     let kinds: BTreeSet<String> = [ra, rb]
         .into_iter()
         .flatten()
@@ -223,4 +256,60 @@ fn lines(
         out.push(line(f, a, b));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_checkers::{Event, EventType, History, Process};
+    use serde_json::json;
+
+    fn event(p: Process, kind: EventType, f: &str, ms: u64) -> Event {
+        Event {
+            index: 0,
+            time: Some(ms * 1_000_000),
+            process: p,
+            kind,
+            f: f.into(),
+            key: None,
+            value: json!(null),
+            node: Some("n1".into()),
+            error: None,
+            response: None,
+        }
+    }
+
+    #[test]
+    fn a_run_with_a_crash_and_a_silent_stretch_says_so_beside_the_other() {
+        // Reads every 10 ms: ok for a second, failing for two, ok again; then n2 crashes.
+        let mut events = Vec::new();
+        for (from, to, outcome) in [
+            (0, 1000, EventType::Ok),
+            (1000, 3000, EventType::Fail),
+            (3000, 3500, EventType::Ok),
+        ] {
+            for t in (from..to).step_by(10) {
+                events.push(event(Process::Client(0), EventType::Invoke, "read", t));
+                events.push(event(Process::Client(0), outcome, "read", t + 2));
+            }
+        }
+        events.push(Event {
+            node: Some("n2".into()),
+            value: json!({"node": "n2", "status": "exit code 70"}),
+            ..event(Process::Nemesis, EventType::Info, "node-crash", 3500)
+        });
+        let history = History::from_events(events).unwrap();
+        let health = crate::health::check(&history, crate::health::CrashPolicy::Finding, None);
+        let meta = crate::report::RunMeta::default();
+        let crashed = crate::report::results(&meta, &history, &[health]);
+        assert_eq!(crashes(&crashed), "1 (n2)");
+        assert_eq!(gaps(&crashed), "1, the longest 2.01 s");
+        let quiet = crate::report::results(&meta, &History::default(), &[]);
+        assert_eq!(
+            crashes(&quiet),
+            NONE,
+            "no store-health check, nothing to say"
+        );
+        assert_eq!(gaps(&quiet), NONE);
+    }
 }

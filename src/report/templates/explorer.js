@@ -18,7 +18,7 @@
     var last = data.steps.length + 1, step = 0;
     var order = {};
     data.steps.forEach(function (s, i) { order[s.op] = i; });
-    var left = 80, unit = 46, laneH = 38, top = 10;
+    var left = 120, unit = 46, laneH = 38, top = 10;
     var W = left + unit * (data.ranks + 1.5), H = top + laneH * data.lanes.length + 10;
     function draw() {
       var svg = el("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "font-family": "sans-serif", "font-size": "11" });
@@ -26,7 +26,8 @@
         var y = top + laneH * l + laneH / 2;
         svg.appendChild(el("line", { x1: left, x2: W, y1: y, y2: y, stroke: "#e4e4e8" }));
         var t = el("text", { x: 6, y: y + 4, fill: "#444" });
-        t.textContent = "process " + p;
+        var served = data.lane_nodes[l];
+        t.textContent = "process " + p + (served ? " · " + served : "");
         svg.appendChild(t);
       });
       data.ops.forEach(function (op) {

@@ -28,7 +28,12 @@ function render(){
  var left=80,W=Math.max(view.clientWidth-20,600),LH=18,H=30+LH*order.length+10;
  var svg=el("svg",{width:W,height:H,viewBox:"0 0 "+W+" "+H,"font-family":"sans-serif","font-size":"10"});
  var x=function(v){return left+(W-left-10)*(Math.min(Math.max(v,a),b)-a)/width;};
- meta.windows.forEach(function(f){if(f[1]<a||f[0]>b)return;var r=el("rect",{x:x(f[0]),y:16,width:Math.max(1,x(f[1])-x(f[0])),height:H-20,fill:"#7850aa","fill-opacity":"0.12"});var tt=el("title",{});tt.textContent=f[2];r.appendChild(tt);svg.appendChild(r);var lt=el("text",{x:x(f[0])+2,y:12,fill:"#7850aa"});lt.textContent=f[2];svg.appendChild(lt);});
+ // Fault windows: purple, labelled on top. Crashes: dark, a line where the process died,
+ // labelled at the bottom (staggered: nodes often crash together).
+ var ci=0;meta.windows.forEach(function(f){if(f[1]<a||f[0]>b)return;var crash=f[3]==="crash",col=crash?"#5a143c":"#7850aa";
+  var r=el("rect",{x:x(f[0]),y:16,width:Math.max(1,x(f[1])-x(f[0])),height:H-20,fill:col,"fill-opacity":crash?"0.08":"0.12","class":crash?"tl-crash":"tl-fault"});var tt=el("title",{});tt.textContent=f[2];r.appendChild(tt);svg.appendChild(r);
+  if(crash){if(f[0]>=a)svg.appendChild(el("line",{x1:x(f[0]),x2:x(f[0]),y1:16,y2:H-4,stroke:col,"stroke-width":"2"}));var ct=el("text",{x:x(f[0])+3,y:H-6-12*(ci++%3),fill:col,"font-weight":"bold"});ct.textContent=f[2];svg.appendChild(ct);}
+  else{var lt=el("text",{x:x(f[0])+2,y:12,fill:col});lt.textContent=f[2];svg.appendChild(lt);}});
  order.forEach(function(l,k){var y=30+LH*k;var tx=el("text",{x:4,y:y+12,fill:"#444"});tx.textContent="process "+meta.processes[l];svg.appendChild(tx);svg.appendChild(el("line",{x1:left,x2:W-10,y1:y+LH-1,y2:y+LH-1,stroke:"#eee"}));});
  shown.forEach(function(i){var c=code[i]&3,f=code[i]>>2,s=st[i],e=c===3?end:s+len[i];
   var y=30+LH*lanes[lane[i]]+2,x0=x(s),x1=Math.max(x(e),x0+2);
@@ -60,8 +65,9 @@ function overview(){
  if(!ovOk||ovOk.length!==W){ov.width=W;ovOk=new Float64Array(W);ovBad=new Float64Array(W);ovMax=1;
   for(var i=0;i<n;i++){var b=Math.min(W-1,Math.floor(W*st[i]/end));if((code[i]&3)===0)ovOk[b]++;else ovBad[b]++;}
   for(var k=0;k<W;k++)ovMax=Math.max(ovMax,ovOk[k]+ovBad[k]);}
- ctx.clearRect(0,0,W,H);ctx.fillStyle="rgba(120,80,170,0.15)";
- meta.windows.forEach(function(f){ctx.fillRect(W*f[0]/end,0,Math.max(1,W*(f[1]-f[0])/end),H);});
+ ctx.clearRect(0,0,W,H);
+ meta.windows.forEach(function(f){var crash=f[3]==="crash";ctx.fillStyle=crash?"rgba(90,20,60,0.12)":"rgba(120,80,170,0.15)";ctx.fillRect(W*f[0]/end,0,Math.max(1,W*(f[1]-f[0])/end),H);
+  if(crash){ctx.fillStyle="#5a143c";ctx.fillRect(W*f[0]/end,0,2,H);}});
  for(var c=0;c<W;c++){var ho=(H-2)*ovOk[c]/ovMax,hb=(H-2)*ovBad[c]/ovMax;
   ctx.fillStyle="#2563b5";ctx.fillRect(c,H-ho,1,ho);ctx.fillStyle="#c82828";ctx.fillRect(c,H-ho-hb,1,hb);}
  var w=Number(widthSel.value);ctx.strokeStyle="#111";ctx.lineWidth=2;
