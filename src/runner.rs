@@ -317,6 +317,8 @@ async fn phases(
     let targets: Vec<Target> = nodes.iter().map(|p| p.target.clone()).collect();
     let client = plan.client(targets.clone())?;
     let generator = &plan.generator;
+    let setup = generator.lock().map(|g| g.setup_ops()).unwrap_or_default();
+    workers::setup(&client, rec, &targets, setup, b.setup).await?;
 
     // Main phase.
     let nemesis = schedule.map(|s| {

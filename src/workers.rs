@@ -94,6 +94,52 @@ impl Pacer {
     }
 }
 
+/// Runs the workload's setup operations in order, as process 0 on the first node, before
+/// any worker or fault starts. Each must complete `ok`: a `fail` is tried again (nothing
+/// happened) up to [`SETUP_ATTEMPTS`] times, a second apart; an `info` may still take effect
+/// in the middle of the test, so it ends the run, as does running out of `limit`.
+pub async fn setup(
+    client: &Arc<dyn Client>,
+    rec: &Recorder,
+    targets: &[Target],
+    ops: Vec<Invocation>,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let name = targets[0].node.clone();
+    let all = async {
+        for op in &ops {
+            for attempt in 1..=SETUP_ATTEMPTS {
+                rec.invoke(0, op, &name);
+                let c = client.invoke(0, op).await;
+                rec.complete(0, op, &c, &name);
+                let error = c.error.clone().unwrap_or_default();
+                match c.outcome {
+                    Outcome::Ok => break,
+                    Outcome::Fail if attempt < SETUP_ATTEMPTS => {
+                        tracing::info!("setup: `{}` failed ({error}); trying again", op.f);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    outcome => anyhow::bail!(
+                        "setup: the workload's `{}` on {name} ended {outcome:?} ({error}); the \
+                         store must accept it before the test can start (see history.jsonl)",
+                        op.f
+                    ),
+                }
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(limit, all).await.map_err(|_| {
+        anyhow::anyhow!("setup: the workload's setup did not finish within {limit:?}")
+    })?
+}
+
+/// How many times a setup operation that certainly failed is tried.
+const SETUP_ATTEMPTS: u32 = 5;
+
 /// Reads every key from every node, one fresh process per node, within `limit`.
 pub async fn final_reads(
     client: &Arc<dyn Client>,

@@ -8,6 +8,7 @@ mod report;
 mod run;
 mod serve;
 mod ssh;
+mod workloads;
 
 use std::sync::{Mutex, MutexGuard};
 

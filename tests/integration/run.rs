@@ -679,7 +679,7 @@ fn a_store_answering_garbage_gives_fail_and_info_ops_in_a_valid_history() {
 
 /// The demo store's binary: beside faultline (`cargo build --workspace`, or a `cargo test`
 /// of the workspace), else built there once with the same profile.
-fn demo_binary() -> PathBuf {
+pub(crate) fn demo_binary() -> PathBuf {
     let faultline = PathBuf::from(env!("CARGO_BIN_EXE_faultline"));
     let beside = faultline.with_file_name("faultline-demo");
     if beside.is_file() {
