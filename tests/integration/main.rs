@@ -4,6 +4,7 @@
 mod check_cli;
 mod cluster;
 mod demo_cli;
+mod repeat_cli;
 mod report;
 mod run;
 mod serve;

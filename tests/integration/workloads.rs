@@ -12,7 +12,7 @@ fn repo() -> PathBuf {
 }
 
 /// workloads/demo-<name>.toml with the demo binary's path and `mode` filled in.
-fn spec(dir: &Path, name: &str, mode: &str) -> PathBuf {
+pub(crate) fn spec(dir: &Path, name: &str, mode: &str) -> PathBuf {
     let file = repo().join(format!("workloads/demo-{name}.toml"));
     let source = std::fs::read_to_string(&file).unwrap();
     let binary = serde_json::to_string(crate::run::demo_binary().to_str().unwrap()).unwrap();
