@@ -144,6 +144,7 @@ pub fn check(history: &History, policy: CrashPolicy, final_reads_from: Option<u6
                 kind: CRASH.into(),
                 explanation,
                 data: e.value.clone(),
+                ops: Vec::new(),
             }),
             CrashPolicy::Note => warnings.push(explanation),
         }
@@ -161,6 +162,7 @@ pub fn check(history: &History, policy: CrashPolicy, final_reads_from: Option<u6
                 }
             ),
             data: json!({"node": node, "last_ok": last_ok}),
+            ops: Vec::new(),
         });
     }
     let verdict = if anomalies.is_empty() {

@@ -192,11 +192,13 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
         history.ops.len(),
         history.event_count
     );
-    let checks = plan.check(
+    let mut checks = plan.check(
         &history,
         phase_outcome.final_reads_done,
         phase_outcome.final_reads_from,
     );
+    let nodes: Vec<String> = plans.iter().map(|p| p.node.clone()).collect();
+    report::placing::place_anomalies(&mut checks, &history, &nodes);
     let meta = RunMeta {
         spec_name: spec.name.clone(),
         store: if opts.store.is_empty() {
@@ -204,7 +206,7 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
         } else {
             opts.store.clone()
         },
-        nodes: plans.iter().map(|p| p.node.clone()).collect(),
+        nodes,
         seed: Some(seed),
         command_line: opts.command_line.clone(),
         started: Some(started_wall),

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{json, Value};
 
 use crate::history::{integer, History, Op, Outcome};
-use crate::verdict::{Anomaly, Budget, CheckResult, Checker, Verdict, MAX_ANOMALIES};
+use crate::verdict::{Anomaly, Budget, CheckResult, Checker, OpRef, Verdict, MAX_ANOMALIES};
 
 /// The bank checker; see the module docs.
 #[derive(Clone, Debug, Default)]
@@ -122,6 +122,7 @@ impl Checker for Bank {
                                 read.line
                             ),
                             data: json!({"key": key, "line": read.line, "balances": read.raw}),
+                            ops: vec![OpRef::id(read.op)],
                         });
                     }
                 }
@@ -155,6 +156,7 @@ impl Checker for Bank {
 }
 
 struct Snapshot<'a> {
+    op: usize,
     line: usize,
     raw: &'a Value,
     balances: Vec<(&'a str, Option<i128>)>,
@@ -222,6 +224,7 @@ fn snapshots<'a>(ops: &[&'a Op]) -> Result<Vec<Snapshot<'a>>, String> {
             balances.push((account.as_str(), b));
         }
         reads.push(Snapshot {
+            op: op.id,
             line: op.line,
             raw: &op.value,
             balances,

@@ -29,7 +29,7 @@
 use serde_json::{json, Value};
 
 use crate::history::{integer, History, Op, Outcome};
-use crate::verdict::{Anomaly, Budget, CheckResult, Checker, Verdict, MAX_ANOMALIES};
+use crate::verdict::{Anomaly, Budget, CheckResult, Checker, OpRef, Verdict, MAX_ANOMALIES};
 
 /// The counter checker; see the module docs.
 #[derive(Clone, Debug, Default)]
@@ -78,6 +78,7 @@ impl Checker for Counter {
 }
 
 struct BadRead {
+    op: usize,
     line: usize,
     value: i128,
     lower: i128,
@@ -95,6 +96,7 @@ impl BadRead {
             ),
             data: json!({"key": key, "line": self.line, "read": self.value.to_string(),
                 "lower": self.lower.to_string(), "upper": self.upper.to_string()}),
+            ops: vec![OpRef::id(self.op)],
         }
     }
 }
@@ -171,6 +173,7 @@ fn check_key(ops: &[&Op], initial: i64) -> Result<KeyFound, String> {
                 let (op, value) = reads[r];
                 if value < lower || value > upper {
                     bad.push(BadRead {
+                        op: op.id,
                         line: op.line,
                         value,
                         lower,

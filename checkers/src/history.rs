@@ -195,6 +195,20 @@ pub struct Op {
 }
 
 impl Op {
+    /// Where and when the op ran, for explanations: ` on n3 at 5.104 s`; the parts the
+    /// history does not carry are left out.
+    pub fn whereabouts(&self) -> String {
+        let mut s = String::new();
+        if let Some(node) = &self.node {
+            s.push_str(" on ");
+            s.push_str(node);
+        }
+        if let Some(ns) = self.invoke_time {
+            s.push_str(&format!(" at {:.3} s", ns as f64 / 1e9));
+        }
+        s
+    }
+
     /// True when the operation certainly precedes `other` in real time.
     pub fn precedes(&self, other: &Op) -> bool {
         matches!(self.complete_pos, Some(c) if c < other.invoke_pos)

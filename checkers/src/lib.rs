@@ -32,4 +32,4 @@ pub mod set;
 pub mod unique_ids;
 
 pub use history::{Event, EventType, History, HistoryBuilder, HistoryError, Op, Outcome, Process};
-pub use verdict::{Anomaly, Budget, CheckResult, Checker, Verdict};
+pub use verdict::{fill_op_refs, Anomaly, Budget, CheckResult, Checker, OpRef, Verdict};

@@ -40,7 +40,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use crate::history::{History, Op, Outcome};
-use crate::verdict::{Anomaly, Budget, CheckResult, Checker, Verdict};
+use crate::verdict::{Anomaly, Budget, CheckResult, Checker, OpRef, Verdict};
 
 /// Jepsen's `set-full` checker; see the module docs.
 #[derive(Clone, Debug, Default)]
@@ -60,7 +60,7 @@ impl Checker for SetFull {
     fn check(&self, history: &History, _budget: &Budget) -> CheckResult {
         let mut totals = Counts::default();
         let mut found: HashMap<&'static str, Vec<Value>> = HashMap::new();
-        let mut explanations: HashMap<&'static str, Vec<String>> = HashMap::new();
+        let mut explanations: HashMap<&'static str, Vec<(String, Vec<usize>)>> = HashMap::new();
         for (key, ops) in history.ops_by_key() {
             let outcome = match check_key(&ops) {
                 Ok(o) => o,
@@ -71,10 +71,11 @@ impl Checker for SetFull {
                 for e in elements {
                     let list = explanations.entry(class).or_default();
                     if list.len() < EXAMPLES {
-                        list.push(match key {
+                        let text = match key {
                             Some(k) => format!("key {k}: {}", e.explanation),
                             None => e.explanation.clone(),
-                        });
+                        };
+                        list.push((text, e.ops.clone()));
                     }
                     found
                         .entry(class)
@@ -92,7 +93,7 @@ impl SetFull {
         &self,
         counts: Counts,
         found: HashMap<&'static str, Vec<Value>>,
-        explanations: HashMap<&'static str, Vec<String>>,
+        explanations: HashMap<&'static str, Vec<(String, Vec<usize>)>>,
     ) -> CheckResult {
         let mut bad = vec!["lost", "unexpected", "duplicated"];
         if self.linearizable {
@@ -105,10 +106,17 @@ impl SetFull {
             };
             let examples = explanations.get(class).cloned().unwrap_or_default();
             let more = elements.len().saturating_sub(examples.len());
+            let texts: Vec<&str> = examples.iter().map(|(t, _)| t.as_str()).collect();
+            let mut ops: Vec<usize> = examples
+                .iter()
+                .flat_map(|(_, o)| o.iter().copied())
+                .collect();
+            ops.sort_unstable();
+            ops.dedup();
             let mut explanation = format!(
                 "{} {class} element(s): {}",
                 elements.len(),
-                examples.join("; ")
+                texts.join("; ")
             );
             if more > 0 {
                 explanation.push_str(&format!("; and {more} more"));
@@ -117,6 +125,7 @@ impl SetFull {
                 kind: class.to_string(),
                 explanation,
                 data: json!({"elements": elements}),
+                ops: ops.into_iter().map(OpRef::id).collect(),
             });
         }
         let verdict = if !anomalies.is_empty() {
@@ -194,6 +203,8 @@ impl Counts {
 struct Found {
     element: Value,
     explanation: String,
+    /// The reads the explanation names.
+    ops: Vec<usize>,
 }
 
 struct KeyOutcome {
@@ -307,6 +318,7 @@ fn classify(elements: &[Element], reads: &[Read], dups: &[(usize, usize)]) -> Ke
                         "{value} was read at line {} but {why}",
                         reads[first].op.line
                     ),
+                    ops: vec![reads[first].op.id],
                 });
                 continue;
             }
@@ -337,6 +349,7 @@ fn classify(elements: &[Element], reads: &[Read], dups: &[(usize, usize)]) -> Ke
                          line {} and reappeared later",
                         known.1, reads[r].op.line
                     ),
+                    ops: vec![reads[r].op.id],
                 });
             }
             Judgement::Lost { absent_from } => {
@@ -354,6 +367,7 @@ fn classify(elements: &[Element], reads: &[Read], dups: &[(usize, usize)]) -> Ke
                             None => String::new(),
                         }
                     ),
+                    ops: vec![reads[absent_from].op.id],
                 });
             }
         }
@@ -372,6 +386,7 @@ fn classify(elements: &[Element], reads: &[Read], dups: &[(usize, usize)]) -> Ke
                 "{} appears more than once in the read at line {}",
                 elements[e].value, reads[r].op.line
             ),
+            ops: vec![reads[r].op.id],
         });
     }
     KeyOutcome {

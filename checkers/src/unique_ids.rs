@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::history::{integer, History, Op, Outcome};
-use crate::verdict::{Anomaly, Budget, CheckResult, Checker, Verdict, MAX_ANOMALIES};
+use crate::verdict::{Anomaly, Budget, CheckResult, Checker, OpRef, Verdict, MAX_ANOMALIES};
 
 /// The unique-ids checker; see the module docs.
 #[derive(Clone, Debug, Default)]
@@ -147,6 +147,7 @@ fn duplicate(id: &str, ops: &[&Op]) -> Anomaly {
                 "line": o.line, "process": o.process, "node": o.node,
             })).collect::<Vec<_>>(),
         }),
+        ops: ops.iter().map(|o| OpRef::id(o.id)).collect(),
     }
 }
 

@@ -56,6 +56,105 @@ pub struct Anomaly {
     /// Structured evidence for reports (the ops, the cycle, the states).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub data: Value,
+    /// The operations the anomaly is about, with where and when each ran. A checker names
+    /// them ([`OpRef::id`]); [`OpRef::fill`] adds the rest from the history, and the caller
+    /// that knows the fault kinds adds the faults in force.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ops: Vec<OpRef>,
+}
+
+/// One operation an anomaly is about, placed in the run: the node that served it, when it
+/// ran on the history's clock, and the faults in force meanwhile — what a person needs to
+/// put the anomaly beside the fault schedule and the nodes' logs.
+///
+/// ```json
+/// {"op": 68, "line": 137, "process": 8, "node": "n3", "start_s": 5.104, "end_s": 5.131,
+///  "faults": ["partition n1,n2 | n3,n4,n5"]}
+/// ```
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct OpRef {
+    /// The op's id ([`Op::id`](crate::history::Op::id)).
+    pub op: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Invocation and completion, seconds since the history's origin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_s: Option<f64>,
+    /// Labels of the faults in force at some moment while the op ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<String>,
+}
+
+impl OpRef {
+    /// The op with id `op`, to be filled in from the history.
+    pub fn id(op: usize) -> OpRef {
+        OpRef {
+            op,
+            ..OpRef::default()
+        }
+    }
+
+    /// Fills what the history says about the op; an id the history lacks is left bare.
+    pub fn fill(&mut self, history: &History) {
+        let Some(op) = history.ops.get(self.op) else {
+            return;
+        };
+        let secs = |ns: u64| (ns as f64 / 1e6).round() / 1e3;
+        self.line = Some(op.line);
+        self.process = Some(op.process);
+        self.node.clone_from(&op.node);
+        self.start_s = op.invoke_time.map(secs);
+        self.end_s = op.complete_time.map(secs);
+    }
+
+    /// `op 68 (process 8) on n3 at 5.104 s, during partition n1,n2 | n3,n4,n5`.
+    pub fn describe(&self) -> String {
+        let mut s = format!("op {}", self.op);
+        if let Some(p) = self.process {
+            s.push_str(&format!(" (process {p})"));
+        }
+        if let Some(n) = &self.node {
+            s.push_str(&format!(" on {n}"));
+        }
+        if let Some(t) = self.start_s {
+            s.push_str(&format!(" at {t:.3} s"));
+        }
+        if !self.faults.is_empty() {
+            s.push_str(&format!(", during {}", self.faults.join(" and ")));
+        }
+        s
+    }
+}
+
+impl Anomaly {
+    /// Its ops, described where and when they ran, for a line under the explanation
+    /// (`None` when it names none). Lists at most four.
+    pub fn placed(&self) -> Option<String> {
+        const SHOWN: usize = 4;
+        if self.ops.is_empty() {
+            return None;
+        }
+        let mut s: Vec<String> = self.ops.iter().take(SHOWN).map(OpRef::describe).collect();
+        if self.ops.len() > SHOWN {
+            s.push(format!("and {} more", self.ops.len() - SHOWN));
+        }
+        Some(s.join("; "))
+    }
+}
+
+/// Fills every anomaly's ops from `history` ([`OpRef::fill`]).
+pub fn fill_op_refs(results: &mut [CheckResult], history: &History) {
+    for a in results.iter_mut().flat_map(|r| r.anomalies.iter_mut()) {
+        for op in &mut a.ops {
+            op.fill(history);
+        }
+    }
 }
 
 /// What one checker concluded about one history.
@@ -184,6 +283,34 @@ pub fn unknown_function(checker: &dyn Checker, history: &History) -> Option<Hist
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_anomalys_ops_are_placed_on_their_node_at_their_time() {
+        let jsonl = r#"{"process":0,"type":"invoke","f":"write","value":1,"time":1000000000,"node":"n1"}
+{"process":0,"type":"ok","f":"write","value":1,"time":1100000000,"node":"n1"}
+{"process":1,"type":"invoke","f":"read","value":null,"time":2500000000,"node":"n3"}
+{"process":1,"type":"ok","f":"read","value":0,"time":2600000000,"node":"n3"}
+"#;
+        let history = crate::format::jsonl::read_jsonl(jsonl.as_bytes(), "h.jsonl").unwrap();
+        let checker = crate::registry::build("register", &Default::default()).unwrap();
+        let mut results = vec![checker.check(&history, &Budget::default())];
+        assert_eq!(results[0].verdict, Verdict::Invalid);
+        assert!(
+            results[0]
+                .summary
+                .contains("read by process 1 on n3 at 2.500 s returned 0"),
+            "{}",
+            results[0].summary
+        );
+        fill_op_refs(&mut results, &history);
+        let mut placed = results[0].anomalies[0].clone();
+        placed.ops[0].faults.push("partition n1 | n2,n3".into());
+        assert_eq!(
+            placed.placed().as_deref(),
+            Some("op 1 (process 1) on n3 at 2.500 s, during partition n1 | n2,n3")
+        );
+        assert_eq!(placed.ops[0].end_s, Some(2.6));
+    }
 
     #[test]
     fn invalid_beats_unknown_beats_valid() {

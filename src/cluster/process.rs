@@ -127,16 +127,6 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Option<std::process::Exit
     }
 }
 
-/// The origin of the stamps on the daemons' log lines: a run sets it to its history's time
-/// origin, so each line a store writes carries the same clock as the history's `time`.
-static LOG_ORIGIN: Mutex<Option<Instant>> = Mutex::new(None);
-
-/// Stamps every line the local daemons started from now on write, with the seconds since
-/// `origin` (`None`: lines are written as they come).
-pub fn stamp_logs_from(origin: Option<Instant>) {
-    *LOG_ORIGIN.lock().unwrap_or_else(|p| p.into_inner()) = origin;
-}
-
 /// Copies `pipe` into `log` line by line, each line stamped `[  12.345678s] ` with the
 /// seconds since `origin` at the moment it was read. Ends when the daemon's side closes.
 fn stamp_lines(
@@ -159,7 +149,7 @@ fn stamp_lines(
                 if line.last() != Some(&b'\n') {
                     line.push(b'\n');
                 }
-                let stamp = format!("[{:>12.6}s] ", origin.elapsed().as_secs_f64());
+                let stamp = super::logstamp::prefix(origin.elapsed().as_secs_f64());
                 let mut file = log.lock().unwrap_or_else(|p| p.into_inner());
                 let _ = file.write_all(stamp.as_bytes());
                 let _ = file.write_all(&line);
@@ -228,7 +218,7 @@ impl DaemonSlot {
             daemon.argv,
             chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ")
         );
-        let origin = *LOG_ORIGIN.lock().unwrap_or_else(|p| p.into_inner());
+        let origin = super::logstamp::origin();
         let mut cmd = command(daemon);
         cmd.current_dir(daemon.cwd.as_deref().unwrap_or(&self.node_dir))
             .envs(&daemon.env)

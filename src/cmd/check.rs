@@ -367,11 +367,16 @@ fn check_one(config: &Config, path: &Path, report_dir: Option<&Path>) -> Outcome
             });
         }
     }
-    let result = if history.ops.is_empty() {
+    let mut result = if history.ops.is_empty() {
         no_operation(config, history.event_count)
     } else {
         run_checker(config, &history, started)
     };
+    crate::report::placing::place_anomalies(
+        std::slice::from_mut(&mut result),
+        &history,
+        &nodes_of(&history),
+    );
     let mut warnings = history.warnings.clone();
     warnings.extend(result.warnings.iter().cloned());
     let mut code = Code::from(result.verdict);
@@ -395,6 +400,16 @@ fn check_one(config: &Config, path: &Path, report_dir: Option<&Path>) -> Outcome
     };
     drop_aside(history);
     outcome
+}
+
+/// The nodes the history's ops name, for labelling the sides of its faults.
+fn nodes_of(history: &History) -> Vec<String> {
+    let nodes: std::collections::BTreeSet<&str> = history
+        .ops
+        .iter()
+        .filter_map(|o| o.node.as_deref())
+        .collect();
+    nodes.into_iter().map(String::from).collect()
 }
 
 /// Frees a history on a thread of its own. A million ops are millions of small allocations
@@ -575,16 +590,21 @@ fn print_outcome(out: &mut impl io::Write, o: &Outcome) {
         o.elapsed.as_millis(),
         r.summary
     );
-    // A summary may already carry the explanation of its only anomaly; say it once.
-    for a in r
-        .anomalies
-        .iter()
-        .filter(|a| !r.summary.contains(&a.explanation))
-    {
+    for a in &r.anomalies {
+        // A summary may already carry the explanation of its only anomaly; say it once.
+        if r.summary.contains(&a.explanation) {
+            if let Some(placed) = a.placed() {
+                let _ = writeln!(out, "  {} at {placed}", a.kind);
+            }
+            continue;
+        }
         let mut lines = a.explanation.lines();
         let _ = writeln!(out, "  {}: {}", a.kind, lines.next().unwrap_or(""));
         for line in lines {
             let _ = writeln!(out, "    {line}");
+        }
+        if let Some(placed) = a.placed() {
+            let _ = writeln!(out, "    at {placed}");
         }
     }
     for w in &o.warnings {

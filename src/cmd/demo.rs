@@ -255,7 +255,17 @@ fn witness(c: &CheckResult) -> String {
             _ => c.summary.clone(),
         },
     };
-    text.trim().trim_end_matches('.').to_string()
+    let text = text.trim().trim_end_matches('.');
+    let faults = c
+        .anomalies
+        .first()
+        .and_then(|a| a.ops.first())
+        .map(|op| op.faults.join(" and "))
+        .filter(|f| !f.is_empty());
+    match faults {
+        Some(f) => format!("{text}, during {f}"),
+        None => text.to_string(),
+    }
 }
 
 fn capitalised(s: &str) -> String {

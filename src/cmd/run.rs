@@ -185,6 +185,7 @@ fn print_outcome(name: &str, outcome: &RunOutcome) {
     );
     for c in &outcome.checks {
         crate::outln!("  {}: {} — {}", c.checker, c.verdict, c.summary);
+        print_placed(c);
     }
 }
 
@@ -326,6 +327,23 @@ fn table(rows: &[Row]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Where and when the ops of a check's first anomalies ran, one line each, so that an
+/// anomaly can be put beside the faults without opening the report.
+fn print_placed(c: &faultline_checkers::CheckResult) {
+    const SHOWN: usize = 3;
+    for a in c.anomalies.iter().take(SHOWN) {
+        if let Some(placed) = a.placed() {
+            crate::outln!("    {}: {placed}", a.kind);
+        }
+    }
+    if c.anomalies.len() > SHOWN {
+        crate::outln!(
+            "    and {} more anomalies (results.json, report.html)",
+            c.anomalies.len() - SHOWN
+        );
+    }
 }
 
 #[cfg(test)]

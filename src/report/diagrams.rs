@@ -487,6 +487,7 @@ mod tests {
                 kind: "G-single".into(),
                 explanation: String::new(),
                 data,
+                ops: Vec::new(),
             }],
             details: Value::Null,
             warnings: vec![],
@@ -513,6 +514,7 @@ mod tests {
             kind: "nonlinearizable".into(),
             explanation: String::new(),
             data: failure(op, key),
+            ops: Vec::new(),
         };
         let c = CheckResult {
             checker: "linearizable".into(),

@@ -286,6 +286,7 @@ mod tests {
                     kind: "lost".into(),
                     explanation: format!("element {i} was acknowledged and never read"),
                     data: serde_json::Value::Null,
+                    ops: Vec::new(),
                 })
                 .collect(),
             details: serde_json::Value::Null,

@@ -125,6 +125,7 @@ mod tests {
                 kind: "nonlinearizable".into(),
                 explanation: explanation.into(),
                 data: serde_json::Value::Null,
+                ops: Vec::new(),
             }],
             details: serde_json::Value::Null,
             warnings: vec![],

@@ -37,6 +37,7 @@ pub mod diagrams;
 pub mod escape;
 mod html;
 pub mod junit;
+pub mod placing;
 mod plots;
 pub mod runs;
 pub mod stats;

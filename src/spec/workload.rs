@@ -81,6 +81,11 @@ pub struct CheckerSpec {
     /// (`read-committed`, `snapshot-isolation`, `serializable`, `strict-serializable`).
     /// Default `strict-serializable`.
     pub consistency_model: Option<ConsistencyModel>,
+    /// For `set-full`: the store promises linearizable reads, so a stale read (an element
+    /// missing from a read that began after the element was known present, and seen again
+    /// later) makes the history invalid. Default false: stale reads are counted, not
+    /// anomalies (the right choice for stores with eventually consistent reads).
+    pub set_linearizable: bool,
 }
 
 impl LoadedSpec {

@@ -8,6 +8,7 @@ mod repeat_cli;
 mod report;
 mod run;
 mod serve;
+mod set_reads;
 mod ssh;
 mod workloads;
 

@@ -462,6 +462,7 @@ fn values_holding_markup_render_as_text_not_elements() {
         kind: HOSTILE.into(),
         explanation: HOSTILE.into(),
         data: Value::Null,
+        ops: Vec::new(),
     }];
     result.details = json!({"key": HOSTILE, "model": HOSTILE, "failing_op": 1, "states": [HOSTILE], "prefix": [0]});
     let mut m = meta(dir.path(), HOSTILE);

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use faultline_checkers::{Event, History, Outcome};
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Runs `faultline run SPEC --out DIR ARGS...` to the end.
-fn run(spec: &Path, out: &Path, args: &[&str]) -> Output {
+pub(crate) fn run(spec: &Path, out: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_faultline"))
         .arg("run")
         .arg(spec)
@@ -36,7 +36,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// `out`'s stdout, after asserting that it exited with `code` (both streams shown if not).
-fn stdout_of(out: &Output, code: i32) -> String {
+pub(crate) fn stdout_of(out: &Output, code: i32) -> String {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(
         out.status.code(),
@@ -47,7 +47,7 @@ fn stdout_of(out: &Output, code: i32) -> String {
 }
 
 /// The run directory of the latest run of `name` under `out`.
-fn latest(out: &Path, name: &str) -> PathBuf {
+pub(crate) fn latest(out: &Path, name: &str) -> PathBuf {
     let link = out.join(name).join("latest");
     std::fs::canonicalize(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()))
 }
@@ -166,7 +166,7 @@ impl Drop for LeakGuard {
 }
 
 /// Asserts that no namespace, link or process of the run in `run_dir` is left.
-fn assert_nothing_left(run_dir: &Path) {
+pub(crate) fn assert_nothing_left(run_dir: &Path) {
     let id = cluster_id(run_dir);
     let prefix = format!("fl{id}");
     let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();

@@ -890,6 +890,22 @@ fn etcd_over_ssh_gives_the_same_verdicts_as_locally() {
         log.contains("--- faultline: starting") && log.contains("etcd"),
         "{log}"
     );
+    // The host stamped every line the store wrote; fetched, they are on the history's clock.
+    let stamps: Vec<f64> = log
+        .lines()
+        .filter(|l| !l.starts_with("--- faultline"))
+        .map(|l| {
+            let (t, _) = l[1..]
+                .split_once("s] ")
+                .unwrap_or_else(|| panic!("unstamped: {l}"));
+            t.trim().parse().unwrap()
+        })
+        .collect();
+    assert!(!stamps.is_empty(), "{log}");
+    assert!(
+        stamps.iter().all(|t| (-15.0..40.0).contains(t)),
+        "times outside the run: {stamps:?}"
+    );
     let history = fs::read_to_string(run_dir.join("history.jsonl")).unwrap();
     assert!(history.contains("\"start-partition\"") && history.contains("\"stop-partition\""));
     assert_hosts_clean(&lab);

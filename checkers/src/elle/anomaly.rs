@@ -57,7 +57,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::verdict::{Anomaly, CheckResult, Verdict};
+use crate::verdict::{Anomaly, CheckResult, OpRef, Verdict};
 
 use super::graph::{kind_name, Hop, PROCESS, REALTIME, WR, WW};
 use super::txn::{Shape, Txns, NIL};
@@ -296,6 +296,20 @@ impl Cycle {
     }
 }
 
+/// The transactions an anomaly's evidence names: its `ops`, or its cycle's steps.
+fn op_refs(data: &Value) -> Vec<OpRef> {
+    if let Some(cycle) = Cycle::from_json(data) {
+        return cycle.cycle.iter().map(|s| OpRef::id(s.op)).collect();
+    }
+    data.get("ops")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+        .map(|id| OpRef::id(id as usize))
+        .collect()
+}
+
 fn transactions(n: usize) -> String {
     if n == 1 {
         "1 transaction".to_string()
@@ -386,6 +400,7 @@ pub(crate) fn result(
                     kind: kind.clone(),
                     explanation: f.explanation.clone(),
                     data: f.data.clone(),
+                    ops: op_refs(&f.data),
                 });
             }
         }

@@ -51,7 +51,7 @@ use serde_json::Value;
 
 use crate::history::{History, Op, Outcome};
 use crate::model::{describe_value, Compiled, Model, ModelKind, ModelOptions};
-use crate::verdict::{Anomaly, Budget, CheckResult, Checker, Verdict};
+use crate::verdict::{Anomaly, Budget, CheckResult, Checker, OpRef, Verdict};
 
 use reduce::Role;
 use search::{Deadline, Limits, Outcome as SearchOutcome, SearchOp, Stuck};
@@ -508,13 +508,15 @@ impl KeyReport {
     }
 }
 
-/// `read by process 4 returned 2`, `write 3 by process 2 (indeterminate: info)`, `cas [1,2] by ...`.
+/// `read by process 4 on n3 at 5.104 s returned 2`, `write 3 by process 2 (indeterminate:
+/// info)`, `cas [1,2] by ...` (node and time when the history has them).
 pub fn describe_op(op: &Op) -> String {
     let what = match (op.f.as_str(), op.outcome) {
         ("read", Outcome::Ok) => {
             return format!(
-                "read by process {} returned {}",
+                "read by process {}{} returned {}",
                 op.process,
+                op.whereabouts(),
                 describe_value(&op.value)
             )
         }
@@ -528,7 +530,11 @@ pub fn describe_op(op: &Op) -> String {
     } else {
         ""
     };
-    format!("{what} by process {}{unknown}", op.process)
+    format!(
+        "{what} by process {}{}{unknown}",
+        op.process,
+        op.whereabouts()
+    )
 }
 
 fn join_or(items: &[String]) -> String {
@@ -594,6 +600,7 @@ fn summarize(model: ModelKind, reports: Vec<KeyReport>) -> CheckResult {
             kind: "nonlinearizable".to_string(),
             explanation: f.explanation.clone(),
             data: serde_json::to_value(f).unwrap_or(Value::Null),
+            ops: vec![OpRef::id(f.failing_op)],
         })
         .collect();
     details.failure = failures.first().map(|f| (*f).clone());

@@ -126,6 +126,7 @@ impl SshCluster {
                 touched: Mutex::new(false),
                 clock: Mutex::new(ClockState::default()),
                 watch: Mutex::new(Default::default()),
+                host_clock: Mutex::new(None),
             }));
         }
         let nodes = ssh_nodes

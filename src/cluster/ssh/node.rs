@@ -17,6 +17,7 @@ use super::clock::ClockState;
 use super::hosts::{SshHost, SshOptions};
 use super::scripts;
 use super::transport::REMOTE_TIMEOUT;
+use crate::cluster::logstamp::{self, HostClock};
 use crate::cluster::{ClockControl, Daemon, Error, Node, Output, Result};
 
 /// One host.
@@ -39,6 +40,9 @@ pub struct SshNode {
     pub(super) clock: Mutex<ClockState>,
     /// Whether faultline is ending the daemon, and whether its own exit was reported.
     pub(super) watch: Mutex<Watch>,
+    /// The host's wall clock against ours, measured at setup, to put its log lines on the
+    /// history's clock.
+    pub(super) host_clock: Mutex<Option<HostClock>>,
 }
 
 /// What [`Node::unexpected_exit`] needs to report an exit once, and only one nobody caused.
@@ -64,6 +68,19 @@ impl SshNode {
         format!("node {} ({})", self.name, self.destination())
     }
 
+    /// Puts the host-stamped lines of the fetched log `path` on the history's clock.
+    fn restamp(&self, path: &Path) -> Result<()> {
+        let raw =
+            fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let text = String::from_utf8_lossy(&raw);
+        let restamped = logstamp::restamp(&text, *lock(&self.host_clock));
+        if restamped != text {
+            fs::write(path, restamped)
+                .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        }
+        Ok(())
+    }
+
     pub(super) fn pidfile(&self) -> PathBuf {
         self.dir.join("daemon.pid")
     }
@@ -76,6 +93,15 @@ impl SshNode {
             &scripts::setup(&self.dir, &self.chain),
             REMOTE_TIMEOUT,
         )?;
+        // Before any clock fault, so that the offset is the host's own. A host whose time
+        // cannot be read keeps its log lines' host stamps.
+        *lock(&self.host_clock) = HostClock::measure(|| {
+            self.call_ok("reading the clock", logstamp::HOST_NOW, REMOTE_TIMEOUT)
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        });
         Ok(())
     }
 
@@ -281,6 +307,7 @@ impl Node for SshNode {
                     raw.stderr.trim().to_string(),
                 ));
             }
+            self.restamp(&dest)?;
             copied.push(dest);
         }
         copied.sort();

@@ -136,8 +136,11 @@ pub(super) fn is_alive(pidfile: &Path) -> String {
     )
 }
 
-/// Starts `daemon` in its own session, output appended to `log`, and prints the pidfile
-/// (`pid start_ticks`) once the leader has written it.
+/// Starts `daemon` in its own session, its output stamped with the host's clock line by line
+/// ([`crate::cluster::logstamp`]) and appended to `log`, and prints the pidfile
+/// (`pid start_ticks`) once the leader has written it. The stamping loop is not in the
+/// daemon's process group, so signals to the group miss it; it ends when the daemon's last
+/// process has closed the pipe.
 pub(super) fn spawn(daemon: &Daemon, dir: &Path, pidfile: &Path, log: &Path) -> String {
     let mut command: Vec<String> = vec!["env".into()];
     command.extend(daemon.env.iter().map(|(k, v)| format!("{k}={v}")));
@@ -159,7 +162,8 @@ pub(super) fn spawn(daemon: &Daemon, dir: &Path, pidfile: &Path, log: &Path) -> 
          rm -f \"$P\"\n\
          printf '%s\\n' {banner} >> \"$L\"\n\
          cd {cwd} || exit 16\n\
-         setsid nohup sh -c {leader} faultline-daemon \"$P\" {command} >> \"$L\" 2>&1 < /dev/null &\n\
+         setsid nohup sh -c {leader} faultline-daemon \"$P\" {command} 2>&1 < /dev/null \
+           | setsid sh -c {stamper} >> \"$L\" 2>&1 &\n\
          i=0; while [ ! -s \"$P\" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done\n\
          [ -s \"$P\" ] || {{ echo 'the daemon did not record its pid within 5 s' >&2; exit 18; }}\n\
          cat \"$P\"\n",
@@ -169,6 +173,7 @@ pub(super) fn spawn(daemon: &Daemon, dir: &Path, pidfile: &Path, log: &Path) -> 
         banner = shell_quote(&banner),
         cwd = quote_path(cwd),
         leader = shell_quote(leader),
+        stamper = shell_quote(crate::cluster::logstamp::HOST_STAMPER),
         command = quote_all(&command),
     )
 }
