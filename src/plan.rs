@@ -165,10 +165,18 @@ fn build_checker(spec: &Spec) -> anyhow::Result<Box<dyn Checker>> {
         .name
         .clone()
         .unwrap_or_else(|| spec.workload.name.default_checker().to_string());
+    let descriptor = spec.workload.name.descriptor();
     let options = CheckerOptions {
         nil_read_matches_any: spec.checker.nil_read_matches_any,
         set_linearizable: spec.checker.set_linearizable,
         consistency: spec.checker.consistency_model,
+        // What the workload's setup makes of the store (the bank's opening balances) is
+        // known to its own checker; another checker is judged without it.
+        initial: if name == descriptor.default_checker {
+            (descriptor.checker_initial)(&spec.workload)
+        } else {
+            serde_json::Value::Null
+        },
         ..CheckerOptions::default()
     };
     registry::build(&name, &options)

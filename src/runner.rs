@@ -333,6 +333,8 @@ async fn phases(
     // From here to teardown, a store process that exits on its own is a finding.
     let watcher = crate::health::Watcher::start(cluster.clone(), rec.clone());
     let generator = &plan.generator;
+    let setup = generator.lock().map(|g| g.setup_ops()).unwrap_or_default();
+    workers::setup(&client, rec, &targets, setup, b.setup).await?;
 
     // Main phase.
     let nemesis = schedule.map(|s| {

@@ -94,6 +94,52 @@ impl Pacer {
     }
 }
 
+/// Runs the workload's setup operations in order, as process 0 on the first node, before
+/// any worker or fault starts. Each must complete `ok`: a `fail` is tried again (nothing
+/// happened) up to [`SETUP_ATTEMPTS`] times, a second apart; an `info` may still take effect
+/// in the middle of the test, so it ends the run, as does running out of `limit`.
+pub async fn setup(
+    client: &Arc<dyn Client>,
+    rec: &Recorder,
+    targets: &[Target],
+    ops: Vec<Invocation>,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let name = targets[0].node.clone();
+    let all = async {
+        for op in &ops {
+            for attempt in 1..=SETUP_ATTEMPTS {
+                rec.invoke(0, op, &name);
+                let c = client.invoke(0, op).await;
+                rec.complete(0, op, &c, &name);
+                let error = c.error.clone().unwrap_or_default();
+                match c.outcome {
+                    Outcome::Ok => break,
+                    Outcome::Fail if attempt < SETUP_ATTEMPTS => {
+                        tracing::info!("setup: `{}` failed ({error}); trying again", op.f);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    outcome => anyhow::bail!(
+                        "setup: the workload's `{}` on {name} ended {outcome:?} ({error}); the \
+                         store must accept it before the test can start (see history.jsonl)",
+                        op.f
+                    ),
+                }
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(limit, all).await.map_err(|_| {
+        anyhow::anyhow!("setup: the workload's setup did not finish within {limit:?}")
+    })?
+}
+
+/// How many times a setup operation that certainly failed is tried.
+const SETUP_ATTEMPTS: u32 = 5;
+
 /// Reads every key from every node, one fresh process per node, within `limit`.
 pub async fn final_reads(
     client: &Arc<dyn Client>,
@@ -135,6 +181,76 @@ pub async fn final_reads(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::{BoxFuture, Completion};
+
+    /// Answers each invocation with the next of its scripted completions.
+    struct Scripted(Mutex<Vec<Completion>>);
+
+    impl Client for Scripted {
+        fn invoke<'a>(&'a self, _: usize, _: &'a Invocation) -> BoxFuture<'a, Completion> {
+            let next = self.0.lock().unwrap().remove(0);
+            Box::pin(async move { next })
+        }
+    }
+
+    /// Runs one setup op against `answers`; its result and the history's events.
+    fn setup_with(answers: Vec<Completion>) -> (anyhow::Result<()>, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let (rec, writer) =
+            crate::recorder::create(&dir.path().join("h.jsonl"), std::time::Instant::now())
+                .unwrap();
+        let client: Arc<dyn Client> = Arc::new(Scripted(Mutex::new(answers)));
+        let targets = [Target {
+            node: "n1".into(),
+            ip: "127.0.0.1".into(),
+            port: 1,
+        }];
+        let init = Invocation {
+            f: "init".into(),
+            key: None,
+            value: serde_json::json!({"a0": 10}),
+        };
+        let result = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(setup(
+                &client,
+                &rec,
+                &targets,
+                vec![init],
+                Duration::from_secs(60),
+            ));
+        drop(rec);
+        let recorded = writer.finish().unwrap();
+        let kinds = recorded
+            .events
+            .iter()
+            .map(|e| format!("{:?}", e.kind).to_lowercase())
+            .collect();
+        (result, kinds)
+    }
+
+    #[test]
+    fn a_setup_op_that_failed_is_tried_again_and_every_attempt_is_recorded() {
+        let (result, kinds) = setup_with(vec![
+            Completion::fail("unavailable"),
+            Completion::ok(serde_json::Value::Null),
+        ]);
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(kinds, ["invoke", "fail", "invoke", "ok"]);
+    }
+
+    #[test]
+    fn a_setup_op_that_may_have_happened_ends_the_run() {
+        let (result, kinds) = setup_with(vec![Completion::info("timeout")]);
+        let error = result.unwrap_err().to_string();
+        assert!(
+            error.contains("`init`") && error.contains("Info"),
+            "{error}"
+        );
+        assert_eq!(kinds, ["invoke", "info"]);
+    }
 
     #[test]
     fn the_pacer_spaces_invocations_by_the_rate() {

@@ -14,7 +14,8 @@
 //! - [`gen`]: seeded synthetic histories for tests and benchmarks.
 //! - [`format`]: reading and writing histories (JSON Lines, Jepsen EDN and `history.txt`).
 //! - [`registry`]: every checker by name, as `faultline check --model` knows them.
-//! - [`set`], [`counter`], [`bank`]: Jepsen's set-full, counter and bank checkers.
+//! - [`set`], [`counter`], [`bank`], [`unique_ids`]: Jepsen's set-full, counter, bank and
+//!   unique-ids checkers.
 
 pub mod elle;
 pub mod format;
@@ -28,6 +29,7 @@ pub mod bank;
 pub mod counter;
 pub mod registry;
 pub mod set;
+pub mod unique_ids;
 
 pub use history::{Event, EventType, History, HistoryBuilder, HistoryError, Op, Outcome, Process};
 pub use verdict::{fill_op_refs, Anomaly, Budget, CheckResult, Checker, OpRef, Verdict};

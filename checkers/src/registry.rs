@@ -7,7 +7,7 @@
 //!   `mutex`, `set`, `queue`, `multi-register`, `kv`): every operation must appear to take effect at one
 //!   instant between its invocation and completion;
 //! - whole-history checkers: Elle's `list-append` and `rw-register`, and `set-full`,
-//!   `counter`, `bank`.
+//!   `counter`, `bank`, `unique-ids`.
 //!
 //! `set` and `set-full` differ on purpose, as in Jepsen: `set` is the linearizable set model
 //! (every read returns exactly the elements whose adds took effect before it, an exponential
@@ -25,6 +25,7 @@ use crate::elle::{ConsistencyModel, ListAppend, RwRegister};
 use crate::linear::Linearizable;
 use crate::model::{ModelKind, ModelOptions};
 use crate::set::SetFull;
+use crate::unique_ids::UniqueIds;
 use crate::verdict::Checker;
 
 /// A checker name and what it checks.
@@ -84,6 +85,10 @@ pub const CHECKERS: &[CheckerInfo] = &[
     CheckerInfo {
         name: "bank",
         description: "bank (transfer, read): every read conserves the total, no negative balance",
+    },
+    CheckerInfo {
+        name: "unique-ids",
+        description: "unique ids (generate): no id handed to two acknowledged requests",
     },
 ];
 
@@ -149,7 +154,7 @@ pub fn build(name: &str, options: &CheckerOptions) -> Result<Box<dyn Checker>, R
     if options.allow_negative && name != "bank" {
         return refuse("--allow-negative-balances");
     }
-    if !options.initial.is_null() && (is_elle || name == "set-full") {
+    if !options.initial.is_null() && (is_elle || matches!(name, "set-full" | "unique-ids")) {
         return refuse("--initial-value");
     }
     if let Some(model) = model {
@@ -180,6 +185,7 @@ pub fn build(name: &str, options: &CheckerOptions) -> Result<Box<dyn Checker>, R
                 })?,
             },
         }),
+        "unique-ids" => Box::new(UniqueIds),
         "bank" => Box::new(
             Bank::from_initial(&options.initial, options.allow_negative).map_err(RegistryError)?,
         ),

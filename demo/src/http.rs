@@ -78,6 +78,12 @@ async fn route(
         }),
         (&Method::PUT | &Method::POST, ["kv", key]) if !key.is_empty() => parse_write(key, &body),
         (&Method::POST, ["cas", key]) if !key.is_empty() => parse_cas(key, &body),
+        (&Method::PUT | &Method::POST, ["kv"]) => parse_put_all(&body),
+        (&Method::POST, ["read"]) => parse_read_many(&body),
+        (&Method::POST, ["transfer"]) => parse_transfer(&body),
+        (&Method::POST, ["ids", key]) if !key.is_empty() => Ok(Op::NextId {
+            key: key.to_string(),
+        }),
         (&Method::POST, ["txn"]) => {
             parse_json(&body).and_then(|v| store::parse_txn(&v).map(|ops| Op::Txn { ops }))
         }
@@ -280,6 +286,48 @@ fn parse_cas(key: &str, body: &Bytes) -> Result<Op, String> {
         key: key.to_string(),
         expected,
         new,
+    })
+}
+
+/// `{"values": {k: v, ...}}`, or `{"value": {...}}` as the history writes it.
+fn parse_put_all(body: &Bytes) -> Result<Op, String> {
+    let v = parse_json(body)?;
+    let map = v
+        .get("values")
+        .or_else(|| v.get("value"))
+        .and_then(Value::as_object)
+        .ok_or("expected {\"values\": {key: value, ...}}")?;
+    Ok(Op::PutAll {
+        values: map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+    })
+}
+
+/// `["a", "b"]` or `{"keys": [...]}`: the keys to read, as strings or numbers.
+fn parse_read_many(body: &Bytes) -> Result<Op, String> {
+    let v = parse_json(body)?;
+    let list = match &v {
+        Value::Array(list) => list,
+        other => other
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or("expected a list of keys, or {\"keys\": [...]}")?,
+    };
+    let keys = list.iter().map(store::key_of).collect::<Result<_, _>>()?;
+    Ok(Op::ReadMany { keys })
+}
+
+/// `{"from": a, "to": b, "amount": n}`, or the same under `"value"`.
+fn parse_transfer(body: &Bytes) -> Result<Op, String> {
+    let v = parse_json(body)?;
+    let t = v.get("value").filter(|t| t.is_object()).unwrap_or(&v);
+    let amount = field(t, "amount")?
+        .as_i64()
+        .filter(|a| *a >= 0)
+        .ok_or("`amount` must be a non-negative integer")?;
+    Ok(Op::Transfer {
+        from: store::key_of(field(t, "from")?)?,
+        to: store::key_of(field(t, "to")?)?,
+        amount,
     })
 }
 

@@ -156,6 +156,8 @@ impl Node {
             match op {
                 Op::Cas { key, expected, new } => return self.racy_cas(key, expected, new).await,
                 Op::Txn { ops } => return self.racy_txn(ops).await,
+                Op::Transfer { .. } => return self.racy_transfer(op).await,
+                Op::NextId { key } => return self.racy_next_id(key).await,
                 _ => {}
             }
         }
@@ -228,6 +230,62 @@ impl Node {
         tokio::time::sleep(Duration::from_millis(self.cfg.cas_window_ms)).await;
         match self.sequence(Op::PutAll { values }).await {
             Reply::Done(_) => Reply::Done(outcome),
+            other => other,
+        }
+    }
+
+    /// The lost-updates mode's transfer: read both balances, pause, then write both back —
+    /// a concurrent transfer touching either account in between is undone, and the total
+    /// is no longer what it was.
+    async fn racy_transfer(&self, op: Op) -> Reply {
+        let Op::Transfer { from, to, .. } = &op else {
+            unreachable!("racy_transfer is only called with a transfer");
+        };
+        let keys = vec![from.clone(), to.clone()];
+        let read = match self.sequence(Op::ReadMany { keys }).await {
+            Reply::Done(Outcome::Done(read)) => read,
+            other => return other,
+        };
+        let mut scratch = State::default();
+        for k in [from, to] {
+            let value = read.get(k.as_str()).cloned().unwrap_or(Value::Null);
+            scratch.apply(&crate::store::Change::Put {
+                key: k.clone(),
+                value,
+            });
+        }
+        let (outcome, _) = scratch.execute(&op);
+        if let Outcome::Mismatch { .. } = outcome {
+            return Reply::Done(outcome);
+        }
+        let values = vec![
+            (from.clone(), scratch.get(from)),
+            (to.clone(), scratch.get(to)),
+        ];
+        tokio::time::sleep(Duration::from_millis(self.cfg.cas_window_ms)).await;
+        match self.sequence(Op::PutAll { values }).await {
+            Reply::Done(_) => Reply::Done(outcome),
+            other => other,
+        }
+    }
+
+    /// The lost-updates mode's id: read the counter, pause, write it plus one — two
+    /// concurrent calls both return the same id.
+    async fn racy_next_id(&self, key: String) -> Reply {
+        let current = match self.sequence(Op::Read { key: key.clone() }).await {
+            Reply::Done(Outcome::Done(v)) => v.as_i64().unwrap_or(0),
+            other => return other,
+        };
+        let id = Value::from(current.wrapping_add(1));
+        tokio::time::sleep(Duration::from_millis(self.cfg.cas_window_ms)).await;
+        match self
+            .sequence(Op::Write {
+                key,
+                value: id.clone(),
+            })
+            .await
+        {
+            Reply::Done(_) => Reply::Done(Outcome::Done(id)),
             other => other,
         }
     }

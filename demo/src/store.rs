@@ -34,7 +34,8 @@ pub struct Entry {
 }
 
 /// A micro-operation of a transaction, as Elle writes them: `["r", k, null]`,
-/// `["w", k, v]`, `["append", k, v]`.
+/// `["w", k, v]`, `["append", k, v]`; and `["add", k, n]`, which adds the integer `n` to the
+/// integer at `k` (absent, or not an integer: 0).
 #[derive(Clone, Debug, PartialEq)]
 pub struct MicroOp {
     pub f: MicroF,
@@ -49,6 +50,7 @@ pub enum MicroF {
     Read,
     Write,
     Append,
+    Add,
 }
 
 /// An operation a client asks for.
@@ -69,10 +71,26 @@ pub enum Op {
     Txn {
         ops: Vec<MicroOp>,
     },
-    /// Sets several keys at once; the second half of the lost-updates mode's
-    /// read-then-write transaction.
+    /// Sets several keys at once (`PUT /kv`); also the second half of the lost-updates
+    /// mode's read-then-write operations.
     PutAll {
         values: Vec<(String, Value)>,
+    },
+    /// Reads several keys at once, answering a map of key to value.
+    ReadMany {
+        keys: Vec<String>,
+    },
+    /// Moves `amount` from the integer at `from` to the one at `to` (absent: 0); refused,
+    /// changing nothing, when `from` holds less than `amount`.
+    Transfer {
+        from: String,
+        to: String,
+        amount: i64,
+    },
+    /// Adds one to the integer at `key` (absent: 0) and answers the new value: an id no
+    /// other call of this operation on `key` receives.
+    NextId {
+        key: String,
     },
     /// Changes nothing and answers nothing; used to ask "could this operation commit now?".
     Barrier,
@@ -83,9 +101,13 @@ impl Op {
     /// failure to serve them is a definite failure, never an ambiguous one.
     pub fn is_read_only(&self) -> bool {
         match self {
-            Op::Read { .. } | Op::Barrier => true,
+            Op::Read { .. } | Op::ReadMany { .. } | Op::Barrier => true,
             Op::Txn { ops } => ops.iter().all(|m| m.f == MicroF::Read),
-            Op::Write { .. } | Op::Cas { .. } | Op::PutAll { .. } => false,
+            Op::Write { .. }
+            | Op::Cas { .. }
+            | Op::PutAll { .. }
+            | Op::Transfer { .. }
+            | Op::NextId { .. } => false,
         }
     }
 }
@@ -96,7 +118,8 @@ pub enum Outcome {
     /// The operation happened; the value read (reads), the value written (writes and CAS),
     /// or the transaction with its reads filled in.
     Done(Value),
-    /// A compare-and-set found another value: it did not happen.
+    /// A compare-and-set found another value, or a transfer found too little in its source
+    /// account (`current` is that balance): it did not happen.
     Mismatch { current: Value },
 }
 
@@ -109,6 +132,11 @@ pub struct State {
 impl State {
     pub fn get(&self, key: &str) -> Value {
         self.map.get(key).cloned().unwrap_or(Value::Null)
+    }
+
+    /// The integer at `key`; an absent key, or one holding anything else, counts as 0.
+    pub fn get_int(&self, key: &str) -> i64 {
+        self.map.get(key).and_then(Value::as_i64).unwrap_or(0)
     }
 
     pub fn apply(&mut self, change: &Change) {
@@ -134,6 +162,42 @@ impl State {
     pub fn execute(&mut self, op: &Op) -> (Outcome, Vec<Change>) {
         let changes = match op {
             Op::Read { key } => return (Outcome::Done(self.get(key)), Vec::new()),
+            Op::ReadMany { keys } => {
+                let map = keys.iter().map(|k| (k.clone(), self.get(k))).collect();
+                return (Outcome::Done(Value::Object(map)), Vec::new());
+            }
+            Op::Transfer { from, to, amount } => {
+                let current = self.get_int(from);
+                if current < *amount {
+                    return (
+                        Outcome::Mismatch {
+                            current: Value::from(current),
+                        },
+                        Vec::new(),
+                    );
+                }
+                let mut changes = vec![Change::Put {
+                    key: from.clone(),
+                    value: Value::from(current - amount),
+                }];
+                self.apply(&changes[0]);
+                // Read after the first change, so a transfer to itself changes nothing.
+                changes.push(Change::Put {
+                    key: to.clone(),
+                    value: Value::from(self.get_int(to).wrapping_add(*amount)),
+                });
+                self.apply(&changes[1]);
+                return (Outcome::Done(op.transfer_value()), changes);
+            }
+            Op::NextId { key } => {
+                let id = Value::from(self.get_int(key).wrapping_add(1));
+                let change = Change::Put {
+                    key: key.clone(),
+                    value: id.clone(),
+                };
+                self.apply(&change);
+                return (Outcome::Done(id), vec![change]);
+            }
             Op::Barrier => return (Outcome::Done(Value::Null), Vec::new()),
             Op::Write { key, value } => vec![Change::Put {
                 key: key.clone(),
@@ -162,17 +226,23 @@ impl State {
                 for m in ops {
                     let value = match m.f {
                         MicroF::Read => self.get(&m.key),
-                        MicroF::Write | MicroF::Append => {
-                            let change = if m.f == MicroF::Write {
-                                Change::Put {
+                        MicroF::Write | MicroF::Append | MicroF::Add => {
+                            let change = match m.f {
+                                MicroF::Write => Change::Put {
                                     key: m.key.clone(),
                                     value: m.value.clone(),
-                                }
-                            } else {
-                                Change::Append {
+                                },
+                                MicroF::Add => Change::Put {
+                                    key: m.key.clone(),
+                                    value: Value::from(
+                                        self.get_int(&m.key)
+                                            .wrapping_add(m.value.as_i64().unwrap_or(0)),
+                                    ),
+                                },
+                                _ => Change::Append {
                                     key: m.key.clone(),
                                     value: m.value.clone(),
-                                }
+                                },
                             };
                             // Later micro-ops of the same transaction see this one.
                             self.apply(&change);
@@ -191,9 +261,22 @@ impl State {
         let written = match op {
             Op::Write { value, .. } => value.clone(),
             Op::Cas { new, .. } => new.clone(),
+            Op::PutAll { values } => Value::Object(values.iter().cloned().collect()),
             _ => Value::Null,
         };
         (Outcome::Done(written), changes)
+    }
+}
+
+impl Op {
+    /// A transfer as the history writes it: `{"from": a, "to": b, "amount": n}`.
+    pub fn transfer_value(&self) -> Value {
+        match self {
+            Op::Transfer { from, to, amount } => {
+                serde_json::json!({"from": from, "to": to, "amount": amount})
+            }
+            _ => Value::Null,
+        }
     }
 }
 
@@ -204,6 +287,7 @@ impl MicroOp {
             MicroF::Read => "r",
             MicroF::Write => "w",
             MicroF::Append => "append",
+            MicroF::Add => "add",
         };
         Value::Array(vec![Value::from(f), self.key_json.clone(), value])
     }
@@ -243,8 +327,17 @@ fn parse_micro(m: &Value) -> Result<MicroOp, String> {
         Some("r") => MicroF::Read,
         Some("w") => MicroF::Write,
         Some("append") => MicroF::Append,
-        _ => return Err(format!("unknown function {}; use r, w or append", parts[0])),
+        Some("add") => MicroF::Add,
+        _ => {
+            return Err(format!(
+                "unknown function {}; use r, w, append or add",
+                parts[0]
+            ))
+        }
     };
+    if f == MicroF::Add && parts[2].as_i64().is_none() {
+        return Err(format!("add needs an integer, not {}", parts[2]));
+    }
     Ok(MicroOp {
         f,
         key_json: parts[1].clone(),
@@ -318,6 +411,38 @@ mod tests {
         assert_eq!(replica.get("a"), json!(7));
         assert_eq!(replica.get("b"), json!([1, 2]));
         assert_eq!(replica.map, primary.map);
+    }
+
+    #[test]
+    fn adds_sum_up_and_a_transfer_that_would_overdraw_changes_nothing() {
+        let mut state = State::default();
+        let ops = parse_txn(&json!([["add", "c", 3], ["add", "c", 4], ["r", "c", null]])).unwrap();
+        let (outcome, _) = state.execute(&Op::Txn { ops });
+        assert_eq!(
+            outcome,
+            Outcome::Done(json!([["add", "c", 3], ["add", "c", 4], ["r", "c", 7]]))
+        );
+        let transfer = |amount| Op::Transfer {
+            from: "c".into(),
+            to: "d".into(),
+            amount,
+        };
+        let (outcome, changes) = state.execute(&transfer(8));
+        assert_eq!(outcome, Outcome::Mismatch { current: json!(7) });
+        assert!(changes.is_empty());
+        state.execute(&transfer(5));
+        let (read, _) = state.execute(&Op::ReadMany {
+            keys: vec!["c".into(), "d".into()],
+        });
+        assert_eq!(read, Outcome::Done(json!({"c": 2, "d": 5})));
+    }
+
+    #[test]
+    fn every_new_id_differs_from_the_last() {
+        let mut state = State::default();
+        let next = |s: &mut State| s.execute(&Op::NextId { key: "ids".into() }).0;
+        assert_eq!(next(&mut state), Outcome::Done(json!(1)));
+        assert_eq!(next(&mut state), Outcome::Done(json!(2)));
     }
 
     #[test]

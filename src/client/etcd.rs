@@ -16,6 +16,10 @@
 //! without `succeeded` (the gateway omits false fields) and nothing was written: a definite
 //! `fail`. A lost or unrecognised answer to the read is `fail` (it changed nothing); to the
 //! write, `info`.
+//!
+//! Elle's rw-register transactions (`["w", k, v]`, `["r", k, null]`) take the same two
+//! steps ([`Shape::RwRegister`]): each key holds its register's value as JSON text, an
+//! absent key reads `null`, and the guarded write puts each written key's last value.
 
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -23,17 +27,43 @@ use serde_json::{json, Value};
 use super::http::{CompiledOp, HttpClient, Lost};
 use super::{Completion, Invocation, Target};
 
-/// Carries out one list-append `txn` (see the module docs).
-pub async fn list_append(
+/// Which of Elle's transactions a key's value serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// A list, appended to; absent is the empty list.
+    ListAppend,
+    /// A register, overwritten; absent is `null`.
+    RwRegister,
+}
+
+impl Shape {
+    fn name(self) -> &'static str {
+        match self {
+            Shape::ListAppend => "list-append",
+            Shape::RwRegister => "rw-register",
+        }
+    }
+
+    fn absent(self) -> Value {
+        match self {
+            Shape::ListAppend => Value::Array(Vec::new()),
+            Shape::RwRegister => Value::Null,
+        }
+    }
+}
+
+/// Carries out one `txn` of the given shape (see the module docs).
+pub async fn txn(
     client: &HttpClient,
     node: usize,
     target: &Target,
     op: &CompiledOp,
     inv: &Invocation,
+    shape: Shape,
 ) -> Completion {
-    let micro = match parse(&inv.value) {
+    let micro = match parse(&inv.value, shape) {
         Ok(m) => m,
-        Err(e) => return Completion::fail(format!("not a list-append transaction: {e}")),
+        Err(e) => return Completion::fail(format!("not a {} transaction: {e}", shape.name())),
     };
     let mut keys: Vec<&str> = Vec::new();
     for m in &micro {
@@ -53,9 +83,9 @@ pub async fn list_append(
         }
         Err(Lost::NotSent(e) | Lost::Unknown(e)) => return Completion::fail(format!("read: {e}")),
     };
-    let mut state: Vec<(Vec<Value>, String)> = Vec::with_capacity(keys.len());
+    let mut state: Vec<(Value, String)> = Vec::with_capacity(keys.len());
     for i in 0..keys.len() {
-        match current(&read, i) {
+        match current(&read, i, shape) {
             Ok(s) => state.push(s),
             Err(e) => return Completion::fail(format!("read: {e}")),
         }
@@ -65,12 +95,20 @@ pub async fn list_append(
     let mut appended = vec![false; keys.len()];
     for m in &micro {
         let i = keys.iter().position(|k| *k == m.key).unwrap_or(0);
-        if m.append {
-            state[i].0.push(m.value.clone());
-            appended[i] = true;
-            done.push(json!(["append", m.key, m.value]));
-        } else {
-            done.push(json!(["r", m.key, state[i].0]));
+        match m.kind {
+            Kind::Append => {
+                if let Value::Array(list) = &mut state[i].0 {
+                    list.push(m.value.clone());
+                }
+                appended[i] = true;
+                done.push(json!(["append", m.key, m.value]));
+            }
+            Kind::Write => {
+                state[i].0 = m.value.clone();
+                appended[i] = true;
+                done.push(json!(["w", m.key, m.value]));
+            }
+            Kind::Read => done.push(json!(["r", m.key, state[i].0])),
         }
     }
     if !appended.contains(&true) {
@@ -88,8 +126,8 @@ pub async fn list_append(
         .zip(&state)
         .zip(&appended)
         .filter(|(_, &a)| a)
-        .map(|((k, (list, _)), _)| {
-            json!({"request_put": {"key": b64(k), "value": b64(&Value::from(list.clone()).to_string())}})
+        .map(|((k, (value, _)), _)| {
+            json!({"request_put": {"key": b64(k), "value": b64(&value.to_string())}})
         })
         .collect();
     let body = json!({"compare": compare, "success": puts}).to_string();
@@ -108,14 +146,21 @@ pub async fn list_append(
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Append,
+    Write,
+}
+
 #[derive(Debug)]
 struct MicroOp {
-    append: bool,
+    kind: Kind,
     key: String,
     value: Value,
 }
 
-fn parse(value: &Value) -> Result<Vec<MicroOp>, String> {
+fn parse(value: &Value, shape: Shape) -> Result<Vec<MicroOp>, String> {
     let Value::Array(items) = value else {
         return Err(format!("{value} is not a list of micro-ops"));
     };
@@ -128,30 +173,32 @@ fn parse(value: &Value) -> Result<Vec<MicroOp>, String> {
                 Some(Value::Number(n)) => n.to_string(),
                 _ => return Err(format!("{m}: the key must be a string or a number")),
             };
-            match f {
-                Some("append") => Ok(MicroOp {
-                    append: true,
-                    key,
-                    value: m.get(2).cloned().unwrap_or(Value::Null),
-                }),
-                Some("r") => Ok(MicroOp {
-                    append: false,
-                    key,
-                    value: Value::Null,
-                }),
-                _ => Err(format!("{m}: only append and r are supported")),
-            }
+            let kind = match (f, shape) {
+                (Some("append"), Shape::ListAppend) => Kind::Append,
+                (Some("w"), Shape::RwRegister) => Kind::Write,
+                (Some("r"), _) => Kind::Read,
+                (_, Shape::ListAppend) => {
+                    return Err(format!("{m}: only append and r are supported"))
+                }
+                (_, Shape::RwRegister) => return Err(format!("{m}: only w and r are supported")),
+            };
+            let value = match kind {
+                Kind::Read => Value::Null,
+                _ => m.get(2).cloned().unwrap_or(Value::Null),
+            };
+            Ok(MicroOp { kind, key, value })
         })
         .collect()
 }
 
-/// The list at the `i`-th range of a read's answer and its mod revision (`"0"`: absent).
-fn current(answer: &Value, i: usize) -> Result<(Vec<Value>, String), String> {
+/// The value (a list, or a register's value) at the `i`-th range of a read's answer and its
+/// mod revision (`"0"`: absent).
+fn current(answer: &Value, i: usize, shape: Shape) -> Result<(Value, String), String> {
     let range = answer
         .pointer(&format!("/responses/{i}/response_range"))
         .ok_or_else(|| format!("no range {i} in the answer {answer}"))?;
     let Some(kv) = range.pointer("/kvs/0") else {
-        return Ok((Vec::new(), "0".into()));
+        return Ok((shape.absent(), "0".into()));
     };
     let revision = match kv.get("mod_revision") {
         Some(Value::String(s)) => s.clone(),
@@ -170,11 +217,18 @@ fn current(answer: &Value, i: usize) -> Result<(Vec<Value>, String), String> {
         Some(other) => return Err(format!("the value {other} is not base64 text")),
     };
     if text.is_empty() {
-        return Ok((Vec::new(), revision));
+        return Ok((shape.absent(), revision));
     }
-    match serde_json::from_str(&text) {
-        Ok(Value::Array(list)) => Ok((list, revision)),
-        _ => Err(format!("the value {text:?} is not a JSON list")),
+    match (serde_json::from_str(&text), shape) {
+        (Ok(list @ Value::Array(_)), Shape::ListAppend) => Ok((list, revision)),
+        (Ok(value), Shape::RwRegister) => Ok((value, revision)),
+        _ => Err(format!(
+            "the value {text:?} is not a JSON {}",
+            match shape {
+                Shape::ListAppend => "list",
+                Shape::RwRegister => "value",
+            }
+        )),
     }
 }
 
@@ -195,12 +249,15 @@ mod tests {
                 {"response_range": {"header": {}}}
             ]
         });
+        let la = Shape::ListAppend;
         assert_eq!(
-            current(&answer, 0).unwrap(),
-            (vec![json!(1), json!(2)], "7".into())
+            current(&answer, 0, la).unwrap(),
+            (json!([1, 2]), "7".into())
         );
-        assert_eq!(current(&answer, 1).unwrap(), (Vec::new(), "0".into()));
-        assert!(current(&answer, 2).is_err());
+        assert_eq!(current(&answer, 1, la).unwrap(), (json!([]), "0".into()));
+        assert!(current(&answer, 2, la).is_err());
+        let rw = Shape::RwRegister;
+        assert_eq!(current(&answer, 1, rw).unwrap(), (Value::Null, "0".into()));
     }
 
     /// A stand-in for etcd's gateway that answers each request with the next of `answers`
@@ -247,9 +304,13 @@ mod tests {
     }
 
     fn run_txn(port: u16, txn: Value) -> Completion {
-        let spec: crate::spec::ClientSpec = toml::from_str(
-            "[ops.txn]\nmethod = \"POST\"\npath = \"/v3/kv/txn\"\nbuiltin = \"etcd-v3-list-append\"",
-        )
+        run_builtin(port, txn, "etcd-v3-list-append")
+    }
+
+    fn run_builtin(port: u16, txn: Value, builtin: &str) -> Completion {
+        let spec: crate::spec::ClientSpec = toml::from_str(&format!(
+            "[ops.txn]\nmethod = \"POST\"\npath = \"/v3/kv/txn\"\nbuiltin = \"{builtin}\""
+        ))
         .unwrap();
         let target = Target {
             node: "n1".into(),
@@ -308,6 +369,42 @@ mod tests {
         );
     }
 
+    const READ_K1_IS_5_AT_7: &str = r#"{"header":{"revision":"9"},"succeeded":true,"responses":[{"response_range":{"kvs":[{"key":"azE=","mod_revision":"7","value":"NQ=="}],"count":"1"}},{"response_range":{"header":{}}}]}"#;
+
+    #[test]
+    fn a_register_transaction_reads_values_and_puts_each_written_keys_last_value() {
+        let (port, server) = gateway(vec![READ_K1_IS_5_AT_7, r#"{"header":{},"succeeded":true}"#]);
+        let c = run_builtin(
+            port,
+            json!([
+                ["r", "k1", null],
+                ["r", "k2", null],
+                ["w", "k2", 3],
+                ["w", "k2", 4],
+                ["r", "k2", null]
+            ]),
+            "etcd-v3-rw-register",
+        );
+        assert_eq!(
+            c,
+            Completion::ok(json!([
+                ["r", "k1", 5],
+                ["r", "k2", null],
+                ["w", "k2", 3],
+                ["w", "k2", 4],
+                ["r", "k2", 4]
+            ]))
+        );
+        let bodies = server.join().unwrap();
+        let write: Value = serde_json::from_str(&bodies[1]).unwrap();
+        assert_eq!(write["compare"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            write["success"],
+            json!([{"request_put": {"key": b64("k2"), "value": b64("4")}}]),
+            "only written keys are put, with their last value"
+        );
+    }
+
     #[test]
     fn a_failed_guard_is_a_definite_failure() {
         // The gateway omits `succeeded` when the compare failed.
@@ -330,11 +427,16 @@ mod tests {
     }
 
     #[test]
-    fn only_appends_and_reads_are_transactions() {
-        let m = parse(&json!([["append", "k1", 3], ["r", 2, null]])).unwrap();
-        assert!(m[0].append && !m[1].append);
+    fn each_shape_takes_only_its_own_micro_ops() {
+        let la = Shape::ListAppend;
+        let m = parse(&json!([["append", "k1", 3], ["r", 2, null]]), la).unwrap();
+        assert_eq!((m[0].kind, m[1].kind), (Kind::Append, Kind::Read));
         assert_eq!(m[1].key, "2");
-        assert!(parse(&json!([["w", "k1", 3]])).is_err());
-        assert!(parse(&json!({"k": 1})).is_err());
+        assert!(parse(&json!([["w", "k1", 3]]), la).is_err());
+        assert!(parse(&json!({"k": 1}), la).is_err());
+        let rw = Shape::RwRegister;
+        let m = parse(&json!([["w", "k1", 3], ["r", "k1", null]]), rw).unwrap();
+        assert_eq!((m[0].kind, m[1].kind), (Kind::Write, Kind::Read));
+        assert!(parse(&json!([["append", "k1", 3]]), rw).is_err());
     }
 }

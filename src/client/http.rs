@@ -153,8 +153,16 @@ impl HttpClient {
         let Some(target) = self.targets.get(node) else {
             return Completion::fail(format!("no node {node}"));
         };
-        if op.builtin == Some(Builtin::EtcdV3ListAppend) {
-            return super::etcd::list_append(self, node, target, op, inv).await;
+        match op.builtin {
+            Some(Builtin::EtcdV3ListAppend) => {
+                let shape = super::etcd::Shape::ListAppend;
+                return super::etcd::txn(self, node, target, op, inv, shape).await;
+            }
+            Some(Builtin::EtcdV3RwRegister) => {
+                let shape = super::etcd::Shape::RwRegister;
+                return super::etcd::txn(self, node, target, op, inv, shape).await;
+            }
+            None => {}
         }
         let request = match self.request(op, target, inv) {
             Ok(r) => r,

@@ -15,7 +15,7 @@
 //! [`http::HttpClient`] is the declarative client built from a spec's `[client]`; stores that
 //! templates cannot express implement [`Client`] in Rust, and an operation that takes more
 //! than one request is a builtin op of the declarative client ([`etcd`]: list-append
-//! transactions on etcd v3).
+//! and rw-register transactions on etcd v3).
 
 pub mod capture;
 pub mod etcd;

@@ -121,8 +121,8 @@ pub struct OpSpec {
     /// An operation carried out by faultline's own code instead of one templated request,
     /// for protocols one request cannot express: `etcd-v3-list-append` (a `txn` of
     /// list-append micro-ops as a read of its keys, then a write guarded by their
-    /// revisions, both sent to `path` on etcd's v3 JSON gateway). `rules` and `body` do not
-    /// apply to it.
+    /// revisions, both sent to `path` on etcd's v3 JSON gateway) and `etcd-v3-rw-register`
+    /// (the same for rw-register transactions). `rules` and `body` do not apply to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(example = &"etcd-v3-list-append")]
     pub builtin: Option<Builtin>,
@@ -133,6 +133,7 @@ pub struct OpSpec {
 #[serde(rename_all = "kebab-case")]
 pub enum Builtin {
     EtcdV3ListAppend,
+    EtcdV3RwRegister,
 }
 
 /// A response rule. Every condition given must hold.
@@ -306,11 +307,18 @@ impl LoadedSpec {
                     Some("remove `rules` and `body` from this op".into()),
                 ));
             }
-            if op.builtin == Some(Builtin::EtcdV3ListAppend) && f != "txn" {
+            if let Some(builtin) = op.builtin.filter(|_| f != "txn") {
+                let name = match builtin {
+                    Builtin::EtcdV3ListAppend => "etcd-v3-list-append",
+                    Builtin::EtcdV3RwRegister => "etcd-v3-rw-register",
+                };
                 return Err(self.err(
                     &format!("{base}.builtin"),
-                    format!("`etcd-v3-list-append` carries out `txn`, not `{f}`"),
-                    Some("use it in [client.ops.txn] with the list-append workload".into()),
+                    format!("`{name}` carries out `txn`, not `{f}`"),
+                    Some(format!(
+                        "use it in [client.ops.txn] with the {} workload",
+                        name.trim_start_matches("etcd-v3-")
+                    )),
                 ));
             }
             if !op.path.starts_with('/') {

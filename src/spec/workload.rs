@@ -13,11 +13,13 @@ pub use crate::workload::WorkloadKind;
 #[derive(Deserialize, Serialize, JsonSchema, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSpec {
-    /// `register` (read, write), `cas-register` (read, write, cas), `set` (add, then final
-    /// reads) or `list-append` (txn: transactions of appends and reads).
+    /// `register` (read, write), `cas-register` (read, write, cas), `set` (add, and reads
+    /// during the run and after the heal), `list-append` (txn: transactions of appends and reads), `rw-register` (txn:
+    /// transactions of register reads and writes), `bank` (init, transfer, read), `counter`
+    /// (add, read) or `unique-ids` (generate).
     #[schemars(example = &"cas-register", schema_with = "super::reference::workloads")]
     pub name: WorkloadKind,
-    /// Keys in use at once. Default 10.
+    /// Keys in use at once (`bank`: the accounts; `counter`: the counters). Default 10.
     #[serde(default = "default_keys")]
     #[schemars(example = 5)]
     pub keys: usize,
@@ -44,6 +46,21 @@ pub struct WorkloadSpec {
     #[serde(default = "default_weight1")]
     #[schemars(example = 0)]
     pub cas_weight: u32,
+    /// `bank`: every account's balance before the first transfer. Default 10.
+    #[serde(default = "default_initial_balance")]
+    #[schemars(example = 100)]
+    pub initial_balance: i64,
+    /// `bank`: the largest amount one transfer moves (each moves 1 to this). Default 5.
+    #[serde(default = "default_max_transfer")]
+    #[schemars(example = 20)]
+    pub max_transfer: i64,
+}
+
+fn default_initial_balance() -> i64 {
+    10
+}
+fn default_max_transfer() -> i64 {
+    5
 }
 
 fn default_keys() -> usize {
@@ -168,11 +185,46 @@ impl LoadedSpec {
                 None,
             ));
         }
+        let weighs_reads_and_writes = matches!(
+            w.name,
+            WorkloadKind::RwRegister | WorkloadKind::Bank | WorkloadKind::Counter
+        );
+        if weighs_reads_and_writes && w.read_weight + w.write_weight == 0 {
+            return Err(self.err(
+                "workload.read_weight",
+                format!(
+                    "the `{}` workload draws by `read_weight` and `write_weight`, both zero",
+                    w.name.name()
+                ),
+                Some("give one of them a positive weight".into()),
+            ));
+        }
+        if w.name == WorkloadKind::RwRegister && w.write_weight == 0 {
+            return Err(self.err(
+                "workload.write_weight",
+                "an rw-register workload that never writes reads only nulls",
+                Some("give `write_weight` (writes) a positive weight".into()),
+            ));
+        }
         if w.name == WorkloadKind::ListAppend && w.write_weight == 0 {
             return Err(self.err(
                 "workload.write_weight",
                 "a list-append workload that never appends reads only empty lists",
                 Some("give `write_weight` (appends) a positive weight".into()),
+            ));
+        }
+        if w.name == WorkloadKind::Bank && w.keys < 2 {
+            return Err(self.err(
+                "workload.keys",
+                "a bank needs at least two accounts to transfer between",
+                Some("set `keys` (the number of accounts) to 2 or more".into()),
+            ));
+        }
+        if w.name == WorkloadKind::Bank && (w.max_transfer < 1 || w.initial_balance < 0) {
+            return Err(self.err(
+                "workload.max_transfer",
+                "a bank needs `max_transfer` of at least 1 and a non-negative `initial_balance`",
+                None,
             ));
         }
         if w.read_weight + w.write_weight + w.cas_weight == 0 {

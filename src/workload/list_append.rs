@@ -30,6 +30,7 @@ pub const LIST_APPEND: Descriptor = Descriptor {
     default_checker: "list-append",
     needs_final_reads: false,
     build: |spec| Box::new(ListAppend::new(spec)),
+    checker_initial: |_| serde_json::Value::Null,
 };
 
 struct ListAppend {

@@ -24,6 +24,7 @@ pub const REGISTER: Descriptor = Descriptor {
     default_checker: "register",
     needs_final_reads: false,
     build: |spec| Box::new(Register::new(spec, false)),
+    checker_initial: |_| serde_json::Value::Null,
 };
 
 pub const CAS_REGISTER: Descriptor = Descriptor {
@@ -33,6 +34,7 @@ pub const CAS_REGISTER: Descriptor = Descriptor {
     default_checker: "cas-register",
     needs_final_reads: false,
     build: |spec| Box::new(Register::new(spec, true)),
+    checker_initial: |_| serde_json::Value::Null,
 };
 
 struct Register {

@@ -25,6 +25,7 @@ pub const SET: Descriptor = Descriptor {
     default_checker: "set-full",
     needs_final_reads: true,
     build: |spec| Box::new(Set::new(spec)),
+    checker_initial: |_| serde_json::Value::Null,
 };
 
 struct Set {

@@ -6,11 +6,13 @@ mod cluster;
 mod demo_cli;
 mod packet;
 mod ready;
+mod repeat_cli;
 mod report;
 mod run;
 mod serve;
 mod set_reads;
 mod ssh;
+mod workloads;
 
 use std::sync::{Mutex, MutexGuard};
 
