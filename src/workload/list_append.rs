@@ -8,20 +8,11 @@
 //! makes every read, and the history, grow with its length, and few appends per key leave
 //! each key's version order short and the cycles between keys plentiful.
 //!
-//! The final reads read every key ever used, [`FINAL_READS_PER_TXN`] to a read-only
+//! The final reads read every key ever used, [`super::FINAL_READS_PER_TXN`] to a read-only
 //! transaction.
 
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value};
-
-use super::keys::Keys;
-use super::{Descriptor, Workload, WorkloadKind};
-use crate::client::Invocation;
-use crate::spec::WorkloadSpec;
-
-/// Keys read by one transaction of the final reads.
-pub const FINAL_READS_PER_TXN: usize = 8;
+use super::txn::Transactions;
+use super::{Descriptor, WorkloadKind};
 
 pub const LIST_APPEND: Descriptor = Descriptor {
     kind: WorkloadKind::ListAppend,
@@ -29,70 +20,17 @@ pub const LIST_APPEND: Descriptor = Descriptor {
     fs: &["txn"],
     default_checker: "list-append",
     needs_final_reads: false,
-    build: |spec| Box::new(ListAppend::new(spec)),
+    build: |spec| Box::new(Transactions::new(spec, "append")),
     checker_initial: |_| serde_json::Value::Null,
 };
 
-struct ListAppend {
-    keys: Keys,
-    read_weight: u32,
-    append_weight: u32,
-    max_txn_length: usize,
-}
-
-impl ListAppend {
-    fn new(spec: &WorkloadSpec) -> ListAppend {
-        ListAppend {
-            keys: Keys::new(spec.keys, spec.ops_per_key),
-            read_weight: spec.read_weight,
-            append_weight: spec.write_weight,
-            max_txn_length: spec.max_txn_length.max(1),
-        }
-    }
-}
-
-impl Workload for ListAppend {
-    /// A transaction of 1 to `max_txn_length` micro-ops, each on a key drawn from the active
-    /// ones: `["r", k, null]` or `["append", k, v]` with `v` fresh for `k`. A key that has
-    /// had its `ops_per_key` appends is retired at once, so later micro-ops of the same
-    /// transaction may already use its successor.
-    fn next_op(&mut self, rng: &mut ChaCha8Rng) -> Invocation {
-        let n = rng.gen_range(1..=self.max_txn_length);
-        let mut micro = Vec::with_capacity(n);
-        for _ in 0..n {
-            let slot = self.keys.pick(rng);
-            let state = &mut self.keys.slots[slot];
-            if rng.gen_range(0..self.read_weight + self.append_weight) < self.read_weight {
-                micro.push(json!(["r", state.name, null]));
-                continue;
-            }
-            micro.push(json!(["append", state.name, state.fresh_value()]));
-            self.keys.spend(slot);
-        }
-        Invocation {
-            f: "txn".into(),
-            key: None,
-            value: Value::Array(micro),
-        }
-    }
-
-    fn final_reads(&self) -> Vec<Invocation> {
-        self.keys
-            .used
-            .chunks(FINAL_READS_PER_TXN)
-            .map(|keys| Invocation {
-                f: "txn".into(),
-                key: None,
-                value: keys.iter().map(|k| json!(["r", k, null])).collect(),
-            })
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::Generator;
+    use super::super::{Generator, Workload, FINAL_READS_PER_TXN};
     use super::*;
+    use crate::client::Invocation;
+    use crate::spec::WorkloadSpec;
+    use serde_json::Value;
     use std::collections::{HashMap, HashSet};
 
     fn list_append(keys: usize, appends_per_key: u64) -> WorkloadSpec {
@@ -179,7 +117,7 @@ mod tests {
 
     #[test]
     fn only_a_few_keys_are_active_at_a_time() {
-        let mut w = ListAppend::new(&list_append(3, 20));
+        let mut w = Transactions::new(&list_append(3, 20), "append");
         let mut rng = rand::SeedableRng::seed_from_u64(2);
         for _ in 0..500 {
             let before: HashSet<String> = w.keys.active().map(String::from).collect();
@@ -197,7 +135,7 @@ mod tests {
 
     #[test]
     fn list_append_final_reads_read_every_key_in_read_only_transactions() {
-        let mut w = ListAppend::new(&list_append(3, 5));
+        let mut w = Transactions::new(&list_append(3, 5), "append");
         let mut rng = rand::SeedableRng::seed_from_u64(4);
         for _ in 0..200 {
             w.next_op(&mut rng);

@@ -36,6 +36,7 @@ mod list_append;
 mod register;
 mod rw_register;
 mod set;
+mod txn;
 mod unique_ids;
 
 use faultline_checkers::{CheckResult, History, Outcome, Verdict};
@@ -47,7 +48,7 @@ use serde_json::Value;
 use crate::client::Invocation;
 use crate::spec::WorkloadSpec;
 
-pub use list_append::FINAL_READS_PER_TXN;
+pub use txn::FINAL_READS_PER_TXN;
 
 /// A workload's stream of operations. The generator owns the random stream and lends it, so
 /// that one seed drives every choice.

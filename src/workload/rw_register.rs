@@ -11,14 +11,10 @@
 //! between keys plentiful; after the heal every key ever used is read again, in read-only
 //! transactions of [`super::FINAL_READS_PER_TXN`] keys.
 
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::keys::Keys;
-use super::{Descriptor, Workload, WorkloadKind, FINAL_READS_PER_TXN};
-use crate::client::Invocation;
-use crate::spec::WorkloadSpec;
+use super::txn::Transactions;
+use super::{Descriptor, WorkloadKind};
 
 pub const RW_REGISTER: Descriptor = Descriptor {
     kind: WorkloadKind::RwRegister,
@@ -26,68 +22,15 @@ pub const RW_REGISTER: Descriptor = Descriptor {
     fs: &["txn"],
     default_checker: "rw-register",
     needs_final_reads: false,
-    build: |spec| Box::new(RwRegister::new(spec)),
+    build: |spec| Box::new(Transactions::new(spec, "w")),
     checker_initial: |_| Value::Null,
 };
-
-struct RwRegister {
-    keys: Keys,
-    read_weight: u32,
-    write_weight: u32,
-    max_txn_length: usize,
-}
-
-impl RwRegister {
-    fn new(spec: &WorkloadSpec) -> RwRegister {
-        RwRegister {
-            keys: Keys::new(spec.keys, spec.ops_per_key),
-            read_weight: spec.read_weight,
-            write_weight: spec.write_weight,
-            max_txn_length: spec.max_txn_length.max(1),
-        }
-    }
-}
-
-impl Workload for RwRegister {
-    /// A transaction of 1 to `max_txn_length` micro-ops, each on a key drawn from the active
-    /// ones: `["r", k, null]` or `["w", k, v]` with `v` fresh for `k`.
-    fn next_op(&mut self, rng: &mut ChaCha8Rng) -> Invocation {
-        let n = rng.gen_range(1..=self.max_txn_length);
-        let mut micro = Vec::with_capacity(n);
-        for _ in 0..n {
-            let slot = self.keys.pick(rng);
-            let state = &mut self.keys.slots[slot];
-            if rng.gen_range(0..self.read_weight + self.write_weight) < self.read_weight {
-                micro.push(json!(["r", state.name, null]));
-                continue;
-            }
-            micro.push(json!(["w", state.name, state.fresh_value()]));
-            self.keys.spend(slot);
-        }
-        Invocation {
-            f: "txn".into(),
-            key: None,
-            value: Value::Array(micro),
-        }
-    }
-
-    fn final_reads(&self) -> Vec<Invocation> {
-        self.keys
-            .used
-            .chunks(FINAL_READS_PER_TXN)
-            .map(|keys| Invocation {
-                f: "txn".into(),
-                key: None,
-                value: keys.iter().map(|k| json!(["r", k, null])).collect(),
-            })
-            .collect()
-    }
-}
 
 #[cfg(test)]
 mod tests {
     use super::super::Generator;
-    use super::*;
+    use crate::spec::WorkloadSpec;
+    use serde_json::Value;
     use std::collections::{HashMap, HashSet};
 
     #[test]
