@@ -92,6 +92,18 @@ impl Keys {
     }
 
     /// The names of the keys active now.
+    /// One `read` of each key ever used: the final reads of the keyed workloads.
+    pub fn read_each(&self) -> Vec<crate::client::Invocation> {
+        self.used
+            .iter()
+            .map(|k| crate::client::Invocation {
+                f: "read".into(),
+                key: Some(k.clone()),
+                value: serde_json::Value::Null,
+            })
+            .collect()
+    }
+
     pub fn active(&self) -> impl Iterator<Item = &str> {
         self.slots.iter().map(|s| s.name.as_str())
     }

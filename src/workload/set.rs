@@ -69,15 +69,7 @@ impl Workload for Set {
     }
 
     fn final_reads(&self) -> Vec<Invocation> {
-        self.keys
-            .used
-            .iter()
-            .map(|k| Invocation {
-                f: "read".into(),
-                key: Some(k.clone()),
-                value: Value::Null,
-            })
-            .collect()
+        self.keys.read_each()
     }
 }
 

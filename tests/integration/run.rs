@@ -707,28 +707,11 @@ pub(crate) fn demo_binary() -> PathBuf {
     beside
 }
 
-/// workloads/demo-list-append.toml with the demo binary's path and `mode` filled in.
-fn demo_list_append_spec(dir: &Path, mode: &str) -> PathBuf {
-    let source = std::fs::read_to_string(repo().join("workloads/demo-list-append.toml")).unwrap();
-    let binary = serde_json::to_string(demo_binary().to_str().unwrap()).unwrap();
-    assert!(source.contains("\"faultline-demo\",\n") && source.contains("\"linearizable\""));
-    let text = source
-        .replacen("\"faultline-demo\",\n", &format!("{binary},\n"), 1)
-        .replacen(
-            "\"--mode\", \"linearizable\"",
-            &format!("\"--mode\", \"{mode}\""),
-            1,
-        );
-    let path = dir.join(format!("demo-list-append-{mode}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 #[test]
 fn list_append_transactions_on_the_linearizable_demo_store_pass_through_kills_and_pauses() {
     let _heavy = crate::heavy();
     let dir = tempfile::tempdir().unwrap();
-    let spec = demo_list_append_spec(dir.path(), "linearizable");
+    let spec = crate::workloads::spec(dir.path(), "list-append", "linearizable");
     let out = run(
         &spec,
         dir.path(),
@@ -772,7 +755,7 @@ fn list_append_transactions_on_the_linearizable_demo_store_pass_through_kills_an
 fn list_append_transactions_that_write_blindly_lose_appends_and_exit_1() {
     let _heavy = crate::heavy();
     let dir = tempfile::tempdir().unwrap();
-    let spec = demo_list_append_spec(dir.path(), "lost-updates");
+    let spec = crate::workloads::spec(dir.path(), "list-append", "lost-updates");
     let out = run(
         &spec,
         dir.path(),

@@ -7,13 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// workloads/demo-<name>.toml with the demo binary's path and `mode` filled in.
 pub(crate) fn spec(dir: &Path, name: &str, mode: &str) -> PathBuf {
-    let file = repo().join(format!("workloads/demo-{name}.toml"));
+    let file = crate::run::repo().join(format!("workloads/demo-{name}.toml"));
     let source = std::fs::read_to_string(&file).unwrap();
     let binary = serde_json::to_string(crate::run::demo_binary().to_str().unwrap()).unwrap();
     assert!(source.contains("\"faultline-demo\",\n") && source.contains("\"linearizable\""));
