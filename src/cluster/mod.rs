@@ -74,7 +74,7 @@ use std::time::Duration;
 pub use clock::{ClockControl, ClockOffset};
 pub use grudge::{Grudge, Target, Topology};
 pub use nix::sys::signal::Signal;
-pub use packet::{PacketPlan, ShimStats};
+pub use packet::{PacketPlan, Shape, ShimStats};
 pub use preflight::{Missing, PreflightError};
 
 /// Runs `f` on every item at once, one thread each, and returns the results in item order.
@@ -315,6 +315,16 @@ pub trait Backend: Send + Sync {
     fn supports_packet_faults(&self) -> bool {
         false
     }
+    /// Why a packet fault of `shape` (shaping the clients' links too when `clients`) cannot
+    /// run on this cluster, if it cannot.
+    fn packet_fault_refusal(&self, shape: &Shape, clients: bool) -> Option<String> {
+        let _ = (shape, clients);
+        (!self.supports_packet_faults()).then(|| {
+            "packet faults need the local backend (root) or ssh hosts with netem: loopback \
+             nodes share one interface"
+                .to_string()
+        })
+    }
     /// Replaces the packet fault in force with `plan`, on every node, before returning.
     fn shape(&self, plan: &PacketPlan) -> Result<()> {
         let _ = plan;
@@ -465,6 +475,11 @@ impl Cluster {
 
     pub fn supports_packet_faults(&self) -> bool {
         self.backend.supports_packet_faults()
+    }
+
+    /// Why a packet fault of `shape` cannot run here, if it cannot.
+    pub fn packet_fault_refusal(&self, shape: &Shape, clients: bool) -> Option<String> {
+        self.backend.packet_fault_refusal(shape, clients)
     }
 
     /// Puts the packet fault `plan` in force (replacing any in force) on every node.

@@ -18,18 +18,20 @@
 //! The links: every link with a `target` node at one end (default `all`), or the links a
 //! partition along `topology` would cut; `direction` keeps one way only. Only packets between
 //! nodes are touched unless `clients = true`. The event's `value` holds the links as sender →
-//! receivers, the effects, and, at the stop, what each node's shim counted (packets seen,
-//! lost, most held at once, dropped past `max_held`):
+//! receivers, the effects, and, at the stop, what each sending node counted (packets seen,
+//! lost, most held at once, dropped past `max_held`, copies sent as duplicates):
 //!
 //! ```text
 //! {"f":"start-delay","value":{"links":{"n1":["n2","n3"],...},"clients":false,
 //!   "delay":{"mean_ms":50.0,"jitter_ms":10.0,"distribution":"uniform"},
 //!   "summary":"delay 50±10 ms on 6 links"}}
-//! {"f":"stop-packet","value":{...,"stats":{"n1":{"packets":812,"lost":0,"held_max":9,"overflow":0}}}}
+//! {"f":"stop-packet","value":{...,"stats":{"n1":{"packets":812,"lost":0,"held_max":9,"overflow":0,"duplicated":0}}}}
 //! ```
 //!
-//! Only the `local` backend shapes packets ([`crate::cluster::packet`]); `loopback` and `ssh`
-//! clusters refuse a test that asks for them.
+//! The `local` backend shapes packets with its userspace shim ([`crate::cluster::packet`]);
+//! `ssh` hosts with their kernel's netem qdisc where they have it (`cluster/ssh/netem.rs`:
+//! their preflight says which lack it, and a test asking for packet faults then stops before
+//! anything starts, naming them); `loopback` clusters refuse a test that asks for them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -253,16 +255,18 @@ impl Nemesis for PacketNemesis {
     }
 
     fn check(&self, cluster: &Cluster) -> Result<()> {
-        if self.applicable(cluster) {
-            return Ok(());
+        let shape = self.effect.shape(&self.spec);
+        if let Some(refusal) = cluster.packet_fault_refusal(&shape, self.spec.clients) {
+            return Err(cannot_run(&KIND, cluster, &format!("; {refusal}")));
         }
-        let hint = if cluster.supports_packet_faults() {
-            "; packet faults need at least 2 nodes"
-        } else {
-            "; packet faults need the local backend (root): loopback nodes share one \
-             interface, and ssh hosts are not shaped yet"
-        };
-        Err(cannot_run(&KIND, cluster, hint))
+        if !self.applicable(cluster) {
+            return Err(cannot_run(
+                &KIND,
+                cluster,
+                "; packet faults need at least 2 nodes",
+            ));
+        }
+        Ok(())
     }
 
     fn is_active(&self) -> bool {

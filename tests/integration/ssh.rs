@@ -822,14 +822,26 @@ fn a_faked_clock_skews_what_a_local_daemon_reads_and_go_stores_are_refused() {
 /// `faultline run` of a shipped etcd spec on the lab's hosts, with n1 cut off from n2 and n3
 /// for 6 s; returns the exit code, stdout and the run directory.
 fn run_etcd_over_ssh(lab: &Lab, spec_file: &str) -> (Option<i32>, String, PathBuf) {
+    run_etcd_over_ssh_with(
+        lab,
+        spec_file,
+        "schedule = [{ at_s = 3, fault = \"partition\", topology = \"n1|n2,n3\", duration_s = 6 }]\n",
+    )
+}
+
+/// As [`run_etcd_over_ssh`], with `nemesis` as the body of the `[nemesis]` table.
+fn run_etcd_over_ssh_with(
+    lab: &Lab,
+    spec_file: &str,
+    nemesis: &str,
+) -> (Option<i32>, String, PathBuf) {
     let out_dir = lab.tmp.path().join(format!("out-{spec_file}"));
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let source = fs::read_to_string(repo.join("workloads").join(spec_file)).unwrap();
     let head = &source[..source.find("[nemesis]").expect("a [nemesis] table")];
     let o = lab.options();
     let spec = format!(
-        "{head}[nemesis]\n\
-         schedule = [{{ at_s = 3, fault = \"partition\", topology = \"n1|n2,n3\", duration_s = 6 }}]\n\
+        "{head}[nemesis]\n{nemesis}\
          [ssh]\nidentity_file = {:?}\nknown_hosts_file = {:?}\nconnect_timeout_s = 2\n",
         o.identity_file.unwrap(),
         o.known_hosts_file.unwrap()
@@ -912,6 +924,36 @@ fn etcd_over_ssh_gives_the_same_verdicts_as_locally() {
 
     let (code, out, _) = run_etcd_over_ssh(&lab, "etcd-v3-fast-reads.toml");
     assert_eq!(code, Some(1), "serializable reads are caught stale:\n{out}");
+    assert_hosts_clean(&lab);
+
+    // Packet faults use the hosts' netem; these hosts share this machine's kernel.
+    let netem = Command::new("sh")
+        .arg("-c")
+        .arg("zcat /proc/config.gz | grep -Eq '^CONFIG_NET_SCH_NETEM=(y|m)'")
+        .status()
+        .unwrap()
+        .success();
+    let (code, out, run_dir) = run_etcd_over_ssh_with(
+        &lab,
+        "etcd-v3-fast-reads.toml",
+        "schedule = [{ at_s = 2, fault = \"delay\", target = \"n1\", duration_s = 6 }]\n\
+         [nemesis.packet]\ndelay_ms = 40\n",
+    );
+    if netem {
+        assert_ne!(code, Some(3), "{out}");
+        let history = fs::read_to_string(run_dir.join("history.jsonl")).unwrap();
+        assert!(history.contains("\"start-delay\"") && history.contains("\"stop-packet\""));
+    } else {
+        // Refused before the store starts, naming every host and what still works.
+        assert_eq!(code, Some(3), "{out}");
+        for node in ["n1", "n2", "n3"] {
+            assert!(out.contains(&format!("node {node} (")), "{out}");
+        }
+        assert!(
+            out.contains("CONFIG_NET_SCH_NETEM") && out.contains("partitions, kills"),
+            "{out}"
+        );
+    }
     assert_hosts_clean(&lab);
     let leftovers: Vec<_> = fs::read_dir("/tmp")
         .unwrap()

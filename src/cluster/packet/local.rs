@@ -38,6 +38,8 @@ pub struct Shaping {
     shims: Vec<(String, Shim)>,
     /// Nodes whose chains or qdisc were written (to be cleared).
     touched: Vec<usize>,
+    /// Whether the chains hold duplicate rules, whose counters are read at the end.
+    duplicates: bool,
 }
 
 /// Puts `plan` in force. `nodes` are the cluster's nodes, `addr` maps a name to its address,
@@ -51,6 +53,7 @@ pub fn apply(
     let mut shaping = Shaping {
         shims: Vec::new(),
         touched: Vec::new(),
+        duplicates: plan.shape.duplicate.is_some(),
     };
     let senders = plan.senders();
     for (index, node) in nodes.iter().enumerate() {
@@ -100,8 +103,17 @@ pub fn remove(
     shaping: Shaping,
 ) -> Result<BTreeMap<String, ShimStats>> {
     let mut first_error = None;
+    let mut duplicated = BTreeMap::new();
     for &i in &shaping.touched {
         let node = &nodes[i];
+        if shaping.duplicates {
+            match duplicated_by(node) {
+                Ok(n) => {
+                    duplicated.insert(node.name().to_string(), n);
+                }
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
         let flush = format!(
             "*mangle\n:{DUP_CHAIN} - [0:0]\nCOMMIT\n*filter\n:{OUT_CHAIN} - [0:0]\n\
              :{IN_CHAIN} - [0:0]\nCOMMIT\n"
@@ -116,11 +128,14 @@ pub fn remove(
             first_error.get_or_insert(e);
         }
     }
-    let stats = shaping
+    let mut stats: BTreeMap<String, ShimStats> = shaping
         .shims
         .into_iter()
         .map(|(name, shim)| (name, shim.stop()))
         .collect();
+    for (name, n) in duplicated {
+        stats.entry(name).or_default().duplicated = n;
+    }
     match first_error {
         Some(e) => Err(e),
         None => Ok(stats),
@@ -148,6 +163,37 @@ fn rules(plan: &PacketPlan, peers: &[Ipv4Addr], clients: Option<Ipv4Addr>) -> St
         filter.push_str(&format!("-A {IN_CHAIN} -s {source}/32 {queue}\n"));
     }
     format!("{mangle}COMMIT\n{filter}COMMIT\n")
+}
+
+/// The copies the node's duplicate rules have sent: their packet counters, read before the
+/// rules are flushed.
+fn duplicated_by(node: &LocalNode) -> Result<u64> {
+    let mut cmd = Command::new("ip");
+    cmd.args([
+        "netns",
+        "exec",
+        node.namespace(),
+        "iptables-save",
+        "-c",
+        "-t",
+        "mangle",
+    ]);
+    let out = process::run(
+        cmd,
+        &format!("reading the duplicate counters of node {}", node.name()),
+        TC_TIMEOUT,
+    )?;
+    Ok(count_duplicates(&out.stdout))
+}
+
+/// Sums the packet counters of the `TEE` rules in `iptables-save -c` output.
+fn count_duplicates(saved: &str) -> u64 {
+    let rule = format!("-A {DUP_CHAIN} ");
+    saved
+        .lines()
+        .filter(|l| l.contains(&rule) && l.contains("-j TEE"))
+        .filter_map(|l| l.strip_prefix('[')?.split(':').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// An htb root qdisc on the node's `eth0`: packets to `targets` go through one class limited
@@ -193,4 +239,20 @@ fn tc(node: &LocalNode, batch: &str, what: &str) -> Result<()> {
         },
         other => other,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_copies_are_counted_from_the_tee_rules_only() {
+        let saved =
+            "*mangle\n:FAULTLINE-PKT-DUP - [0:0]\n[40:3000] -A OUTPUT -j FAULTLINE-PKT-DUP\n\
+                     [7:700] -A FAULTLINE-PKT-DUP -d 10.0.0.2/32 -m statistic --mode random \
+                     --probability 0.100000 -j TEE --gateway 10.0.0.2\n\
+                     [5:500] -A FAULTLINE-PKT-DUP -d 10.0.0.3/32 -m statistic --mode random \
+                     --probability 0.100000 -j TEE --gateway 10.0.0.3\nCOMMIT\n";
+        assert_eq!(count_duplicates(saved), 12);
+    }
 }

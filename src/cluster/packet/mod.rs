@@ -144,6 +144,8 @@ pub struct ShimStats {
     pub held_max: u64,
     /// Packets dropped because `max_held` were already held.
     pub overflow: u64,
+    /// Copies sent by the duplicate rules (their iptables counters).
+    pub duplicated: u64,
 }
 
 /// What happens to one packet.

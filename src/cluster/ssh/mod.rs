@@ -51,11 +51,13 @@
 
 mod clock;
 mod hosts;
+mod netem;
 mod node;
 mod scripts;
 mod teardown;
 mod transport;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -66,10 +68,12 @@ pub use scripts::shell_quote;
 pub(crate) use teardown::clean_run;
 pub(crate) use transport::check_client;
 
+use super::packet::{PacketPlan, Shape, ShimStats};
 use super::preflight::{Missing, PreflightError};
 use super::{on_all, state, Backend, BackendKind, Error, Grudge, Node, Result};
 use clock::ClockState;
 use hosts::resolve;
+use node::lock;
 use teardown::OPTIONS_FILE;
 
 /// Every run's chain on a host is called this, followed by the run id.
@@ -80,6 +84,8 @@ pub struct SshCluster {
     run_id: String,
     ssh_nodes: Vec<Arc<SshNode>>,
     nodes: Vec<Arc<dyn Node>>,
+    /// The nodes whose packets a fault in force shapes.
+    shaped: Mutex<BTreeSet<String>>,
     torn_down: Mutex<bool>,
 }
 
@@ -127,6 +133,7 @@ impl SshCluster {
                 clock: Mutex::new(ClockState::default()),
                 watch: Mutex::new(Default::default()),
                 host_clock: Mutex::new(None),
+                netem: Mutex::new(netem::NetemSupport::Unknown),
             }));
         }
         let nodes = ssh_nodes
@@ -137,6 +144,7 @@ impl SshCluster {
             run_id: run_id.to_string(),
             ssh_nodes,
             nodes,
+            shaped: Mutex::new(BTreeSet::new()),
             torn_down: Mutex::new(false),
         }))
     }
@@ -221,6 +229,66 @@ impl Backend for SshCluster {
 
     fn heal(&self) -> Result<()> {
         self.on_all_nodes(|node| node.set_drops(&[]))
+    }
+
+    fn supports_packet_faults(&self) -> bool {
+        self.ssh_nodes.iter().all(|n| lock(&n.netem).usable())
+    }
+
+    fn packet_fault_refusal(&self, shape: &Shape, clients: bool) -> Option<String> {
+        let lacking: Vec<String> = self
+            .ssh_nodes
+            .iter()
+            .filter_map(|n| Some(format!("{} ({})", n.who(), lock(&n.netem).lack()?)))
+            .collect();
+        if !lacking.is_empty() {
+            return Some(format!(
+                "packet faults on ssh hosts need netem, which these hosts lack: {}; partitions, \
+                 kills, pauses and clock faults still work there",
+                lacking.join("; ")
+            ));
+        }
+        netem::refusal(shape, clients)
+    }
+
+    fn shape(&self, plan: &PacketPlan) -> Result<()> {
+        if let Some(refusal) = self.packet_fault_refusal(&plan.shape, plan.clients) {
+            return Err(Error::Invalid(refusal));
+        }
+        self.unshape()?;
+        let mut shaped = lock(&self.shaped);
+        let senders: Vec<&Arc<SshNode>> = self
+            .ssh_nodes
+            .iter()
+            .filter(|n| plan.links.contains_key(&n.name))
+            .collect();
+        // Recorded first: a half-applied fault is still ended.
+        shaped.extend(senders.iter().map(|n| n.name.clone()));
+        on_all(&senders, |node| {
+            let peers: Vec<IpAddr> = plan.links[&node.name]
+                .iter()
+                .filter_map(|p| self.address_of(p))
+                .collect();
+            node.shape(&plan.shape, &peers)
+        })
+        .into_iter()
+        .collect()
+    }
+
+    fn unshape(&self) -> Result<BTreeMap<String, ShimStats>> {
+        let mut shaped = lock(&self.shaped);
+        let nodes: Vec<&Arc<SshNode>> = self
+            .ssh_nodes
+            .iter()
+            .filter(|n| shaped.contains(&n.name))
+            .collect();
+        let results = on_all(&nodes, |node| node.unshape());
+        shaped.clear();
+        nodes
+            .iter()
+            .zip(results)
+            .map(|(node, stats)| stats.map(|s| (node.name.clone(), s)))
+            .collect()
     }
 
     fn teardown(&self) -> Vec<String> {

@@ -15,9 +15,11 @@ use nix::sys::signal::Signal;
 
 use super::clock::ClockState;
 use super::hosts::{SshHost, SshOptions};
+use super::netem::{self, NetemSupport};
 use super::scripts;
 use super::transport::REMOTE_TIMEOUT;
 use crate::cluster::logstamp::{self, HostClock};
+use crate::cluster::packet::{Shape, ShimStats};
 use crate::cluster::{ClockControl, Daemon, Error, Node, Output, Result};
 
 /// One host.
@@ -43,6 +45,8 @@ pub struct SshNode {
     /// The host's wall clock against ours, measured at setup, to put its log lines on the
     /// history's clock.
     pub(super) host_clock: Mutex<Option<HostClock>>,
+    /// What the preflight found of the host's netem, for packet faults.
+    pub(super) netem: Mutex<NetemSupport>,
 }
 
 /// What [`Node::unexpected_exit`] needs to report an exit once, and only one nobody caused.
@@ -110,6 +114,33 @@ impl SshNode {
         let script = scripts::set_drops(&self.chain, sources);
         self.call_ok("setting the partition rules", &script, REMOTE_TIMEOUT)?;
         Ok(())
+    }
+
+    /// Shapes this host's packets to `peers` with netem, replacing any fault of its own.
+    pub(super) fn shape(&self, shape: &Shape, peers: &[IpAddr]) -> Result<()> {
+        let script = netem::apply(&self.dir, shape, peers);
+        if let Err(e) = self.call_ok("shaping packets with netem", &script, REMOTE_TIMEOUT) {
+            // Whatever was added before the failure goes again.
+            let _ = self.unshape();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Ends this host's packet fault and returns netem's counts.
+    pub(super) fn unshape(&self) -> Result<ShimStats> {
+        let out = self.call_ok(
+            "removing the netem qdisc",
+            &netem::remove(&self.dir),
+            REMOTE_TIMEOUT,
+        )?;
+        if let Some(left) = out.lines().find_map(|l| l.strip_prefix("left=")) {
+            return Err(Error::command(
+                format!("removing the packet fault on {}", self.who()),
+                format!("{left} is still there"),
+            ));
+        }
+        Ok(netem::stats(&out))
     }
 
     fn spawn(&self, daemon: &Daemon) -> Result<()> {

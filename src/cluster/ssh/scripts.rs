@@ -74,13 +74,15 @@ const KILL_FN: &str = r#"killd() {
 "#;
 
 /// What the host lacks, run as the login user: prints `uid=`, then `nosudo`, or one
-/// `lack=<tool>` per missing command and `broken=iptables`.
+/// `lack=<tool>` per missing command and `broken=iptables`, and what its kernel offers for
+/// packet faults (`netem=`, see [`super::netem::PROBE`]).
 pub(super) fn preflight() -> String {
     let tools = "iptables iptables-restore ip setsid nohup timeout date sed cut";
     let inner = format!(
         "for c in {tools}; do command -v $c >/dev/null 2>&1 || echo lack=$c; done; \
          command -v iptables >/dev/null 2>&1 && \
-         {{ iptables -w 5 -S INPUT >/dev/null 2>&1 || echo broken=iptables; }}; exit 0"
+         {{ iptables -w 5 -S INPUT >/dev/null 2>&1 || echo broken=iptables; }}; {}exit 0",
+        super::netem::PROBE
     );
     format!(
         "uid=$(id -u); echo uid=$uid; if [ \"$uid\" = 0 ]; then S=; \
@@ -287,6 +289,7 @@ pub(super) fn teardown(what: &Leftovers) -> String {
             "systemctl start {unit} || echo left=NTP unit {unit} stopped\n"
         ));
     }
+    script.push_str(&super::netem::remove(what.dir));
     let dir = quote_path(what.dir);
     script.push_str(&format!(
         "rm -rf {dir}; [ -e {dir} ] && echo left=directory {dir}; exit 0\n"

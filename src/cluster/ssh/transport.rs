@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
-use super::node::SshNode;
+use super::netem::NetemSupport;
+use super::node::{lock, SshNode};
 use super::scripts::{self, shell_quote};
 use crate::cluster::preflight::Missing;
 use crate::cluster::{Error, Result};
@@ -157,6 +158,7 @@ impl SshNode {
             return missing;
         }
         let out = String::from_utf8_lossy(&raw.stdout);
+        *lock(&self.netem) = NetemSupport::from_preflight(&out);
         if out.lines().any(|l| l == "nosudo") {
             missing.push(Missing {
                 what: format!(
