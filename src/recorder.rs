@@ -313,6 +313,10 @@ const FAULT_SUMMARY_CHARS: usize = 60;
 /// then `…` and how many were left out — never an item cut in half, which would name a node
 /// that does not exist.
 fn summarize(v: &Value) -> String {
+    // A fault that words itself (a packet fault's `summary`) is shown in its own words.
+    if let Some(summary) = v.get("summary").and_then(Value::as_str) {
+        return summary.to_string();
+    }
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
         Value::Array(a) => a
@@ -420,6 +424,8 @@ mod tests {
         );
         assert!(line.ends_with(" … (+6 more)"), "{line}");
         assert!(line.chars().count() <= FAULT_SUMMARY_CHARS + 20, "{line}");
+        let packet = json!({"links": {"n1": ["n2"]}, "summary": "delay 50±10 ms on 2 links"});
+        assert_eq!(summarize(&packet), "delay 50±10 ms on 2 links");
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub struct NemesisSpec {
     /// `local`/`loopback` nodes run the store under libfaketime and refuse Go stores (etcd),
     /// whose clock reads bypass libc; on `ssh` hosts they set the real clock. Packet faults
     /// (`delay`, `loss`, `duplicate`, `reorder`, `bandwidth`, `packet`) take
-    /// `[nemesis.packet]` and need the `local` backend.
+    /// `[nemesis.packet]` and need the `local` backend or ssh hosts with netem.
     #[schemars(example = ["partition", "kill"], schema_with = "super::reference::fault_list")]
     pub faults: Vec<Fault>,
     /// Which nodes a `kill` hits: `one`, `minority`, `majority`, `all` or names
