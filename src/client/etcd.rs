@@ -20,6 +20,11 @@
 //! Elle's rw-register transactions (`["w", k, v]`, `["r", k, null]`) take the same two
 //! steps ([`Shape::RwRegister`]): each key holds its register's value as JSON text, an
 //! absent key reads `null`, and the guarded write puts each written key's last value.
+//!
+//! The `bank` and `counter` workloads' ops ([`bank`], [`counter`]) are the same read and
+//! guarded write over numbers ([`Shape::Number`], absent is 0): a transfer reads both
+//! balances and refuses an overdraft itself, an `add` puts the counter plus its increment.
+//! All four share [`read_then_write`].
 
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -27,13 +32,15 @@ use serde_json::{json, Value};
 use super::http::{CompiledOp, HttpClient, Lost};
 use super::{Completion, Invocation, Target};
 
-/// Which of Elle's transactions a key's value serves.
+/// What a key's value is, as a builtin op keeps it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
     /// A list, appended to; absent is the empty list.
     ListAppend,
     /// A register, overwritten; absent is `null`.
     RwRegister,
+    /// A number (an account's balance, a counter); absent is 0.
+    Number,
 }
 
 impl Shape {
@@ -41,6 +48,7 @@ impl Shape {
         match self {
             Shape::ListAppend => "list-append",
             Shape::RwRegister => "rw-register",
+            Shape::Number => "number",
         }
     }
 
@@ -48,7 +56,92 @@ impl Shape {
         match self {
             Shape::ListAppend => Value::Array(Vec::new()),
             Shape::RwRegister => Value::Null,
+            Shape::Number => json!(0),
         }
+    }
+}
+
+/// What an operation makes of the values it read, in the order of its keys.
+enum Step {
+    /// Done without writing: ok with this value.
+    Done(Value),
+    /// Put these keys' (by index) new values, guarded by the revisions read; ok with the value
+    /// if the guard holds.
+    Write {
+        puts: Vec<(usize, Value)>,
+        result: Value,
+    },
+    /// Refused by the operation's own rule (an overdraft): a definite fail, nothing written.
+    Refuse(String),
+}
+
+/// The core every builtin op shares: one linearizable read of `keys` at one revision, then,
+/// if `decide` asks for it, a write of some of them guarded by every read key's mod
+/// revision. A lost or unrecognised answer to the read is `fail`; to the write, `info`; a
+/// failed guard, `fail`.
+async fn read_then_write(
+    client: &HttpClient,
+    node: usize,
+    target: &Target,
+    op: &CompiledOp,
+    keys: &[String],
+    shape: Shape,
+    decide: impl FnOnce(Vec<Value>) -> Step,
+) -> Completion {
+    let ranges: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"request_range": {"key": b64(k)}}))
+        .collect();
+    let body = json!({"success": ranges}).to_string();
+    let read = match client.post(node, target, op, body).await {
+        Ok((200, answer)) => answer,
+        Ok((status, answer)) => {
+            return Completion::fail(format!("read: unrecognised answer: HTTP {status} {answer}"))
+        }
+        Err(Lost::NotSent(e) | Lost::Unknown(e)) => return Completion::fail(format!("read: {e}")),
+    };
+    let mut values = Vec::with_capacity(keys.len());
+    let mut revisions = Vec::with_capacity(keys.len());
+    for i in 0..keys.len() {
+        match current(&read, i, shape) {
+            Ok((value, revision)) => {
+                values.push(value);
+                revisions.push(revision);
+            }
+            Err(e) => return Completion::fail(format!("read: {e}")),
+        }
+    }
+    let (puts, result) = match decide(values) {
+        Step::Done(value) => return Completion::ok(value),
+        Step::Refuse(why) => return Completion::fail(why),
+        Step::Write { puts, result } => (puts, result),
+    };
+    let compare: Vec<Value> = keys
+        .iter()
+        .zip(&revisions)
+        .map(|(k, rev)| {
+            json!({"key": b64(k), "target": "MOD", "result": "EQUAL", "mod_revision": rev})
+        })
+        .collect();
+    let puts: Vec<Value> = puts
+        .iter()
+        .map(|(i, value)| {
+            json!({"request_put": {"key": b64(&keys[*i]), "value": b64(&value.to_string())}})
+        })
+        .collect();
+    let body = json!({"compare": compare, "success": puts}).to_string();
+    match client.post(node, target, op, body).await {
+        Ok((200, answer)) if answer.get("succeeded") == Some(&Value::Bool(true)) => {
+            Completion::ok(result)
+        }
+        Ok((200, answer)) if answer.get("succeeded").is_none() && answer.is_object() => {
+            Completion::fail("a key changed after it was read")
+        }
+        Ok((status, answer)) => Completion::info(format!(
+            "write: unrecognised answer: HTTP {status} {answer}"
+        )),
+        Err(Lost::NotSent(e)) => Completion::fail(format!("write: {e}")),
+        Err(Lost::Unknown(e)) => Completion::info(format!("write: {e}")),
     }
 }
 
@@ -65,84 +158,149 @@ pub async fn txn(
         Ok(m) => m,
         Err(e) => return Completion::fail(format!("not a {} transaction: {e}", shape.name())),
     };
-    let mut keys: Vec<&str> = Vec::new();
+    let mut keys: Vec<String> = Vec::new();
     for m in &micro {
-        if !keys.contains(&m.key.as_str()) {
-            keys.push(&m.key);
+        if !keys.contains(&m.key) {
+            keys.push(m.key.clone());
         }
     }
-    let ranges: Vec<Value> = keys
-        .iter()
-        .map(|k| json!({"request_range": {"key": b64(k)}}))
-        .collect();
-    let body = json!({"success": ranges}).to_string();
-    let read = match client.post(node, target, op, body).await {
-        Ok((200, answer)) => answer,
-        Ok((status, answer)) => {
-            return Completion::fail(format!("read: unrecognised answer: HTTP {status} {answer}"))
-        }
-        Err(Lost::NotSent(e) | Lost::Unknown(e)) => return Completion::fail(format!("read: {e}")),
-    };
-    let mut state: Vec<(Value, String)> = Vec::with_capacity(keys.len());
-    for i in 0..keys.len() {
-        match current(&read, i, shape) {
-            Ok(s) => state.push(s),
-            Err(e) => return Completion::fail(format!("read: {e}")),
-        }
-    }
-    let revisions: Vec<String> = state.iter().map(|(_, rev)| rev.clone()).collect();
-    let mut done = Vec::with_capacity(micro.len());
-    let mut appended = vec![false; keys.len()];
-    for m in &micro {
-        let i = keys.iter().position(|k| *k == m.key).unwrap_or(0);
-        match m.kind {
-            Kind::Append => {
-                if let Value::Array(list) = &mut state[i].0 {
-                    list.push(m.value.clone());
+    let index = |key: &str| keys.iter().position(|k| k == key).unwrap_or(0);
+    let decide = |mut state: Vec<Value>| {
+        let mut done = Vec::with_capacity(micro.len());
+        let mut written = vec![false; state.len()];
+        for m in &micro {
+            let i = index(&m.key);
+            match m.kind {
+                Kind::Append => {
+                    if let Value::Array(list) = &mut state[i] {
+                        list.push(m.value.clone());
+                    }
+                    written[i] = true;
+                    done.push(json!(["append", m.key, m.value]));
                 }
-                appended[i] = true;
-                done.push(json!(["append", m.key, m.value]));
+                Kind::Write => {
+                    state[i] = m.value.clone();
+                    written[i] = true;
+                    done.push(json!(["w", m.key, m.value]));
+                }
+                Kind::Read => done.push(json!(["r", m.key, state[i]])),
             }
-            Kind::Write => {
-                state[i].0 = m.value.clone();
-                appended[i] = true;
-                done.push(json!(["w", m.key, m.value]));
-            }
-            Kind::Read => done.push(json!(["r", m.key, state[i].0])),
         }
+        if !written.contains(&true) {
+            return Step::Done(Value::Array(done));
+        }
+        let puts = state
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| written[*i])
+            .collect();
+        Step::Write {
+            puts,
+            result: Value::Array(done),
+        }
+    };
+    read_then_write(client, node, target, op, &keys, shape, decide).await
+}
+
+/// Carries out one op of the `bank` workload: `init` puts every opening balance (`{"a0":
+/// 10, ...}`), `transfer` (`{"from", "to", "amount"}`) reads both balances and moves the
+/// amount unless the source would go negative (then a definite fail, `insufficient funds`),
+/// `read` (a list of accounts) returns the map of their balances at one revision. Each
+/// account's key holds its balance as JSON text; an absent account reads 0.
+pub async fn bank(
+    client: &HttpClient,
+    node: usize,
+    target: &Target,
+    op: &CompiledOp,
+    inv: &Invocation,
+) -> Completion {
+    let v = &inv.value;
+    match inv.f.as_str() {
+        "init" => {
+            let Some(balances) = v.as_object() else {
+                return Completion::fail(format!("init: {v} is not a map of balances"));
+            };
+            let keys: Vec<String> = balances.keys().cloned().collect();
+            let puts = balances.values().cloned().enumerate().collect();
+            let decide = |_| Step::Write {
+                puts,
+                result: v.clone(),
+            };
+            read_then_write(client, node, target, op, &keys, Shape::Number, decide).await
+        }
+        "transfer" => {
+            let (Some(from), Some(to), Some(amount)) = (
+                v.get("from").and_then(Value::as_str),
+                v.get("to").and_then(Value::as_str),
+                v.get("amount").and_then(Value::as_i64),
+            ) else {
+                return Completion::fail(format!("transfer: {v} lacks from, to or amount"));
+            };
+            let keys = [from.to_string(), to.to_string()];
+            let decide = |balances: Vec<Value>| {
+                let (Some(a), Some(b)) = (balances[0].as_i64(), balances[1].as_i64()) else {
+                    return Step::Refuse(format!("a balance is not a number: {balances:?}"));
+                };
+                if a < amount {
+                    return Step::Refuse("insufficient funds".into());
+                }
+                Step::Write {
+                    puts: vec![(0, json!(a - amount)), (1, json!(b + amount))],
+                    result: v.clone(),
+                }
+            };
+            read_then_write(client, node, target, op, &keys, Shape::Number, decide).await
+        }
+        "read" => {
+            let Some(accounts) = v.as_array() else {
+                return Completion::fail(format!("read: {v} is not a list of accounts"));
+            };
+            let keys: Vec<String> = accounts
+                .iter()
+                .map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_string))
+                .collect();
+            let decide = |balances: Vec<Value>| {
+                Step::Done(Value::Object(keys.iter().cloned().zip(balances).collect()))
+            };
+            read_then_write(client, node, target, op, &keys, Shape::Number, decide).await
+        }
+        f => Completion::fail(format!("the bank builtin has no op {f:?}")),
     }
-    if !appended.contains(&true) {
-        return Completion::ok(Value::Array(done));
-    }
-    let compare: Vec<Value> = keys
-        .iter()
-        .zip(&revisions)
-        .map(|(k, rev)| {
-            json!({"key": b64(k), "target": "MOD", "result": "EQUAL", "mod_revision": rev})
-        })
-        .collect();
-    let puts: Vec<Value> = keys
-        .iter()
-        .zip(&state)
-        .zip(&appended)
-        .filter(|(_, &a)| a)
-        .map(|((k, (value, _)), _)| {
-            json!({"request_put": {"key": b64(k), "value": b64(&value.to_string())}})
-        })
-        .collect();
-    let body = json!({"compare": compare, "success": puts}).to_string();
-    match client.post(node, target, op, body).await {
-        Ok((200, answer)) if answer.get("succeeded") == Some(&Value::Bool(true)) => {
-            Completion::ok(Value::Array(done))
+}
+
+/// Carries out one op of the `counter` workload: `add` reads the counter at the op's key and
+/// puts it plus the op's value, guarded by the revision read (a concurrent add makes it a
+/// definite fail, not a lost increment); `read` returns it. Absent is 0.
+pub async fn counter(
+    client: &HttpClient,
+    node: usize,
+    target: &Target,
+    op: &CompiledOp,
+    inv: &Invocation,
+) -> Completion {
+    let Some(key) = inv.key.clone() else {
+        return Completion::fail(format!("{}: the op has no key", inv.f));
+    };
+    let keys = [key];
+    match inv.f.as_str() {
+        "add" => {
+            let Some(delta) = inv.value.as_i64() else {
+                return Completion::fail(format!("add: {} is not an integer", inv.value));
+            };
+            let decide = |values: Vec<Value>| match values[0].as_i64() {
+                Some(n) => Step::Write {
+                    puts: vec![(0, json!(n + delta))],
+                    result: inv.value.clone(),
+                },
+                None => Step::Refuse(format!("the counter holds {}, not a number", values[0])),
+            };
+            read_then_write(client, node, target, op, &keys, Shape::Number, decide).await
         }
-        Ok((200, answer)) if answer.get("succeeded").is_none() && answer.is_object() => {
-            Completion::fail("a key changed after it was read")
+        "read" => {
+            let decide = |mut values: Vec<Value>| Step::Done(values.remove(0));
+            read_then_write(client, node, target, op, &keys, Shape::Number, decide).await
         }
-        Ok((status, answer)) => Completion::info(format!(
-            "write: unrecognised answer: HTTP {status} {answer}"
-        )),
-        Err(Lost::NotSent(e)) => Completion::fail(format!("write: {e}")),
-        Err(Lost::Unknown(e)) => Completion::info(format!("write: {e}")),
+        f => Completion::fail(format!("the counter builtin has no op {f:?}")),
     }
 }
 
@@ -181,6 +339,9 @@ fn parse(value: &Value, shape: Shape) -> Result<Vec<MicroOp>, String> {
                     return Err(format!("{m}: only append and r are supported"))
                 }
                 (_, Shape::RwRegister) => return Err(format!("{m}: only w and r are supported")),
+                (_, Shape::Number) => {
+                    return Err(format!("{m}: not a transaction of lists or registers"))
+                }
             };
             let value = match kind {
                 Kind::Read => Value::Null,
@@ -222,11 +383,13 @@ fn current(answer: &Value, i: usize, shape: Shape) -> Result<(Value, String), St
     match (serde_json::from_str(&text), shape) {
         (Ok(list @ Value::Array(_)), Shape::ListAppend) => Ok((list, revision)),
         (Ok(value), Shape::RwRegister) => Ok((value, revision)),
+        (Ok(number @ Value::Number(_)), Shape::Number) => Ok((number, revision)),
         _ => Err(format!(
             "the value {text:?} is not a JSON {}",
             match shape {
                 Shape::ListAppend => "list",
                 Shape::RwRegister => "value",
+                Shape::Number => "number",
             }
         )),
     }
@@ -424,6 +587,97 @@ mod tests {
             Completion::ok(json!([["r", "k1", [1]], ["r", "k2", []]]))
         );
         assert_eq!(server.join().unwrap().len(), 1);
+    }
+
+    fn run_op(port: u16, builtin: &str, f: &str, key: Option<&str>, value: Value) -> Completion {
+        let spec: crate::spec::ClientSpec = toml::from_str(&format!(
+            "[ops.{f}]\nmethod = \"POST\"\npath = \"/v3/kv/txn\"\nbuiltin = \"{builtin}\""
+        ))
+        .unwrap();
+        let target = Target {
+            node: "n1".into(),
+            ip: "127.0.0.1".into(),
+            port,
+        };
+        let client = HttpClient::new(&spec, vec![target]).unwrap();
+        let inv = Invocation {
+            f: f.into(),
+            key: key.map(str::to_string),
+            value,
+        };
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(crate::client::Client::invoke(&client, 0, &inv))
+    }
+
+    /// a0 holds 7 at revision 4; a1 is absent.
+    const READ_A0_7_A1_ABSENT: &str = r#"{"header":{"revision":"9"},"succeeded":true,"responses":[{"response_range":{"kvs":[{"key":"YTA=","mod_revision":"4","value":"Nw=="}],"count":"1"}},{"response_range":{"header":{}}}]}"#;
+
+    #[test]
+    fn a_transfer_moves_the_amount_guarded_by_both_balances_revisions() {
+        let (port, server) = gateway(vec![
+            READ_A0_7_A1_ABSENT,
+            r#"{"header":{},"succeeded":true}"#,
+        ]);
+        let transfer = json!({"from": "a0", "to": "a1", "amount": 3});
+        let c = run_op(port, "etcd-v3-bank", "transfer", None, transfer.clone());
+        assert_eq!(c, Completion::ok(transfer));
+        let bodies = server.join().unwrap();
+        let write: Value = serde_json::from_str(&bodies[1]).unwrap();
+        assert_eq!(
+            write["compare"],
+            json!([
+                {"key": b64("a0"), "target": "MOD", "result": "EQUAL", "mod_revision": "4"},
+                {"key": b64("a1"), "target": "MOD", "result": "EQUAL", "mod_revision": "0"}
+            ])
+        );
+        assert_eq!(
+            write["success"],
+            json!([
+                {"request_put": {"key": b64("a0"), "value": b64("4")}},
+                {"request_put": {"key": b64("a1"), "value": b64("3")}}
+            ])
+        );
+    }
+
+    #[test]
+    fn an_overdraft_is_refused_without_a_write_and_a_read_maps_every_account() {
+        let (port, server) = gateway(vec![READ_A0_7_A1_ABSENT]);
+        let c = run_op(
+            port,
+            "etcd-v3-bank",
+            "transfer",
+            None,
+            json!({"from": "a0", "to": "a1", "amount": 8}),
+        );
+        assert_eq!(c.outcome, faultline_checkers::Outcome::Fail, "{c:?}");
+        assert_eq!(c.error.as_deref(), Some("insufficient funds"));
+        assert_eq!(server.join().unwrap().len(), 1, "nothing was written");
+        let (port, server) = gateway(vec![READ_A0_7_A1_ABSENT]);
+        let c = run_op(port, "etcd-v3-bank", "read", None, json!(["a0", "a1"]));
+        assert_eq!(c, Completion::ok(json!({"a0": 7, "a1": 0})));
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn an_add_puts_the_counter_plus_its_increment_and_a_conflict_fails() {
+        let (port, server) = gateway(vec![
+            READ_A0_7_A1_ABSENT,
+            r#"{"header":{},"succeeded":true}"#,
+        ]);
+        let c = run_op(port, "etcd-v3-counter", "add", Some("a0"), json!(5));
+        assert_eq!(c, Completion::ok(json!(5)));
+        let write: Value = serde_json::from_str(&server.join().unwrap()[1]).unwrap();
+        assert_eq!(
+            write["success"],
+            json!([{"request_put": {"key": b64("a0"), "value": b64("12")}}])
+        );
+        let (port, server) = gateway(vec![READ_A0_7_A1_ABSENT, r#"{"header":{"revision":"10"}}"#]);
+        let c = run_op(port, "etcd-v3-counter", "add", Some("a0"), json!(5));
+        assert_eq!(c.error.as_deref(), Some("a key changed after it was read"));
+        server.join().unwrap();
     }
 
     #[test]

@@ -162,6 +162,12 @@ impl HttpClient {
                 let shape = super::etcd::Shape::RwRegister;
                 return super::etcd::txn(self, node, target, op, inv, shape).await;
             }
+            Some(Builtin::EtcdV3Bank) => {
+                return super::etcd::bank(self, node, target, op, inv).await
+            }
+            Some(Builtin::EtcdV3Counter) => {
+                return super::etcd::counter(self, node, target, op, inv).await
+            }
             None => {}
         }
         let request = match self.request(op, target, inv) {

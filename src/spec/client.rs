@@ -121,8 +121,11 @@ pub struct OpSpec {
     /// An operation carried out by faultline's own code instead of one templated request,
     /// for protocols one request cannot express: `etcd-v3-list-append` (a `txn` of
     /// list-append micro-ops as a read of its keys, then a write guarded by their
-    /// revisions, both sent to `path` on etcd's v3 JSON gateway) and `etcd-v3-rw-register`
-    /// (the same for rw-register transactions). `rules` and `body` do not apply to it.
+    /// revisions, both sent to `path` on etcd's v3 JSON gateway), `etcd-v3-rw-register`
+    /// (the same for rw-register transactions), `etcd-v3-bank` (the bank's `init`,
+    /// `transfer` and `read`: a transfer reads both balances, then writes them guarded by
+    /// their revisions) and `etcd-v3-counter` (`add` as a guarded read-modify-write, and
+    /// `read`). `rules` and `body` do not apply to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(example = &"etcd-v3-list-append")]
     pub builtin: Option<Builtin>,
@@ -134,6 +137,29 @@ pub struct OpSpec {
 pub enum Builtin {
     EtcdV3ListAppend,
     EtcdV3RwRegister,
+    EtcdV3Bank,
+    EtcdV3Counter,
+}
+
+impl Builtin {
+    /// Its name in a spec.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::EtcdV3ListAppend => "etcd-v3-list-append",
+            Builtin::EtcdV3RwRegister => "etcd-v3-rw-register",
+            Builtin::EtcdV3Bank => "etcd-v3-bank",
+            Builtin::EtcdV3Counter => "etcd-v3-counter",
+        }
+    }
+
+    /// The operations it carries out.
+    pub fn ops(self) -> &'static [&'static str] {
+        match self {
+            Builtin::EtcdV3ListAppend | Builtin::EtcdV3RwRegister => &["txn"],
+            Builtin::EtcdV3Bank => &["init", "transfer", "read"],
+            Builtin::EtcdV3Counter => &["add", "read"],
+        }
+    }
 }
 
 /// A response rule. Every condition given must hold.
@@ -307,17 +333,23 @@ impl LoadedSpec {
                     Some("remove `rules` and `body` from this op".into()),
                 ));
             }
-            if let Some(builtin) = op.builtin.filter(|_| f != "txn") {
-                let name = match builtin {
-                    Builtin::EtcdV3ListAppend => "etcd-v3-list-append",
-                    Builtin::EtcdV3RwRegister => "etcd-v3-rw-register",
-                };
+            if let Some(builtin) = op.builtin.filter(|b| !b.ops().contains(&f.as_str())) {
                 return Err(self.err(
                     &format!("{base}.builtin"),
-                    format!("`{name}` carries out `txn`, not `{f}`"),
+                    format!(
+                        "`{}` carries out {}, not `{f}`",
+                        builtin.name(),
+                        builtin
+                            .ops()
+                            .iter()
+                            .map(|o| format!("`{o}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                     Some(format!(
-                        "use it in [client.ops.txn] with the {} workload",
-                        name.trim_start_matches("etcd-v3-")
+                        "use it in [client.ops.{}] with the {} workload",
+                        builtin.ops()[0],
+                        builtin.name().trim_start_matches("etcd-v3-")
                     )),
                 ));
             }
