@@ -275,7 +275,6 @@ impl TxnStream {
 
 impl EventSink for TxnStream {
     type Fast<'a> = FastEvent<'a>;
-    const FAST: bool = true;
 
     fn parse_fast(text: &[u8]) -> Option<FastEvent<'_>> {
         fast::parse(text)

@@ -25,15 +25,11 @@ pub fn read_jsonl(reader: impl BufRead, name: &str) -> Result<History, FormatErr
 /// or a checker's own compact form.
 pub(crate) trait EventSink {
     /// An event read the sink's own, faster way.
-    type Fast<'a>: Send;
-
-    /// Whether [`EventSink::parse_fast`] can read any line at all (it is then run on two
-    /// threads, a batch of lines at a time).
-    const FAST: bool;
+    type Fast<'a>;
 
     /// The event on `text` if the sink reads such lines its own, faster way (exactly as
     /// [`parse_event`] would); `None` leaves the line to [`parse_event`] and
-    /// [`EventSink::push`], which word its errors. Runs on any thread.
+    /// [`EventSink::push`], which word its errors.
     fn parse_fast(text: &[u8]) -> Option<Self::Fast<'_>>;
 
     /// Adds an event [`EventSink::parse_fast`] read; an error breaks the history.
@@ -48,7 +44,6 @@ pub(crate) trait EventSink {
 
 impl EventSink for HistoryBuilder {
     type Fast<'a> = std::convert::Infallible;
-    const FAST: bool = false;
 
     fn parse_fast(_text: &[u8]) -> Option<Self::Fast<'_>> {
         None
@@ -67,78 +62,13 @@ impl EventSink for HistoryBuilder {
     }
 }
 
-/// Lines a batch holds at most: enough to share out between two threads, few enough (about
-/// 1.5 MiB of a typical history) to stay small next to what the sink keeps.
-const BATCH_LINES: usize = 16_384;
-
-/// Bytes after which a batch takes no more lines, so that long lines (up to
-/// [`MAX_LINE_BYTES`](super::MAX_LINE_BYTES) each) do not make a huge batch.
-const BATCH_BYTES: usize = 4 << 20;
-
-/// Lines read ahead: their text in one buffer, each with its number and whether it ended
-/// with a newline.
-#[derive(Default)]
-struct Batch {
-    bytes: Vec<u8>,
-    lines: Vec<(usize, std::ops::Range<usize>, bool)>,
-}
-
-impl Batch {
-    /// Refills the batch from `lines`; false at the end of the input.
-    fn fill<R: BufRead>(&mut self, lines: &mut Lines<'_, R>) -> Result<bool, FormatError> {
-        self.bytes.clear();
-        self.lines.clear();
-        while self.lines.len() < BATCH_LINES && self.bytes.len() < BATCH_BYTES {
-            let Some((line_no, buf)) = lines.next_bytes()? else {
-                break;
-            };
-            let complete = buf.last() == Some(&b'\n');
-            let start = self.bytes.len();
-            self.bytes.extend_from_slice(trim_line(buf));
-            self.lines
-                .push((line_no, start..self.bytes.len(), complete));
-        }
-        Ok(!self.lines.is_empty())
-    }
-
-    fn text(&self, i: usize) -> &[u8] {
-        &self.bytes[self.lines[i].1.clone()]
-    }
-
-    /// Each line read the fast way where `S` can, in order: the second half is read on a
-    /// thread of its own.
-    fn parse<S: EventSink>(&self) -> impl Iterator<Item = Option<S::Fast<'_>>> {
-        let parse = |range: std::ops::Range<usize>| -> Vec<Option<S::Fast<'_>>> {
-            range
-                .map(|i| {
-                    let text = self.text(i);
-                    match text.iter().all(u8::is_ascii_whitespace) {
-                        true => None,
-                        false => S::parse_fast(text),
-                    }
-                })
-                .collect()
-        };
-        let n = self.lines.len();
-        let (first, second) = if !S::FAST {
-            ((0..n).map(|_| None).collect(), Vec::new())
-        } else if n < 1024 {
-            (parse(0..n), Vec::new())
-        } else {
-            std::thread::scope(|scope| {
-                let second = scope.spawn(|| parse(n / 2..n));
-                let first = parse(0..n / 2);
-                (first, second.join().expect("parsing a line does not panic"))
-            })
-        };
-        first.into_iter().chain(second)
-    }
-}
-
-/// Reads a JSON Lines history into `sink`: `Ok(false)` when `budget` ran out before the
-/// end. A last line that has no newline and does not parse is a torn write (a warning, see
-/// the module's doc); any other damage is an error naming the line. The lines of a batch
-/// are parsed on two threads, then handed to the sink one by one, in order.
+/// Reads a JSON Lines history line by line into `sink`: `Ok(false)` when `budget` ran out
+/// before the end. A last line that has no newline and does not parse is a torn write (a
+/// warning, see the module's doc); any other damage is an error naming the line.
+///
+/// Parsing stays on the caller's thread: handing batches of lines to a second thread was
+/// measured slower on the shared 2-core machine (more CPU for allocations made on one
+/// thread and freed on the other, and a wait for the slower half at every batch).
 pub(crate) fn stream_into<S: EventSink>(
     reader: impl BufRead,
     name: &str,
@@ -146,47 +76,44 @@ pub(crate) fn stream_into<S: EventSink>(
     sink: &mut S,
 ) -> Result<bool, FormatError> {
     let mut lines = Lines::new(reader, name);
-    let mut batch = Batch::default();
     let mut events = 0usize;
-    while batch.fill(&mut lines)? {
-        for (i, fast) in batch.parse::<S>().enumerate() {
-            let (line_no, _, complete) = batch.lines[i];
-            if line_no & 4095 == 0 && budget.expired() {
-                return Ok(false);
-            }
-            let text = batch.text(i);
-            if text.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            // serde_json checks that the strings of a line it reads are UTF-8, and any other
-            // byte outside ASCII is not JSON: a line read the fast way needs no other check.
-            if let Some(event) = fast {
-                sink.push_fast(line_no, event)
-                    .map_err(|message| FormatError::at(name, line_no, message))?;
-                events += 1;
-                continue;
-            }
-            if let Err(e) = std::str::from_utf8(text) {
-                return Err(super::not_utf8(name, line_no, text, &e));
-            }
-            let event = match parse_event(text) {
-                Ok(event) => event,
-                // A torn last line is a recorder that crashed mid-write, but only after it
-                // wrote something: a single line that does not parse is simply not a history.
-                Err(message) if !complete && events > 0 => {
-                    sink.warn(format!(
-                        "line {line_no}: torn last line ignored (no newline at the end, \
-                         {message}); the {} line(s) before it were loaded",
-                        line_no - 1
-                    ));
-                    return Ok(true);
-                }
-                Err(message) => return Err(FormatError::at(name, line_no, message)),
-            };
-            events += 1;
-            sink.push(line_no, event)
-                .map_err(|message| FormatError::at(name, line_no, message))?;
+    while let Some((line_no, buf)) = lines.next_bytes()? {
+        if line_no & 4095 == 0 && budget.expired() {
+            return Ok(false);
         }
+        let complete = buf.last() == Some(&b'\n');
+        let text = trim_line(buf);
+        if text.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        // serde_json checks that the strings of a line it reads are UTF-8, and any other
+        // byte outside ASCII is not JSON: a line read the fast way needs no other check.
+        if let Some(event) = S::parse_fast(text) {
+            sink.push_fast(line_no, event)
+                .map_err(|message| FormatError::at(name, line_no, message))?;
+            events += 1;
+            continue;
+        }
+        if let Err(e) = std::str::from_utf8(text) {
+            return Err(super::not_utf8(name, line_no, text, &e));
+        }
+        let event = match parse_event(text) {
+            Ok(event) => event,
+            // A torn last line is a recorder that crashed mid-write, but only after it wrote
+            // something: a single line that does not parse is simply not a history.
+            Err(message) if !complete && events > 0 => {
+                sink.warn(format!(
+                    "line {line_no}: torn last line ignored (no newline at the end, {message}); \
+                     the {} line(s) before it were loaded",
+                    line_no - 1
+                ));
+                break;
+            }
+            Err(message) => return Err(FormatError::at(name, line_no, message)),
+        };
+        events += 1;
+        sink.push(line_no, event)
+            .map_err(|message| FormatError::at(name, line_no, message))?;
     }
     Ok(true)
 }

@@ -280,7 +280,6 @@ impl<'m> LinearStream<'m> {
 
 impl EventSink for LinearStream<'_> {
     type Fast<'a> = Line<'a>;
-    const FAST: bool = true;
 
     fn parse_fast(text: &[u8]) -> Option<Line<'_>> {
         if has_long_digit_run(text) {
