@@ -327,6 +327,70 @@ impl Op {
     }
 }
 
+impl EventType {
+    /// How a completion says the op ended; `None` for an invocation.
+    pub fn outcome(self) -> Option<Outcome> {
+        match self {
+            EventType::Invoke => None,
+            EventType::Ok => Some(Outcome::Ok),
+            EventType::Fail => Some(Outcome::Fail),
+            EventType::Info => Some(Outcome::Info),
+        }
+    }
+}
+
+/// The rules by which a completion meets its invocation (one op in flight per process, a
+/// completion needs an invocation and names its key, a different `f` is only a warning),
+/// worded once for every reader that pairs events: [`HistoryBuilder`] and the checkers'
+/// streaming readers.
+pub(crate) mod pairing {
+    use super::EventType;
+
+    pub(crate) fn no_invocation(kind: EventType, f: &str, process: u64) -> String {
+        format!(
+            "`{kind}` completion of `{f}` by process {process}, which has no invocation in flight"
+        )
+    }
+
+    /// The op would be judged under one key while the store answered for another: a
+    /// recorder bug or a hand-edited file, not something to guess about.
+    pub(crate) fn other_key(
+        kind: EventType,
+        process: u64,
+        key: Option<&str>,
+        open_line: usize,
+        open_key: Option<&str>,
+    ) -> String {
+        let shown = |k: Option<&str>| k.map_or("no key".into(), |k| format!("key {k:?}"));
+        format!(
+            "`{kind}` completion of process {process} names {}, but its invocation (line \
+             {open_line}) names {}",
+            shown(key),
+            shown(open_key)
+        )
+    }
+
+    pub(crate) fn f_differs(
+        line: usize,
+        f: &str,
+        process: u64,
+        open_f: &str,
+        open_line: usize,
+    ) -> String {
+        format!(
+            "line {line}: completion `{f}` of process {process} answers invocation `{open_f}` \
+             (line {open_line})"
+        )
+    }
+
+    pub(crate) fn still_in_flight(process: u64, f: &str, open_f: &str, open_line: usize) -> String {
+        format!(
+            "process {process} invokes `{f}` while its `{open_f}` from line {open_line} is still \
+             in flight"
+        )
+    }
+}
+
 /// A history that breaks the rules of the format.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: {message}")]
@@ -357,43 +421,22 @@ impl HistoryBuilder {
             }
             Process::Client(p) => p,
         };
-        let outcome = match event.kind {
-            EventType::Invoke => return self.invoke(line, pos, process, event),
-            EventType::Ok => Outcome::Ok,
-            EventType::Fail => Outcome::Fail,
-            EventType::Info => Outcome::Info,
+        let Some(outcome) = event.kind.outcome() else {
+            return self.invoke(line, pos, process, event);
         };
         let Some(id) = self.in_flight.remove(&process) else {
-            return Err(HistoryError {
-                line,
-                message: format!(
-                    "`{}` completion of `{}` by process {process}, which has no invocation in flight",
-                    event.kind, event.f
-                ),
-            });
+            let message = pairing::no_invocation(event.kind, &event.f, process);
+            return Err(HistoryError { line, message });
         };
         let op = &mut self.ops[id];
         if event.key.is_some() && event.key != op.key {
-            // The op would be judged under one key while the store answered for another:
-            // a recorder bug or a hand-edited file, not something to guess about.
-            let shown =
-                |k: &Option<String>| k.as_ref().map_or("no key".into(), |k| format!("key {k:?}"));
-            return Err(HistoryError {
-                line,
-                message: format!(
-                    "`{}` completion of process {process} names {}, but its invocation (line {}) names {}",
-                    event.kind,
-                    shown(&event.key),
-                    op.line,
-                    shown(&op.key)
-                ),
-            });
+            let (key, open_key) = (event.key.as_deref(), op.key.as_deref());
+            let message = pairing::other_key(event.kind, process, key, op.line, open_key);
+            return Err(HistoryError { line, message });
         }
         if op.f != event.f {
-            self.warnings.push(format!(
-                "line {line}: completion `{}` of process {process} answers invocation `{}` (line {})",
-                event.f, op.f, op.line
-            ));
+            let warning = pairing::f_differs(line, &event.f, process, &op.f, op.line);
+            self.warnings.push(warning);
         }
         op.outcome = outcome;
         op.complete_pos = Some(pos);
@@ -418,13 +461,9 @@ impl HistoryBuilder {
         event: Event,
     ) -> Result<(), HistoryError> {
         if let Some(&open) = self.in_flight.get(&process) {
-            return Err(HistoryError {
-                line,
-                message: format!(
-                    "process {process} invokes `{}` while its `{}` from line {} is still in flight",
-                    event.f, self.ops[open].f, self.ops[open].line
-                ),
-            });
+            let open = &self.ops[open];
+            let message = pairing::still_in_flight(process, &event.f, &open.f, open.line);
+            return Err(HistoryError { line, message });
         }
         let id = self.ops.len();
         self.in_flight.insert(process, id);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::history::{History, HistoryError};
+use crate::history::{History, HistoryError, Op};
 
 /// The answer of a checker.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -102,9 +102,13 @@ impl OpRef {
 
     /// Fills what the history says about the op; an id the history lacks is left bare.
     pub fn fill(&mut self, history: &History) {
-        let Some(op) = history.ops.get(self.op) else {
-            return;
-        };
+        if let Some(op) = history.ops.get(self.op) {
+            self.fill_from(op);
+        }
+    }
+
+    /// Fills what `op` (the op this names) says about itself.
+    pub fn fill_from(&mut self, op: &Op) {
         let secs = |ns: u64| (ns as f64 / 1e6).round() / 1e3;
         self.line = Some(op.line);
         self.process = Some(op.process);
@@ -269,15 +273,17 @@ pub fn unknown_function(checker: &dyn Checker, history: &History) -> Option<Hist
         .find(|op| !known.contains(&op.f.as_str()))?;
     Some(HistoryError {
         line: op.line,
-        message: format!(
-            "`{}` (process {}) is not an operation the {} checker knows (it knows {}); check \
-             --model",
-            op.f,
-            op.process,
-            checker.name(),
-            known.join(", ")
-        ),
+        message: unknown_function_message(&op.f, op.process, checker.name(), known),
     })
+}
+
+/// Why an op with function `f` cannot be judged by `checker`, which knows `known`.
+pub fn unknown_function_message(f: &str, process: u64, checker: &str, known: &[&str]) -> String {
+    format!(
+        "`{f}` (process {process}) is not an operation the {checker} checker knows (it knows {}); \
+         check --model",
+        known.join(", ")
+    )
 }
 
 #[cfg(test)]

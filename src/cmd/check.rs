@@ -17,6 +17,8 @@ use clap::Args;
 use faultline_checkers::elle::stream::StreamSummary;
 use faultline_checkers::elle::{ConsistencyModel, ListAppend, RwRegister};
 use faultline_checkers::format::{self, edn, Format, FormatError, ReadOptions};
+use faultline_checkers::linear;
+use faultline_checkers::model::{ModelKind, ModelOptions};
 use faultline_checkers::registry::{self, CheckerOptions};
 use faultline_checkers::{verdict, Budget, CheckResult, Checker, History, Verdict};
 use serde_json::{json, Value};
@@ -137,17 +139,28 @@ fn consistency_names() -> PossibleValuesParser {
 
 /// A checker that can read a JSON Lines history itself, line by line into its own compact
 /// form, never holding the whole [`History`]: a million transactions then take a tenth of
-/// the memory and under half the time. Used only when nothing else needs the `History`
-/// (no `--report`, no `--export-edn`); the verdicts, counts, warnings and errors are those
-/// of the general path (the checkers crate's `elle_stream` tests hold it to that).
+/// the memory and under half the time, a million linearizability ops a fifth of both.
+/// Used only when nothing else needs the `History` (no `--report`, no `--export-edn`); the
+/// verdicts, counts, warnings and errors are those of the general path (the checkers
+/// crate's `elle_stream` and `linear_stream` tests hold it to that).
 enum Streamed {
     ListAppend(ListAppend),
     RwRegister(RwRegister),
+    Linearizable(ModelKind, ModelOptions),
 }
 
 impl Streamed {
-    fn of(model: &str, consistency: Option<ConsistencyModel>) -> Option<Streamed> {
-        let level = consistency.unwrap_or(ConsistencyModel::StrictSerializable);
+    fn of(model: &str, options: &CheckerOptions) -> Option<Streamed> {
+        let level = options
+            .consistency
+            .unwrap_or(ConsistencyModel::StrictSerializable);
+        if let Some(kind) = ModelKind::from_name(model) {
+            let options = ModelOptions {
+                initial: options.initial.clone(),
+                nil_read_matches_any: options.nil_read_matches_any,
+            };
+            return Some(Streamed::Linearizable(kind, options));
+        }
         match model {
             "list-append" => Some(Streamed::ListAppend(ListAppend { model: level })),
             "rw-register" => Some(Streamed::RwRegister(RwRegister { model: level })),
@@ -164,6 +177,9 @@ impl Streamed {
         match self {
             Streamed::ListAppend(c) => c.check_jsonl(reader, name, budget),
             Streamed::RwRegister(c) => c.check_jsonl(reader, name, budget),
+            Streamed::Linearizable(model, options) => {
+                linear::stream::check_jsonl(reader, name, *model, options, budget)
+            }
         }
     }
 }
@@ -225,7 +241,7 @@ impl Config {
         Ok(Config {
             model: args.model.clone(),
             checker,
-            streamed: Streamed::of(&args.model, consistency).filter(|_| !needs_history),
+            streamed: Streamed::of(&args.model, &options).filter(|_| !needs_history),
             read: ReadOptions {
                 format: args.format.as_deref().and_then(Format::from_name),
                 independent,

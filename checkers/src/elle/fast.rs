@@ -86,12 +86,7 @@ fn null_value() -> FastValue {
 /// general reader. Lines with integers beyond 64 bits (a run of 19 digits or more) and keys
 /// that are numbers are left to it.
 pub(crate) fn parse(line: &[u8]) -> Option<FastEvent<'_>> {
-    let mut run = 0usize;
-    let long_run = line.iter().any(|b| {
-        run = if b.is_ascii_digit() { run + 1 } else { 0 };
-        run >= 19
-    });
-    if long_run {
+    if crate::format::jsonl::has_long_digit_run(line) {
         return None;
     }
     serde_json::from_slice::<FastEvent>(line).ok()

@@ -20,9 +20,9 @@ use serde_json::Value;
 
 use super::fast::{self, FastEvent, FastValue};
 use super::txn::{KeyTable, Shape, Source, TxnMeta, Txns};
-use crate::format::jsonl::parse_event;
-use crate::format::{FormatError, Lines};
-use crate::history::{Event, EventType, Outcome, Process};
+use crate::format::jsonl::{stream_into, EventSink};
+use crate::format::FormatError;
+use crate::history::{pairing, Event, EventType, Outcome, Process};
 use crate::verdict::Budget;
 
 /// What reading a history produced besides its transactions.
@@ -124,40 +124,27 @@ impl TxnStream {
     /// Adds the next event; an error breaks the history format (as [`HistoryBuilder`]'s).
     ///
     /// [`HistoryBuilder`]: crate::HistoryBuilder
-    pub fn push(&mut self, line: usize, event: Parts) -> Result<(), String> {
+    pub fn push_parts(&mut self, line: usize, event: Parts) -> Result<(), String> {
         let pos = self.summary.events;
         self.summary.events += 1;
         let Process::Client(process) = event.process else {
             return Ok(());
         };
-        let outcome = match event.kind {
-            EventType::Invoke => return self.invoke(line, pos, process, event),
-            EventType::Ok => Outcome::Ok,
-            EventType::Fail => Outcome::Fail,
-            EventType::Info => Outcome::Info,
+        let Some(outcome) = event.kind.outcome() else {
+            return self.invoke(line, pos, process, event);
         };
         let Some(open) = self.open.remove(&process) else {
-            return Err(format!(
-                "`{}` completion of `{}` by process {process}, which has no invocation in flight",
-                event.kind, event.f
-            ));
+            return Err(pairing::no_invocation(event.kind, &event.f, process));
         };
         if event.key.is_some() && event.key != open.key {
-            let shown =
-                |k: &Option<String>| k.as_ref().map_or("no key".into(), |k| format!("key {k:?}"));
-            return Err(format!(
-                "`{}` completion of process {process} names {}, but its invocation (line {}) names {}",
-                event.kind,
-                shown(&event.key),
-                open.line,
-                shown(&open.key)
+            let (key, open_key) = (event.key.as_deref(), open.key.as_deref());
+            return Err(pairing::other_key(
+                event.kind, process, key, open.line, open_key,
             ));
         }
         if open.f != event.f {
-            self.summary.warnings.push(format!(
-                "line {line}: completion `{}` of process {process} answers invocation `{}` (line {})",
-                event.f, open.f, open.line
-            ));
+            let warning = pairing::f_differs(line, &event.f, process, &open.f, open.line);
+            self.summary.warnings.push(warning);
         }
         let value = match outcome {
             Outcome::Ok if !event.value.is_null() => &event.value,
@@ -175,9 +162,8 @@ impl TxnStream {
         event: Parts,
     ) -> Result<(), String> {
         if let Some(open) = self.open.get(&process) {
-            return Err(format!(
-                "process {process} invokes `{}` while its `{}` from line {} is still in flight",
-                event.f, open.f, open.line
+            return Err(pairing::still_in_flight(
+                process, &event.f, &open.f, open.line,
             ));
         }
         let id = self.summary.ops;
@@ -287,6 +273,26 @@ impl TxnStream {
     }
 }
 
+impl EventSink for TxnStream {
+    type Fast<'a> = FastEvent<'a>;
+
+    fn parse_fast(text: &[u8]) -> Option<FastEvent<'_>> {
+        fast::parse(text)
+    }
+
+    fn push_fast(&mut self, line: usize, event: FastEvent<'_>) -> Result<(), String> {
+        self.push_parts(line, event.into())
+    }
+
+    fn push(&mut self, line: usize, event: Event) -> Result<(), String> {
+        self.push_parts(line, event.into())
+    }
+
+    fn warn(&mut self, warning: String) {
+        self.summary.warnings.push(warning);
+    }
+}
+
 /// Reads a JSON Lines history into [`Txns`]: the history's own errors as [`FormatError`]s
 /// (as [`read_jsonl`](crate::format::jsonl::read_jsonl) gives them), input the checker cannot
 /// judge, or a budget that ran out, as `Ok((Err(why), ..))`.
@@ -297,48 +303,9 @@ pub(crate) fn read_jsonl(
     budget: &Budget,
 ) -> Result<(Result<Txns, String>, StreamSummary), FormatError> {
     let mut stream = TxnStream::new(shape);
-    let mut lines = Lines::new(reader, name);
-    while let Some((line_no, buf)) = lines.next_bytes()? {
-        if line_no & 4095 == 0 && budget.expired() {
-            let why = "the time budget ran out while reading the transactions".to_string();
-            return Ok((Err(why), stream.summary));
-        }
-        let complete = buf.last() == Some(&b'\n');
-        let mut end = buf.len();
-        while end > 0 && matches!(buf[end - 1], b'\n' | b'\r') {
-            end -= 1;
-        }
-        let text = &buf[..end];
-        if text.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        // Most lines take the fast path (serde_json checks that their strings are UTF-8,
-        // and any other byte outside ASCII is not JSON); the rest, and every line with a
-        // problem, the general one, which words the errors.
-        if let Some(event) = fast::parse(text) {
-            stream
-                .push(line_no, event.into())
-                .map_err(|message| FormatError::at(name, line_no, message))?;
-            continue;
-        }
-        if let Err(e) = std::str::from_utf8(text) {
-            return Err(crate::format::not_utf8(name, line_no, text, &e));
-        }
-        let event = match parse_event(text) {
-            Ok(event) => Parts::from(event),
-            Err(message) if !complete && stream.summary.events > 0 => {
-                stream.summary.warnings.push(format!(
-                    "line {line_no}: torn last line ignored (no newline at the end, {message}); \
-                     the {} line(s) before it were loaded",
-                    line_no - 1
-                ));
-                break;
-            }
-            Err(message) => return Err(FormatError::at(name, line_no, message)),
-        };
-        stream
-            .push(line_no, event)
-            .map_err(|message| FormatError::at(name, line_no, message))?;
+    if !stream_into(reader, name, budget, &mut stream)? {
+        let why = "the time budget ran out while reading the transactions".to_string();
+        return Ok((Err(why), stream.summary));
     }
     Ok(stream.finish())
 }

@@ -41,6 +41,7 @@
 
 mod reduce;
 mod search;
+pub mod stream;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -223,44 +224,42 @@ pub fn check_history(
         .into_iter()
         .map(|(key, ids)| (key, ids.into_iter().map(|id| &history.ops[id]).collect()))
         .collect();
+    let keys: Vec<Option<&str>> = groups.iter().map(|(key, _)| *key).collect();
+    let sizes: Vec<usize> = groups.iter().map(|(_, ops)| ops.len()).collect();
     let memory_used = AtomicUsize::new(0);
-    let reports = run_keys(&groups, budget, |ops| {
-        check_key(model, options, ops, search, budget, &memory_used)
+    let reports = run_keys(&keys, &sizes, budget, |i| {
+        check_key(model, options, &groups[i].1, search, budget, &memory_used)
     });
     summarize(model, reports)
 }
 
-/// Runs `check` over every group on `budget.threads` workers, largest groups first.
-fn run_keys<'h, F>(
-    groups: &[(Option<&'h str>, Vec<&'h Op>)],
-    budget: &Budget,
-    check: F,
-) -> Vec<KeyReport>
+/// Runs `check` over every key (`keys[i]` has `sizes[i]` ops) on `budget.threads` workers,
+/// largest keys first.
+fn run_keys<F>(keys: &[Option<&str>], sizes: &[usize], budget: &Budget, check: F) -> Vec<KeyReport>
 where
-    F: Fn(&[&'h Op]) -> KeyReport + Sync,
+    F: Fn(usize) -> KeyReport + Sync,
 {
-    let mut order: Vec<usize> = (0..groups.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(groups[i].1.len()));
-    let slots: Mutex<Vec<Option<KeyReport>>> = Mutex::new(vec![None; groups.len()]);
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+    let slots: Mutex<Vec<Option<KeyReport>>> = Mutex::new(vec![None; keys.len()]);
     let next = AtomicUsize::new(0);
     let work = || {
         while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
             // A bug in one key's search must not take the whole check down: that key is
             // unknown, and says why.
-            let mut report =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&groups[i].1)))
-                    .unwrap_or_else(|panic| {
-                        let why = panic
-                            .downcast_ref::<String>()
-                            .map(String::as_str)
-                            .or_else(|| panic.downcast_ref::<&str>().copied())
-                            .unwrap_or("no message");
-                        KeyReport::unknown(
-                            KeyStats::default(),
-                            format!("internal error in the search: {why}"),
-                        )
-                    });
-            report.stats.key = groups[i].0.map(str::to_string);
+            let mut report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(i)))
+                .unwrap_or_else(|panic| {
+                    let why = panic
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or_else(|| panic.downcast_ref::<&str>().copied())
+                        .unwrap_or("no message");
+                    KeyReport::unknown(
+                        KeyStats::default(),
+                        format!("internal error in the search: {why}"),
+                    )
+                });
+            report.stats.key = keys[i].map(str::to_string);
             if let Some(failure) = report.failure.as_mut() {
                 failure.key = report.stats.key.clone();
                 if let Some(k) = &failure.key {
@@ -271,7 +270,7 @@ where
             slots.lock().expect("no worker panics holding the lock")[i] = Some(report);
         }
     };
-    let threads = budget.threads.clamp(1, groups.len().max(1));
+    let threads = budget.threads.clamp(1, keys.len().max(1));
     if threads == 1 {
         work();
     } else {

@@ -1,0 +1,185 @@
+//! The streaming path of the linearizability checker (`linear::stream::check_jsonl`,
+//! straight into the per-key form) against the `History` path: the same result, to the
+//! word, on the golden histories, on generated ones valid and invalid, and the same errors
+//! and warnings on damaged files.
+
+use std::path::Path;
+
+use faultline_checkers::format::{jsonl, FormatError};
+use faultline_checkers::gen::{self, EtcdLike, Large};
+use faultline_checkers::linear::{check_history, stream, Linearizable, SearchOptions};
+use faultline_checkers::model::{ModelKind, ModelOptions};
+use faultline_checkers::verdict::unknown_function;
+use faultline_checkers::{fill_op_refs, Budget, CheckResult, History, Verdict};
+
+/// The `History` path as `faultline check` runs it: read, refuse an unknown `f`, check,
+/// fill the anomalies' ops. Then the count of ops and events, and the warnings.
+type Checked = Result<(CheckResult, usize, usize, Vec<String>), FormatError>;
+
+fn via_history(text: &str, model: ModelKind, options: &ModelOptions) -> Checked {
+    let history = jsonl::read_jsonl(text.as_bytes(), "h.jsonl")?;
+    let checker = Linearizable {
+        model,
+        options: options.clone(),
+    };
+    if let Some(e) = unknown_function(&checker, &history) {
+        return Err(FormatError::at("h.jsonl", e.line, e.message));
+    }
+    let budget = Budget::default();
+    let mut result = check_history(&history, model, options, &SearchOptions::default(), &budget);
+    fill_op_refs(std::slice::from_mut(&mut result), &history);
+    let History {
+        ops,
+        event_count,
+        warnings,
+        ..
+    } = history;
+    Ok((result, ops.len(), event_count, warnings))
+}
+
+fn streamed(text: &str, model: ModelKind, options: &ModelOptions) -> Checked {
+    let budget = Budget::default();
+    let (result, summary) =
+        stream::check_jsonl(text.as_bytes(), "h.jsonl", model, options, &budget)?;
+    Ok((result, summary.ops, summary.events, summary.warnings))
+}
+
+fn assert_same(text: &str, model: ModelKind, options: &ModelOptions, what: &str) {
+    let want = via_history(text, model, options);
+    let got = streamed(text, model, options);
+    assert_eq!(got, want, "{what} under {}", model.name());
+}
+
+fn text_of(history: &History) -> String {
+    let mut out = Vec::new();
+    jsonl::write_history(history, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn golden_histories_get_the_same_result_streamed() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".jsonl") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for model in ModelKind::ALL {
+            assert_same(&text, model, &ModelOptions::default(), &name);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 5, "golden histories are missing");
+}
+
+#[test]
+fn generated_histories_valid_and_invalid_get_the_same_result_streamed() {
+    for seed in 0..4 {
+        for violation in [false, true] {
+            let config = EtcdLike {
+                ops: 200,
+                clients: 5,
+                values: 5,
+                crashed_min: 0,
+                crashed_max: 8,
+                violation,
+            };
+            let text = text_of(&gen::etcd_like(seed, &config).history);
+            let options = ModelOptions::default();
+            assert_same(
+                &text,
+                ModelKind::CasRegister,
+                &options,
+                "an etcd-like history",
+            );
+            let knossos = ModelOptions {
+                initial: serde_json::json!(0),
+                nil_read_matches_any: true,
+            };
+            assert_same(
+                &text,
+                ModelKind::CasRegister,
+                &knossos,
+                "with Knossos's options",
+            );
+        }
+        for stale_read in [false, true] {
+            let config = Large {
+                ops: 20_000,
+                keys: 10,
+                stale_read,
+                ..Large::default()
+            };
+            let text = text_of(&gen::large(seed, &config).history);
+            let (result, ..) =
+                streamed(&text, ModelKind::CasRegister, &Default::default()).unwrap();
+            assert_eq!(
+                result.verdict == Verdict::Invalid,
+                stale_read,
+                "{}",
+                result.summary
+            );
+            assert_same(
+                &text,
+                ModelKind::CasRegister,
+                &Default::default(),
+                "a large history",
+            );
+        }
+    }
+}
+
+#[test]
+fn damaged_and_odd_files_get_the_same_errors_and_warnings_streamed() {
+    let write = |p: u64, kind: &str, v: &str| {
+        format!(r#"{{"process":{p},"type":"{kind}","f":"write","key":"a","value":{v}}}"#)
+    };
+    let cases = [
+        // A completion without an invocation.
+        format!("{}\n", write(0, "ok", "1")),
+        // A completion for another key.
+        format!(
+            "{}\n{}\n",
+            write(0, "invoke", "1"),
+            r#"{"process":0,"type":"ok","f":"write","key":"b","value":1}"#
+        ),
+        // A process with two ops in flight.
+        format!("{}\n{}\n", write(0, "invoke", "1"), write(0, "invoke", "2")),
+        // A torn last line.
+        format!(
+            "{}\n{}\n{{\"process\":1,\"ty",
+            write(0, "invoke", "1"),
+            write(0, "ok", "1")
+        ),
+        // A completion whose f differs; numeric keys; integers beyond 64 bits; a node.
+        concat!(
+            r#"{"process":0,"type":"invoke","f":"write","key":7,"value":123456789012345678901}"#,
+            "\n",
+            r#"{"process":0,"type":"ok","f":"put","key":7,"value":null,"node":"n1"}"#,
+            "\n",
+            r#"{"process":1,"type":"invoke","f":"read","key":7,"value":null,"time":5}"#,
+            "\n",
+            r#"{"process":1,"type":"ok","f":"read","key":7,"value":123456789012345678902}"#,
+            "\n",
+            r#"{"process":"nemesis","type":"info","f":"start-partition","value":null}"#,
+            "\n",
+        )
+        .to_string(),
+        // An f the model does not know, after a line that is fine.
+        format!(
+            "{}\n{}\n",
+            write(0, "invoke", "1"),
+            r#"{"process":1,"type":"invoke","f":"enqueue","key":"a","value":1}"#
+        ),
+        // Not JSON.
+        "{\"process\":0,\n".to_string(),
+    ];
+    for text in &cases {
+        for model in [ModelKind::CasRegister, ModelKind::Queue] {
+            assert_same(text, model, &ModelOptions::default(), text);
+        }
+    }
+}
