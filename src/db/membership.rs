@@ -5,9 +5,10 @@
 //!
 //! The member asked is the first other node, in cluster order, whose change succeeds: under
 //! a concurrent partition some members cannot reach a quorum, and a change that one member
-//! refuses may pass through another. Every attempt is bounded by `timeout_s`.
+//! refuses may pass through another. Refused everywhere, the change is asked again every
+//! 500 ms until `timeout_s` has passed.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -18,6 +19,9 @@ use crate::spec::{db_vars, DbSpec, MemberChange, MembershipSpec, VIA_VARS};
 
 /// The most of a change's answer kept for an error message.
 const ANSWER_BYTES: usize = 4096;
+
+/// The pause between two rounds of asking every member.
+const ROUND_PAUSE: Duration = Duration::from_millis(500);
 
 /// One change compiled: its command, or its request.
 struct Change {
@@ -77,11 +81,20 @@ impl Membership {
             .ok_or_else(|| Error::Invalid(format!("no node {node:?} in the cluster")))
     }
 
-    /// Removes `node` from the cluster, then stops its store (and wipes its data).
+    /// Stops `node`'s store, removes the node from the cluster, and wipes its data when the
+    /// spec says so. The store is stopped first: a member told it was removed may exit on
+    /// its own, which would look like a crash, and stores let a dead member go (etcd's
+    /// "downed member is safe to remove"). A removal that never succeeds restarts the store
+    /// as it was.
     pub fn remove(&self, cluster: &Cluster, node: &str) -> Result<()> {
-        self.change(cluster, node, &self.remove, "remove")?;
         let n = cluster.node(node)?;
         n.kill()?;
+        if let Err(e) = self.change(cluster, node, &self.remove, "remove") {
+            if let Err(again) = n.restart() {
+                tracing::warn!("membership: {node} could not be restarted: {again}");
+            }
+            return Err(e);
+        }
         if self.spec.wipe {
             fresh_data(n.as_ref(), self.plan(node)?, self.timeout())
                 .map_err(|e| Error::command(format!("wiping {node}"), format!("{e:#}")))?;
@@ -99,8 +112,29 @@ impl Membership {
         n.spawn_daemon(&self.plan(node)?.rejoin)
     }
 
-    /// Carries out `change` about `node`, asking each other node in turn until one succeeds.
+    /// Carries out `change` about `node`, asking each other node in turn until one succeeds,
+    /// in rounds until `timeout_s` has passed: a store may refuse a change while its cluster
+    /// is not yet whole again (etcd wants every member connected for 5 s before an add).
     fn change(&self, cluster: &Cluster, node: &str, change: &Change, what: &str) -> Result<()> {
+        let deadline = Instant::now() + self.timeout();
+        loop {
+            match self.change_once(cluster, node, change, what) {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() + ROUND_PAUSE >= deadline => return Err(e),
+                Err(e) => tracing::info!("membership: {e}; trying again"),
+            }
+            std::thread::sleep(ROUND_PAUSE);
+        }
+    }
+
+    /// One round of [`Membership::change`]: each other running node asked once.
+    fn change_once(
+        &self,
+        cluster: &Cluster,
+        node: &str,
+        change: &Change,
+        what: &str,
+    ) -> Result<()> {
         let plan = self.plan(node)?;
         let mut refusals = Vec::new();
         for via in self.plans.iter().filter(|p| p.node != node) {

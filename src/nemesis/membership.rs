@@ -1,5 +1,5 @@
-//! Membership changes: a node is removed from the cluster (asked of another member) and its
-//! store stopped; on stop it is added back and started as a joining member, its data wiped
+//! Membership changes: a node's store is stopped and the node removed from the cluster
+//! (asked of another member); on stop it is added back and started as a joining member, its data wiped
 //! first when the spec says so (`[db.membership]`).
 //!
 //! Consensus stores keep their worst bugs here: a configuration change that races a
@@ -8,7 +8,7 @@
 //! history's value is the nodes changed:
 //!
 //! ```text
-//! {"process":"nemesis","type":"info","f":"remove-member","value":["n3"]}
+//! {"process":"nemesis","type":"info","f":"remove-member","value":["n3"],"node":"n1"}
 //! {"process":"nemesis","type":"info","f":"add-member","value":["n3"]}
 //! ```
 //!
@@ -106,9 +106,10 @@ impl Nemesis for MembershipNemesis {
         let store = self.store()?.clone();
         let names = select(&self.target, &self.aim, cluster, rng)?;
         for name in &names {
-            // Recorded first: a removal that half-happened is still undone by the stop.
-            self.removed.push(name.clone());
+            // A removal that fails puts the node back as it was; the ones before it stay
+            // removed, for the stop to add back.
             store.remove_member(cluster, name)?;
+            self.removed.push(name.clone());
         }
         Ok(FaultEvent {
             f: KIND.starts[0],
@@ -117,6 +118,8 @@ impl Nemesis for MembershipNemesis {
         })
     }
 
+    /// Adds back every removed node; one that cannot be added stays removed, so that the
+    /// final heal tries it again.
     fn stop(&mut self, cluster: &Cluster) -> Result<Option<FaultEvent>> {
         if self.removed.is_empty() {
             return Ok(None);
@@ -126,7 +129,7 @@ impl Nemesis for MembershipNemesis {
         let mut first_error = None;
         for name in &names {
             if let Err(e) = store.add_member(cluster, name) {
-                tracing::warn!("add-member {name}: {e}");
+                self.removed.push(name.clone());
                 first_error.get_or_insert(e);
             }
         }
