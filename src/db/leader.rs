@@ -247,6 +247,55 @@ fn tally(names: &[&str], claims: &[Claim]) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// A probe of `toml` (a `[db.leader]` table) over no nodes, to read answers with.
+    fn probe(toml: &str) -> LeaderProbe {
+        let spec: LeaderSpec = toml::from_str(toml).unwrap();
+        LeaderProbe {
+            equals: spec
+                .equals
+                .as_ref()
+                .map(|v| serde_json::to_value(v).unwrap()),
+            plans: Vec::new(),
+            path: None,
+            request: NodeRequest::compile(std::iter::empty(), None).unwrap(),
+            commands: Vec::new(),
+            spec,
+        }
+    }
+
+    #[test]
+    fn an_etcd_member_leads_when_the_leader_it_names_is_its_own_id() {
+        let etcd = probe(
+            "path = \"/v3/maintenance/status\"\nleader = \"/leader\"\nid = \"/header/member_id\"",
+        );
+        // The v3 gateway writes 64-bit ids as strings.
+        let leader =
+            r#"{"header":{"member_id":"1234567890123456789"},"leader":"1234567890123456789"}"#;
+        let follower = r#"{"header":{"member_id":"42"},"leader":"1234567890123456789"}"#;
+        assert_eq!(etcd.claim(200, leader), Claim::Leads);
+        assert!(matches!(etcd.claim(200, follower), Claim::Nothing(_)));
+        // No leader yet: etcd omits the zero field.
+        assert!(matches!(
+            etcd.claim(200, r#"{"header":{"member_id":"42"}}"#),
+            Claim::Nothing(_)
+        ));
+        assert!(matches!(etcd.claim(503, leader), Claim::Nothing(_)));
+    }
+
+    #[test]
+    fn a_replica_leads_when_its_answer_equals_the_value_asked_for() {
+        let demo = probe("path = \"/primary\"\nleader = \"/is_primary\"\nequals = true");
+        assert_eq!(demo.claim(200, r#"{"is_primary":true}"#), Claim::Leads);
+        assert!(matches!(
+            demo.claim(200, r#"{"is_primary":false}"#),
+            Claim::Nothing(_)
+        ));
+        assert!(matches!(demo.claim(200, "not json"), Claim::Nothing(_)));
+        let any_ok = probe("path = \"/leader-only\"");
+        assert_eq!(any_ok.claim(200, ""), Claim::Leads);
+        assert!(matches!(any_ok.claim(404, ""), Claim::Nothing(_)));
+    }
+
     #[test]
     fn the_node_most_claims_point_at_leads_and_a_tie_goes_to_the_first() {
         let names = ["n1", "n2", "n3"];
