@@ -121,7 +121,7 @@ impl Membership {
             match self.change_once(cluster, node, change, what) {
                 Ok(()) => return Ok(()),
                 Err(e) if Instant::now() + ROUND_PAUSE >= deadline => return Err(e),
-                Err(e) => tracing::info!("membership: {e}; trying again"),
+                Err(e) => tracing::debug!("membership: {e}; trying again"),
             }
             std::thread::sleep(ROUND_PAUSE);
         }
@@ -186,8 +186,12 @@ impl Membership {
         if out.success() {
             return Ok(());
         }
-        let said = format!("{} {}", out.stderr.trim(), out.stdout.trim());
-        Err(format!("exit {:?}: {}", out.code, said.trim()))
+        // A tool's verdict is its last line (etcdctl's `Error: ...`, after its log lines).
+        let said = last_line(&out.stderr)
+            .or_else(|| last_line(&out.stdout))
+            .unwrap_or("");
+        let said: String = said.chars().take(300).collect();
+        Err(format!("exit {:?}: {said}", out.code))
     }
 
     fn request(
@@ -227,4 +231,9 @@ impl Membership {
         }
         Err(format!("HTTP {status} {}", body.trim()))
     }
+}
+
+/// The last line of a tool's output that says something.
+fn last_line(text: &str) -> Option<&str> {
+    text.lines().rev().map(str::trim).find(|l| !l.is_empty())
 }

@@ -285,7 +285,10 @@ impl Run<'_> {
     /// Up to `max_concurrent` lanes, each on its own clock: a quiet interval, then a fault
     /// drawn among those not in force (one per kind), held for its own drawn length, and so
     /// on. The lane whose moment comes first acts first (ties: the lower lane), so a seed
-    /// replays the same sequence of draws.
+    /// replays the same sequence of draws. One thread acts for every lane, so a start or
+    /// stop that takes long (a membership change the store refuses while a partition lasts,
+    /// asked again up to its `timeout_s`) holds the other lanes' moments back until it
+    /// returns.
     fn concurrent(
         &mut self,
         config: &ScheduleConfig,
