@@ -426,19 +426,25 @@ impl Run<'_> {
     /// one up to the probe's bound (an election may be under way), asking every 200 ms.
     fn leader(&self, aims: bool) -> Option<String> {
         let store = self.store.as_ref().filter(|s| s.probes_leader())?;
-        let deadline = Instant::now()
-            + if aims {
-                store.leader_wait()
-            } else {
-                Duration::ZERO
-            };
+        let asked = Instant::now();
+        let wait = if aims {
+            store.leader_wait()
+        } else {
+            Duration::ZERO
+        };
         loop {
             match store.leader(self.cluster) {
-                Ok(Some(leader)) => return Some(leader),
-                Ok(None) => tracing::info!("nemesis: no node leads now"),
+                Ok(Some(leader)) => {
+                    if asked.elapsed() > LEADER_POLL {
+                        let waited = asked.elapsed().as_secs_f64();
+                        tracing::info!("nemesis: {leader} leads, after {waited:.1}s without");
+                    }
+                    return Some(leader);
+                }
+                Ok(None) => tracing::debug!("nemesis: no node leads now"),
                 Err(e) => tracing::warn!("nemesis: the leader probe failed: {e}"),
             }
-            if Instant::now() >= deadline || self.stop.wait(LEADER_POLL) {
+            if asked.elapsed() >= wait || self.stop.wait(LEADER_POLL) {
                 return None;
             }
         }
