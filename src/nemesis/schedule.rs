@@ -318,8 +318,16 @@ impl Run<'_> {
                 lane.at = Instant::now() + jittered(config.interval, config.jitter, &mut rng);
                 continue;
             }
+            // One fault per kind: `delay` and `loss` share the links' shaping, `clock` and
+            // `clock-strobe` the clocks.
+            let busy: Vec<&Kind> = nemeses
+                .iter()
+                .filter(|n| n.is_active())
+                .map(|n| n.kind())
+                .collect();
             let free: Vec<usize> = (0..nemeses.len())
-                .filter(|&i| !nemeses[i].is_active() && nemeses[i].applicable(self.cluster))
+                .filter(|&i| !busy.contains(&nemeses[i].kind()))
+                .filter(|&i| nemeses[i].applicable(self.cluster))
                 .collect();
             if free.is_empty() {
                 lane.at = Instant::now() + jittered(config.interval, config.jitter, &mut rng);
