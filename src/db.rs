@@ -29,7 +29,11 @@ use crate::client::{Invocation, Target};
 use crate::cluster::{Cluster, Daemon, Node};
 use crate::spec::{db_vars, DbSpec, DB_VARS, OP_VARS};
 
+mod leader;
+mod membership;
 mod write_read;
+pub use leader::LeaderProbe;
+pub use membership::Membership;
 pub use write_read::{await_replicated, ProbeOps, KEY_PREFIX as PROBE_KEY_PREFIX};
 
 /// The `[db]` templates rendered for one node.
@@ -41,6 +45,23 @@ pub struct NodePlan {
     pub wipe: Vec<String>,
     pub logs: Vec<PathBuf>,
     pub target: Target,
+    /// The start command of a node that rejoins after a membership change
+    /// (`{{cluster_state}}` = `existing`).
+    pub rejoin: Daemon,
+    /// Every `[db]` variable's value on this node, for the templates rendered later
+    /// (`[db.leader]`, `[db.membership]`).
+    pub vars: Vec<(String, Value)>,
+}
+
+impl NodePlan {
+    /// The node's `[db]` variables, for rendering a template.
+    pub fn scope(&self) -> Scope<'_> {
+        let mut scope = Scope::new();
+        for (name, value) in &self.vars {
+            scope.set(name, value);
+        }
+        scope
+    }
 }
 
 /// Renders every node's commands. The spec was validated, so templates compile.
@@ -59,27 +80,39 @@ pub fn plan(spec: &DbSpec, nodes: &[Arc<dyn Node>]) -> anyhow::Result<Vec<NodePl
         .map(|v| member.render(&v.scope(&Value::Null)))
         .collect();
     let initial_cluster = Value::String(members.join(&spec.member_separator));
+    let existing = Value::String("existing".into());
     let mut plans = Vec::new();
     for (node, values) in nodes.iter().zip(&per_node) {
         let scope = values.scope(&initial_cluster);
-        let render_all = |ts: &[String]| -> anyhow::Result<Vec<String>> {
-            ts.iter().map(|t| Ok(compile(t)?.render(&scope))).collect()
+        let render_all = |ts: &[String], scope: &Scope| -> anyhow::Result<Vec<String>> {
+            ts.iter().map(|t| Ok(compile(t)?.render(scope))).collect()
         };
         let env = spec
             .env
             .iter()
             .map(|(k, t)| Ok((k.clone(), compile(t)?.render(&scope))))
             .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
+        let daemon = Daemon {
+            argv: render_all(&spec.start, &scope)?,
+            env,
+            cwd: None,
+        };
+        let rejoin = Daemon {
+            argv: render_all(&spec.start, &scope.clone().with("cluster_state", &existing))?,
+            ..daemon.clone()
+        };
+        let vars = scope
+            .names()
+            .map(|name| (name.to_string(), scope.get(name).clone()))
+            .collect();
         plans.push(NodePlan {
             node: node.name().to_string(),
             data_dir: data_dir(node.as_ref()),
-            daemon: Daemon {
-                argv: render_all(&spec.start)?,
-                env,
-                cwd: None,
-            },
-            wipe: render_all(&spec.wipe)?,
-            logs: render_all(&spec.logs)?
+            daemon,
+            rejoin,
+            vars,
+            wipe: render_all(&spec.wipe, &scope)?,
+            logs: render_all(&spec.logs, &scope)?
                 .into_iter()
                 .map(PathBuf::from)
                 .collect(),
@@ -114,6 +147,7 @@ impl NodeValues {
             "log_dir" => text(node.dir().display().to_string()),
             "nodes" => text(all.iter().map(|n| n.name()).collect::<Vec<_>>().join(",")),
             "index" => Value::from(i + 1),
+            "cluster_state" => text("new".to_string()),
             // Bound by `scope`, once every node's member text is known.
             "initial_cluster" => Value::Null,
             other => unreachable!("`{other}` is a [db] variable without a value"),
@@ -146,37 +180,43 @@ impl NodeValues {
 /// Empties each node's data directory, runs the `wipe` command, starts every daemon.
 pub fn start_all(cluster: &Cluster, plans: &[NodePlan], timeout: Duration) -> anyhow::Result<()> {
     for (node, plan) in cluster.nodes().iter().zip(plans) {
-        // On the node, not the controller's disk: an ssh node's directory is on its host.
-        let fresh = vec![
-            "sh".to_string(),
-            "-c".into(),
-            "rm -rf \"$0\" && mkdir -p \"$0\"".into(),
-            plan.data_dir.display().to_string(),
-        ];
-        let out = node.exec(&fresh, timeout)?;
-        if !out.success() {
-            anyhow::bail!(
-                "{}: cannot create the data directory {}: {}",
-                plan.node,
-                plan.data_dir.display(),
-                out.stderr.trim()
-            );
-        }
-        if !plan.wipe.is_empty() {
-            let out = node.exec(&plan.wipe, timeout)?;
-            if !out.success() {
-                anyhow::bail!(
-                    "{}: the wipe command {:?} failed ({:?}): {}",
-                    plan.node,
-                    plan.wipe,
-                    out.code,
-                    out.stderr.trim()
-                );
-            }
-        }
+        fresh_data(node.as_ref(), plan, timeout)?;
         node.spawn_daemon(&plan.daemon).map_err(|e| {
             anyhow::anyhow!("{}: cannot start {:?}: {e}", plan.node, plan.daemon.argv[0])
         })?;
+    }
+    Ok(())
+}
+
+/// Empties the node's data directory and runs the `wipe` command.
+pub fn fresh_data(node: &dyn Node, plan: &NodePlan, timeout: Duration) -> anyhow::Result<()> {
+    // On the node, not the controller's disk: an ssh node's directory is on its host.
+    let fresh = vec![
+        "sh".to_string(),
+        "-c".into(),
+        "rm -rf \"$0\" && mkdir -p \"$0\"".into(),
+        plan.data_dir.display().to_string(),
+    ];
+    let out = node.exec(&fresh, timeout)?;
+    if !out.success() {
+        anyhow::bail!(
+            "{}: cannot create the data directory {}: {}",
+            plan.node,
+            plan.data_dir.display(),
+            out.stderr.trim()
+        );
+    }
+    if !plan.wipe.is_empty() {
+        let out = node.exec(&plan.wipe, timeout)?;
+        if !out.success() {
+            anyhow::bail!(
+                "{}: the wipe command {:?} failed ({:?}): {}",
+                plan.node,
+                plan.wipe,
+                out.code,
+                out.stderr.trim()
+            );
+        }
     }
     Ok(())
 }
@@ -187,7 +227,7 @@ const READY_BODY_BYTES: usize = 64 * 1024;
 
 /// The first `limit` bytes of an answer's body, as text; the rest is never read, so an
 /// endless answer costs no more memory than a short one.
-async fn bounded_text(mut response: reqwest::Response, limit: usize) -> String {
+pub(crate) async fn bounded_text(mut response: reqwest::Response, limit: usize) -> String {
     let mut body = Vec::new();
     while body.len() < limit {
         match response.chunk().await {
@@ -213,7 +253,10 @@ pub async fn await_ready(
         .timeout(Duration::from_millis(1000).min(timeout))
         .build()?;
     let method = reqwest::Method::from_bytes(spec.ready.method.as_bytes())?;
-    let probe = ReadyRequest::compile(spec)?;
+    let probe = NodeRequest::compile(
+        spec.ready.headers.iter().flatten(),
+        spec.ready.body.as_deref(),
+    )?;
     let mut pending: Vec<usize> = (0..plans.len()).collect();
     let mut last: BTreeMap<usize, String> = BTreeMap::new();
     loop {
@@ -286,29 +329,29 @@ pub async fn await_ready(
     }
 }
 
-/// `[db.ready]`'s headers and body, compiled once.
-struct ReadyRequest {
+/// The headers and body of a request faultline sends a node besides the client's ops
+/// (`[db.ready]`, `[db.leader]`), compiled once over the client's variables.
+pub(crate) struct NodeRequest {
     headers: Vec<(String, Template)>,
     body: Option<Template>,
 }
 
-impl ReadyRequest {
-    fn compile(spec: &DbSpec) -> anyhow::Result<ReadyRequest> {
+impl NodeRequest {
+    pub(crate) fn compile<'a>(
+        headers: impl Iterator<Item = (&'a String, &'a String)>,
+        body: Option<&str>,
+    ) -> anyhow::Result<NodeRequest> {
         let compile = |t: &str| Template::compile(t, &OP_VARS).map_err(|e| anyhow::anyhow!("{e}"));
-        Ok(ReadyRequest {
-            headers: spec
-                .ready
-                .headers
-                .iter()
-                .flatten()
+        Ok(NodeRequest {
+            headers: headers
                 .map(|(k, t)| Ok((k.clone(), compile(t)?)))
                 .collect::<anyhow::Result<_>>()?,
-            body: spec.ready.body.as_deref().map(compile).transpose()?,
+            body: body.map(compile).transpose()?,
         })
     }
 
-    /// The probe of one node, its templates rendered for it.
-    fn build(
+    /// The request to one node, its templates rendered for it.
+    pub(crate) fn build(
         &self,
         http: &reqwest::Client,
         method: reqwest::Method,
@@ -330,6 +373,62 @@ impl ReadyRequest {
             request = request.body(body.render(&scope));
         }
         Ok(request)
+    }
+}
+
+/// The store's side of the faults: who leads (`[db.leader]`) and how membership changes
+/// (`[db.membership]`), for the nemesis.
+pub struct StoreControl {
+    leader: Option<LeaderProbe>,
+    membership: Option<Membership>,
+}
+
+impl StoreControl {
+    /// The store of `spec` on the nodes of `plans`.
+    pub fn new(spec: &DbSpec, plans: &[NodePlan]) -> anyhow::Result<StoreControl> {
+        Ok(StoreControl {
+            leader: LeaderProbe::new(spec, plans)?,
+            membership: Membership::new(spec, plans)?,
+        })
+    }
+}
+
+impl crate::nemesis::Store for StoreControl {
+    fn probes_leader(&self) -> bool {
+        self.leader.is_some()
+    }
+
+    fn leader(&self, cluster: &Cluster) -> crate::cluster::Result<Option<String>> {
+        match &self.leader {
+            Some(probe) => probe.ask(cluster),
+            None => Ok(None),
+        }
+    }
+
+    fn leader_wait(&self) -> Duration {
+        self.leader
+            .as_ref()
+            .map_or(Duration::ZERO, LeaderProbe::wait)
+    }
+
+    fn changes_membership(&self) -> bool {
+        self.membership.is_some()
+    }
+
+    fn remove_member(&self, cluster: &Cluster, node: &str) -> crate::cluster::Result<()> {
+        self.membership()?.remove(cluster, node)
+    }
+
+    fn add_member(&self, cluster: &Cluster, node: &str) -> crate::cluster::Result<()> {
+        self.membership()?.add(cluster, node)
+    }
+}
+
+impl StoreControl {
+    fn membership(&self) -> crate::cluster::Result<&Membership> {
+        self.membership
+            .as_ref()
+            .ok_or_else(|| crate::cluster::Error::Invalid("the spec has no [db.membership]".into()))
     }
 }
 
@@ -503,7 +602,8 @@ name = "register"
         let url = format!("http://127.0.0.1:{port}{}", spec.db.ready.path);
         let method = reqwest::Method::from_bytes(spec.db.ready.method.as_bytes()).unwrap();
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let request = ReadyRequest::compile(&spec.db)
+        let ready = &spec.db.ready;
+        let request = NodeRequest::compile(ready.headers.iter().flatten(), ready.body.as_deref())
             .unwrap()
             .build(&http, method, &url, &target)
             .unwrap();

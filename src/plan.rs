@@ -124,6 +124,7 @@ impl Plan {
         if self.clock_faults {
             for (node, plan) in cluster.nodes().iter().zip(plans.iter_mut()) {
                 crate::nemesis::clock::prepare_daemon(node.as_ref(), &mut plan.daemon)?;
+                crate::nemesis::clock::prepare_daemon(node.as_ref(), &mut plan.rejoin)?;
             }
         }
         Ok(plans)

@@ -299,6 +299,10 @@ impl crate::nemesis::NemesisSink for Recorder {
     fn record_with_note(&self, f: &str, value: Value, note: &str) {
         self.nemesis_event(f, value, None, Some(note));
     }
+
+    fn record_aimed(&self, f: &str, value: Value, leader: Option<&str>, note: Option<&str>) {
+        self.nemesis_event(f, value, leader, note);
+    }
 }
 
 /// The fault a nemesis `f` belongs to, and whether it starts it.

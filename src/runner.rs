@@ -337,10 +337,12 @@ async fn phases(
     workers::setup(&client, rec, &targets, setup, b.setup).await?;
 
     // Main phase.
+    let store = Arc::new(db::StoreControl::new(&plan.spec.db, nodes)?);
     let nemesis = schedule.map(|s| {
-        s.spawn(
+        s.spawn_with(
             cluster.clone(),
             Arc::new(rec.clone()) as Arc<dyn NemesisSink>,
+            Some(store as Arc<dyn crate::nemesis::Store>),
         )
     });
     tracing::info!(

@@ -71,6 +71,7 @@ async fn route(
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let op = match (method, segments.as_slice()) {
         (&Method::GET, ["health"]) => return health(node).await,
+        (&Method::GET, ["primary"]) => return primary(node),
         (&Method::GET, ["ready"]) => Ok(Op::Barrier),
         (&Method::POST, ["internal", "append"]) => return append(node, &body).await,
         (&Method::GET, ["kv", key]) if !key.is_empty() => Ok(Op::Read {
@@ -243,6 +244,19 @@ async fn health(node: &Node) -> Resp {
             "primary": node.cfg.primary().id,
             "mode": mode,
             "log_len": node.log_len().await,
+        }),
+    )
+}
+
+/// Whether this replica is the primary: the answer a leader probe asks for. The primary is
+/// fixed, so the answer never changes while the replica serves.
+fn primary(node: &Node) -> Resp {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "node": node.cfg.id,
+            "primary": node.cfg.primary().id,
+            "is_primary": node.cfg.is_primary(),
         }),
     )
 }

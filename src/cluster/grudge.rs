@@ -15,13 +15,20 @@
 //! majorities-ring  ring n3-n1-n5-n2-n4 (shuffled); each node hears itself and its ring
 //!                  neighbours, a majority, and no two nodes hear the same majority
 //! bridge           n1 n2 | n3 | n4 n5: n3 hears everyone, the halves do not hear each other
+//! isolate-leader   n2 | n1 n3 n4 n5            (n2 led when the fault began)
+//! leader-minority  n2 n5 | n1 n3 n4            (the leader and minority − 1 random others)
 //! n1,n2|n3,n4,n5   explicit components; a node not named stays connected to every node
 //! ```
 //!
-//! **Targets** of kill and pause: `one` (a random node), `minority` (n − majority random nodes:
-//! 2 of 5, 1 of 3), `majority` (⌊n/2⌋+1 random nodes), `all`, or a comma-separated list of node
-//! names. Every random choice takes the caller's seeded rng, so
-//! a seed replays the same faults.
+//! **Targets** of kill, pause, clock and packet faults: `one` (a random node), `minority`
+//! (n − majority random nodes: 2 of 5, 1 of 3), `majority` (⌊n/2⌋+1 random nodes), `all`,
+//! `leader`, `followers` (every node but the leader), `leader-and-one` (the leader and one
+//! random follower), or a comma-separated list of node names. Every random choice takes the
+//! caller's seeded rng, so a seed replays the same faults.
+//!
+//! The leader topologies and targets aim at the node that leads when the fault begins: the
+//! schedule asks the store (`[db.leader]`) just before the start and hands the answer to
+//! [`Topology::grudge_aimed`] and [`Target::select_aimed`]; without a leader they fail.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -136,24 +143,47 @@ pub enum Topology {
     IsolateOne,
     MajoritiesRing,
     Bridge,
+    /// The leader alone, the rest together.
+    IsolateLeader,
+    /// The leader with a minority (minority − 1 random followers), the rest together.
+    LeaderMinority,
     /// Components as written: `n1,n2|n3,n4,n5`.
     Explicit(Vec<Vec<String>>),
 }
 
 impl Topology {
     /// The names `FromStr` accepts besides explicit components.
-    pub const NAMES: [&'static str; 5] = [
+    pub const NAMES: [&'static str; 7] = [
         "halves",
         "random-halves",
         "isolate-one",
         "majorities-ring",
         "bridge",
+        "isolate-leader",
+        "leader-minority",
     ];
+
+    /// Whether the topology is drawn around the node that leads.
+    pub fn needs_leader(&self) -> bool {
+        matches!(self, Topology::IsolateLeader | Topology::LeaderMinority)
+    }
 
     /// The grudge this topology means for `nodes` (in cluster order), drawing any random
     /// choice from `rng`. Fails for an explicit topology naming unknown nodes, or when the
-    /// cluster is too small to cut (fewer than 2 nodes; `bridge` needs 3).
+    /// cluster is too small to cut (fewer than 2 nodes; `bridge` needs 3), and for a leader
+    /// topology ([`Topology::grudge_aimed`] is the one that knows the leader).
     pub fn grudge<R: Rng + ?Sized>(&self, nodes: &[String], rng: &mut R) -> Result<Grudge> {
+        self.grudge_aimed(nodes, None, rng)
+    }
+
+    /// [`Topology::grudge`] with the node that leads now, for `isolate-leader` and
+    /// `leader-minority`.
+    pub fn grudge_aimed<R: Rng + ?Sized>(
+        &self,
+        nodes: &[String],
+        leader: Option<&str>,
+        rng: &mut R,
+    ) -> Result<Grudge> {
         let n = nodes.len();
         let min = if *self == Topology::Bridge { 3 } else { 2 };
         if n < min && !matches!(self, Topology::Explicit(_)) {
@@ -176,6 +206,21 @@ impl Topology {
             }
             Topology::MajoritiesRing => majorities_ring(&shuffled(nodes, rng)),
             Topology::Bridge => bridge(nodes),
+            Topology::IsolateLeader | Topology::LeaderMinority => {
+                let leader = known_leader(self, nodes, leader)?;
+                let size = if *self == Topology::IsolateLeader {
+                    1
+                } else {
+                    (n - (n / 2 + 1)).max(1)
+                };
+                let side = with_leader(nodes, leader, size - 1, rng);
+                let rest: Vec<String> = nodes
+                    .iter()
+                    .filter(|x| !side.contains(x))
+                    .cloned()
+                    .collect();
+                Grudge::from_components(&[side, rest])
+            }
             Topology::Explicit(components) => {
                 let grudge = Grudge::from_components(components);
                 let named: Vec<&String> = components.iter().flatten().collect();
@@ -190,6 +235,43 @@ impl Topology {
             }
         })
     }
+}
+
+/// The leader a leader topology or target was given, checked to be one of `nodes`.
+fn known_leader<'a>(
+    what: &dyn fmt::Display,
+    nodes: &[String],
+    leader: Option<&'a str>,
+) -> Result<&'a str> {
+    let leader = leader.ok_or_else(|| {
+        Error::Invalid(format!(
+            "{what} aims at the leader, and no node was known to lead (a store needs \
+             [db.leader] for it)"
+        ))
+    })?;
+    if !nodes.iter().any(|x| x == leader) {
+        return Err(Error::Invalid(format!(
+            "{what}: the leader {leader:?} is not among the nodes ({})",
+            nodes.join(", ")
+        )));
+    }
+    Ok(leader)
+}
+
+/// `leader` and `others` random other nodes, in cluster order.
+fn with_leader<R: Rng + ?Sized>(
+    nodes: &[String],
+    leader: &str,
+    others: usize,
+    rng: &mut R,
+) -> Vec<String> {
+    let followers: Vec<&String> = nodes.iter().filter(|x| *x != leader).collect();
+    let chosen: BTreeSet<&String> = followers.choose_multiple(rng, others).copied().collect();
+    nodes
+        .iter()
+        .filter(|x| *x == leader || chosen.contains(x))
+        .cloned()
+        .collect()
 }
 
 fn shuffled<R: Rng + ?Sized>(nodes: &[String], rng: &mut R) -> Vec<String> {
@@ -251,6 +333,8 @@ impl FromStr for Topology {
             "isolate-one" => Topology::IsolateOne,
             "majorities-ring" => Topology::MajoritiesRing,
             "bridge" => Topology::Bridge,
+            "isolate-leader" => Topology::IsolateLeader,
+            "leader-minority" => Topology::LeaderMinority,
             _ if s.contains('|') => Topology::Explicit(parse_components(s)?),
             _ => {
                 return Err(Error::Invalid(format!(
@@ -297,6 +381,8 @@ impl fmt::Display for Topology {
             Topology::IsolateOne => f.write_str("isolate-one"),
             Topology::MajoritiesRing => f.write_str("majorities-ring"),
             Topology::Bridge => f.write_str("bridge"),
+            Topology::IsolateLeader => f.write_str("isolate-leader"),
+            Topology::LeaderMinority => f.write_str("leader-minority"),
             Topology::Explicit(c) => {
                 let parts: Vec<String> = c.iter().map(|p| p.join(",")).collect();
                 f.write_str(&parts.join("|"))
@@ -305,20 +391,46 @@ impl fmt::Display for Topology {
     }
 }
 
-/// Which nodes a kill or pause hits.
+/// Which nodes a kill, pause, clock or packet fault hits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
     One,
     Minority,
     Majority,
     All,
+    /// The node that leads when the fault begins.
+    Leader,
+    /// Every node but the leader.
+    Followers,
+    /// The leader and one random follower.
+    LeaderAndOne,
     Nodes(Vec<String>),
 }
 
 impl Target {
+    /// Whether the target is drawn around the node that leads.
+    pub fn needs_leader(&self) -> bool {
+        matches!(
+            self,
+            Target::Leader | Target::Followers | Target::LeaderAndOne
+        )
+    }
+
     /// The nodes hit, in cluster order, drawing random ones from `rng`. May be empty (the
-    /// minority of a 1-node cluster); names not in `nodes` are an error.
+    /// minority of a 1-node cluster); names not in `nodes` are an error, and so is a leader
+    /// target ([`Target::select_aimed`] is the one that knows the leader).
     pub fn select<R: Rng + ?Sized>(&self, nodes: &[String], rng: &mut R) -> Result<Vec<String>> {
+        self.select_aimed(nodes, None, rng)
+    }
+
+    /// [`Target::select`] with the node that leads now, for `leader`, `followers` and
+    /// `leader-and-one`.
+    pub fn select_aimed<R: Rng + ?Sized>(
+        &self,
+        nodes: &[String],
+        leader: Option<&str>,
+        rng: &mut R,
+    ) -> Result<Vec<String>> {
         let n = nodes.len();
         let majority = n / 2 + 1;
         let count = match self {
@@ -326,6 +438,19 @@ impl Target {
             Target::Minority => n - majority.min(n),
             Target::Majority => majority.min(n),
             Target::All => n,
+            Target::Leader => return Ok(vec![known_leader(self, nodes, leader)?.to_string()]),
+            Target::LeaderAndOne => {
+                return Ok(with_leader(
+                    nodes,
+                    known_leader(self, nodes, leader)?,
+                    1,
+                    rng,
+                ))
+            }
+            Target::Followers => {
+                let leader = known_leader(self, nodes, leader)?;
+                return Ok(nodes.iter().filter(|x| *x != leader).cloned().collect());
+            }
             Target::Nodes(names) => {
                 if let Some(unknown) = names.iter().find(|s| !nodes.contains(s)) {
                     return Err(Error::Invalid(format!(
@@ -358,9 +483,13 @@ impl FromStr for Target {
             "minority" => Target::Minority,
             "majority" => Target::Majority,
             "all" => Target::All,
+            "leader" => Target::Leader,
+            "followers" => Target::Followers,
+            "leader-and-one" => Target::LeaderAndOne,
             "" => {
                 return Err(Error::Invalid(
-                    "empty fault target; expected one, minority, majority, all or node names"
+                    "empty fault target; expected one, minority, majority, all, leader, \
+                     followers, leader-and-one or node names"
                         .into(),
                 ))
             }
@@ -376,6 +505,9 @@ impl fmt::Display for Target {
             Target::Minority => f.write_str("minority"),
             Target::Majority => f.write_str("majority"),
             Target::All => f.write_str("all"),
+            Target::Leader => f.write_str("leader"),
+            Target::Followers => f.write_str("followers"),
+            Target::LeaderAndOne => f.write_str("leader-and-one"),
             Target::Nodes(names) => f.write_str(&names.join(",")),
         }
     }
@@ -561,5 +693,53 @@ mod tests {
             .unwrap()
             .is_empty());
         assert_eq!("majority".parse::<Target>().unwrap(), Target::Majority);
+    }
+
+    #[test]
+    fn leader_targets_and_topologies_aim_at_the_leader_they_are_given() {
+        let all = nodes(5);
+        let aimed = |t: Target, seed| t.select_aimed(&all, Some("n3"), &mut rng(seed)).unwrap();
+        assert_eq!(aimed(Target::Leader, 0), ["n3"]);
+        assert_eq!(aimed(Target::Followers, 0), ["n1", "n2", "n4", "n5"]);
+        for seed in 0..10 {
+            let two = aimed(Target::LeaderAndOne, seed);
+            assert!(two.len() == 2 && two.contains(&"n3".to_string()), "{two:?}");
+        }
+        let g = Topology::IsolateLeader
+            .grudge_aimed(&all, Some("n3"), &mut rng(1))
+            .unwrap();
+        assert_eq!(hears(&g, "n3", &all), BTreeSet::from(["n3".to_string()]));
+        assert_eq!(hears(&g, "n1", &all).len(), 4);
+        for seed in 0..10 {
+            let g = Topology::LeaderMinority
+                .grudge_aimed(&all, Some("n3"), &mut rng(seed))
+                .unwrap();
+            assert_eq!(
+                hears(&g, "n3", &all).len(),
+                2,
+                "the leader and one follower"
+            );
+            let minority = hears(&g, "n3", &all);
+            let rest: Vec<&String> = all.iter().filter(|x| !minority.contains(*x)).collect();
+            assert!(rest.iter().all(|x| hears(&g, x, &all).len() == 3));
+        }
+    }
+
+    #[test]
+    fn a_leader_target_without_a_leader_is_an_error_naming_it() {
+        let all = nodes(3);
+        let e = Target::Leader.select(&all, &mut rng(0)).unwrap_err();
+        assert!(e.to_string().contains("leader") && e.to_string().contains("[db.leader]"));
+        assert!(Topology::IsolateLeader.grudge(&all, &mut rng(0)).is_err());
+        let stranger = Target::Followers.select_aimed(&all, Some("n9"), &mut rng(0));
+        assert!(stranger.unwrap_err().to_string().contains("\"n9\""));
+        for name in ["leader", "followers", "leader-and-one"] {
+            let t: Target = name.parse().unwrap();
+            assert!(t.needs_leader() && t.to_string() == name);
+        }
+        for name in ["isolate-leader", "leader-minority"] {
+            let t: Topology = name.parse().unwrap();
+            assert!(t.needs_leader() && t.to_string() == name);
+        }
     }
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
-use super::{Fault, FaultEvent, Kind, Nemesis};
+use super::{Aim, Fault, FaultEvent, Kind, Nemesis};
 use crate::cluster::{
     on_all, ClockControl, ClockOffset, Cluster, Daemon, Error, Node, Result, Target,
 };
@@ -133,6 +133,8 @@ pub struct ClockNemesis {
     target: Target,
     fault: ClockFault,
     skewed: Vec<String>,
+    /// The node that led when the schedule last aimed it.
+    leader: Option<String>,
 }
 
 impl ClockNemesis {
@@ -141,6 +143,7 @@ impl ClockNemesis {
             target,
             fault,
             skewed: Vec::new(),
+            leader: None,
         }
     }
 
@@ -232,8 +235,18 @@ impl Nemesis for ClockNemesis {
         !self.skewed.is_empty()
     }
 
+    fn aims_at_leader(&self) -> bool {
+        self.target.needs_leader()
+    }
+
+    fn aim(&mut self, aim: &Aim) {
+        self.leader = aim.leader.clone();
+    }
+
     fn start(&mut self, cluster: &Cluster, rng: &mut dyn rand::RngCore) -> Result<FaultEvent> {
-        let names = self.target.select(&cluster.node_names(), rng)?;
+        let names = self
+            .target
+            .select_aimed(&cluster.node_names(), self.leader.as_deref(), rng)?;
         if names.is_empty() {
             return Err(Error::Invalid(format!(
                 "clock fault target {} picks no node",

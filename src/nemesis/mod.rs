@@ -13,9 +13,12 @@
 //! | `pause.rs` | `pause` | `pause` (SIGSTOP) | `resume` (SIGCONT) | `["n3"]` |
 //! | `clock.rs` | `clock`, `clock-strobe` | `clock-bump` (±N ms) or `clock-strobe` | `clock-reset` | per node: delta and measured offset; see [`clock`] |
 //! | `packet.rs` | `delay`, `loss`, `duplicate`, `reorder`, `bandwidth`, `packet` | `start-delay`, … `start-packet` | `stop-packet` | links, effects, and at the stop each node's counts; see [`packet`] |
+//! | `membership.rs` | `membership` | `remove-member` (the store's own command, then stop it) | `add-member` (command, then start it as joining) | `["n3"]` |
 //!
 //! `kill` and `pause` share one implementation of a fault that signals the store's processes
-//! ([`process`]).
+//! ([`process`]). When the spec has a leader probe, every start is aimed ([`aim`]): the node
+//! that led at that moment is recorded as the start event's `node`, and the leader targets
+//! and topologies cut, kill or pause around it.
 //!
 //! Each start and stop is reported to a [`NemesisSink`] — the recorder — once it is in force
 //! (rules installed on every node, signals delivered), as one `info` line of process
@@ -31,7 +34,9 @@
 //!
 //! - **random**: after a quiet interval (seeded jitter) it picks one enabled fault that is
 //!   applicable now (partitions need a backend that supports them), starts it, holds it for
-//!   a while (seeded jitter), stops it, and so on; one fault at a time.
+//!   a while (seeded jitter), stops it, and so on; one fault at a time, or with
+//!   `max_concurrent = N` up to N at once, each fault's start and length drawn on its own
+//!   (one fault per kind; nodes killed or removed are spared by the others, see [`aim`]).
 //! - **scripted**: a list of steps, each a nemesis started at an offset from the start and
 //!   stopped at another, for deterministic tests.
 //!
@@ -41,8 +46,10 @@
 //! Every random choice comes from one `ChaCha8Rng` seeded by the caller: a seed replays the
 //! same fault sequence (the timing of the store's reactions is, of course, its own).
 
+pub mod aim;
 pub mod clock;
 pub mod kill;
+pub mod membership;
 pub mod packet;
 pub mod partition;
 pub mod pause;
@@ -52,6 +59,7 @@ mod schedule;
 
 use serde_json::Value;
 
+pub use aim::{Aim, Store};
 pub use clock::{ClockFault, ClockNemesis};
 pub use kill::KillNemesis;
 pub use packet::{PacketNemesis, PACKET};
@@ -72,6 +80,16 @@ pub trait NemesisSink: Send + Sync {
     fn record_with_note(&self, f: &str, value: Value, note: &str) {
         let _ = note;
         self.record(f, value);
+    }
+
+    /// Records a fault's start with the node that led when it began ([`aim`]) and any note;
+    /// sinks that keep neither record the event alone.
+    fn record_aimed(&self, f: &str, value: Value, leader: Option<&str>, note: Option<&str>) {
+        let _ = leader;
+        match note {
+            Some(note) => self.record_with_note(f, value, note),
+            None => self.record(f, value),
+        }
     }
 }
 
@@ -119,6 +137,24 @@ pub trait Nemesis: Send {
 
     /// Stops the fault in force, if any.
     fn stop(&mut self, cluster: &Cluster) -> Result<Option<FaultEvent>>;
+
+    /// Whether its next start needs the node that leads (a leader target or topology): the
+    /// schedule then starts it only once the store named a leader.
+    fn aims_at_leader(&self) -> bool {
+        false
+    }
+
+    /// Told just before each start: the leader of the moment, the nodes other faults hold
+    /// down, the store ([`aim`]). Faults that use none of it ignore it.
+    fn aim(&mut self, aim: &Aim) {
+        let _ = aim;
+    }
+
+    /// The nodes whose store this fault holds down (killed, removed from the cluster) while
+    /// it is in force; other faults leave them alone.
+    fn downed(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The error of [`Nemesis::check`]: which fault, which cluster, and `hint` (empty, or `; `

@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use super::{cannot_run, Fault, FaultEvent, Kind, Nemesis};
+use super::{cannot_run, Aim, Fault, FaultEvent, Kind, Nemesis};
 use crate::cluster::packet::{Delay, Loss, PacketPlan, Reorder, Shape};
 use crate::cluster::{Cluster, Result, Target, Topology};
 use crate::spec::{Direction, PacketSpec};
@@ -156,6 +156,8 @@ pub struct PacketNemesis {
     spec: PacketSpec,
     links: Links,
     active: Option<Value>,
+    /// The node that led when the schedule last aimed it.
+    leader: Option<String>,
 }
 
 impl PacketNemesis {
@@ -169,6 +171,7 @@ impl PacketNemesis {
             spec,
             links,
             active: None,
+            leader: None,
         }
     }
 }
@@ -178,6 +181,7 @@ fn select(
     links: &Links,
     direction: Direction,
     nodes: &[String],
+    leader: Option<&str>,
     rng: &mut dyn rand::RngCore,
 ) -> Result<BTreeMap<String, BTreeSet<String>>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -195,7 +199,7 @@ fn select(
     };
     match links {
         Links::Nodes(target) => {
-            let chosen = target.select(nodes, rng)?;
+            let chosen = target.select_aimed(nodes, leader, rng)?;
             for x in &chosen {
                 for y in nodes.iter().filter(|y| *y != x) {
                     side(x, y);
@@ -211,7 +215,7 @@ fn select(
             }
         }
         Links::Topology(topology) => {
-            let grudge = topology.grudge(nodes, rng)?;
+            let grudge = topology.grudge_aimed(nodes, leader, rng)?;
             for n in nodes {
                 for p in grudge.dropped_by(n) {
                     side(p, n);
@@ -273,8 +277,21 @@ impl Nemesis for PacketNemesis {
         self.active.is_some()
     }
 
+    fn aims_at_leader(&self) -> bool {
+        match &self.links {
+            Links::Nodes(t) => t.needs_leader(),
+            Links::Topology(t) => t.needs_leader(),
+        }
+    }
+
+    fn aim(&mut self, aim: &Aim) {
+        self.leader = aim.leader.clone();
+    }
+
     fn start(&mut self, cluster: &Cluster, rng: &mut dyn rand::RngCore) -> Result<FaultEvent> {
-        let links = select(&self.links, self.spec.direction, &cluster.node_names(), rng)?;
+        let nodes = cluster.node_names();
+        let leader = self.leader.as_deref();
+        let links = select(&self.links, self.spec.direction, &nodes, leader, rng)?;
         let shape = self.effect.shape(&self.spec);
         let plan = PacketPlan {
             shape: shape.clone(),
@@ -335,7 +352,7 @@ mod tests {
 
     fn links(l: Links, d: Direction) -> Vec<(String, String)> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let map = select(&l, d, &nodes(5), &mut rng).unwrap();
+        let map = select(&l, d, &nodes(5), None, &mut rng).unwrap();
         map.into_iter()
             .flat_map(|(a, bs)| bs.into_iter().map(move |b| (a.clone(), b)))
             .collect()

@@ -3,7 +3,7 @@
 //!
 //! A partition is a grudge — node → the nodes whose packets it drops — drawn from one of the
 //! nemesis's topologies ([`Topology`]: `halves`, `random-halves`, `majorities-ring`,
-//! `isolate-one`, `bridge`, or explicit components). The history records the grudge at both
+//! `isolate-one`, `bridge`, `isolate-leader`, `leader-minority`, or explicit components). The history records the grudge at both
 //! ends, so the report can say which side each client was on:
 //!
 //! ```text
@@ -15,7 +15,7 @@
 
 use rand::seq::SliceRandom;
 
-use super::{cannot_run, Fault, FaultEvent, Kind, Nemesis};
+use super::{cannot_run, Aim, Fault, FaultEvent, Kind, Nemesis};
 use crate::cluster::{Cluster, Grudge, Result, Topology};
 use crate::spec::NemesisSpec;
 
@@ -58,6 +58,8 @@ fn topologies(spec: &NemesisSpec) -> Vec<Topology> {
 pub struct PartitionNemesis {
     topologies: Vec<Topology>,
     active: Option<Grudge>,
+    /// The node that led when the schedule last aimed it.
+    leader: Option<String>,
 }
 
 impl PartitionNemesis {
@@ -70,6 +72,7 @@ impl PartitionNemesis {
         PartitionNemesis {
             topologies,
             active: None,
+            leader: None,
         }
     }
 
@@ -104,12 +107,20 @@ impl Nemesis for PartitionNemesis {
         self.active.is_some()
     }
 
+    fn aims_at_leader(&self) -> bool {
+        self.topologies.iter().any(Topology::needs_leader)
+    }
+
+    fn aim(&mut self, aim: &Aim) {
+        self.leader = aim.leader.clone();
+    }
+
     fn start(&mut self, cluster: &Cluster, rng: &mut dyn rand::RngCore) -> Result<FaultEvent> {
         let topology = self
             .topologies
             .choose(rng)
             .expect("checked non-empty in new");
-        let grudge = topology.grudge(&cluster.node_names(), rng)?;
+        let grudge = topology.grudge_aimed(&cluster.node_names(), self.leader.as_deref(), rng)?;
         // Mark it active first: if applying fails half-way, stop still heals.
         self.active = Some(grudge.clone());
         cluster.partition(&grudge)?;

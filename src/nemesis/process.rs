@@ -1,9 +1,10 @@
 //! Faults that act on the store's processes through their node: the one implementation
 //! behind `kill` ([`super::kill`]) and `pause` ([`super::pause`]).
 //!
-//! Both pick target nodes ([`Target`]: `one`, `minority`, `majority`, `all` or names) with
-//! the schedule's rng, do something to each node's daemon, and undo it on stop for exactly
-//! those nodes. The
+//! Both pick target nodes ([`Target`]: `one`, `minority`, `majority`, `all`, `leader`,
+//! `followers`, `leader-and-one` or names) with the schedule's rng among the nodes no other
+//! fault holds down ([`Aim`]), do something to each node's daemon, and undo it on stop for
+//! exactly those nodes. The
 //! history's value is the list of nodes at both ends: `["n2","n4"]`. A kind of this family
 //! says only its verbs and the two actions, as a [`ProcessFault`].
 
@@ -14,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde_json::json;
 
-use super::{FaultEvent, Kind, Nemesis};
+use super::{Aim, FaultEvent, Kind, Nemesis};
 use crate::cluster::{Cluster, Error, Node, Result, Target};
 
 /// What a process fault does to one node's daemon, and undoes.
@@ -39,6 +40,8 @@ pub struct ProcessNemesis<F: ProcessFault> {
     target: Target,
     /// The nodes the fault is in force on.
     hit: Vec<String>,
+    /// What the schedule said before this start: the leader, the nodes to spare.
+    aim: Aim,
     // `fn() -> F`: the nemesis holds no `F`, so it is `Send` whatever `F` is.
     fault: PhantomData<fn() -> F>,
 }
@@ -48,6 +51,7 @@ impl<F: ProcessFault> ProcessNemesis<F> {
         ProcessNemesis {
             target,
             hit: Vec::new(),
+            aim: Aim::default(),
             fault: PhantomData,
         }
     }
@@ -66,8 +70,23 @@ impl<F: ProcessFault> Nemesis for ProcessNemesis<F> {
         !self.hit.is_empty()
     }
 
+    fn aims_at_leader(&self) -> bool {
+        self.target.needs_leader()
+    }
+
+    fn aim(&mut self, aim: &Aim) {
+        self.aim = aim.clone();
+    }
+
+    fn downed(&self) -> Vec<String> {
+        if F::ALIVE_AT_STOP {
+            return Vec::new();
+        }
+        self.hit.clone()
+    }
+
     fn start(&mut self, cluster: &Cluster, rng: &mut dyn rand::RngCore) -> Result<FaultEvent> {
-        let names = select(&self.target, cluster, rng)?;
+        let names = select(&self.target, &self.aim, cluster, rng)?;
         let mut down = Vec::new();
         for name in &names {
             let node = cluster.node(name)?;
@@ -140,16 +159,28 @@ fn on_each(
 /// nobody). Uses a throwaway rng so that asking does not change the run's random sequence.
 fn targets_someone(target: &Target, cluster: &Cluster) -> bool {
     let mut rng = StdRng::seed_from_u64(0);
+    let names = cluster.node_names();
+    // Whichever node leads, a leader target picks someone.
+    let leader = names.first().map(String::as_str);
     target
-        .select(&cluster.node_names(), &mut rng)
+        .select_aimed(&names, leader, &mut rng)
         .is_ok_and(|nodes| !nodes.is_empty())
 }
 
-fn select(target: &Target, cluster: &Cluster, rng: &mut dyn rand::RngCore) -> Result<Vec<String>> {
-    let names = target.select(&cluster.node_names(), rng)?;
+/// The target's nodes among those no other fault holds down, aimed at the leader of `aim`.
+pub(super) fn select(
+    target: &Target,
+    aim: &Aim,
+    cluster: &Cluster,
+    rng: &mut dyn rand::RngCore,
+) -> Result<Vec<String>> {
+    let up = aim.up(cluster.node_names());
+    let names = target.select_aimed(&up, aim.leader.as_deref(), rng)?;
     if names.is_empty() {
         return Err(Error::Invalid(format!(
-            "fault target {target} picks no node of a {}-node cluster",
+            "fault target {target} picks no node of the {} of {} nodes no other fault holds \
+             down",
+            up.len(),
             cluster.nodes().len()
         )));
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{FaultEvent, Kind, Nemesis, NemesisSink};
+use super::{Aim, FaultEvent, Kind, Nemesis, NemesisSink, Store};
 use crate::cluster::{Cluster, Error, Signal};
 use crate::spec::NemesisSpec;
 
@@ -23,6 +23,8 @@ pub struct ScheduleConfig {
     pub jitter: f64,
     /// Seeds every random choice: which fault, which topology, which nodes, how long.
     pub seed: u64,
+    /// How many faults may be in force at once (at least 1).
+    pub max_concurrent: usize,
 }
 
 impl Default for ScheduleConfig {
@@ -32,6 +34,7 @@ impl Default for ScheduleConfig {
             duration: Duration::from_secs(10),
             jitter: 0.5,
             seed: 0,
+            max_concurrent: 1,
         }
     }
 }
@@ -92,6 +95,7 @@ impl Schedule {
                 duration: Duration::from_secs_f64(spec.duration_s),
                 jitter: 0.5,
                 seed,
+                max_concurrent: spec.max_concurrent.max(1),
             },
             nemeses: spec.faults.iter().map(|f| f.random(spec)).collect(),
         })
@@ -113,6 +117,17 @@ impl Schedule {
     /// fault [`Schedule::check`] rejects is never started, and its error is the first that
     /// [`RunningSchedule::finish`] returns.
     pub fn spawn(self, cluster: Arc<Cluster>, sink: Arc<dyn NemesisSink>) -> RunningSchedule {
+        self.spawn_with(cluster, sink, None)
+    }
+
+    /// [`Schedule::spawn`], with the store that says who leads and changes membership: each
+    /// start is then aimed ([`super::aim`]).
+    pub fn spawn_with(
+        self,
+        cluster: Arc<Cluster>,
+        sink: Arc<dyn NemesisSink>,
+        store: Option<Arc<dyn Store>>,
+    ) -> RunningSchedule {
         let stop = Arc::new(StopFlag::default());
         let thread_stop = stop.clone();
         let handle = std::thread::Builder::new()
@@ -123,6 +138,7 @@ impl Schedule {
                     sink: &*sink,
                     stop: &thread_stop,
                     errors: self.check(&cluster).err().into_iter().collect(),
+                    store,
                 };
                 let mut nemeses = match self {
                     Schedule::Random { config, nemeses } => run.random(&config, nemeses),
@@ -211,11 +227,30 @@ struct Run<'a> {
     sink: &'a dyn NemesisSink,
     stop: &'a StopFlag,
     errors: Vec<Error>,
+    store: Option<Arc<dyn Store>>,
+}
+
+/// One lane of a concurrent random schedule: idle until `at`, or holding a fault until `at`.
+struct Lane {
+    at: Instant,
+    holding: Option<usize>,
 }
 
 impl Run<'_> {
     /// Runs until stopped; returns the nemeses, for the final heal to stop.
     fn random(
+        &mut self,
+        config: &ScheduleConfig,
+        nemeses: Vec<Box<dyn Nemesis>>,
+    ) -> Vec<Box<dyn Nemesis>> {
+        if config.max_concurrent > 1 {
+            return self.concurrent(config, nemeses);
+        }
+        self.one_at_a_time(config, nemeses)
+    }
+
+    /// One fault at a time: a quiet interval, a fault, and so on.
+    fn one_at_a_time(
         &mut self,
         config: &ScheduleConfig,
         mut nemeses: Vec<Box<dyn Nemesis>>,
@@ -234,8 +269,9 @@ impl Run<'_> {
             if applicable.is_empty() {
                 continue;
             }
-            let nemesis = &mut nemeses[applicable[rng.gen_range(0..applicable.len())]];
-            self.start(nemesis.as_mut(), &mut rng);
+            let i = applicable[rng.gen_range(0..applicable.len())];
+            self.start(&mut nemeses, i, &mut rng);
+            let nemesis = &mut nemeses[i];
             if self
                 .stop
                 .wait(jittered(config.duration, config.jitter, &mut rng))
@@ -243,6 +279,65 @@ impl Run<'_> {
                 return nemeses;
             }
             self.stop_fault(nemesis.as_mut());
+        }
+    }
+
+    /// Up to `max_concurrent` lanes, each on its own clock: a quiet interval, then a fault
+    /// drawn among those not in force (one per kind), held for its own drawn length, and so
+    /// on. The lane whose moment comes first acts first (ties: the lower lane), so a seed
+    /// replays the same sequence of draws. One thread acts for every lane, so a start or
+    /// stop that takes long (a membership change the store refuses while a partition lasts,
+    /// asked again up to its `timeout_s`) holds the other lanes' moments back until it
+    /// returns.
+    fn concurrent(
+        &mut self,
+        config: &ScheduleConfig,
+        mut nemeses: Vec<Box<dyn Nemesis>>,
+    ) -> Vec<Box<dyn Nemesis>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let began = Instant::now();
+        let mut lanes: Vec<Lane> = (0..config.max_concurrent)
+            .map(|_| Lane {
+                at: began + jittered(config.interval, config.jitter, &mut rng),
+                holding: None,
+            })
+            .collect();
+        loop {
+            let next = (0..lanes.len())
+                .min_by_key(|&l| (lanes[l].at, l))
+                .expect("at least one lane");
+            if self
+                .stop
+                .wait(lanes[next].at.saturating_duration_since(Instant::now()))
+            {
+                return nemeses;
+            }
+            let lane = &mut lanes[next];
+            if let Some(i) = lane.holding.take() {
+                self.stop_fault(nemeses[i].as_mut());
+                lane.at = Instant::now() + jittered(config.interval, config.jitter, &mut rng);
+                continue;
+            }
+            // One fault per kind: `delay` and `loss` share the links' shaping, `clock` and
+            // `clock-strobe` the clocks.
+            let busy: Vec<&Kind> = nemeses
+                .iter()
+                .filter(|n| n.is_active())
+                .map(|n| n.kind())
+                .collect();
+            let free: Vec<usize> = (0..nemeses.len())
+                .filter(|&i| !busy.contains(&nemeses[i].kind()))
+                .filter(|&i| nemeses[i].applicable(self.cluster))
+                .collect();
+            if free.is_empty() {
+                lane.at = Instant::now() + jittered(config.interval, config.jitter, &mut rng);
+                continue;
+            }
+            let i = free[rng.gen_range(0..free.len())];
+            self.start(&mut nemeses, i, &mut rng);
+            let lane = &mut lanes[next];
+            lane.holding = Some(i);
+            lane.at = Instant::now() + jittered(config.duration, config.jitter, &mut rng);
         }
     }
 
@@ -268,14 +363,15 @@ impl Run<'_> {
                 break;
             }
             match action {
-                Action::Start(mut nemesis) => {
+                Action::Start(nemesis) => {
                     let kind = nemesis.kind();
                     if let Some(i) = current.iter().position(|n| n.kind() == kind) {
                         let mut old = current.swap_remove(i);
                         self.stop_fault(old.as_mut());
                     }
-                    self.start(nemesis.as_mut(), &mut rng);
                     current.push(nemesis);
+                    let last = current.len() - 1;
+                    self.start(&mut current, last, &mut rng);
                 }
                 Action::Stop(kind) => {
                     if let Some(n) = current.iter_mut().find(|n| n.kind() == kind) {
@@ -287,9 +383,33 @@ impl Run<'_> {
         current
     }
 
-    fn start(&mut self, nemesis: &mut dyn Nemesis, rng: &mut ChaCha8Rng) {
+    /// Starts `nemeses[i]`, aimed: told the leader of this moment (a fault that aims at it is
+    /// skipped when none leads within the probe's wait) and the nodes the others hold down.
+    fn start(&mut self, nemeses: &mut [Box<dyn Nemesis>], i: usize, rng: &mut ChaCha8Rng) {
+        let down: Vec<String> = nemeses
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .flat_map(|(_, n)| n.downed())
+            .collect();
+        let nemesis = nemeses[i].as_mut();
+        let leader = self.leader(nemesis.aims_at_leader());
+        if nemesis.aims_at_leader() && leader.is_none() {
+            let e = Error::Invalid(format!(
+                "the {} fault aims at the leader, and no node led; it was skipped",
+                nemesis.kind().name()
+            ));
+            tracing::warn!("nemesis: {e}");
+            self.errors.push(e);
+            return;
+        }
+        nemesis.aim(&Aim {
+            leader: leader.clone(),
+            down,
+            store: self.store.clone(),
+        });
         match nemesis.start(self.cluster, rng) {
-            Ok(event) => self.record(event),
+            Ok(event) => self.record_aimed(event, leader.as_deref()),
             Err(e) => {
                 tracing::warn!("nemesis: could not start {}: {e}", nemesis.kind().name());
                 self.errors.push(e);
@@ -310,12 +430,45 @@ impl Run<'_> {
         }
     }
 
-    fn record(&self, event: FaultEvent) {
-        tracing::info!("nemesis: {} {}", event.f, event.value);
-        match &event.note {
-            Some(note) => self.sink.record_with_note(event.f, event.value, note),
-            None => self.sink.record(event.f, event.value),
+    /// The node that leads now, when the store has a probe; a fault that `aims` waits for
+    /// one up to the probe's bound (an election may be under way), asking every 200 ms.
+    fn leader(&self, aims: bool) -> Option<String> {
+        let store = self.store.as_ref().filter(|s| s.probes_leader())?;
+        let asked = Instant::now();
+        let wait = if aims {
+            store.leader_wait()
+        } else {
+            Duration::ZERO
+        };
+        loop {
+            match store.leader(self.cluster) {
+                Ok(Some(leader)) => {
+                    if asked.elapsed() > LEADER_POLL {
+                        let waited = asked.elapsed().as_secs_f64();
+                        tracing::info!("nemesis: {leader} leads, after {waited:.1}s without");
+                    }
+                    return Some(leader);
+                }
+                Ok(None) => tracing::debug!("nemesis: no node leads now"),
+                Err(e) => tracing::warn!("nemesis: the leader probe failed: {e}"),
+            }
+            if asked.elapsed() >= wait || self.stop.wait(LEADER_POLL) {
+                return None;
+            }
         }
+    }
+
+    fn record(&self, event: FaultEvent) {
+        self.record_aimed(event, None);
+    }
+
+    fn record_aimed(&self, event: FaultEvent, leader: Option<&str>) {
+        match leader {
+            Some(l) => tracing::info!("nemesis: {} {} (leader {l})", event.f, event.value),
+            None => tracing::info!("nemesis: {} {}", event.f, event.value),
+        }
+        self.sink
+            .record_aimed(event.f, event.value, leader, event.note.as_deref());
     }
 
     /// Ends every fault: each nemesis stops its own (recorded), in the registry's order of
@@ -345,6 +498,9 @@ impl Run<'_> {
         }
     }
 }
+
+/// How often a fault that aims asks again for a leader while none leads.
+const LEADER_POLL: Duration = Duration::from_millis(200);
 
 /// `mean` × a uniform factor in [1 − jitter, 1 + jitter].
 fn jittered(mean: Duration, jitter: f64, rng: &mut ChaCha8Rng) -> Duration {

@@ -14,7 +14,8 @@ use crate::client::template::Template;
 /// Variables in `start`, `wipe`, `member`, `env` and `logs`: `node` (`n1`), `ip`, `addr`
 /// (same as `ip`), `NAME_port` for each entry of `ports`, `data_dir` (inside the run
 /// directory, per node), `log_dir`, `initial_cluster` (every node's `member`, joined by
-/// `member_separator`), `nodes` (node names joined by commas), `index` (1-based).
+/// `member_separator`), `nodes` (node names joined by commas), `index` (1-based),
+/// `cluster_state` (`new`; `existing` when a node rejoins after a `membership` fault).
 #[derive(Deserialize, Serialize, JsonSchema, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct DbSpec {
@@ -57,6 +58,13 @@ pub struct DbSpec {
     #[serde(default)]
     #[schemars(example = &"note", schema_with = "super::reference::crash_policies")]
     pub crashes: crate::health::CrashPolicy,
+    /// How to learn which node leads (see `[db.leader]`), for faults that aim at it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<super::leader::LeaderSpec>,
+    /// How a node leaves the cluster and rejoins (see `[db.membership]`), for the
+    /// `membership` fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<super::leader::MembershipSpec>,
 }
 
 fn default_member() -> String {
@@ -167,7 +175,7 @@ fn default_ready_interval() -> u64 {
 
 /// The variables of every `[db]` template, besides one `{{<name>_port}}` per `[db.ports]`
 /// entry; `db::plan` binds each by name.
-pub const DB_VARS: [&str; 8] = [
+pub const DB_VARS: [&str; 9] = [
     "node",
     "ip",
     "addr",
@@ -176,6 +184,7 @@ pub const DB_VARS: [&str; 8] = [
     "initial_cluster",
     "nodes",
     "index",
+    "cluster_state",
 ];
 
 /// The variables a `[db]` template of this spec may use.

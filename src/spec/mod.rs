@@ -40,6 +40,7 @@
 mod client;
 mod db;
 mod error;
+mod leader;
 mod nemesis;
 mod packet;
 mod reference;
@@ -62,6 +63,7 @@ pub use client::{
 pub use db::{db_vars, DbSpec, ReadyProbe, ReadySpec, StopSignal, DB_VARS};
 pub use error::SpecError;
 use error::{locate, parse_error};
+pub use leader::{LeaderSpec, MemberChange, MembershipSpec, VIA_VARS};
 pub use nemesis::{NemesisSpec, ScheduledFault};
 pub use packet::{Direction, PacketSpec};
 pub use reference::{markdown as reference_markdown, REFERENCE_PATH};
@@ -356,6 +358,7 @@ impl LoadedSpec {
         }
         self.validate_ssh()?;
         self.validate_db()?;
+        self.validate_leader()?;
         self.validate_client()?;
         self.validate_workload()?;
         self.validate_nemesis()

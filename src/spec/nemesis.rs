@@ -22,8 +22,9 @@ pub struct NemesisSpec {
     /// `[nemesis.packet]` and need the `local` backend or ssh hosts with netem.
     #[schemars(example = ["partition", "kill"], schema_with = "super::reference::fault_list")]
     pub faults: Vec<Fault>,
-    /// Which nodes a `kill` hits: `one`, `minority`, `majority`, `all` or names
-    /// (`n1,n3`). Default `minority`.
+    /// Which nodes a `kill` hits: `one`, `minority`, `majority`, `all`, `leader`,
+    /// `followers`, `leader-and-one` (the three need `[db.leader]`) or names (`n1,n3`).
+    /// Default `minority`.
     #[schemars(example = &"n1,n3", with = "String")]
     pub kill_target: Target,
     /// Which nodes a `pause` hits (as `kill_target`). Default `one`.
@@ -32,6 +33,15 @@ pub struct NemesisSpec {
     /// Which nodes a clock fault hits (as `kill_target`). Default `one`.
     #[schemars(example = &"all", with = "String")]
     pub clock_target: Target,
+    /// Which nodes a `membership` fault removes and adds back (as `kill_target`; several
+    /// are removed one after another). Default `one`.
+    #[schemars(example = &"leader", with = "String")]
+    pub membership_target: Target,
+    /// How many random faults may be in force at once, each drawn with its own start and
+    /// length (two of one kind never overlap, and a node killed or removed is not also
+    /// paused, killed or removed); the final heal ends them all. Default 1.
+    #[schemars(example = 2)]
+    pub max_concurrent: usize,
     /// How far a clock fault moves a clock, milliseconds (a bump's sign is drawn by the
     /// seed). Default 2000.
     #[schemars(example = 500)]
@@ -47,7 +57,8 @@ pub struct NemesisSpec {
     #[schemars(example = 20)]
     pub duration_s: f64,
     /// Partition topologies drawn from (`halves`, `random-halves`, `majorities-ring`,
-    /// `isolate-one`, `bridge`, or explicit components `n1,n2|n3,n4,n5`). Default:
+    /// `isolate-one`, `bridge`, `isolate-leader`, `leader-minority` (the two need
+    /// `[db.leader]`), or explicit components `n1,n2|n3,n4,n5`). Default:
     /// `random-halves`, `isolate-one`, `majorities-ring`.
     #[schemars(example = ["halves", "n1,n2|n3,n4,n5"], with = "Vec<String>")]
     pub topologies: Vec<Topology>,
@@ -64,6 +75,8 @@ impl Default for NemesisSpec {
             kill_target: Target::Minority,
             pause_target: Target::One,
             clock_target: Target::One,
+            membership_target: Target::One,
+            max_concurrent: 1,
             clock_delta_ms: 2000,
             clock_period_ms: 100,
             interval_s: 5.0,
@@ -93,8 +106,8 @@ pub struct ScheduledFault {
     #[serde(default)]
     #[schemars(example = &"isolate-one", with = "Option<String>")]
     pub topology: Option<Topology>,
-    /// For kill, pause and clock faults: `one`, `minority`, `majority`, `all` or node names
-    /// (`n1,n3`). Default `one`. For a packet fault, the links of these nodes (default:
+    /// For kill, pause, clock and membership faults: `one`, `minority`, `majority`, `all`,
+    /// `leader`, `followers`, `leader-and-one` or node names (`n1,n3`). Default `one`. For a packet fault, the links of these nodes (default:
     /// `[nemesis.packet]`'s links).
     #[serde(default)]
     #[schemars(example = &"n3", with = "Option<String>")]
@@ -128,6 +141,14 @@ impl LoadedSpec {
         self.check_target("nemesis.kill_target", &n.kill_target, &nodes)?;
         self.check_target("nemesis.pause_target", &n.pause_target, &nodes)?;
         self.check_target("nemesis.clock_target", &n.clock_target, &nodes)?;
+        self.check_target("nemesis.membership_target", &n.membership_target, &nodes)?;
+        if n.max_concurrent == 0 || n.max_concurrent > 16 {
+            return Err(self.err(
+                "nemesis.max_concurrent",
+                format!("max_concurrent {} is out of range", n.max_concurrent),
+                Some("use 1 (one fault at a time) to 16".into()),
+            ));
+        }
         if n.clock_delta_ms <= 0 || n.clock_period_ms == 0 {
             return Err(self.err(
                 "nemesis.clock_delta_ms",
@@ -166,7 +187,8 @@ impl LoadedSpec {
         nodes: &[String],
     ) -> Result<(), SpecError> {
         let mut rng = rand::rngs::mock::StepRng::new(0, 1);
-        t.grudge(nodes, &mut rng)
+        // A leader topology is drawn around whichever node leads; any node will do here.
+        t.grudge_aimed(nodes, nodes.first().map(String::as_str), &mut rng)
             .map(|_| ())
             .map_err(|e| self.err(key, e.to_string(), None))
     }
@@ -178,12 +200,15 @@ impl LoadedSpec {
         nodes: &[String],
     ) -> Result<(), SpecError> {
         let mut rng = rand::rngs::mock::StepRng::new(0, 1);
-        t.select(nodes, &mut rng).map(|_| ()).map_err(|e| {
-            self.err(
-                key,
-                e.to_string(),
-                Some(format!("nodes are {}", nodes.join(", "))),
-            )
-        })
+        let leader = nodes.first().map(String::as_str);
+        t.select_aimed(nodes, leader, &mut rng)
+            .map(|_| ())
+            .map_err(|e| {
+                self.err(
+                    key,
+                    e.to_string(),
+                    Some(format!("nodes are {}", nodes.join(", "))),
+                )
+            })
     }
 }

@@ -493,6 +493,7 @@ fn a_random_schedule_pairs_every_fault_with_its_end_and_repeats_with_its_seed() 
             duration: Duration::from_millis(60),
             jitter: 0.5,
             seed,
+            ..ScheduleConfig::default()
         };
         let events = Arc::new(Events::default());
         let schedule = Schedule::Random {
