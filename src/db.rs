@@ -27,7 +27,7 @@ use crate::client::http::OpValues;
 use crate::client::template::{Scope, Template};
 use crate::client::{Invocation, Target};
 use crate::cluster::{Cluster, Daemon, Node};
-use crate::spec::{db_vars, DbSpec, DB_VARS, OP_VARS};
+use crate::spec::{cluster_vars, db_vars, DbSpec, ReadySpec, DB_VARS, OP_VARS};
 
 mod write_read;
 pub use write_read::{await_replicated, ProbeOps, KEY_PREFIX as PROBE_KEY_PREFIX};
@@ -36,45 +36,59 @@ pub use write_read::{await_replicated, ProbeOps, KEY_PREFIX as PROBE_KEY_PREFIX}
 #[derive(Clone, Debug)]
 pub struct NodePlan {
     pub node: String,
+    /// The node's `[db.roles]` role, if it has one.
+    pub role: Option<String>,
     pub data_dir: PathBuf,
     pub daemon: Daemon,
     pub wipe: Vec<String>,
     pub logs: Vec<PathBuf>,
     pub target: Target,
+    /// The node's readiness probe: its role's, or `[db.ready]`.
+    pub ready: ReadySpec,
 }
 
-/// Renders every node's commands. The spec was validated, so templates compile.
+/// Renders every node's commands, each with its role's `start`, `env` and readiness. The
+/// spec was validated, so templates compile.
 pub fn plan(spec: &DbSpec, nodes: &[Arc<dyn Node>]) -> anyhow::Result<Vec<NodePlan>> {
-    let names = db_vars(spec);
-    let vars: Vec<&str> = names.iter().map(String::as_str).collect();
+    let names: Vec<String> = nodes.iter().map(|n| n.name().to_string()).collect();
+    let roles = spec
+        .roles_of(&names)
+        .map_err(|e| anyhow::anyhow!("[db.roles.{}]: {}", e.role, e.message))?;
+    let mut vars = db_vars(spec);
+    vars.extend(cluster_vars(spec, &names));
+    let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
     let compile = |t: &String| Template::compile(t, &vars).map_err(|e| anyhow::anyhow!("{e}"));
     let member = compile(&spec.member)?;
+    let others = ClusterValues::new(spec, nodes, &roles);
     let per_node: Vec<NodeValues> = nodes
         .iter()
+        .zip(&roles)
         .enumerate()
-        .map(|(i, n)| NodeValues::new(spec, n.as_ref(), i, nodes))
+        .map(|(i, (n, role))| NodeValues::new(spec, n.as_ref(), i, nodes, role.as_deref()))
         .collect();
     let members: Vec<String> = per_node
         .iter()
-        .map(|v| member.render(&v.scope(&Value::Null)))
+        .map(|v| member.render(&v.scope(&Value::Null, &others)))
         .collect();
     let initial_cluster = Value::String(members.join(&spec.member_separator));
     let mut plans = Vec::new();
-    for (node, values) in nodes.iter().zip(&per_node) {
-        let scope = values.scope(&initial_cluster);
+    for ((node, values), role) in nodes.iter().zip(&per_node).zip(&roles) {
+        let scope = values.scope(&initial_cluster, &others);
         let render_all = |ts: &[String]| -> anyhow::Result<Vec<String>> {
             ts.iter().map(|t| Ok(compile(t)?.render(&scope))).collect()
         };
+        let role = role.as_deref();
         let env = spec
-            .env
+            .env_of(role)
             .iter()
             .map(|(k, t)| Ok((k.clone(), compile(t)?.render(&scope))))
             .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
         plans.push(NodePlan {
             node: node.name().to_string(),
+            role: role.map(String::from),
             data_dir: data_dir(node.as_ref()),
             daemon: Daemon {
-                argv: render_all(&spec.start)?,
+                argv: render_all(spec.start_of(role))?,
                 env,
                 cwd: None,
             },
@@ -88,24 +102,67 @@ pub fn plan(spec: &DbSpec, nodes: &[Arc<dyn Node>]) -> anyhow::Result<Vec<NodePl
                 ip: node.address().to_string(),
                 port: spec.ports["client"],
             },
+            ready: spec.ready_of(role).clone(),
         });
     }
     Ok(plans)
+}
+
+/// The values of [`cluster_vars`] the same on every node: each node's address, each
+/// role's first node and its address.
+struct ClusterValues(Vec<(String, Value)>);
+
+impl ClusterValues {
+    fn new(spec: &DbSpec, nodes: &[Arc<dyn Node>], roles: &[Option<String>]) -> ClusterValues {
+        let mut values: Vec<(String, Value)> = nodes
+            .iter()
+            .map(|n| {
+                (
+                    format!("node.{}.ip", n.name()),
+                    n.address().to_string().into(),
+                )
+            })
+            .collect();
+        for role in spec.roles.keys() {
+            // A role left with no node (the rest, when other roles took every node) renders
+            // empty, like any unbound variable.
+            let first = roles
+                .iter()
+                .position(|r| r.as_deref() == Some(role.as_str()));
+            let (ip, node) = match first {
+                Some(i) => (
+                    Value::from(nodes[i].address().to_string()),
+                    Value::from(nodes[i].name()),
+                ),
+                None => (Value::Null, Value::Null),
+            };
+            values.push((format!("role.{role}.ip"), ip));
+            values.push((format!("role.{role}.node"), node));
+        }
+        ClusterValues(values)
+    }
 }
 
 fn data_dir(node: &dyn Node) -> PathBuf {
     node.dir().join("data")
 }
 
-/// One node's values of the `[db]` template variables ([`db_vars`]).
+/// One node's values of the `[db]` template variables ([`db_vars`]) and its `role`.
 struct NodeValues {
     fixed: Vec<(&'static str, Value)>,
     /// `{{<name>_port}}` of each `[db.ports]` entry.
     ports: Vec<(String, Value)>,
+    role: Value,
 }
 
 impl NodeValues {
-    fn new(spec: &DbSpec, node: &dyn Node, i: usize, all: &[Arc<dyn Node>]) -> NodeValues {
+    fn new(
+        spec: &DbSpec,
+        node: &dyn Node,
+        i: usize,
+        all: &[Arc<dyn Node>],
+        role: Option<&str>,
+    ) -> NodeValues {
         let text = |s: String| Value::String(s);
         let value = |name: &str| match name {
             "node" => text(node.name().to_string()),
@@ -125,20 +182,22 @@ impl NodeValues {
                 .iter()
                 .map(|(name, port)| (format!("{name}_port"), Value::from(*port)))
                 .collect(),
+            role: role.map_or(Value::Null, Value::from),
         }
     }
 
     /// Every variable, with `initial_cluster` (known only once every node's member text
-    /// is) bound to `initial_cluster`.
-    fn scope<'a>(&'a self, initial_cluster: &'a Value) -> Scope<'a> {
+    /// is) bound to `initial_cluster`, and the other nodes' values from `others`.
+    fn scope<'a>(&'a self, initial_cluster: &'a Value, others: &'a ClusterValues) -> Scope<'a> {
         let mut scope = Scope::new();
         for (name, value) in &self.fixed {
             scope.set(name, value);
         }
         scope.set("initial_cluster", initial_cluster);
-        for (name, value) in &self.ports {
+        for (name, value) in self.ports.iter().chain(&others.0) {
             scope.set(name, value);
         }
+        scope.set("role", &self.role);
         scope
     }
 }
@@ -200,6 +259,8 @@ async fn bounded_text(mut response: reqwest::Response, limit: usize) -> String {
     String::from_utf8_lossy(&body).into_owned()
 }
 
+/// Waits until every node answers its readiness probe (its role's, or `[db.ready]`), a
+/// node's process dies, or `timeout`. `[db.ready]` gives the pause between rounds.
 pub async fn await_ready(
     cluster: &Cluster,
     spec: &DbSpec,
@@ -212,8 +273,10 @@ pub async fn await_ready(
         .no_proxy()
         .timeout(Duration::from_millis(1000).min(timeout))
         .build()?;
-    let method = reqwest::Method::from_bytes(spec.ready.method.as_bytes())?;
-    let probe = ReadyRequest::compile(spec)?;
+    let probes = plans
+        .iter()
+        .map(|p| ReadyRequest::compile(&p.ready))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut pending: Vec<usize> = (0..plans.len()).collect();
     let mut last: BTreeMap<usize, String> = BTreeMap::new();
     loop {
@@ -228,18 +291,16 @@ pub async fn await_ready(
                     node_tail(node.as_ref(), 15)
                 );
             }
-            let t = &plans[i].target;
-            let url = format!("http://{}:{}{}", t.ip, t.port, spec.ready.path);
-            match probe.build(&http, method.clone(), &url, t)?.send().await {
+            let (ready, t) = (&plans[i].ready, &plans[i].target);
+            match probes[i].build(&http, t)?.send().await {
                 Ok(r) => {
                     let status = r.status().as_u16();
                     let body = bounded_text(r, READY_BODY_BYTES).await;
-                    let body_ok = spec
-                        .ready
+                    let body_ok = ready
                         .body_contains
                         .as_ref()
                         .is_none_or(|b| body.contains(b.as_str()));
-                    if spec.ready.status.contains(&status) && body_ok {
+                    if ready.status.contains(&status) && body_ok {
                         continue;
                     }
                     last.insert(
@@ -275,8 +336,8 @@ pub async fn await_ready(
                  the store's log ({}) ends with:\n{}",
                 names.join(", "),
                 timeout.as_secs(),
-                spec.ready.method,
-                spec.ready.path,
+                plans[i].ready.method,
+                plans[i].ready.path,
                 last.get(&i).map(String::as_str).unwrap_or("nothing"),
                 kept_log(&plans[i].node),
                 node_tail(cluster.nodes()[i].as_ref(), 15)
@@ -286,35 +347,41 @@ pub async fn await_ready(
     }
 }
 
-/// `[db.ready]`'s headers and body, compiled once.
-struct ReadyRequest {
+/// A readiness probe's method, headers and body, compiled once.
+pub struct ReadyRequest {
+    method: reqwest::Method,
+    path: String,
     headers: Vec<(String, Template)>,
     body: Option<Template>,
 }
 
+/// A readiness probe rendered for one node: what `check-spec` prints and a run sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderedProbe {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+}
+
 impl ReadyRequest {
-    fn compile(spec: &DbSpec) -> anyhow::Result<ReadyRequest> {
+    pub fn compile(ready: &ReadySpec) -> anyhow::Result<ReadyRequest> {
         let compile = |t: &str| Template::compile(t, &OP_VARS).map_err(|e| anyhow::anyhow!("{e}"));
         Ok(ReadyRequest {
-            headers: spec
-                .ready
+            method: reqwest::Method::from_bytes(ready.method.as_bytes())?,
+            path: ready.path.clone(),
+            headers: ready
                 .headers
                 .iter()
                 .flatten()
                 .map(|(k, t)| Ok((k.clone(), compile(t)?)))
                 .collect::<anyhow::Result<_>>()?,
-            body: spec.ready.body.as_deref().map(compile).transpose()?,
+            body: ready.body.as_deref().map(compile).transpose()?,
         })
     }
 
     /// The probe of one node, its templates rendered for it.
-    fn build(
-        &self,
-        http: &reqwest::Client,
-        method: reqwest::Method,
-        url: &str,
-        target: &Target,
-    ) -> anyhow::Result<reqwest::RequestBuilder> {
+    pub fn render(&self, target: &Target) -> RenderedProbe {
         let inv = Invocation {
             f: "ready".into(),
             key: None,
@@ -322,12 +389,31 @@ impl ReadyRequest {
         };
         let values = OpValues::new(&inv, target);
         let scope = values.scope(&inv);
-        let mut request = http.request(method, url);
-        for (name, t) in &self.headers {
-            request = request.header(name.as_str(), t.render(&scope));
+        RenderedProbe {
+            method: self.method.to_string(),
+            url: format!("http://{}:{}{}", target.ip, target.port, self.path),
+            headers: self
+                .headers
+                .iter()
+                .map(|(name, t)| (name.clone(), t.render(&scope)))
+                .collect(),
+            body: self.body.as_ref().map(|b| b.render(&scope)),
         }
-        if let Some(body) = &self.body {
-            request = request.body(body.render(&scope));
+    }
+
+    /// The probe of one node, as a request.
+    fn build(
+        &self,
+        http: &reqwest::Client,
+        target: &Target,
+    ) -> anyhow::Result<reqwest::RequestBuilder> {
+        let probe = self.render(target);
+        let mut request = http.request(self.method.clone(), &probe.url);
+        for (name, value) in probe.headers {
+            request = request.header(name, value);
+        }
+        if let Some(body) = probe.body {
+            request = request.body(body);
         }
         Ok(request)
     }
@@ -500,12 +586,10 @@ name = "register"
             ip: "127.0.0.1".into(),
             port,
         };
-        let url = format!("http://127.0.0.1:{port}{}", spec.db.ready.path);
-        let method = reqwest::Method::from_bytes(spec.db.ready.method.as_bytes()).unwrap();
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let request = ReadyRequest::compile(&spec.db)
+        let request = ReadyRequest::compile(&spec.db.ready)
             .unwrap()
-            .build(&http, method, &url, &target)
+            .build(&http, &target)
             .unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -57,6 +57,153 @@ pub struct DbSpec {
     #[serde(default)]
     #[schemars(example = &"note", schema_with = "super::reference::crash_policies")]
     pub crashes: crate::health::CrashPolicy,
+    /// Node roles, by name (`[db.roles.primary]`, `[db.roles.replica]`): each role's nodes
+    /// run its own `start`, `env` and readiness instead of `[db]`'s. A node in no role runs
+    /// `[db]`'s own. Templates reach other nodes by role (`{{role.primary.ip}}`) or name
+    /// (`{{node.n1.ip}}`). Default: no roles.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(example = serde_json::json!({
+        "primary": {"nodes": ["n1"]},
+        "replica": {"start": ["kvd", "--follow", "{{role.primary.ip}}:{{client_port}}"]}
+    }))]
+    pub roles: BTreeMap<String, RoleSpec>,
+}
+
+/// One role of `[db.roles]`: which nodes play it and what they run differently.
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    /// The role's nodes, by name (`"n1"`) or 1-based index (`1`). At most one role may
+    /// leave it out: that role takes every node no other role names. A node is in at most
+    /// one role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = serde_json::json!(["n1", 2]))]
+    pub nodes: Option<Vec<NodeRef>>,
+    /// The role's start command, replacing `[db] start` on its nodes. Default: `[db]`'s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = ["kvd", "--replica-of", "{{role.primary.ip}}:{{client_port}}"])]
+    pub start: Option<Vec<String>>,
+    /// Environment variables added to (and overriding) `[db] env` on the role's nodes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(example = serde_json::json!({"KVD_ROLE": "replica"}))]
+    pub env: BTreeMap<String, String>,
+    /// The role's readiness probe, replacing `[db.ready]`'s request on its nodes (method,
+    /// path, headers, body, status, body_contains). `timeout_s`, `interval_ms` and `probe`
+    /// stay `[db.ready]`'s: one deadline and one write-read check span the cluster.
+    /// Default: `[db.ready]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = serde_json::json!({"path": "/replication", "body_contains": "link:up"}))]
+    pub ready: Option<ReadySpec>,
+}
+
+/// A node named in `[db.roles.NAME] nodes`: its name or its 1-based index.
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum NodeRef {
+    /// `1` is `n1`.
+    Index(usize),
+    /// `"n1"`.
+    Name(String),
+}
+
+impl NodeRef {
+    /// The node's 0-based position among `names`, if it is one of them.
+    fn position(&self, names: &[String]) -> Option<usize> {
+        match self {
+            NodeRef::Index(i) => (1..=names.len()).contains(i).then(|| i - 1),
+            NodeRef::Name(n) => names.iter().position(|m| m == n),
+        }
+    }
+}
+
+impl std::fmt::Display for NodeRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeRef::Index(i) => write!(f, "{i}"),
+            NodeRef::Name(n) => write!(f, "{n:?}"),
+        }
+    }
+}
+
+/// Why `[db.roles]` cannot be given to the cluster's nodes: the role, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleError {
+    pub role: String,
+    pub message: String,
+}
+
+impl DbSpec {
+    /// Each node's role (by position among `names`), or `None` for a node in no role.
+    pub fn roles_of(&self, names: &[String]) -> Result<Vec<Option<String>>, RoleError> {
+        let mut roles: Vec<Option<String>> = vec![None; names.len()];
+        let mut rest: Option<&str> = None;
+        for (role, r) in &self.roles {
+            let Some(nodes) = &r.nodes else {
+                if let Some(other) = rest {
+                    return Err(RoleError {
+                        role: role.clone(),
+                        message: format!(
+                            "roles `{other}` and `{role}` both leave out `nodes`; only one \
+                             role may take the nodes no other role names"
+                        ),
+                    });
+                }
+                rest = Some(role);
+                continue;
+            };
+            for n in nodes {
+                let Some(i) = n.position(names) else {
+                    return Err(RoleError {
+                        role: role.clone(),
+                        message: format!(
+                            "node {n} is not in the cluster (its nodes: {})",
+                            names.join(", ")
+                        ),
+                    });
+                };
+                if let Some(other) = &roles[i] {
+                    return Err(RoleError {
+                        role: role.clone(),
+                        message: format!("{} is already in role `{other}`", names[i]),
+                    });
+                }
+                roles[i] = Some(role.clone());
+            }
+        }
+        if let Some(rest) = rest {
+            for r in roles.iter_mut().filter(|r| r.is_none()) {
+                *r = Some(rest.to_string());
+            }
+        }
+        Ok(roles)
+    }
+
+    /// The start command of a node in `role`.
+    pub fn start_of(&self, role: Option<&str>) -> &[String] {
+        self.role(role)
+            .and_then(|r| r.start.as_deref())
+            .unwrap_or(&self.start)
+    }
+
+    /// The environment of a node in `role`: `[db] env`, then the role's.
+    pub fn env_of(&self, role: Option<&str>) -> BTreeMap<String, String> {
+        let mut env = self.env.clone();
+        if let Some(r) = self.role(role) {
+            env.extend(r.env.clone());
+        }
+        env
+    }
+
+    /// The readiness probe of a node in `role`.
+    pub fn ready_of(&self, role: Option<&str>) -> &ReadySpec {
+        self.role(role)
+            .and_then(|r| r.ready.as_ref())
+            .unwrap_or(&self.ready)
+    }
+
+    fn role(&self, role: Option<&str>) -> Option<&RoleSpec> {
+        role.and_then(|r| self.roles.get(r))
+    }
 }
 
 fn default_member() -> String {
@@ -185,10 +332,30 @@ pub fn db_vars(spec: &DbSpec) -> Vec<String> {
     vars
 }
 
+/// The variables of a `[db]` template that name the cluster's other nodes, for a cluster
+/// of `names`: `role` (this node's role, empty for none), `node.<name>.ip` for each node,
+/// and `role.<role>.ip` and `role.<role>.node` (the role's first node) for each role.
+pub fn cluster_vars(spec: &DbSpec, names: &[String]) -> Vec<String> {
+    let mut vars = vec!["role".to_string()];
+    vars.extend(names.iter().map(|n| format!("node.{n}.ip")));
+    for role in spec.roles.keys() {
+        vars.push(format!("role.{role}.ip"));
+        vars.push(format!("role.{role}.node"));
+    }
+    vars
+}
+
+/// The names of a cluster's `n` nodes.
+pub fn node_names(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("n{i}")).collect()
+}
+
 impl LoadedSpec {
     pub(super) fn validate_db(&self) -> Result<(), SpecError> {
         let db = &self.spec.db;
-        let vars = db_vars(db);
+        let names = node_names(self.spec.run.nodes);
+        let mut vars = db_vars(db);
+        vars.extend(cluster_vars(db, &names));
         let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
         if db.start.is_empty() {
             return Err(self.err(
@@ -216,6 +383,7 @@ impl LoadedSpec {
             };
             Template::compile(t, &vars).map_err(|e| self.template_err(&key, e))?;
         }
+        self.validate_roles(&names, &vars)?;
         if !db.ports.contains_key("client") {
             return Err(self.err(
                 "db.ports",
@@ -223,28 +391,7 @@ impl LoadedSpec {
                 Some("add the port clients talk to: ports = { client = 2379 }".into()),
             ));
         }
-        if reqwest::Method::from_bytes(db.ready.method.as_bytes()).is_err() {
-            return Err(self.err(
-                "db.ready.method",
-                format!("`{}` is not an HTTP method", db.ready.method),
-                Some("e.g. method = \"POST\"".into()),
-            ));
-        }
-        let ready_templates = db
-            .ready
-            .headers
-            .iter()
-            .flatten()
-            .map(|(k, t)| (format!("db.ready.headers.{k}"), t))
-            .chain(
-                db.ready
-                    .body
-                    .iter()
-                    .map(|b| ("db.ready.body".to_string(), b)),
-            );
-        for (key, t) in ready_templates {
-            Template::compile(t, &super::OP_VARS).map_err(|e| self.template_err(&key, e))?;
-        }
+        self.validate_ready(&db.ready, "db.ready")?;
         let fs = self.spec.workload.name.fs();
         if db.ready.probe == ReadyProbe::WriteRead && crate::db::ProbeOps::of(fs).is_none() {
             return Err(self.err(
@@ -258,12 +405,81 @@ impl LoadedSpec {
                 Some("use probe = \"http\"".into()),
             ));
         }
-        if db.ready.status.is_empty() {
+        Ok(())
+    }
+
+    /// The request of a readiness probe at `at` (`db.ready`, `db.roles.NAME.ready`).
+    fn validate_ready(&self, ready: &ReadySpec, at: &str) -> Result<(), SpecError> {
+        if reqwest::Method::from_bytes(ready.method.as_bytes()).is_err() {
             return Err(self.err(
-                "db.ready.status",
+                &format!("{at}.method"),
+                format!("`{}` is not an HTTP method", ready.method),
+                Some("e.g. method = \"POST\"".into()),
+            ));
+        }
+        let templates = ready
+            .headers
+            .iter()
+            .flatten()
+            .map(|(k, t)| (format!("{at}.headers.{k}"), t))
+            .chain(ready.body.iter().map(|b| (format!("{at}.body"), b)));
+        for (key, t) in templates {
+            Template::compile(t, &super::OP_VARS).map_err(|e| self.template_err(&key, e))?;
+        }
+        if ready.status.is_empty() {
+            return Err(self.err(
+                &format!("{at}.status"),
                 "no status would ever mean ready",
                 Some("e.g. status = [200]".into()),
             ));
+        }
+        Ok(())
+    }
+
+    /// `[db.roles]`: every role's nodes exist and none is in two roles; its start, env and
+    /// readiness compile.
+    fn validate_roles(&self, names: &[String], vars: &[&str]) -> Result<(), SpecError> {
+        let db = &self.spec.db;
+        db.roles_of(names).map_err(|e| {
+            self.err(
+                &format!("db.roles.{}", e.role),
+                e.message,
+                Some(
+                    "name nodes as \"n1\" or 1, each in one role; leave `nodes` out of one \
+                     role for the rest"
+                        .into(),
+                ),
+            )
+        })?;
+        for (role, r) in &db.roles {
+            let at = format!("db.roles.{role}");
+            if r.start.as_ref().is_some_and(Vec::is_empty) {
+                return Err(self.err(
+                    &format!("{at}.start"),
+                    "the start command is empty",
+                    Some("give the program and its arguments, or leave `start` out".into()),
+                ));
+            }
+            let templates = r
+                .start
+                .iter()
+                .flatten()
+                .map(|t| (format!("{at}.start"), t))
+                .chain(r.env.iter().map(|(k, t)| (format!("{at}.env.{k}"), t)));
+            for (key, t) in templates {
+                Template::compile(t, vars).map_err(|e| self.template_err(&key, e))?;
+            }
+            if let Some(ready) = &r.ready {
+                self.validate_ready(ready, &format!("{at}.ready"))?;
+                if ready.probe != ReadyProbe::Http {
+                    return Err(self.err(
+                        &format!("{at}.ready.probe"),
+                        "a role's probe is an HTTP request: the write-read probe spans the \
+                         whole cluster",
+                        Some("set probe = \"write-read\" in [db.ready] instead".into()),
+                    ));
+                }
+            }
         }
         Ok(())
     }

@@ -4,8 +4,11 @@ use faultline_checkers::elle::ConsistencyModel;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::error::suggest;
-use super::{LoadedSpec, SpecError};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::error::{locate, suggest};
+use super::{LoadedSpec, OpSpec, Spec, SpecError, SpecOfMany};
 use crate::client::template::did_you_mean;
 pub use crate::workload::WorkloadKind;
 
@@ -54,6 +57,89 @@ pub struct WorkloadSpec {
     #[serde(default = "default_max_transfer")]
     #[schemars(example = 20)]
     pub max_transfer: i64,
+    /// Operations this workload maps differently from `[client.ops]`, by `f` (a set's
+    /// `read` of a whole set beside a register's `read` of one value, in a spec of several
+    /// workloads); each replaces `[client.ops.F]` when this workload runs. Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(example = serde_json::json!({"read": {"method": "GET", "path": "/SMEMBERS/{{key}}"}}))]
+    pub ops: BTreeMap<String, OpSpec>,
+}
+
+/// The names of the `[workload.NAME]` tables of spec text, in the order written, when its
+/// `[workload]` holds several workloads (every entry a table, and no `name`); `None` for a
+/// single `[workload]` (or text that does not parse: serde then says what is wrong).
+pub fn named_workloads(source: &str) -> Option<Vec<String>> {
+    let doc = toml_edit::ImDocument::parse(source).ok()?;
+    let table = doc.get("workload")?.as_table_like()?;
+    let named = !table.is_empty()
+        && !table.contains_key("name")
+        && table.iter().all(|(_, item)| item.is_table_like());
+    named.then(|| table.iter().map(|(k, _)| k.to_string()).collect())
+}
+
+/// The spec of the workload `name` among `many`'s (the only one, when `name` is `None`):
+/// `[client.ops]` keeps the operations it issues, with its own `ops` in their place.
+pub(super) fn choose(
+    path: &Path,
+    source: &str,
+    mut many: SpecOfMany,
+    name: Option<&str>,
+) -> Result<(Spec, String), SpecError> {
+    let names: Vec<String> = many.workload.keys().cloned().collect();
+    let located = |key: &str, message: String, hint: String| SpecError {
+        file: path.to_path_buf(),
+        line: locate(source, &key.split('.').collect::<Vec<_>>()),
+        key: Some(key.to_string()),
+        message,
+        hint: Some(hint),
+    };
+    let chosen = match name {
+        Some(name) if many.workload.contains_key(name) => name.to_string(),
+        Some(name) => {
+            let options: Vec<&str> = names.iter().map(String::as_str).collect();
+            let mut e = super::flag_error(
+                path,
+                "--workload",
+                format!("the spec has no workload `{name}`"),
+            );
+            e.hint = Some(suggest(name, &options));
+            return Err(e);
+        }
+        None if names.len() == 1 => names[0].clone(),
+        None => {
+            return Err(located(
+                "workload",
+                format!(
+                    "the spec has {} workloads ({}): a run needs one",
+                    names.len(),
+                    names.join(", ")
+                ),
+                format!(
+                    "pick one with --workload NAME, e.g. --workload {}",
+                    names[0]
+                ),
+            ))
+        }
+    };
+    // An operation no workload issues is a typo, whichever workload runs.
+    let issued = |f: &str| many.workload.values().any(|w| w.name.fs().contains(&f));
+    if let Some(f) = many.client.ops.keys().find(|f| !issued(f)) {
+        return Err(located(
+            &format!("client.ops.{f}"),
+            format!(
+                "none of the spec's workloads ({}) issues `{f}`",
+                names.join(", ")
+            ),
+            "remove it, or rename it to an operation a workload issues".into(),
+        ));
+    }
+    let workload = many
+        .workload
+        .remove(&chosen)
+        .expect("chosen among the names");
+    let fs = workload.name.fs();
+    many.client.ops.retain(|f, _| fs.contains(&f.as_str()));
+    Ok((many.with_workload(workload), chosen))
 }
 
 fn default_initial_balance() -> i64 {
