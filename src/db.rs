@@ -42,6 +42,8 @@ pub struct NodePlan {
     pub daemon: Daemon,
     pub wipe: Vec<String>,
     pub logs: Vec<PathBuf>,
+    /// `[db.files]` rendered for the node: where each goes on the node, and its content.
+    pub files: Vec<(PathBuf, String)>,
     pub target: Target,
     /// The node's readiness probe: its role's, or `[db.ready]`.
     pub ready: ReadySpec,
@@ -97,6 +99,11 @@ pub fn plan(spec: &DbSpec, nodes: &[Arc<dyn Node>]) -> anyhow::Result<Vec<NodePl
                 .into_iter()
                 .map(PathBuf::from)
                 .collect(),
+            files: spec
+                .files
+                .iter()
+                .map(|(name, t)| Ok((node.dir().join(name), compile(t)?.render(&scope))))
+                .collect::<anyhow::Result<_>>()?,
             target: Target {
                 node: node.name().to_string(),
                 ip: node.address().to_string(),
@@ -221,6 +228,10 @@ pub fn start_all(cluster: &Cluster, plans: &[NodePlan], timeout: Duration) -> an
                 out.stderr.trim()
             );
         }
+        for (dest, content) in &plan.files {
+            write_file(node.as_ref(), dest, content)
+                .map_err(|e| anyhow::anyhow!("{}: cannot write {}: {e}", plan.node, dest.display()))?;
+        }
         if !plan.wipe.is_empty() {
             let out = node.exec(&plan.wipe, timeout)?;
             if !out.success() {
@@ -240,7 +251,21 @@ pub fn start_all(cluster: &Cluster, plans: &[NodePlan], timeout: Duration) -> an
     Ok(())
 }
 
-/// Waits until every node answers the readiness probe, a node's process dies, or `timeout`.
+/// Writes `content` to `dest` on the node, through a controller-side file copied in (the
+/// node's directory may be on another host).
+fn write_file(node: &dyn Node, dest: &Path, content: &str) -> anyhow::Result<()> {
+    let local = std::env::temp_dir().join(format!(
+        "faultline-{}-{}-{}",
+        std::process::id(),
+        node.name(),
+        dest.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    std::fs::write(&local, content)?;
+    let copied = node.copy_in(&local, dest);
+    let _ = std::fs::remove_file(&local);
+    Ok(copied?)
+}
+
 /// How much of a readiness answer is read: `body_contains` is looked for in this much.
 const READY_BODY_BYTES: usize = 64 * 1024;
 

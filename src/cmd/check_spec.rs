@@ -134,6 +134,12 @@ fn print_node(p: &NodePlan) {
     for (k, v) in &p.daemon.env {
         crate::outln!("  env:   {k}={}", shell_word(v));
     }
+    for (path, content) in &p.files {
+        crate::outln!("  file:  {}", path.display());
+        for line in content.lines() {
+            crate::outln!("         | {line}");
+        }
+    }
     if !p.wipe.is_empty() {
         crate::outln!("  wipe:  {}", shell_words(&p.wipe));
     }

@@ -57,6 +57,13 @@ pub struct DbSpec {
     #[serde(default)]
     #[schemars(example = &"note", schema_with = "super::reference::crash_policies")]
     pub crashes: crate::health::CrashPolicy,
+    /// Files written into each node's directory (`{{log_dir}}`) before the store starts, by
+    /// file name; each content is a template over the same variables as `start`. A store
+    /// configured by a file (`webdis.json`, `redis.conf`) needs no wrapper to write it.
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(example = serde_json::json!({"kvd.conf": "listen {{ip}}:{{client_port}}\n"}))]
+    pub files: BTreeMap<String, String>,
     /// Node roles, by name (`[db.roles.primary]`, `[db.roles.replica]`): each role's nodes
     /// run its own `start`, `env` and readiness instead of `[db]`'s. A node in no role runs
     /// `[db]`'s own. Templates reach other nodes by role (`{{role.primary.ip}}`) or name
@@ -381,6 +388,21 @@ impl LoadedSpec {
             } else {
                 key.to_string()
             };
+            Template::compile(t, &vars).map_err(|e| self.template_err(&key, e))?;
+        }
+        for (name, t) in &db.files {
+            let key = format!("db.files.{name}");
+            let reserved = ["data", "daemon.log", "daemon.pid"].contains(&name.as_str());
+            if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) || reserved
+            {
+                return Err(self.err(
+                    &key,
+                    format!("{name:?} is not a plain file name of the node's own"),
+                    Some("name a file such as \"store.conf\" (no `/`, no leading dot; not \
+                          data, daemon.log or daemon.pid)"
+                        .into()),
+                ));
+            }
             Template::compile(t, &vars).map_err(|e| self.template_err(&key, e))?;
         }
         self.validate_roles(&names, &vars)?;

@@ -259,6 +259,9 @@ impl LoadedSpec {
         // The workload's own operations take the place of the shared ones.
         let own = std::mem::take(&mut spec.workload.ops);
         spec.client.ops.extend(own);
+        if let Some(checker) = spec.workload.checker.take() {
+            spec.checker = checker;
+        }
         if spec.name.is_empty() {
             spec.name = path
                 .file_stem()

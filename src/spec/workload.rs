@@ -63,6 +63,12 @@ pub struct WorkloadSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(example = serde_json::json!({"read": {"method": "GET", "path": "/SMEMBERS/{{key}}"}}))]
     pub ops: BTreeMap<String, OpSpec>,
+    /// How this workload's history is judged, in place of the spec's `[checker]` (a set
+    /// checked with `set_linearizable` beside a register, in a spec of several workloads).
+    /// Default: `[checker]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = serde_json::json!({"set_linearizable": true}))]
+    pub checker: Option<CheckerSpec>,
 }
 
 /// The names of the `[workload.NAME]` tables of spec text, in the order written, when its
