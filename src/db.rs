@@ -229,8 +229,9 @@ pub fn start_all(cluster: &Cluster, plans: &[NodePlan], timeout: Duration) -> an
             );
         }
         for (dest, content) in &plan.files {
-            write_file(node.as_ref(), dest, content)
-                .map_err(|e| anyhow::anyhow!("{}: cannot write {}: {e}", plan.node, dest.display()))?;
+            write_file(node.as_ref(), dest, content).map_err(|e| {
+                anyhow::anyhow!("{}: cannot write {}: {e}", plan.node, dest.display())
+            })?;
         }
         if !plan.wipe.is_empty() {
             let out = node.exec(&plan.wipe, timeout)?;
@@ -592,6 +593,56 @@ name = "register"
         assert_eq!(argv[9], "7000");
         assert_eq!(argv[10], "7001");
         assert_eq!(DB_VARS.len() + spec.db.ports.len(), db_vars(&spec.db).len());
+    }
+
+    #[test]
+    fn each_role_renders_its_own_start_env_and_probe_with_the_other_nodes_addresses() {
+        let src = r#"
+[run]
+nodes = 3
+[db]
+start = ["store", "--role", "{{role}}"]
+env = { SHARED = "1" }
+[db.files]
+"store.conf" = "peer {{node.n2.ip}}"
+[db.ready]
+path = "/ping"
+[db.roles.primary]
+nodes = [1]
+[db.roles.replica]
+start = ["store", "--follow", "{{role.primary.ip}}", "{{role.primary.node}}"]
+env = { FOLLOW = "{{role.primary.node}}" }
+ready = { path = "/caught-up" }
+[client.ops.read]
+path = "/"
+[client.ops.write]
+path = "/"
+[workload]
+name = "register"
+"#;
+        let spec = crate::spec::LoadedSpec::parse(Path::new("t.toml"), src.into())
+            .unwrap()
+            .spec;
+        let nodes = Cluster::plan_nodes(&crate::cluster::ClusterConfig::new(
+            crate::cluster::BackendKind::Loopback,
+            3,
+        ))
+        .unwrap();
+        let plans = plan(&spec.db, &nodes).unwrap();
+        let ip = |i: usize| nodes[i].address().to_string();
+        assert_eq!(plans[0].role.as_deref(), Some("primary"));
+        assert_eq!(plans[0].daemon.argv, ["store", "--role", "primary"]);
+        assert_eq!(plans[0].ready.path, "/ping");
+        for p in &plans[1..] {
+            assert_eq!(p.role.as_deref(), Some("replica"));
+            assert_eq!(p.daemon.argv, ["store", "--follow", &ip(0), "n1"]);
+            assert_eq!(p.daemon.env["FOLLOW"], "n1");
+            assert_eq!(p.daemon.env["SHARED"], "1");
+            assert_eq!(p.ready.path, "/caught-up");
+        }
+        let (path, content) = &plans[2].files[0];
+        assert_eq!(path, &nodes[2].dir().join("store.conf"));
+        assert_eq!(content, &format!("peer {}", ip(1)));
     }
 
     /// The status `[db.ready]` of `ready` (with `[client] client_headers`) gets from

@@ -393,14 +393,15 @@ impl LoadedSpec {
         for (name, t) in &db.files {
             let key = format!("db.files.{name}");
             let reserved = ["data", "daemon.log", "daemon.pid"].contains(&name.as_str());
-            if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) || reserved
-            {
+            if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) || reserved {
                 return Err(self.err(
                     &key,
                     format!("{name:?} is not a plain file name of the node's own"),
-                    Some("name a file such as \"store.conf\" (no `/`, no leading dot; not \
+                    Some(
+                        "name a file such as \"store.conf\" (no `/`, no leading dot; not \
                           data, daemon.log or daemon.pid)"
-                        .into()),
+                            .into(),
+                    ),
                 ));
             }
             Template::compile(t, &vars).map_err(|e| self.template_err(&key, e))?;
@@ -504,5 +505,107 @@ impl LoadedSpec {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// A 3-node spec with `roles` appended after its `[db.ready]`.
+    fn with_roles(roles: &str) -> Result<LoadedSpec, SpecError> {
+        let src = format!(
+            "[run]\nnodes = 3\n[db]\nstart = [\"kvd\", \"{{{{ip}}}}\"]\n[db.ready]\npath = \"/\"\n\
+             {roles}\n[client.ops.read]\npath = \"/\"\n[client.ops.write]\npath = \"/\"\n\
+             [workload]\nname = \"register\"\n"
+        );
+        LoadedSpec::parse(Path::new("t.toml"), src)
+    }
+
+    fn names() -> Vec<String> {
+        node_names(3)
+    }
+
+    #[test]
+    fn a_role_without_nodes_takes_every_node_no_other_role_names() {
+        let spec = with_roles(
+            "[db.roles.primary]\nnodes = [1]\n[db.roles.replica]\nstart = [\"kvd\", \"--follow\", \
+             \"{{role.primary.ip}}\"]",
+        )
+        .unwrap()
+        .spec;
+        let roles = spec.db.roles_of(&names()).unwrap();
+        assert_eq!(
+            roles,
+            [Some("primary"), Some("replica"), Some("replica")].map(|r| r.map(String::from))
+        );
+        assert_eq!(spec.db.start_of(Some("primary")), ["kvd", "{{ip}}"]);
+        assert_eq!(spec.db.start_of(Some("replica"))[1], "--follow");
+    }
+
+    #[test]
+    fn a_node_in_no_role_runs_the_db_table_itself() {
+        let spec = with_roles("[db.roles.primary]\nnodes = [\"n2\"]")
+            .unwrap()
+            .spec;
+        let roles = spec.db.roles_of(&names()).unwrap();
+        assert_eq!(roles, [None, Some("primary".to_string()), None]);
+        assert_eq!(spec.db.ready_of(None).path, "/");
+    }
+
+    #[test]
+    fn roles_that_cannot_be_given_to_the_cluster_are_located_errors() {
+        for (roles, wanted) in [
+            ("[db.roles.a]\nnodes = [4]", "node 4 is not in the cluster"),
+            (
+                "[db.roles.a]\nnodes = [\"n9\"]",
+                "node \"n9\" is not in the cluster",
+            ),
+            (
+                "[db.roles.a]\nnodes = [1]\n[db.roles.b]\nnodes = [\"n1\"]",
+                "n1 is already in role `a`",
+            ),
+            ("[db.roles.a]\n[db.roles.b]", "both leave out `nodes`"),
+        ] {
+            let e = with_roles(roles).unwrap_err();
+            assert!(e.message.contains(wanted), "{roles}: {e}");
+            assert!(e.key.as_deref().unwrap().starts_with("db.roles."), "{e}");
+            assert!(e.line.is_some(), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_role_in_a_template_suggests_the_role_that_exists() {
+        let e = with_roles(
+            "[db.roles.primary]\nnodes = [1]\n[db.roles.replica]\nstart = [\"kvd\", \
+             \"{{role.primray.ip}}\"]",
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("db.roles.replica.start"));
+        assert!(
+            e.hint.as_deref().unwrap().contains("role.primary.ip"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_roles_probe_is_an_http_request_and_its_headers_default_to_the_clients() {
+        let e = with_roles("[db.roles.a]\nready = { path = \"/x\", probe = \"write-read\" }")
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("db.roles.a.ready.probe"), "{e}");
+        let spec = with_roles("[db.roles.a]\nready = { path = \"/x\" }")
+            .unwrap()
+            .spec;
+        assert_eq!(spec.db.ready_of(Some("a")).path, "/x");
+        assert!(spec.db.roles["a"].ready.as_ref().unwrap().headers.is_some());
+    }
+
+    #[test]
+    fn a_file_name_must_stay_inside_the_node_directory() {
+        let e = with_roles("[db.files]\n\"../x\" = \"a\"").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("db.files.../x"), "{e}");
+        assert!(with_roles("[db.files]\n\"kvd.conf\" = \"listen {{ip}}\"").is_ok());
     }
 }

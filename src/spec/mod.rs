@@ -252,7 +252,7 @@ impl LoadedSpec {
             Some(names) => {
                 let many: SpecOfMany =
                     toml::from_str(&source).map_err(|e| parse_error(path, &source, &e))?;
-                let (spec, chosen) = workload::choose(path, &source, many, workload)?;
+                let (spec, chosen) = workload::choose(path, &source, many, &names, workload)?;
                 (spec, names, Some(chosen))
             }
         };

@@ -83,15 +83,16 @@ pub fn named_workloads(source: &str) -> Option<Vec<String>> {
     named.then(|| table.iter().map(|(k, _)| k.to_string()).collect())
 }
 
-/// The spec of the workload `name` among `many`'s (the only one, when `name` is `None`):
+/// The spec of the workload `name` among `many`'s, `names` in the order written (the only
+/// one, when `name` is `None`):
 /// `[client.ops]` keeps the operations it issues, with its own `ops` in their place.
 pub(super) fn choose(
     path: &Path,
     source: &str,
     mut many: SpecOfMany,
+    names: &[String],
     name: Option<&str>,
 ) -> Result<(Spec, String), SpecError> {
-    let names: Vec<String> = many.workload.keys().cloned().collect();
     let located = |key: &str, message: String, hint: String| SpecError {
         file: path.to_path_buf(),
         line: locate(source, &key.split('.').collect::<Vec<_>>()),
@@ -327,5 +328,87 @@ impl LoadedSpec {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// A register and a set sharing one `[db]` and `[client]`; the set maps `read` its own
+    /// way and checks stale reads.
+    const TWO: &str = r#"
+[db]
+start = ["kvd"]
+[db.ready]
+path = "/"
+[client.ops.read]
+path = "/get/{{key}}"
+[client.ops.write]
+path = "/set/{{key}}/{{value}}"
+[client.ops.add]
+path = "/sadd/{{key}}/{{value}}"
+[workload.reg]
+name = "register"
+[workload.members]
+name = "set"
+keys = 3
+[workload.members.ops.read]
+path = "/smembers/{{key}}"
+[workload.members.checker]
+set_linearizable = true
+"#;
+
+    fn load(src: &str, workload: Option<&str>) -> Result<LoadedSpec, SpecError> {
+        LoadedSpec::parse_workload(Path::new("t.toml"), src.to_string(), workload)
+    }
+
+    #[test]
+    fn each_workload_of_a_spec_runs_with_its_own_operations_and_checker() {
+        let reg = load(TWO, Some("reg")).unwrap();
+        assert_eq!(reg.workloads, ["reg", "members"]);
+        assert_eq!(reg.spec.workload.name, WorkloadKind::Register);
+        let ops: Vec<&String> = reg.spec.client.ops.keys().collect();
+        assert_eq!(ops, ["read", "write"], "add belongs to the set");
+        assert_eq!(reg.spec.client.ops["read"].path, "/get/{{key}}");
+        assert!(!reg.spec.checker.set_linearizable);
+
+        let set = load(TWO, Some("members")).unwrap();
+        assert_eq!(set.spec.workload.keys, 3);
+        assert_eq!(set.spec.client.ops["read"].path, "/smembers/{{key}}");
+        assert!(set.spec.client.ops.contains_key("add"));
+        assert!(set.spec.checker.set_linearizable);
+        // What a run stores replays as one plain [workload].
+        let stored = toml::to_string(&set.spec).unwrap();
+        let replayed = LoadedSpec::parse(Path::new("spec.toml"), stored).unwrap();
+        assert_eq!(replayed.spec.client.ops["read"].path, "/smembers/{{key}}");
+        assert!(replayed.workloads.is_empty());
+    }
+
+    #[test]
+    fn a_spec_of_several_workloads_runs_none_without_being_told_which() {
+        let e = load(TWO, None).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("workload"));
+        assert!(e.message.contains("2 workloads (reg, members)"), "{e}");
+        assert!(e.hint.as_deref().unwrap().contains("--workload"), "{e}");
+        let e = load(TWO, Some("member")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("--workload"));
+        assert!(e.hint.as_deref().unwrap().contains("`members`"), "{e}");
+        let e = load(super::super::tests::MINIMAL, Some("reg")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("--workload"), "{e}");
+    }
+
+    #[test]
+    fn an_error_in_one_workload_names_its_own_table_and_line() {
+        let src = TWO.replace("keys = 3", "keys = 0");
+        let e = load(&src, Some("members")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("workload.members.keys"));
+        let line = src.lines().position(|l| l == "keys = 0").unwrap() + 1;
+        assert_eq!(e.line, Some(line), "{e}");
+        let typo = TWO.replace("[client.ops.add]", "[client.ops.ad]");
+        let e = load(&typo, Some("reg")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("client.ops.ad"), "{e}");
     }
 }
