@@ -269,8 +269,10 @@ impl HttpClient {
             request.uri()
         );
         if let Some(builtin) = op.builtin {
+            let name = serde_json::to_value(builtin).unwrap_or_default();
             text.push_str(&format!(
-                " (builtin {builtin:?}: a range, then a guarded txn)"
+                " (builtin {}: a range, then a guarded txn)",
+                super::template::text(&name)
             ));
         }
         for (name, value) in request.headers() {

@@ -33,6 +33,10 @@
 //! faults = ["partition", "kill"]
 //! ```
 //!
+//! `[db.roles.NAME]` give some nodes their own start, env and readiness (a primary and its
+//! replicas); `[workload.NAME]` tables put several workloads in one spec, one chosen per run
+//! (`--workload`) and made a plain `Spec` at load.
+//!
 //! Errors name the file, the line and the key, and say how to fix it (exit 3). Unknown keys
 //! are errors with the closest known key suggested: a misspelt optional key silently taking
 //! its default is how a test ends up checking nothing.
