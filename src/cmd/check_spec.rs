@@ -26,6 +26,7 @@ use crate::spec::{LoadedSpec, ReadyProbe, ReadySpec};
 use crate::workload::Generator;
 
 #[derive(Args, Debug)]
+#[command(after_long_help = super::run::registries_help())]
 pub struct CheckSpecArgs {
     /// The test spec (TOML), e.g. workloads/redis.toml.
     #[arg(value_name = "SPEC")]
