@@ -1,10 +1,11 @@
 //! `faultline check-spec`: a spec checked, and everything a run would start and send
-//! printed, without a cluster — so these tests start nothing and take milliseconds.
+//! printed, without a cluster — so these tests start nothing and take milliseconds. One
+//! run, on the loopback backend, shows that a role's probe is what its nodes must pass.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::run::{repo, stdout_of, text};
+use crate::run::{demo_binary, repo, stdout_of, text};
 
 fn check_spec(spec: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_faultline"))
@@ -137,4 +138,28 @@ fn a_run_of_a_spec_with_several_workloads_needs_one_named_and_starts_nothing_wit
         std::fs::read_dir(dir.path()).unwrap().next().is_none(),
         "no run directory"
     );
+}
+
+#[test]
+fn a_node_waits_for_its_roles_own_probe_and_is_named_when_it_never_passes() {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let source = std::fs::read_to_string(repo().join("workloads/demo-set.toml")).unwrap();
+    let binary = serde_json::to_string(demo_binary().to_str().unwrap()).unwrap();
+    assert!(source.contains("\"faultline-demo\",\n") && source.contains("timeout_s = 20\n"));
+    let edited = source
+        .replacen("\"faultline-demo\",\n", &format!("{binary},\n"), 1)
+        .replacen("timeout_s = 20\n", "timeout_s = 3\n", 1)
+        + "\n[db.roles.laggard]\nnodes = [\"n2\"]\nready = { path = \"/never\" }\n";
+    let spec = dir.path().join("demo-set.toml");
+    std::fs::write(&spec, edited).unwrap();
+    let args = ["--backend", "loopback", "--nodes", "3", "--nemesis", "none"];
+    let out = crate::run::run(&spec, dir.path(), &args);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("n2 never became ready within 3s: the probe GET /never last got: HTTP 404"),
+        "only n2, with its role's probe: {stderr}"
+    );
+    crate::run::assert_nothing_left(&crate::run::latest(dir.path(), "demo-set"));
 }
