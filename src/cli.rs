@@ -23,6 +23,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a full test from a spec: start the cluster, drive clients, inject faults, check.
     Run(cmd::run::RunArgs),
+    /// Check a test spec without running it: validate it, render every node's command line
+    /// and readiness probe and one request of each operation; exit 0, or 3 with the error.
+    CheckSpec(cmd::check_spec::CheckSpecArgs),
     /// Check recorded histories offline (ours or Jepsen's) against a model.
     Check(cmd::check::CheckArgs),
     /// Re-render the report of a run directory from its stored history.
@@ -64,6 +67,7 @@ pub fn main() -> Code {
     let result = match cli.command {
         Command::Run(args) => cmd::run::execute(args),
         Command::Check(args) => cmd::check::execute(args),
+        Command::CheckSpec(args) => cmd::check_spec::execute(args),
         Command::Report(args) => cmd::report::execute(args),
         Command::Demo(args) => cmd::demo::execute(args),
         Command::Clean(args) => cmd::clean::execute(args),

@@ -27,7 +27,7 @@ use crate::client::http::OpValues;
 use crate::client::template::{Scope, Template};
 use crate::client::{Invocation, Target};
 use crate::cluster::{Cluster, Daemon, Node};
-use crate::spec::{db_vars, DbSpec, DB_VARS, OP_VARS};
+use crate::spec::{cluster_vars, db_vars, DbSpec, ReadySpec, DB_VARS, OP_VARS};
 
 mod leader;
 mod membership;
@@ -40,10 +40,14 @@ pub use write_read::{await_replicated, ProbeOps, KEY_PREFIX as PROBE_KEY_PREFIX}
 #[derive(Clone, Debug)]
 pub struct NodePlan {
     pub node: String,
+    /// The node's `[db.roles]` role, if it has one.
+    pub role: Option<String>,
     pub data_dir: PathBuf,
     pub daemon: Daemon,
     pub wipe: Vec<String>,
     pub logs: Vec<PathBuf>,
+    /// `[db.files]` rendered for the node: where each goes on the node, and its content.
+    pub files: Vec<(PathBuf, String)>,
     pub target: Target,
     /// The start command of a node that rejoins after a membership change
     /// (`{{cluster_state}}` = `existing`).
@@ -51,6 +55,8 @@ pub struct NodePlan {
     /// Every `[db]` variable's value on this node, for the templates rendered later
     /// (`[db.leader]`, `[db.membership]`).
     pub vars: Vec<(String, Value)>,
+    /// The node's readiness probe: its role's, or `[db.ready]`.
+    pub ready: ReadySpec,
 }
 
 impl NodePlan {
@@ -64,41 +70,53 @@ impl NodePlan {
     }
 }
 
-/// Renders every node's commands. The spec was validated, so templates compile.
+/// Renders every node's commands, each with its role's `start`, `env` and readiness. The
+/// spec was validated, so templates compile.
 pub fn plan(spec: &DbSpec, nodes: &[Arc<dyn Node>]) -> anyhow::Result<Vec<NodePlan>> {
-    let names = db_vars(spec);
-    let vars: Vec<&str> = names.iter().map(String::as_str).collect();
+    let names: Vec<String> = nodes.iter().map(|n| n.name().to_string()).collect();
+    let roles = spec
+        .roles_of(&names)
+        .map_err(|e| anyhow::anyhow!("[db.roles.{}]: {}", e.role, e.message))?;
+    let mut vars = db_vars(spec);
+    vars.extend(cluster_vars(spec, &names));
+    let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
     let compile = |t: &String| Template::compile(t, &vars).map_err(|e| anyhow::anyhow!("{e}"));
     let member = compile(&spec.member)?;
+    let others = ClusterValues::new(spec, nodes, &roles);
     let per_node: Vec<NodeValues> = nodes
         .iter()
+        .zip(&roles)
         .enumerate()
-        .map(|(i, n)| NodeValues::new(spec, n.as_ref(), i, nodes))
+        .map(|(i, (n, role))| NodeValues::new(spec, n.as_ref(), i, nodes, role.as_deref()))
         .collect();
     let members: Vec<String> = per_node
         .iter()
-        .map(|v| member.render(&v.scope(&Value::Null)))
+        .map(|v| member.render(&v.scope(&Value::Null, &others)))
         .collect();
     let initial_cluster = Value::String(members.join(&spec.member_separator));
     let existing = Value::String("existing".into());
     let mut plans = Vec::new();
-    for (node, values) in nodes.iter().zip(&per_node) {
-        let scope = values.scope(&initial_cluster);
+    for ((node, values), role) in nodes.iter().zip(&per_node).zip(&roles) {
+        let scope = values.scope(&initial_cluster, &others);
         let render_all = |ts: &[String], scope: &Scope| -> anyhow::Result<Vec<String>> {
             ts.iter().map(|t| Ok(compile(t)?.render(scope))).collect()
         };
+        let role = role.as_deref();
         let env = spec
-            .env
+            .env_of(role)
             .iter()
             .map(|(k, t)| Ok((k.clone(), compile(t)?.render(&scope))))
             .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
         let daemon = Daemon {
-            argv: render_all(&spec.start, &scope)?,
+            argv: render_all(spec.start_of(role), &scope)?,
             env,
             cwd: None,
         };
         let rejoin = Daemon {
-            argv: render_all(&spec.start, &scope.clone().with("cluster_state", &existing))?,
+            argv: render_all(
+                spec.start_of(role),
+                &scope.clone().with("cluster_state", &existing),
+            )?,
             ..daemon.clone()
         };
         let vars = scope
@@ -107,6 +125,7 @@ pub fn plan(spec: &DbSpec, nodes: &[Arc<dyn Node>]) -> anyhow::Result<Vec<NodePl
             .collect();
         plans.push(NodePlan {
             node: node.name().to_string(),
+            role: role.map(String::from),
             data_dir: data_dir(node.as_ref()),
             daemon,
             rejoin,
@@ -116,29 +135,77 @@ pub fn plan(spec: &DbSpec, nodes: &[Arc<dyn Node>]) -> anyhow::Result<Vec<NodePl
                 .into_iter()
                 .map(PathBuf::from)
                 .collect(),
+            files: spec
+                .files
+                .iter()
+                .map(|(name, t)| Ok((node.dir().join(name), compile(t)?.render(&scope))))
+                .collect::<anyhow::Result<_>>()?,
             target: Target {
                 node: node.name().to_string(),
                 ip: node.address().to_string(),
                 port: spec.ports["client"],
             },
+            ready: spec.ready_of(role).clone(),
         });
     }
     Ok(plans)
+}
+
+/// The values of [`cluster_vars`] the same on every node: each node's address, each
+/// role's first node and its address.
+struct ClusterValues(Vec<(String, Value)>);
+
+impl ClusterValues {
+    fn new(spec: &DbSpec, nodes: &[Arc<dyn Node>], roles: &[Option<String>]) -> ClusterValues {
+        let mut values: Vec<(String, Value)> = nodes
+            .iter()
+            .map(|n| {
+                (
+                    format!("node.{}.ip", n.name()),
+                    n.address().to_string().into(),
+                )
+            })
+            .collect();
+        for role in spec.roles.keys() {
+            // A role left with no node (the rest, when other roles took every node) renders
+            // empty, like any unbound variable.
+            let first = roles
+                .iter()
+                .position(|r| r.as_deref() == Some(role.as_str()));
+            let (ip, node) = match first {
+                Some(i) => (
+                    Value::from(nodes[i].address().to_string()),
+                    Value::from(nodes[i].name()),
+                ),
+                None => (Value::Null, Value::Null),
+            };
+            values.push((format!("role.{role}.ip"), ip));
+            values.push((format!("role.{role}.node"), node));
+        }
+        ClusterValues(values)
+    }
 }
 
 fn data_dir(node: &dyn Node) -> PathBuf {
     node.dir().join("data")
 }
 
-/// One node's values of the `[db]` template variables ([`db_vars`]).
+/// One node's values of the `[db]` template variables ([`db_vars`]) and its `role`.
 struct NodeValues {
     fixed: Vec<(&'static str, Value)>,
     /// `{{<name>_port}}` of each `[db.ports]` entry.
     ports: Vec<(String, Value)>,
+    role: Value,
 }
 
 impl NodeValues {
-    fn new(spec: &DbSpec, node: &dyn Node, i: usize, all: &[Arc<dyn Node>]) -> NodeValues {
+    fn new(
+        spec: &DbSpec,
+        node: &dyn Node,
+        i: usize,
+        all: &[Arc<dyn Node>],
+        role: Option<&str>,
+    ) -> NodeValues {
         let text = |s: String| Value::String(s);
         let value = |name: &str| match name {
             "node" => text(node.name().to_string()),
@@ -159,20 +226,22 @@ impl NodeValues {
                 .iter()
                 .map(|(name, port)| (format!("{name}_port"), Value::from(*port)))
                 .collect(),
+            role: role.map_or(Value::Null, Value::from),
         }
     }
 
     /// Every variable, with `initial_cluster` (known only once every node's member text
-    /// is) bound to `initial_cluster`.
-    fn scope<'a>(&'a self, initial_cluster: &'a Value) -> Scope<'a> {
+    /// is) bound to `initial_cluster`, and the other nodes' values from `others`.
+    fn scope<'a>(&'a self, initial_cluster: &'a Value, others: &'a ClusterValues) -> Scope<'a> {
         let mut scope = Scope::new();
         for (name, value) in &self.fixed {
             scope.set(name, value);
         }
         scope.set("initial_cluster", initial_cluster);
-        for (name, value) in &self.ports {
+        for (name, value) in self.ports.iter().chain(&others.0) {
             scope.set(name, value);
         }
+        scope.set("role", &self.role);
         scope
     }
 }
@@ -181,6 +250,11 @@ impl NodeValues {
 pub fn start_all(cluster: &Cluster, plans: &[NodePlan], timeout: Duration) -> anyhow::Result<()> {
     for (node, plan) in cluster.nodes().iter().zip(plans) {
         fresh_data(node.as_ref(), plan, timeout)?;
+        for (dest, content) in &plan.files {
+            write_file(node.as_ref(), dest, content).map_err(|e| {
+                anyhow::anyhow!("{}: cannot write {}: {e}", plan.node, dest.display())
+            })?;
+        }
         node.spawn_daemon(&plan.daemon).map_err(|e| {
             anyhow::anyhow!("{}: cannot start {:?}: {e}", plan.node, plan.daemon.argv[0])
         })?;
@@ -221,7 +295,21 @@ pub fn fresh_data(node: &dyn Node, plan: &NodePlan, timeout: Duration) -> anyhow
     Ok(())
 }
 
-/// Waits until every node answers the readiness probe, a node's process dies, or `timeout`.
+/// Writes `content` to `dest` on the node, through a controller-side file copied in (the
+/// node's directory may be on another host).
+fn write_file(node: &dyn Node, dest: &Path, content: &str) -> anyhow::Result<()> {
+    let local = std::env::temp_dir().join(format!(
+        "faultline-{}-{}-{}",
+        std::process::id(),
+        node.name(),
+        dest.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    std::fs::write(&local, content)?;
+    let copied = node.copy_in(&local, dest);
+    let _ = std::fs::remove_file(&local);
+    Ok(copied?)
+}
+
 /// How much of a readiness answer is read: `body_contains` is looked for in this much.
 const READY_BODY_BYTES: usize = 64 * 1024;
 
@@ -240,6 +328,8 @@ pub(crate) async fn bounded_text(mut response: reqwest::Response, limit: usize) 
     String::from_utf8_lossy(&body).into_owned()
 }
 
+/// Waits until every node answers its readiness probe (its role's, or `[db.ready]`), a
+/// node's process dies, or `timeout`. `[db.ready]` gives the pause between rounds.
 pub async fn await_ready(
     cluster: &Cluster,
     spec: &DbSpec,
@@ -252,11 +342,10 @@ pub async fn await_ready(
         .no_proxy()
         .timeout(Duration::from_millis(1000).min(timeout))
         .build()?;
-    let method = reqwest::Method::from_bytes(spec.ready.method.as_bytes())?;
-    let probe = NodeRequest::compile(
-        spec.ready.headers.iter().flatten(),
-        spec.ready.body.as_deref(),
-    )?;
+    let probes = plans
+        .iter()
+        .map(|p| ReadyRequest::compile(&p.ready))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut pending: Vec<usize> = (0..plans.len()).collect();
     let mut last: BTreeMap<usize, String> = BTreeMap::new();
     loop {
@@ -271,18 +360,16 @@ pub async fn await_ready(
                     node_tail(node.as_ref(), 15)
                 );
             }
-            let t = &plans[i].target;
-            let url = format!("http://{}:{}{}", t.ip, t.port, spec.ready.path);
-            match probe.build(&http, method.clone(), &url, t)?.send().await {
+            let (ready, t) = (&plans[i].ready, &plans[i].target);
+            match probes[i].build(&http, t)?.send().await {
                 Ok(r) => {
                     let status = r.status().as_u16();
                     let body = bounded_text(r, READY_BODY_BYTES).await;
-                    let body_ok = spec
-                        .ready
+                    let body_ok = ready
                         .body_contains
                         .as_ref()
                         .is_none_or(|b| body.contains(b.as_str()));
-                    if spec.ready.status.contains(&status) && body_ok {
+                    if ready.status.contains(&status) && body_ok {
                         continue;
                     }
                     last.insert(
@@ -318,8 +405,8 @@ pub async fn await_ready(
                  the store's log ({}) ends with:\n{}",
                 names.join(", "),
                 timeout.as_secs(),
-                spec.ready.method,
-                spec.ready.path,
+                plans[i].ready.method,
+                plans[i].ready.path,
                 last.get(&i).map(String::as_str).unwrap_or("nothing"),
                 kept_log(&plans[i].node),
                 node_tail(cluster.nodes()[i].as_ref(), 15)
@@ -350,6 +437,23 @@ impl NodeRequest {
         })
     }
 
+    /// The headers and body for one node, their templates rendered for it.
+    fn render(&self, target: &Target) -> (Vec<(String, String)>, Option<String>) {
+        let inv = Invocation {
+            f: "ready".into(),
+            key: None,
+            value: Value::Null,
+        };
+        let values = OpValues::new(&inv, target);
+        let scope = values.scope(&inv);
+        let headers = self
+            .headers
+            .iter()
+            .map(|(name, t)| (name.clone(), t.render(&scope)))
+            .collect();
+        (headers, self.body.as_ref().map(|b| b.render(&scope)))
+    }
+
     /// The request to one node, its templates rendered for it.
     pub(crate) fn build(
         &self,
@@ -358,21 +462,66 @@ impl NodeRequest {
         url: &str,
         target: &Target,
     ) -> anyhow::Result<reqwest::RequestBuilder> {
-        let inv = Invocation {
-            f: "ready".into(),
-            key: None,
-            value: Value::Null,
-        };
-        let values = OpValues::new(&inv, target);
-        let scope = values.scope(&inv);
+        let (headers, body) = self.render(target);
         let mut request = http.request(method, url);
-        for (name, t) in &self.headers {
-            request = request.header(name.as_str(), t.render(&scope));
+        for (name, value) in headers {
+            request = request.header(name, value);
         }
-        if let Some(body) = &self.body {
-            request = request.body(body.render(&scope));
+        if let Some(body) = body {
+            request = request.body(body);
         }
         Ok(request)
+    }
+}
+
+/// A readiness probe's method, path, headers and body, compiled once.
+pub struct ReadyRequest {
+    method: reqwest::Method,
+    path: String,
+    request: NodeRequest,
+}
+
+/// A readiness probe rendered for one node: what `check-spec` prints and a run sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderedProbe {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+}
+
+impl ReadyRequest {
+    pub fn compile(ready: &ReadySpec) -> anyhow::Result<ReadyRequest> {
+        Ok(ReadyRequest {
+            method: reqwest::Method::from_bytes(ready.method.as_bytes())?,
+            path: ready.path.clone(),
+            request: NodeRequest::compile(ready.headers.iter().flatten(), ready.body.as_deref())?,
+        })
+    }
+
+    fn url(&self, target: &Target) -> String {
+        format!("http://{}:{}{}", target.ip, target.port, self.path)
+    }
+
+    /// The probe of one node, its templates rendered for it.
+    pub fn render(&self, target: &Target) -> RenderedProbe {
+        let (headers, body) = self.request.render(target);
+        RenderedProbe {
+            method: self.method.to_string(),
+            url: self.url(target),
+            headers,
+            body,
+        }
+    }
+
+    /// The probe of one node, as a request.
+    fn build(
+        &self,
+        http: &reqwest::Client,
+        target: &Target,
+    ) -> anyhow::Result<reqwest::RequestBuilder> {
+        self.request
+            .build(http, self.method.clone(), &self.url(target), target)
     }
 }
 
@@ -582,6 +731,56 @@ name = "register"
         assert_eq!(DB_VARS.len() + spec.db.ports.len(), db_vars(&spec.db).len());
     }
 
+    #[test]
+    fn each_role_renders_its_own_start_env_and_probe_with_the_other_nodes_addresses() {
+        let src = r#"
+[run]
+nodes = 3
+[db]
+start = ["store", "--role", "{{role}}"]
+env = { SHARED = "1" }
+[db.files]
+"store.conf" = "peer {{node.n2.ip}}"
+[db.ready]
+path = "/ping"
+[db.roles.primary]
+nodes = [1]
+[db.roles.replica]
+start = ["store", "--follow", "{{role.primary.ip}}", "{{role.primary.node}}"]
+env = { FOLLOW = "{{role.primary.node}}" }
+ready = { path = "/caught-up" }
+[client.ops.read]
+path = "/"
+[client.ops.write]
+path = "/"
+[workload]
+name = "register"
+"#;
+        let spec = crate::spec::LoadedSpec::parse(Path::new("t.toml"), src.into())
+            .unwrap()
+            .spec;
+        let nodes = Cluster::plan_nodes(&crate::cluster::ClusterConfig::new(
+            crate::cluster::BackendKind::Loopback,
+            3,
+        ))
+        .unwrap();
+        let plans = plan(&spec.db, &nodes).unwrap();
+        let ip = |i: usize| nodes[i].address().to_string();
+        assert_eq!(plans[0].role.as_deref(), Some("primary"));
+        assert_eq!(plans[0].daemon.argv, ["store", "--role", "primary"]);
+        assert_eq!(plans[0].ready.path, "/ping");
+        for p in &plans[1..] {
+            assert_eq!(p.role.as_deref(), Some("replica"));
+            assert_eq!(p.daemon.argv, ["store", "--follow", &ip(0), "n1"]);
+            assert_eq!(p.daemon.env["FOLLOW"], "n1");
+            assert_eq!(p.daemon.env["SHARED"], "1");
+            assert_eq!(p.ready.path, "/caught-up");
+        }
+        let (path, content) = &plans[2].files[0];
+        assert_eq!(path, &nodes[2].dir().join("store.conf"));
+        assert_eq!(content, &format!("peer {}", ip(1)));
+    }
+
     /// The status `[db.ready]` of `ready` (with `[client] client_headers`) gets from
     /// [`crate::testing::strict_store`].
     fn probe_status(ready: &str, client_headers: &str) -> u16 {
@@ -599,13 +798,10 @@ name = "register"
             ip: "127.0.0.1".into(),
             port,
         };
-        let url = format!("http://127.0.0.1:{port}{}", spec.db.ready.path);
-        let method = reqwest::Method::from_bytes(spec.db.ready.method.as_bytes()).unwrap();
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let ready = &spec.db.ready;
-        let request = NodeRequest::compile(ready.headers.iter().flatten(), ready.body.as_deref())
+        let request = ReadyRequest::compile(&spec.db.ready)
             .unwrap()
-            .build(&http, method, &url, &target)
+            .build(&http, &target)
             .unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -10,7 +10,8 @@
 //! Everything that can be decided before a node exists is decided here, so that a spec the
 //! run cannot carry out fails before anything starts, and the runner only orchestrates. The
 //! objects that need the nodes' addresses (the store's command lines, the HTTP client) are
-//! built from the plan once the cluster is up: [`Plan::node_plans`] and [`Plan::client`].
+//! built from the plan once the cluster is up: [`Plan::node_plans`] and [`Plan::client`]
+//! (`faultline check-spec` builds them for nodes planned but never created).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,7 +22,7 @@ use faultline_checkers::{Budget, CheckResult, Checker, History};
 
 use crate::client::http::HttpClient;
 use crate::client::{Client, Target};
-use crate::cluster::{Cluster, ClusterConfig};
+use crate::cluster::{Cluster, ClusterConfig, Node};
 use crate::db::{self, NodePlan};
 use crate::nemesis::Schedule;
 use crate::spec::{LoadedSpec, Spec};
@@ -120,7 +121,7 @@ impl Plan {
 
     /// The store's command line, environment and address on each node of `cluster`.
     pub fn node_plans(&self, cluster: &Cluster) -> anyhow::Result<Vec<NodePlan>> {
-        let mut plans = db::plan(&self.spec.db, cluster.nodes())?;
+        let mut plans = self.commands(cluster.nodes())?;
         if self.clock_faults {
             for (node, plan) in cluster.nodes().iter().zip(plans.iter_mut()) {
                 crate::nemesis::clock::prepare_daemon(node.as_ref(), &mut plan.daemon)?;
@@ -128,6 +129,12 @@ impl Plan {
             }
         }
         Ok(plans)
+    }
+
+    /// Each node's role, command line, environment, address and readiness probe, as the
+    /// spec's templates render them for `nodes` (no clock is prepared: nothing runs yet).
+    pub fn commands(&self, nodes: &[Arc<dyn Node>]) -> anyhow::Result<Vec<NodePlan>> {
+        db::plan(&self.spec.db, nodes)
     }
 
     /// The HTTP client that talks to `targets`, one per node.

@@ -252,14 +252,45 @@ impl HttpClient {
             let value = HeaderValue::from_str(&t.render(&vars)).map_err(|e| e.to_string())?;
             builder = builder.header(name.clone(), value);
         }
-        let body = op
-            .body
-            .as_ref()
-            .map(|b| b.render(&vars))
-            .unwrap_or_default();
         builder
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(Bytes::from(op.body_text(&vars))))
             .map_err(|e| e.to_string())
+    }
+
+    /// The request `inv` would send to node `node`, as text — `METHOD http://ip:port/path`,
+    /// then each header and the body on lines of their own — without sending anything:
+    /// what `faultline check-spec` prints. A builtin op says which builtin it runs.
+    pub fn describe(&self, node: usize, inv: &Invocation) -> Result<String, String> {
+        let op = self
+            .ops
+            .get(&inv.f)
+            .ok_or_else(|| format!("the spec has no [client.ops.{}]", inv.f))?;
+        let target = self.targets.get(node).ok_or("no such node")?;
+        let request = self.request(op, target, inv)?;
+        let mut text = format!(
+            "{} http://{}:{}{}",
+            request.method(),
+            target.ip,
+            target.port,
+            request.uri()
+        );
+        if let Some(builtin) = op.builtin {
+            let name = serde_json::to_value(builtin).unwrap_or_default();
+            text.push_str(&format!(
+                " (builtin {}: a range, then a guarded txn)",
+                super::template::text(&name)
+            ));
+        }
+        for (name, value) in request.headers() {
+            if name != hyper::header::HOST {
+                text.push_str(&format!("\n{name}: {}", value.to_str().unwrap_or("?")));
+            }
+        }
+        let body = op.body_text(&OpValues::new(inv, target).scope(inv));
+        if !body.is_empty() {
+            text.push_str(&format!("\n{body}"));
+        }
+        Ok(text)
     }
 
     /// Sends one request on one connection and reads the whole answer.
@@ -417,6 +448,14 @@ impl CompiledOp {
             rules,
             builtin: op.builtin,
         })
+    }
+
+    /// The body the op sends with `vars`; empty without a `body`.
+    fn body_text(&self, vars: &Scope) -> String {
+        self.body
+            .as_ref()
+            .map(|b| b.render(vars))
+            .unwrap_or_default()
     }
 
     /// The answer was lost after the request may have been sent (timeout, reset, garbage):

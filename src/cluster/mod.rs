@@ -402,20 +402,7 @@ impl Cluster {
         }
         preflight::check(config.backend)?;
         validate_names(&config.node_names)?;
-        let run_id = match &config.run_id {
-            Some(id) => state::validate_run_id(id)?,
-            None => state::new_run_id(),
-        };
-        let backend: Arc<dyn Backend> = match config.backend {
-            BackendKind::Local => local::LocalCluster::new(&run_id, &config.node_names)?,
-            BackendKind::Loopback => loopback::LoopbackCluster::new(&run_id, &config.node_names)?,
-            BackendKind::Ssh => {
-                let options = config.ssh.as_ref().ok_or_else(|| {
-                    Error::Invalid("the ssh backend needs a host list (--nodes-file)".into())
-                })?;
-                ssh::SshCluster::new(&run_id, &config.node_names, options)?
-            }
-        };
+        let backend = Cluster::backend(config)?;
         // Registered before anything exists, so that Ctrl-C during setup cleans up too, and
         // wrapped before setup, so that a failed setup is torn down by `Drop`.
         let registration = registry::register(backend.clone());
@@ -425,6 +412,33 @@ impl Cluster {
         };
         cluster.backend.setup()?;
         Ok(cluster)
+    }
+
+    /// The nodes a run of `config` would get (names, addresses, directories), planned as
+    /// [`Cluster::start`] plans them but without the preflight and without creating
+    /// anything: what `faultline check-spec` renders the store's commands with. A local
+    /// run picks its /24 when it starts, so another run may get other addresses.
+    pub fn plan_nodes(config: &ClusterConfig) -> Result<Vec<Arc<dyn Node>>> {
+        validate_names(&config.node_names)?;
+        Ok(Cluster::backend(config)?.nodes().to_vec())
+    }
+
+    /// The backend of `config`, planned: nothing exists until its `setup`.
+    fn backend(config: &ClusterConfig) -> Result<Arc<dyn Backend>> {
+        let run_id = match &config.run_id {
+            Some(id) => state::validate_run_id(id)?,
+            None => state::new_run_id(),
+        };
+        Ok(match config.backend {
+            BackendKind::Local => local::LocalCluster::new(&run_id, &config.node_names)?,
+            BackendKind::Loopback => loopback::LoopbackCluster::new(&run_id, &config.node_names)?,
+            BackendKind::Ssh => {
+                let options = config.ssh.as_ref().ok_or_else(|| {
+                    Error::Invalid("the ssh backend needs a host list (--nodes-file)".into())
+                })?;
+                ssh::SshCluster::new(&run_id, &config.node_names, options)?
+            }
+        })
     }
 
     pub fn kind(&self) -> BackendKind {

@@ -2,6 +2,7 @@
 //! An `Err` is a test that could not be carried out (exit 3); a verdict is a `Code`.
 
 pub mod check;
+pub mod check_spec;
 pub mod clean;
 pub mod demo;
 pub mod report;

@@ -23,6 +23,27 @@ pub struct RunArgs {
     /// The test spec (TOML), e.g. workloads/etcd-v3.toml.
     #[arg(value_name = "SPEC")]
     pub spec: PathBuf,
+    #[command(flatten)]
+    pub overrides: SpecArgs,
+    /// Run the test N times, each with a fresh seed (S, S+1, ... with --seed S), keeping
+    /// every run directory, then print one summary table; the exit code is the most serious.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: Option<u32>,
+    /// With --repeat: stop after the first invalid run.
+    #[arg(long, requires = "repeat")]
+    pub until_invalid: bool,
+    #[command(flatten)]
+    pub out: OutArgs,
+}
+
+/// The flags that choose a spec's workload and override its settings, shared by `run` and
+/// `check-spec`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct SpecArgs {
+    /// The workload to run, of a spec with several (`[workload.NAME]` tables); required
+    /// when it has more than one.
+    #[arg(long, value_name = "NAME")]
+    pub workload: Option<String>,
     /// Cluster size (overrides `run.nodes`), or the ssh backend's hosts, comma-separated:
     /// `host`, `user@host` or `user@host:port` (replaces `ssh.hosts` and selects the ssh
     /// backend unless --backend says otherwise).
@@ -55,19 +76,48 @@ pub struct RunArgs {
     /// Accept any ssh host key and record none (StrictHostKeyChecking=no), for a lab.
     #[arg(long)]
     pub insecure_host_keys: bool,
-    /// Run the test N times, each with a fresh seed (S, S+1, ... with --seed S), keeping
-    /// every run directory, then print one summary table; the exit code is the most serious.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub repeat: Option<u32>,
-    /// With --repeat: stop after the first invalid run.
-    #[arg(long, requires = "repeat")]
-    pub until_invalid: bool,
-    #[command(flatten)]
-    pub out: OutArgs,
+}
+
+impl SpecArgs {
+    /// Loads `spec` with the chosen workload, then applies the overrides; the error is
+    /// located in the file or names the flag.
+    pub fn load(self, spec: &Path) -> Result<LoadedSpec, crate::spec::SpecError> {
+        let mut loaded = LoadedSpec::load_workload(spec, self.workload.as_deref())?;
+        loaded.apply(&self.into_overrides())?;
+        Ok(loaded)
+    }
+
+    fn into_overrides(self) -> Overrides {
+        let nemesis = self.nemesis.map(|faults| {
+            faults
+                .into_iter()
+                .map(|f| f.trim().to_string())
+                .filter(|f| !f.is_empty() && f != "none")
+                .collect()
+        });
+        Overrides {
+            nodes: match &self.nodes {
+                Some(Nodes::Count(n)) => Some(*n),
+                _ => None,
+            },
+            hosts: match self.nodes {
+                Some(Nodes::Hosts(hosts)) => Some(hosts),
+                _ => None,
+            },
+            concurrency: self.concurrency,
+            rate: self.rate,
+            time_limit_s: self.time_limit,
+            nemesis,
+            seed: self.seed,
+            backend: self.backend,
+            nodes_file: self.nodes_file,
+            insecure_host_keys: self.insecure_host_keys,
+        }
+    }
 }
 
 /// What a spec may name, from the registries themselves, so that the help cannot drift.
-fn registries_help() -> String {
+pub(crate) fn registries_help() -> String {
     use crate::cluster::Topology;
     use crate::nemesis::Fault;
     let checkers: Vec<&str> = faultline_checkers::registry::CHECKERS
@@ -126,42 +176,13 @@ fn parse_nodes(text: &str) -> Result<Nodes, String> {
 }
 
 pub fn execute(args: RunArgs) -> anyhow::Result<Code> {
-    let mut loaded = match LoadedSpec::load(&args.spec) {
+    let mut loaded = match args.overrides.load(&args.spec) {
         Ok(l) => l,
         Err(e) => {
             crate::errln!("faultline: error: {e}");
             return Ok(Code::Error);
         }
     };
-    let nemesis = args.nemesis.map(|faults| {
-        faults
-            .into_iter()
-            .map(|f| f.trim().to_string())
-            .filter(|f| !f.is_empty() && f != "none")
-            .collect()
-    });
-    let overrides = Overrides {
-        nodes: match &args.nodes {
-            Some(Nodes::Count(n)) => Some(*n),
-            _ => None,
-        },
-        hosts: match args.nodes {
-            Some(Nodes::Hosts(hosts)) => Some(hosts),
-            _ => None,
-        },
-        concurrency: args.concurrency,
-        rate: args.rate,
-        time_limit_s: args.time_limit,
-        nemesis,
-        seed: args.seed,
-        backend: args.backend,
-        nodes_file: args.nodes_file,
-        insecure_host_keys: args.insecure_host_keys,
-    };
-    if let Err(e) = loaded.apply(&overrides) {
-        crate::errln!("faultline: error: {e}");
-        return Ok(Code::Error);
-    }
     let opts = RunOptions {
         out: args.out.out,
         ..RunOptions::default()

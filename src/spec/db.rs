@@ -65,6 +65,160 @@ pub struct DbSpec {
     /// `membership` fault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub membership: Option<super::leader::MembershipSpec>,
+    /// Files written into each node's directory (`{{log_dir}}`) before the store starts, by
+    /// file name; each content is a template over the same variables as `start`. A store
+    /// configured by a file (`webdis.json`, `redis.conf`) needs no wrapper to write it.
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(example = serde_json::json!({"kvd.conf": "listen {{ip}}:{{client_port}}\n"}))]
+    pub files: BTreeMap<String, String>,
+    /// Node roles, by name (`[db.roles.primary]`, `[db.roles.replica]`): each role's nodes
+    /// run its own `start`, `env` and readiness instead of `[db]`'s. A node in no role runs
+    /// `[db]`'s own. Templates reach other nodes by role (`{{role.primary.ip}}`) or name
+    /// (`{{node.n1.ip}}`). Default: no roles.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(example = serde_json::json!({
+        "primary": {"nodes": ["n1"]},
+        "replica": {"start": ["kvd", "--follow", "{{role.primary.ip}}:{{client_port}}"]}
+    }))]
+    pub roles: BTreeMap<String, RoleSpec>,
+}
+
+/// One role of `[db.roles]`: which nodes play it and what they run differently.
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    /// The role's nodes, by name (`"n1"`) or 1-based index (`1`). At most one role may
+    /// leave it out: that role takes every node no other role names. A node is in at most
+    /// one role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = serde_json::json!(["n1", 2]))]
+    pub nodes: Option<Vec<NodeRef>>,
+    /// The role's start command, replacing `[db] start` on its nodes. Default: `[db]`'s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = ["kvd", "--replica-of", "{{role.primary.ip}}:{{client_port}}"])]
+    pub start: Option<Vec<String>>,
+    /// Environment variables added to (and overriding) `[db] env` on the role's nodes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(example = serde_json::json!({"KVD_ROLE": "replica"}))]
+    pub env: BTreeMap<String, String>,
+    /// The role's readiness probe, replacing `[db.ready]`'s request on its nodes (method,
+    /// path, headers, body, status, body_contains). `timeout_s`, `interval_ms` and `probe`
+    /// stay `[db.ready]`'s: one deadline and one write-read check span the cluster.
+    /// Default: `[db.ready]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = serde_json::json!({"path": "/replication", "body_contains": "link:up"}))]
+    pub ready: Option<ReadySpec>,
+}
+
+/// A node named in `[db.roles.NAME] nodes`: its name or its 1-based index.
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum NodeRef {
+    /// `1` is `n1`.
+    Index(usize),
+    /// `"n1"`.
+    Name(String),
+}
+
+impl NodeRef {
+    /// The node's 0-based position among `names`, if it is one of them.
+    fn position(&self, names: &[String]) -> Option<usize> {
+        match self {
+            NodeRef::Index(i) => (1..=names.len()).contains(i).then(|| i - 1),
+            NodeRef::Name(n) => names.iter().position(|m| m == n),
+        }
+    }
+}
+
+impl std::fmt::Display for NodeRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeRef::Index(i) => write!(f, "{i}"),
+            NodeRef::Name(n) => write!(f, "{n:?}"),
+        }
+    }
+}
+
+/// Why `[db.roles]` cannot be given to the cluster's nodes: the role, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleError {
+    pub role: String,
+    pub message: String,
+}
+
+impl DbSpec {
+    /// Each node's role (by position among `names`), or `None` for a node in no role.
+    pub fn roles_of(&self, names: &[String]) -> Result<Vec<Option<String>>, RoleError> {
+        let mut roles: Vec<Option<String>> = vec![None; names.len()];
+        let mut rest: Option<&str> = None;
+        for (role, r) in &self.roles {
+            let Some(nodes) = &r.nodes else {
+                if let Some(other) = rest {
+                    return Err(RoleError {
+                        role: role.clone(),
+                        message: format!(
+                            "roles `{other}` and `{role}` both leave out `nodes`; only one \
+                             role may take the nodes no other role names"
+                        ),
+                    });
+                }
+                rest = Some(role);
+                continue;
+            };
+            for n in nodes {
+                let Some(i) = n.position(names) else {
+                    return Err(RoleError {
+                        role: role.clone(),
+                        message: format!(
+                            "node {n} is not in the cluster (its nodes: {})",
+                            names.join(", ")
+                        ),
+                    });
+                };
+                if let Some(other) = &roles[i] {
+                    return Err(RoleError {
+                        role: role.clone(),
+                        message: format!("{} is already in role `{other}`", names[i]),
+                    });
+                }
+                roles[i] = Some(role.clone());
+            }
+        }
+        if let Some(rest) = rest {
+            for r in roles.iter_mut().filter(|r| r.is_none()) {
+                *r = Some(rest.to_string());
+            }
+        }
+        Ok(roles)
+    }
+
+    /// The start command of a node in `role`.
+    pub fn start_of(&self, role: Option<&str>) -> &[String] {
+        self.role(role)
+            .and_then(|r| r.start.as_deref())
+            .unwrap_or(&self.start)
+    }
+
+    /// The environment of a node in `role`: `[db] env`, then the role's.
+    pub fn env_of(&self, role: Option<&str>) -> BTreeMap<String, String> {
+        let mut env = self.env.clone();
+        if let Some(r) = self.role(role) {
+            env.extend(r.env.clone());
+        }
+        env
+    }
+
+    /// The readiness probe of a node in `role`.
+    pub fn ready_of(&self, role: Option<&str>) -> &ReadySpec {
+        self.role(role)
+            .and_then(|r| r.ready.as_ref())
+            .unwrap_or(&self.ready)
+    }
+
+    fn role(&self, role: Option<&str>) -> Option<&RoleSpec> {
+        role.and_then(|r| self.roles.get(r))
+    }
 }
 
 fn default_member() -> String {
@@ -194,10 +348,30 @@ pub fn db_vars(spec: &DbSpec) -> Vec<String> {
     vars
 }
 
+/// The variables of a `[db]` template that name the cluster's other nodes, for a cluster
+/// of `names`: `role` (this node's role, empty for none), `node.<name>.ip` for each node,
+/// and `role.<role>.ip` and `role.<role>.node` (the role's first node) for each role.
+pub fn cluster_vars(spec: &DbSpec, names: &[String]) -> Vec<String> {
+    let mut vars = vec!["role".to_string()];
+    vars.extend(names.iter().map(|n| format!("node.{n}.ip")));
+    for role in spec.roles.keys() {
+        vars.push(format!("role.{role}.ip"));
+        vars.push(format!("role.{role}.node"));
+    }
+    vars
+}
+
+/// The names of a cluster's `n` nodes.
+pub fn node_names(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("n{i}")).collect()
+}
+
 impl LoadedSpec {
     pub(super) fn validate_db(&self) -> Result<(), SpecError> {
         let db = &self.spec.db;
-        let vars = db_vars(db);
+        let names = node_names(self.spec.run.nodes);
+        let mut vars = db_vars(db);
+        vars.extend(cluster_vars(db, &names));
         let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
         if db.start.is_empty() {
             return Err(self.err(
@@ -225,6 +399,23 @@ impl LoadedSpec {
             };
             Template::compile(t, &vars).map_err(|e| self.template_err(&key, e))?;
         }
+        for (name, t) in &db.files {
+            let key = format!("db.files.{name}");
+            let reserved = ["data", "daemon.log", "daemon.pid"].contains(&name.as_str());
+            if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) || reserved {
+                return Err(self.err(
+                    &key,
+                    format!("{name:?} is not a plain file name of the node's own"),
+                    Some(
+                        "name a file such as \"store.conf\" (no `/`, no leading dot; not \
+                          data, daemon.log or daemon.pid)"
+                            .into(),
+                    ),
+                ));
+            }
+            Template::compile(t, &vars).map_err(|e| self.template_err(&key, e))?;
+        }
+        self.validate_roles(&names, &vars)?;
         if !db.ports.contains_key("client") {
             return Err(self.err(
                 "db.ports",
@@ -232,28 +423,7 @@ impl LoadedSpec {
                 Some("add the port clients talk to: ports = { client = 2379 }".into()),
             ));
         }
-        if reqwest::Method::from_bytes(db.ready.method.as_bytes()).is_err() {
-            return Err(self.err(
-                "db.ready.method",
-                format!("`{}` is not an HTTP method", db.ready.method),
-                Some("e.g. method = \"POST\"".into()),
-            ));
-        }
-        let ready_templates = db
-            .ready
-            .headers
-            .iter()
-            .flatten()
-            .map(|(k, t)| (format!("db.ready.headers.{k}"), t))
-            .chain(
-                db.ready
-                    .body
-                    .iter()
-                    .map(|b| ("db.ready.body".to_string(), b)),
-            );
-        for (key, t) in ready_templates {
-            Template::compile(t, &super::OP_VARS).map_err(|e| self.template_err(&key, e))?;
-        }
+        self.validate_ready(&db.ready, "db.ready")?;
         let fs = self.spec.workload.name.fs();
         if db.ready.probe == ReadyProbe::WriteRead && crate::db::ProbeOps::of(fs).is_none() {
             return Err(self.err(
@@ -267,13 +437,184 @@ impl LoadedSpec {
                 Some("use probe = \"http\"".into()),
             ));
         }
-        if db.ready.status.is_empty() {
+        Ok(())
+    }
+
+    /// The request of a readiness probe at `at` (`db.ready`, `db.roles.NAME.ready`).
+    fn validate_ready(&self, ready: &ReadySpec, at: &str) -> Result<(), SpecError> {
+        if reqwest::Method::from_bytes(ready.method.as_bytes()).is_err() {
             return Err(self.err(
-                "db.ready.status",
+                &format!("{at}.method"),
+                format!("`{}` is not an HTTP method", ready.method),
+                Some("e.g. method = \"POST\"".into()),
+            ));
+        }
+        let templates = ready
+            .headers
+            .iter()
+            .flatten()
+            .map(|(k, t)| (format!("{at}.headers.{k}"), t))
+            .chain(ready.body.iter().map(|b| (format!("{at}.body"), b)));
+        for (key, t) in templates {
+            Template::compile(t, &super::OP_VARS).map_err(|e| self.template_err(&key, e))?;
+        }
+        if ready.status.is_empty() {
+            return Err(self.err(
+                &format!("{at}.status"),
                 "no status would ever mean ready",
                 Some("e.g. status = [200]".into()),
             ));
         }
         Ok(())
+    }
+
+    /// `[db.roles]`: every role's nodes exist and none is in two roles; its start, env and
+    /// readiness compile.
+    fn validate_roles(&self, names: &[String], vars: &[&str]) -> Result<(), SpecError> {
+        let db = &self.spec.db;
+        db.roles_of(names).map_err(|e| {
+            self.err(
+                &format!("db.roles.{}", e.role),
+                e.message,
+                Some(
+                    "name nodes as \"n1\" or 1, each in one role; leave `nodes` out of one \
+                     role for the rest"
+                        .into(),
+                ),
+            )
+        })?;
+        for (role, r) in &db.roles {
+            let at = format!("db.roles.{role}");
+            if r.start.as_ref().is_some_and(Vec::is_empty) {
+                return Err(self.err(
+                    &format!("{at}.start"),
+                    "the start command is empty",
+                    Some("give the program and its arguments, or leave `start` out".into()),
+                ));
+            }
+            let templates = r
+                .start
+                .iter()
+                .flatten()
+                .map(|t| (format!("{at}.start"), t))
+                .chain(r.env.iter().map(|(k, t)| (format!("{at}.env.{k}"), t)));
+            for (key, t) in templates {
+                Template::compile(t, vars).map_err(|e| self.template_err(&key, e))?;
+            }
+            if let Some(ready) = &r.ready {
+                self.validate_ready(ready, &format!("{at}.ready"))?;
+                if ready.probe != ReadyProbe::Http {
+                    return Err(self.err(
+                        &format!("{at}.ready.probe"),
+                        "a role's probe is an HTTP request: the write-read probe spans the \
+                         whole cluster",
+                        Some("set probe = \"write-read\" in [db.ready] instead".into()),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// A 3-node spec with `roles` appended after its `[db.ready]`.
+    fn with_roles(roles: &str) -> Result<LoadedSpec, SpecError> {
+        let src = format!(
+            "[run]\nnodes = 3\n[db]\nstart = [\"kvd\", \"{{{{ip}}}}\"]\n[db.ready]\npath = \"/\"\n\
+             {roles}\n[client.ops.read]\npath = \"/\"\n[client.ops.write]\npath = \"/\"\n\
+             [workload]\nname = \"register\"\n"
+        );
+        LoadedSpec::parse(Path::new("t.toml"), src)
+    }
+
+    fn names() -> Vec<String> {
+        node_names(3)
+    }
+
+    #[test]
+    fn a_role_without_nodes_takes_every_node_no_other_role_names() {
+        let spec = with_roles(
+            "[db.roles.primary]\nnodes = [1]\n[db.roles.replica]\nstart = [\"kvd\", \"--follow\", \
+             \"{{role.primary.ip}}\"]",
+        )
+        .unwrap()
+        .spec;
+        let roles = spec.db.roles_of(&names()).unwrap();
+        assert_eq!(
+            roles,
+            [Some("primary"), Some("replica"), Some("replica")].map(|r| r.map(String::from))
+        );
+        assert_eq!(spec.db.start_of(Some("primary")), ["kvd", "{{ip}}"]);
+        assert_eq!(spec.db.start_of(Some("replica"))[1], "--follow");
+    }
+
+    #[test]
+    fn a_node_in_no_role_runs_the_db_table_itself() {
+        let spec = with_roles("[db.roles.primary]\nnodes = [\"n2\"]")
+            .unwrap()
+            .spec;
+        let roles = spec.db.roles_of(&names()).unwrap();
+        assert_eq!(roles, [None, Some("primary".to_string()), None]);
+        assert_eq!(spec.db.ready_of(None).path, "/");
+    }
+
+    #[test]
+    fn roles_that_cannot_be_given_to_the_cluster_are_located_errors() {
+        for (roles, wanted) in [
+            ("[db.roles.a]\nnodes = [4]", "node 4 is not in the cluster"),
+            (
+                "[db.roles.a]\nnodes = [\"n9\"]",
+                "node \"n9\" is not in the cluster",
+            ),
+            (
+                "[db.roles.a]\nnodes = [1]\n[db.roles.b]\nnodes = [\"n1\"]",
+                "n1 is already in role `a`",
+            ),
+            ("[db.roles.a]\n[db.roles.b]", "both leave out `nodes`"),
+        ] {
+            let e = with_roles(roles).unwrap_err();
+            assert!(e.message.contains(wanted), "{roles}: {e}");
+            assert!(e.key.as_deref().unwrap().starts_with("db.roles."), "{e}");
+            assert!(e.line.is_some(), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_role_in_a_template_suggests_the_role_that_exists() {
+        let e = with_roles(
+            "[db.roles.primary]\nnodes = [1]\n[db.roles.replica]\nstart = [\"kvd\", \
+             \"{{role.primray.ip}}\"]",
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("db.roles.replica.start"));
+        assert!(
+            e.hint.as_deref().unwrap().contains("role.primary.ip"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_roles_probe_is_an_http_request_and_its_headers_default_to_the_clients() {
+        let e = with_roles("[db.roles.a]\nready = { path = \"/x\", probe = \"write-read\" }")
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("db.roles.a.ready.probe"), "{e}");
+        let spec = with_roles("[db.roles.a]\nready = { path = \"/x\" }")
+            .unwrap()
+            .spec;
+        assert_eq!(spec.db.ready_of(Some("a")).path, "/x");
+        assert!(spec.db.roles["a"].ready.as_ref().unwrap().headers.is_some());
+    }
+
+    #[test]
+    fn a_file_name_must_stay_inside_the_node_directory() {
+        let e = with_roles("[db.files]\n\"../x\" = \"a\"").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("db.files.../x"), "{e}");
+        assert!(with_roles("[db.files]\n\"kvd.conf\" = \"listen {{ip}}\"").is_ok());
     }
 }

@@ -33,6 +33,10 @@
 //! faults = ["partition", "kill"]
 //! ```
 //!
+//! `[db.roles.NAME]` give some nodes their own start, env and readiness (a primary and its
+//! replicas); `[workload.NAME]` tables put several workloads in one spec, one chosen per run
+//! (`--workload`) and made a plain `Spec` at load.
+//!
 //! Errors name the file, the line and the key, and say how to fix it (exit 3). Unknown keys
 //! are errors with the closest known key suggested: a misspelt optional key silently taking
 //! its default is how a test ends up checking nothing.
@@ -50,6 +54,7 @@ mod ssh;
 mod tests;
 mod workload;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -60,7 +65,10 @@ pub use client::{
     Builtin, CaptureSpec, ClientSpec, Decode, ExtractSpec, IfMissing, OpSpec, RuleOutcome,
     RuleSpec, ValueType, OP_VARS,
 };
-pub use db::{db_vars, DbSpec, ReadyProbe, ReadySpec, StopSignal, DB_VARS};
+pub use db::{
+    cluster_vars, db_vars, node_names, DbSpec, NodeRef, ReadyProbe, ReadySpec, RoleSpec,
+    StopSignal, DB_VARS,
+};
 pub use error::SpecError;
 use error::{locate, parse_error};
 pub use leader::{LeaderSpec, MemberChange, MembershipSpec, VIA_VARS};
@@ -69,17 +77,26 @@ pub use packet::{Direction, PacketSpec};
 pub use reference::{markdown as reference_markdown, REFERENCE_PATH};
 pub use run::{RunSettings, MAX_SECONDS};
 pub use ssh::{read_nodes_file, SshSpec};
-pub use workload::{CheckerSpec, WorkloadKind, WorkloadSpec};
+pub use workload::{named_workloads as workload_names, CheckerSpec, WorkloadKind, WorkloadSpec};
 
 use crate::cluster::ssh::{SshHost, SshOptions};
 use crate::cluster::{BackendKind, ClusterConfig};
 use ssh::home;
 
+/// The whole spec, as written (after defaults), with one workload: the `[workload]` table,
+/// or the `[workload.NAME]` chosen with `--workload`.
+pub type Spec = SpecOf<WorkloadSpec>;
+
+/// A spec with several workloads, `[workload.NAME]` tables sharing everything else.
+type SpecOfMany = SpecOf<BTreeMap<String, WorkloadSpec>>;
+
 /// The whole spec, as written (after defaults). See the module docs for the shape, and
-/// `workloads/SPEC.md` (generated from these types by `reference.rs`) for every key.
+/// `workloads/SPEC.md` (generated from these types by `reference.rs`) for every key. `W`
+/// is what `[workload]` holds: one workload, or several by name.
 #[derive(Deserialize, Serialize, JsonSchema, Clone, Debug)]
 #[serde(deny_unknown_fields)]
-pub struct Spec {
+#[schemars(rename = "Spec")]
+pub struct SpecOf<W> {
     /// The test's name: the directory its runs land in (one plain name: no `/`, `\`,
     /// leading dot or control character). Default: the file's stem.
     #[serde(default)]
@@ -96,8 +113,11 @@ pub struct Spec {
     pub db: DbSpec,
     /// How each operation becomes an HTTP request, and how its answer is classified.
     pub client: ClientSpec,
-    /// Which operations over which keys.
-    pub workload: WorkloadSpec,
+    /// Which operations over which keys. Several workloads may share one spec's `[db]`,
+    /// `[client]` and `[nemesis]`: then `[workload.NAME]` tables, each a whole `[workload]`
+    /// (with its own `ops` where it maps an operation differently), and `faultline run
+    /// SPEC --workload NAME` picks one (required when there are several).
+    pub workload: W,
     /// The faults: random, or a script.
     #[serde(default)]
     pub nemesis: NemesisSpec,
@@ -107,6 +127,23 @@ pub struct Spec {
     /// The hosts of the `ssh` backend and how to reach them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<SshSpec>,
+}
+
+impl<W> SpecOf<W> {
+    /// The same spec with `workload` in place of its `[workload]`.
+    fn with_workload<V>(self, workload: V) -> SpecOf<V> {
+        SpecOf {
+            name: self.name,
+            description: self.description,
+            run: self.run,
+            db: self.db,
+            client: self.client,
+            workload,
+            nemesis: self.nemesis,
+            checker: self.checker,
+            ssh: self.ssh,
+        }
+    }
 }
 
 impl Spec {
@@ -168,11 +205,21 @@ pub struct LoadedSpec {
     pub path: PathBuf,
     pub source: String,
     pub spec: Spec,
+    /// The names of the spec's `[workload.NAME]` tables; empty for a single `[workload]`.
+    pub workloads: Vec<String>,
+    /// Which of `workloads` `spec` holds.
+    pub workload: Option<String>,
 }
 
 impl LoadedSpec {
     /// Reads, parses and validates a spec file.
     pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
+        LoadedSpec::load_workload(path, None)
+    }
+
+    /// Reads, parses and validates a spec file with its workload `workload` (one of its
+    /// `[workload.NAME]` tables; `None` when it has one workload).
+    pub fn load_workload(path: &Path, workload: Option<&str>) -> Result<LoadedSpec, SpecError> {
         let source = std::fs::read_to_string(path).map_err(|e| SpecError {
             file: path.to_path_buf(),
             line: None,
@@ -180,26 +227,65 @@ impl LoadedSpec {
             message: format!("cannot read the spec: {e}"),
             hint: Some("give the path of a test spec, such as workloads/etcd-v3.toml".into()),
         })?;
-        LoadedSpec::parse(path, source)
+        LoadedSpec::parse_workload(path, source, workload)
     }
 
     /// Parses and validates spec text; `path` names it in errors.
     pub fn parse(path: &Path, source: String) -> Result<LoadedSpec, SpecError> {
-        let mut spec: Spec = toml::from_str(&source).map_err(|e| parse_error(path, &source, &e))?;
+        LoadedSpec::parse_workload(path, source, None)
+    }
+
+    /// Parses and validates spec text with its workload `workload`; `path` names it in
+    /// errors.
+    pub fn parse_workload(
+        path: &Path,
+        source: String,
+        workload: Option<&str>,
+    ) -> Result<LoadedSpec, SpecError> {
+        let (mut spec, workloads, workload) = match workload_names(&source) {
+            None => {
+                let spec: Spec =
+                    toml::from_str(&source).map_err(|e| parse_error(path, &source, &e))?;
+                if let Some(name) = workload {
+                    return Err(flag_error(
+                        path,
+                        "--workload",
+                        format!("there is no workload `{name}`: the spec has one [workload] table"),
+                    ));
+                }
+                (spec, Vec::new(), None)
+            }
+            Some(names) => {
+                let many: SpecOfMany =
+                    toml::from_str(&source).map_err(|e| parse_error(path, &source, &e))?;
+                let (spec, chosen) = workload::choose(path, &source, many, &names, workload)?;
+                (spec, names, Some(chosen))
+            }
+        };
+        // The workload's own operations take the place of the shared ones.
+        let own = std::mem::take(&mut spec.workload.ops);
+        spec.client.ops.extend(own);
+        if let Some(checker) = spec.workload.checker.take() {
+            spec.checker = checker;
+        }
         if spec.name.is_empty() {
             spec.name = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "test".into());
         }
-        if spec.db.ready.headers.is_none() {
-            // The probe speaks to the store as the client does unless told otherwise.
-            spec.db.ready.headers = Some(spec.client.headers.clone());
+        // The probes speak to the store as the client does unless told otherwise.
+        let probes = std::iter::once(&mut spec.db.ready)
+            .chain(spec.db.roles.values_mut().filter_map(|r| r.ready.as_mut()));
+        for ready in probes.filter(|r| r.headers.is_none()) {
+            ready.headers = Some(spec.client.headers.clone());
         }
         let mut loaded = LoadedSpec {
             path: path.to_path_buf(),
             source,
             spec,
+            workloads,
+            workload,
         };
         loaded.resolve_hosts()?;
         loaded.validate()?;
@@ -313,11 +399,16 @@ impl LoadedSpec {
     }
 
     fn err(&self, key: &str, message: impl Into<String>, hint: Option<String>) -> SpecError {
+        // In a spec of several workloads, `workload.keys` is written `workload.NAME.keys`.
+        let key = match (&self.workload, key.strip_prefix("workload.")) {
+            (Some(name), Some(rest)) => format!("workload.{name}.{rest}"),
+            _ => key.to_string(),
+        };
         let path: Vec<&str> = key.split('.').collect();
         SpecError {
             file: self.path.clone(),
             line: locate(&self.source, &path),
-            key: Some(key.to_string()),
+            key: Some(key.clone()),
             message: message.into(),
             hint,
         }

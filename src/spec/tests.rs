@@ -2,7 +2,7 @@
 
 use super::*;
 
-const MINIMAL: &str = r#"
+pub(super) const MINIMAL: &str = r#"
 [db]
 start = ["store", "--name", "{{node}}", "--listen", "{{ip}}:{{client_port}}"]
 ports = { client = 9000 }

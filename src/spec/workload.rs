@@ -4,8 +4,11 @@ use faultline_checkers::elle::ConsistencyModel;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::error::suggest;
-use super::{LoadedSpec, SpecError};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::error::{locate, suggest};
+use super::{LoadedSpec, OpSpec, Spec, SpecError, SpecOfMany};
 use crate::client::template::did_you_mean;
 pub use crate::workload::WorkloadKind;
 
@@ -54,6 +57,96 @@ pub struct WorkloadSpec {
     #[serde(default = "default_max_transfer")]
     #[schemars(example = 20)]
     pub max_transfer: i64,
+    /// Operations this workload maps differently from `[client.ops]`, by `f` (a set's
+    /// `read` of a whole set beside a register's `read` of one value, in a spec of several
+    /// workloads); each replaces `[client.ops.F]` when this workload runs. Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(example = serde_json::json!({"read": {"method": "GET", "path": "/SMEMBERS/{{key}}"}}))]
+    pub ops: BTreeMap<String, OpSpec>,
+    /// How this workload's history is judged, in place of the spec's `[checker]` (a set
+    /// checked with `set_linearizable` beside a register, in a spec of several workloads).
+    /// Default: `[checker]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = serde_json::json!({"set_linearizable": true}))]
+    pub checker: Option<CheckerSpec>,
+}
+
+/// The names of the `[workload.NAME]` tables of spec text, in the order written, when its
+/// `[workload]` holds several workloads (every entry a table, and no `name`); `None` for a
+/// single `[workload]` (or text that does not parse: serde then says what is wrong).
+pub fn named_workloads(source: &str) -> Option<Vec<String>> {
+    let doc = toml_edit::ImDocument::parse(source).ok()?;
+    let table = doc.get("workload")?.as_table_like()?;
+    let named = !table.is_empty()
+        && !table.contains_key("name")
+        && table.iter().all(|(_, item)| item.is_table_like());
+    named.then(|| table.iter().map(|(k, _)| k.to_string()).collect())
+}
+
+/// The spec of the workload `name` among `many`'s, `names` in the order written (the only
+/// one, when `name` is `None`):
+/// `[client.ops]` keeps the operations it issues, with its own `ops` in their place.
+pub(super) fn choose(
+    path: &Path,
+    source: &str,
+    mut many: SpecOfMany,
+    names: &[String],
+    name: Option<&str>,
+) -> Result<(Spec, String), SpecError> {
+    let located = |key: &str, message: String, hint: String| SpecError {
+        file: path.to_path_buf(),
+        line: locate(source, &key.split('.').collect::<Vec<_>>()),
+        key: Some(key.to_string()),
+        message,
+        hint: Some(hint),
+    };
+    let chosen = match name {
+        Some(name) if many.workload.contains_key(name) => name.to_string(),
+        Some(name) => {
+            let options: Vec<&str> = names.iter().map(String::as_str).collect();
+            let mut e = super::flag_error(
+                path,
+                "--workload",
+                format!("the spec has no workload `{name}`"),
+            );
+            e.hint = Some(suggest(name, &options));
+            return Err(e);
+        }
+        None if names.len() == 1 => names[0].clone(),
+        None => {
+            return Err(located(
+                "workload",
+                format!(
+                    "the spec has {} workloads ({}): a run needs one",
+                    names.len(),
+                    names.join(", ")
+                ),
+                format!(
+                    "pick one with --workload NAME, e.g. --workload {}",
+                    names[0]
+                ),
+            ))
+        }
+    };
+    // An operation no workload issues is a typo, whichever workload runs.
+    let issued = |f: &str| many.workload.values().any(|w| w.name.fs().contains(&f));
+    if let Some(f) = many.client.ops.keys().find(|f| !issued(f)) {
+        return Err(located(
+            &format!("client.ops.{f}"),
+            format!(
+                "none of the spec's workloads ({}) issues `{f}`",
+                names.join(", ")
+            ),
+            "remove it, or rename it to an operation a workload issues".into(),
+        ));
+    }
+    let workload = many
+        .workload
+        .remove(&chosen)
+        .expect("chosen among the names");
+    let fs = workload.name.fs();
+    many.client.ops.retain(|f, _| fs.contains(&f.as_str()));
+    Ok((many.with_workload(workload), chosen))
 }
 
 fn default_initial_balance() -> i64 {
@@ -235,5 +328,87 @@ impl LoadedSpec {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// A register and a set sharing one `[db]` and `[client]`; the set maps `read` its own
+    /// way and checks stale reads.
+    const TWO: &str = r#"
+[db]
+start = ["kvd"]
+[db.ready]
+path = "/"
+[client.ops.read]
+path = "/get/{{key}}"
+[client.ops.write]
+path = "/set/{{key}}/{{value}}"
+[client.ops.add]
+path = "/sadd/{{key}}/{{value}}"
+[workload.reg]
+name = "register"
+[workload.members]
+name = "set"
+keys = 3
+[workload.members.ops.read]
+path = "/smembers/{{key}}"
+[workload.members.checker]
+set_linearizable = true
+"#;
+
+    fn load(src: &str, workload: Option<&str>) -> Result<LoadedSpec, SpecError> {
+        LoadedSpec::parse_workload(Path::new("t.toml"), src.to_string(), workload)
+    }
+
+    #[test]
+    fn each_workload_of_a_spec_runs_with_its_own_operations_and_checker() {
+        let reg = load(TWO, Some("reg")).unwrap();
+        assert_eq!(reg.workloads, ["reg", "members"]);
+        assert_eq!(reg.spec.workload.name, WorkloadKind::Register);
+        let ops: Vec<&String> = reg.spec.client.ops.keys().collect();
+        assert_eq!(ops, ["read", "write"], "add belongs to the set");
+        assert_eq!(reg.spec.client.ops["read"].path, "/get/{{key}}");
+        assert!(!reg.spec.checker.set_linearizable);
+
+        let set = load(TWO, Some("members")).unwrap();
+        assert_eq!(set.spec.workload.keys, 3);
+        assert_eq!(set.spec.client.ops["read"].path, "/smembers/{{key}}");
+        assert!(set.spec.client.ops.contains_key("add"));
+        assert!(set.spec.checker.set_linearizable);
+        // What a run stores replays as one plain [workload].
+        let stored = toml::to_string(&set.spec).unwrap();
+        let replayed = LoadedSpec::parse(Path::new("spec.toml"), stored).unwrap();
+        assert_eq!(replayed.spec.client.ops["read"].path, "/smembers/{{key}}");
+        assert!(replayed.workloads.is_empty());
+    }
+
+    #[test]
+    fn a_spec_of_several_workloads_runs_none_without_being_told_which() {
+        let e = load(TWO, None).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("workload"));
+        assert!(e.message.contains("2 workloads (reg, members)"), "{e}");
+        assert!(e.hint.as_deref().unwrap().contains("--workload"), "{e}");
+        let e = load(TWO, Some("member")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("--workload"));
+        assert!(e.hint.as_deref().unwrap().contains("`members`"), "{e}");
+        let e = load(super::super::tests::MINIMAL, Some("reg")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("--workload"), "{e}");
+    }
+
+    #[test]
+    fn an_error_in_one_workload_names_its_own_table_and_line() {
+        let src = TWO.replace("keys = 3", "keys = 0");
+        let e = load(&src, Some("members")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("workload.members.keys"));
+        let line = src.lines().position(|l| l == "keys = 0").unwrap() + 1;
+        assert_eq!(e.line, Some(line), "{e}");
+        let typo = TWO.replace("[client.ops.add]", "[client.ops.ad]");
+        let e = load(&typo, Some("reg")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("client.ops.ad"), "{e}");
     }
 }

@@ -2,11 +2,13 @@
 //! real components (network namespaces, iptables, etcd, Chromium).
 
 mod check_cli;
+mod check_spec;
 mod cluster;
 mod demo_cli;
 mod leader;
 mod packet;
 mod ready;
+mod redis;
 mod repeat_cli;
 mod report;
 mod run;
