@@ -258,7 +258,7 @@ fn repeat(
 
 /// The kinds of anomaly the run's checkers listed, each with how many, in the order found:
 /// `wrong-total ×12, negative-value ×1`; `-` for none.
-fn anomaly_summary(outcome: &RunOutcome) -> String {
+pub(crate) fn anomaly_summary(outcome: &RunOutcome) -> String {
     let mut kinds: Vec<(&str, usize)> = Vec::new();
     for a in outcome.checks.iter().flat_map(|c| &c.anomalies) {
         match kinds.iter_mut().find(|(k, _)| *k == a.kind) {
@@ -277,7 +277,7 @@ fn anomaly_summary(outcome: &RunOutcome) -> String {
 }
 
 /// The first line of `text`, cut to `max` characters.
-fn first_line(text: &str, max: usize) -> String {
+pub(crate) fn first_line(text: &str, max: usize) -> String {
     let line = text.lines().next().unwrap_or("");
     match line.char_indices().nth(max) {
         Some((at, _)) => format!("{}…", &line[..at]),

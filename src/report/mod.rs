@@ -50,6 +50,7 @@ pub mod placing;
 mod plots;
 pub mod runs;
 pub mod stats;
+pub mod sweep;
 pub mod templates;
 pub mod timeline;
 

@@ -91,7 +91,7 @@ struct PlotData {
     throughput: Vec<[f64; 3]>,
 }
 
-fn register_font() {
+pub(super) fn register_font() {
     static FONT: Once = Once::new();
     FONT.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("fonts/DejaVuSans.ttf");
@@ -241,7 +241,7 @@ fn seconds_text(s: f64) -> String {
 }
 
 /// A latency tick label with only the digits that matter (a log axis has odd tick values).
-fn format_ms(ms: f64) -> String {
+pub(super) fn format_ms(ms: f64) -> String {
     if ms >= 100.0 {
         format!("{ms:.0}")
     } else if ms >= 1.0 {
@@ -449,7 +449,7 @@ fn draw_windows<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
 }
 
 /// The series legend, in the same place and style on both plots.
-fn draw_legend<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
+pub(super) fn draw_legend<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     chart

@@ -235,12 +235,20 @@ fn blank(id: &str, spec: &str, stamp: &str) -> RunSummary {
 }
 
 /// `(spec, timestamp)` of every run directory: real directories two levels down. Names that
-/// are not UTF-8, hidden entries and symlinks are left out.
+/// are not UTF-8, hidden entries, symlinks and sweep directories (`faultline sweep`'s, which
+/// hold their runs below them) are left out.
 pub fn run_dirs(root: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for spec in plain_dirs(root) {
         for stamp in plain_dirs(&root.join(&spec)) {
-            out.push((spec.clone(), stamp));
+            if !root
+                .join(&spec)
+                .join(&stamp)
+                .join(super::sweep::JSON_FILE)
+                .exists()
+            {
+                out.push((spec.clone(), stamp));
+            }
         }
     }
     out

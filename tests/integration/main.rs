@@ -12,6 +12,7 @@ mod run;
 mod serve;
 mod set_reads;
 mod ssh;
+mod sweep;
 mod workloads;
 
 use std::sync::{Mutex, MutexGuard};
