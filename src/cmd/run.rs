@@ -207,7 +207,7 @@ fn repeat(
     until_invalid: bool,
 ) -> anyhow::Result<Code> {
     let first_seed = loaded.spec.run.seed;
-    let main_s = loaded.spec.run.time_limit_s.max(1) as f64;
+    let main_s = loaded.spec.main_s().max(1) as f64;
     let mut rows = Vec::new();
     for i in 0..times {
         let seed = match first_seed {

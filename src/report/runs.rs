@@ -395,4 +395,20 @@ mod tests {
         let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["b/20260102T000000.000Z", "a/20260101T000000.000Z"]);
     }
+
+    #[test]
+    fn a_sweep_directory_is_not_listed_as_a_run() {
+        let root = tempfile::tempdir().unwrap();
+        write(
+            &root
+                .path()
+                .join("demo-sweep/20260101T000000.000Z")
+                .join(super::super::sweep::JSON_FILE),
+            "{}",
+        );
+        fs::create_dir_all(root.path().join("demo/20260101T000000.000Z")).unwrap();
+        let runs = RunIndex::new(root.path().to_path_buf()).list();
+        let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["demo/20260101T000000.000Z"]);
+    }
 }

@@ -5,6 +5,7 @@ mod check_cli;
 mod cluster;
 mod demo_cli;
 mod packet;
+mod phases;
 mod ready;
 mod repeat_cli;
 mod report;
