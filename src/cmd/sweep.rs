@@ -22,7 +22,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use crate::cli::OutArgs;
 use crate::cmd::run::{anomaly_summary, first_line};
 use crate::exit::Code;
 use crate::plan::Plan;
@@ -60,8 +59,8 @@ pub struct SweepArgs {
     pub backend: Option<String>,
     /// Reports root: the sweep lands in DIR/<spec name>-sweep/<UTC timestamp>/, each point's
     /// run under its runs/.
-    #[command(flatten)]
-    pub out: OutArgs,
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub out: PathBuf,
 }
 
 /// A fault setting of the grid.
@@ -109,11 +108,8 @@ pub fn execute(args: SweepArgs) -> anyhow::Result<Code> {
         bound += Plan::new(p, seed)?.bounds.total();
     }
     let started = chrono::Utc::now();
-    let dir = crate::rundir::make_run_dir(
-        &args.out.out,
-        &format!("{}-sweep", loaded.spec.name),
-        started,
-    )?;
+    let dir =
+        crate::rundir::make_run_dir(&args.out, &format!("{}-sweep", loaded.spec.name), started)?;
     let state = Arc::new(Mutex::new(Sweep {
         format: "faultline-sweep".into(),
         spec_name: loaded.spec.name.clone(),
@@ -387,9 +383,7 @@ mod tests {
             time_limit: Some(3),
             seed: None,
             backend: None,
-            out: OutArgs {
-                out: PathBuf::from("reports"),
-            },
+            out: PathBuf::from("reports"),
         }
     }
 
