@@ -27,7 +27,7 @@ use faultline::client::http::HttpClient;
 use faultline::client::{Client, Target};
 use faultline::recorder;
 use faultline::spec::LoadedSpec;
-use faultline::workers::spawn_workers;
+use faultline::workers::{spawn_workers, Stint};
 use faultline::workload::Generator;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -153,15 +153,14 @@ fn faultline_ops_per_s(
     let (rec, writer) = recorder::create(&path, start).unwrap();
     let counters = rec.counters().clone();
     rt.block_on(async {
-        let workers = spawn_workers(
-            connections,
-            0.0,
-            &client,
-            &generator,
-            &rec,
-            &[target],
-            Duration::from_secs(seconds),
-        );
+        let stint = Stint {
+            concurrency: connections,
+            rate: 0.0,
+            mix: None,
+            first_process: 0,
+            length: Duration::from_secs(seconds),
+        };
+        let workers = spawn_workers(&stint, &client, &generator, &rec, &[target]);
         for w in workers {
             let _ = w.await;
         }

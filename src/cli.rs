@@ -36,6 +36,9 @@ pub enum Command {
     Clean(cmd::clean::CleanArgs),
     /// A local web UI over the reports: every run, each report, two runs compared.
     Serve(cmd::serve::ServeArgs),
+    /// Run a spec over a grid of node counts × fault settings (× rates, concurrencies) and
+    /// draw throughput, latency, availability and the verdict at every point on one page.
+    Sweep(cmd::sweep::SweepArgs),
 }
 
 /// Where runs land.
@@ -72,6 +75,7 @@ pub fn main() -> Code {
         Command::Demo(args) => cmd::demo::execute(args),
         Command::Clean(args) => cmd::clean::execute(args),
         Command::Serve(args) => cmd::serve::execute(args),
+        Command::Sweep(args) => cmd::sweep::execute(args),
     };
     match result {
         Ok(code) => code,

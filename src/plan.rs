@@ -13,6 +13,7 @@
 //! built from the plan once the cluster is up: [`Plan::node_plans`] and [`Plan::client`]
 //! (`faultline check-spec` builds them for nodes planned but never created).
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,9 +56,10 @@ impl Bounds {
         Bounds {
             setup,
             ready: Duration::from_secs(spec.db.ready.timeout_s).min(setup),
-            main: Duration::from_secs(r.time_limit_s),
+            main: Duration::from_secs(spec.main_s()),
             client: Duration::from_millis(spec.client.timeout_ms),
-            heal: HEAL_BOUND,
+            // Each phase heals its own faults before the next.
+            heal: HEAL_BOUND * spec.phases.len().max(1) as u32,
             quiet: Duration::from_secs(r.quiet_s),
             final_reads: Duration::from_secs(r.final_reads_timeout_s),
             teardown: Duration::from_secs(r.teardown_timeout_s),
@@ -79,13 +81,78 @@ impl Bounds {
     }
 }
 
+/// The history event (of the nemesis process, `info`) that starts a named phase; its value
+/// is the phase: `{"name": "faults", "duration_s": 10, "rate": 100.0, "nemesis":
+/// ["partition"], "mix": null}`. [`PHASE_STOP`], with the same value, ends it.
+pub const PHASE_START: &str = "phase-start";
+/// The history event that ends a named phase, after its faults were healed.
+pub const PHASE_STOP: &str = "phase-stop";
+
+/// One phase of the main phase, as the runner carries it out.
+pub struct PhasePlan {
+    /// The phase's name; `None` for the one main phase of a spec without `[[phases]]`,
+    /// which records no phase events.
+    pub name: Option<String>,
+    pub duration: Duration,
+    /// Total operations per second, 0 for unlimited.
+    pub rate: f64,
+    /// A weight per operation, multiplying the workload's own odds; `None`: its own mix.
+    pub mix: Option<Arc<BTreeMap<String, f64>>>,
+    /// The phase's faults and when; `None` when it injects none.
+    pub schedule: Option<Schedule>,
+    /// The names of the phase's faults, for its events.
+    pub faults: Vec<String>,
+}
+
+impl PhasePlan {
+    /// The spec's phases: each draws its faults from its own list with the `[nemesis]`
+    /// table's timing, and from a seed of its own, so that a phase's faults do not depend on
+    /// how many the phases before it drew.
+    fn of(spec: &Spec, seed: u64) -> Vec<PhasePlan> {
+        if spec.phases.is_empty() {
+            return vec![PhasePlan {
+                name: None,
+                duration: Duration::from_secs(spec.run.time_limit_s),
+                rate: spec.run.rate,
+                mix: None,
+                schedule: Schedule::from_spec(&spec.nemesis, seed),
+                faults: spec
+                    .nemesis
+                    .faults
+                    .iter()
+                    .map(|f| f.name().to_string())
+                    .collect(),
+            }];
+        }
+        spec.phases
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let nemesis = crate::spec::NemesisSpec {
+                    faults: p.nemesis.clone(),
+                    schedule: Vec::new(),
+                    ..spec.nemesis.clone()
+                };
+                PhasePlan {
+                    name: Some(p.name.clone()),
+                    duration: p.duration(),
+                    rate: p.rate.unwrap_or(spec.run.rate),
+                    mix: p.mix.clone().map(Arc::new),
+                    schedule: Schedule::from_spec(&nemesis, seed.wrapping_add(i as u64 + 1)),
+                    faults: p.nemesis.iter().map(|f| f.name().to_string()).collect(),
+                }
+            })
+            .collect()
+    }
+}
+
 /// What a run is made of.
 pub struct Plan {
     pub spec: Spec,
     pub seed: u64,
     pub cluster: ClusterConfig,
-    /// The faults and when; `None` when the run injects none.
-    pub schedule: Option<Schedule>,
+    /// The main phase: one stretch, or the spec's `[[phases]]` one after another.
+    pub phases: Vec<PhasePlan>,
     pub workload: WorkloadKind,
     /// Shared by the workers: one seeded stream whatever worker draws from it.
     pub generator: Arc<Mutex<Generator>>,
@@ -104,12 +171,12 @@ impl Plan {
         let cluster = spec
             .cluster_config()
             .context("the spec's cluster cannot be set up")?;
-        let schedule = Schedule::from_spec(&spec.nemesis, seed);
+        let phases = PhasePlan::of(&spec, seed);
         let checker = build_checker(&spec)?;
         Ok(Plan {
             seed,
             cluster,
-            schedule,
+            phases,
             workload: spec.workload.name,
             generator: Arc::new(Mutex::new(Generator::new(&spec.workload, seed))),
             checker,

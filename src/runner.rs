@@ -7,8 +7,9 @@
 //! ```
 //!
 //! Every phase has a hard limit (the sum is printed at the start), so a hung store or a hung
-//! fault cannot hold a CI job: setup `setup_timeout_s`; the main phase `time_limit_s` plus one
-//! client timeout for the last operations in flight; the heal the nemesis's own bounded
+//! fault cannot hold a CI job: setup `setup_timeout_s`; the main phase `time_limit_s` (or
+//! the sum of the spec's `[[phases]]`, run one after another, each healing its own faults)
+//! plus one client timeout for the last operations in flight; the heal the nemesis's own bounded
 //! calls; the quiet period `quiet_s`; final reads `final_reads_timeout_s`; teardown
 //! `teardown_timeout_s`; the checker `check_timeout_s` (past it: unknown).
 //!
@@ -37,8 +38,8 @@ use crate::cluster::Cluster;
 use crate::db::{self, NodePlan};
 use crate::exit::Code;
 use crate::log;
-use crate::nemesis::{NemesisSink, Schedule};
-use crate::plan::Plan;
+use crate::nemesis::NemesisSink;
+use crate::plan::{PhasePlan, Plan, PHASE_START, PHASE_STOP};
 use crate::progress;
 use crate::recorder::{self, Recorder};
 use crate::report::{self, RunMeta, Versions};
@@ -152,10 +153,10 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
     let mut asked = quiesce.asked();
     // A bar only where someone watches it; elsewhere, plain lines in the log.
     let bar = opts.progress && std::io::stderr().is_terminal();
-    let schedule = plan.schedule.take();
+    let main = std::mem::take(&mut plan.phases);
     let phases = rt.block_on(async {
         tokio::select! {
-            outcome = phases(&cluster, &plan, schedule, &plans, &rec, bar) => {
+            outcome = phases(&cluster, &plan, main, &plans, &rec, bar) => {
                 Some(outcome)
             }
             _ = asked.wait_for(|asked| *asked) => None,
@@ -290,7 +291,7 @@ struct PhaseOutcome {
 async fn phases(
     cluster: &Arc<Cluster>,
     plan: &Plan,
-    schedule: Option<Schedule>,
+    main: Vec<PhasePlan>,
     nodes: &[NodePlan],
     rec: &Recorder,
     progress: bool,
@@ -298,7 +299,7 @@ async fn phases(
     let b = plan.bounds;
     // A fault this cluster cannot inject (a partition on the loopback backend) is a test
     // that cannot be carried out as written: refuse before starting anything.
-    if let Some(s) = &schedule {
+    for s in main.iter().filter_map(|p| p.schedule.as_ref()) {
         s.check(cluster)?;
     }
 
@@ -336,24 +337,10 @@ async fn phases(
     let setup = generator.lock().map(|g| g.setup_ops()).unwrap_or_default();
     workers::setup(&client, rec, &targets, setup, b.setup).await?;
 
-    // Main phase.
-    let store = Arc::new(db::StoreControl::new(&plan.spec.db, nodes)?);
-    let nemesis = schedule.map(|s| {
-        s.spawn_with(
-            cluster.clone(),
-            Arc::new(rec.clone()) as Arc<dyn NemesisSink>,
-            Some(store as Arc<dyn crate::nemesis::Store>),
-        )
-    });
-    tracing::info!(
-        "main phase: {}s{}",
-        b.main.as_secs(),
-        if nemesis.is_some() {
-            " with faults"
-        } else {
-            ""
-        }
-    );
+    // Main phase: one stretch, or the spec's phases one after another. Who leads and how
+    // membership changes, for the faults of every phase.
+    let store: Arc<dyn crate::nemesis::Store> =
+        Arc::new(db::StoreControl::new(&plan.spec.db, nodes)?);
     let stop = Arc::new(AtomicBool::new(false));
     let ticker = tokio::spawn(progress::progress_loop(
         rec.counters().clone(),
@@ -361,30 +348,28 @@ async fn phases(
         b.main,
         progress,
     ));
-    let workers = workers::spawn_workers(
-        plan.spec.run.concurrency,
-        plan.spec.run.rate,
-        &client,
-        generator,
-        rec,
-        &targets,
-        b.main,
-    );
     let mut next_process = 0;
-    for w in workers {
-        next_process = next_process.max(w.await.unwrap_or(0));
+    for phase in main {
+        let stint = workers::Stint {
+            concurrency: plan.spec.run.concurrency,
+            rate: phase.rate,
+            mix: phase.mix.clone(),
+            first_process: next_process,
+            length: phase.duration,
+        };
+        let context = PhaseContext {
+            cluster,
+            client: &client,
+            generator,
+            rec,
+            targets: &targets,
+            store: &store,
+        };
+        next_process = run_phase(&context, phase, stint).await?;
     }
     stop.store(true, Ordering::Relaxed);
     let _ = ticker.await;
 
-    // Final heal and quiet period.
-    if let Some(n) = nemesis {
-        tracing::info!("heal: ending every fault");
-        let errors = tokio::task::spawn_blocking(move || n.finish()).await?;
-        for e in errors {
-            tracing::warn!("nemesis: {e}");
-        }
-    }
     tracing::info!("quiet period: {}s", b.quiet.as_secs());
     tokio::time::sleep(b.quiet).await;
 
@@ -406,6 +391,83 @@ async fn phases(
         final_reads_done: done,
         final_reads_from: Some(final_reads_from),
     })
+}
+
+/// What every phase of the main phase runs against.
+struct PhaseContext<'a> {
+    cluster: &'a Arc<Cluster>,
+    client: &'a Arc<dyn crate::client::Client>,
+    generator: &'a Arc<Mutex<crate::workload::Generator>>,
+    rec: &'a Recorder,
+    targets: &'a [Target],
+    /// Who leads and how membership changes, for the faults.
+    store: &'a Arc<dyn crate::nemesis::Store>,
+}
+
+/// One phase of the main phase: its workers and its faults, every fault healed before it
+/// returns; a named phase is also framed by its `phase-start` and `phase-stop` events.
+/// Resolves to the first process id no worker used.
+async fn run_phase(
+    context: &PhaseContext<'_>,
+    phase: PhasePlan,
+    stint: workers::Stint,
+) -> anyhow::Result<u64> {
+    let PhaseContext {
+        cluster,
+        client,
+        generator,
+        rec,
+        targets,
+        store,
+    } = *context;
+    let event = phase.name.as_ref().map(|name| {
+        serde_json::json!({
+            "name": name,
+            "duration_s": phase.duration.as_secs(),
+            "rate": phase.rate,
+            "nemesis": phase.faults,
+            "mix": phase.mix.as_deref(),
+        })
+    });
+    if let Some(e) = &event {
+        rec.nemesis(PHASE_START, e.clone());
+    }
+    let nemesis = phase.schedule.map(|s| {
+        s.spawn_with(
+            cluster.clone(),
+            Arc::new(rec.clone()) as Arc<dyn NemesisSink>,
+            Some(store.clone()),
+        )
+    });
+    tracing::info!(
+        "{}: {}s at {} ops/s{}",
+        phase
+            .name
+            .as_deref()
+            .map_or("main phase".to_string(), |n| format!("phase {n}")),
+        phase.duration.as_secs(),
+        phase.rate,
+        if nemesis.is_some() {
+            " with faults"
+        } else {
+            ""
+        }
+    );
+    let mut next_process = stint.first_process;
+    for w in workers::spawn_workers(&stint, client, generator, rec, targets) {
+        next_process = next_process.max(w.await.unwrap_or(0));
+    }
+    if let Some(n) = nemesis {
+        tracing::info!("heal: ending every fault");
+        let errors = tokio::task::spawn_blocking(move || n.finish()).await?;
+        for e in errors {
+            tracing::warn!("nemesis: {e}");
+        }
+    }
+    if let Some(e) = event {
+        rec.nemesis(PHASE_STOP, e);
+    }
+    Ok(next_process)
 }
 
 /// Stops the store, copies the logs into the run directory, tears the cluster down.

@@ -6,6 +6,7 @@
 //! invocations evenly over all workers. After the main phase, the final reads read every
 //! key from every node with one fresh process per node.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,39 +17,58 @@ use crate::client::{Client, Invocation, Target};
 use crate::recorder::Recorder;
 use crate::workload::Generator;
 
-/// Starts `concurrency` workers that run the workload for `main`, paced to `rate` ops/s in
-/// all (0: unlimited). Each resolves to the first process id no worker used. Public so that
-/// the controller benchmark measures exactly this loop.
+/// One stretch of work for the workers: the whole main phase, or one of its phases.
+#[derive(Clone, Debug)]
+pub struct Stint {
+    pub concurrency: usize,
+    /// Total operations per second, 0 for unlimited.
+    pub rate: f64,
+    /// A weight per operation (`Generator::next_op_in`); `None`: the workload's own mix.
+    pub mix: Option<Arc<BTreeMap<String, f64>>>,
+    /// Worker `w` starts as process `first_process + w`: a later phase starts past every
+    /// process id an earlier one used, so no process invokes again after an `info`.
+    pub first_process: u64,
+    pub length: Duration,
+}
+
+/// Starts `stint.concurrency` workers that run the workload for `stint.length`, paced to
+/// `stint.rate` ops/s in all (0: unlimited). Each resolves to the first process id no worker
+/// used. Public so that the controller benchmark measures exactly this loop.
 pub fn spawn_workers(
-    concurrency: usize,
-    rate: f64,
+    stint: &Stint,
     client: &Arc<dyn Client>,
     generator: &Arc<Mutex<Generator>>,
     rec: &Recorder,
     targets: &[Target],
-    main: Duration,
 ) -> Vec<tokio::task::JoinHandle<u64>> {
-    let concurrency = concurrency as u64;
-    let pacer = Arc::new(Pacer::new(rate));
-    let deadline = tokio::time::Instant::now() + main;
+    let concurrency = stint.concurrency as u64;
+    let pacer = Arc::new(Pacer::new(stint.rate));
+    let deadline = tokio::time::Instant::now() + stint.length;
     (0..concurrency)
         .map(|w| {
-            let (client, generator, rec, pacer) = (
+            let (client, generator, rec, pacer, mix) = (
                 client.clone(),
                 generator.clone(),
                 rec.clone(),
                 pacer.clone(),
+                stint.mix.clone(),
             );
             let node = (w as usize) % targets.len();
             let name = targets[node].node.clone();
+            let first = stint.first_process + w;
             tokio::spawn(async move {
-                let mut process = w;
+                let mut process = first;
                 while tokio::time::Instant::now() < deadline {
                     if !pacer.wait(deadline).await {
                         break;
                     }
-                    let Ok(op) = generator.lock().map(|mut g| g.next_op()) else {
+                    let Ok(op) = generator.lock().map(|mut g| g.next_op_in(mix.as_deref())) else {
                         break;
+                    };
+                    let Some(op) = op else {
+                        // The mix kept none of the draws: give the turn up.
+                        tokio::task::yield_now().await;
+                        continue;
                     };
                     rec.invoke(process, &op, &name);
                     let c = client.invoke(node, &op).await;

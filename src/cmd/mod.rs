@@ -8,3 +8,4 @@ pub mod demo;
 pub mod report;
 pub mod run;
 pub mod serve;
+pub mod sweep;

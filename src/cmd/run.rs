@@ -228,7 +228,7 @@ fn repeat(
     until_invalid: bool,
 ) -> anyhow::Result<Code> {
     let first_seed = loaded.spec.run.seed;
-    let main_s = loaded.spec.run.time_limit_s.max(1) as f64;
+    let main_s = loaded.spec.main_s().max(1) as f64;
     let mut rows = Vec::new();
     for i in 0..times {
         let seed = match first_seed {
@@ -279,7 +279,7 @@ fn repeat(
 
 /// The kinds of anomaly the run's checkers listed, each with how many, in the order found:
 /// `wrong-total ×12, negative-value ×1`; `-` for none.
-fn anomaly_summary(outcome: &RunOutcome) -> String {
+pub(crate) fn anomaly_summary(outcome: &RunOutcome) -> String {
     let mut kinds: Vec<(&str, usize)> = Vec::new();
     for a in outcome.checks.iter().flat_map(|c| &c.anomalies) {
         match kinds.iter_mut().find(|(k, _)| *k == a.kind) {
@@ -298,7 +298,7 @@ fn anomaly_summary(outcome: &RunOutcome) -> String {
 }
 
 /// The first line of `text`, cut to `max` characters.
-fn first_line(text: &str, max: usize) -> String {
+pub(crate) fn first_line(text: &str, max: usize) -> String {
     let line = text.lines().next().unwrap_or("");
     match line.char_indices().nth(max) {
         Some((at, _)) => format!("{}…", &line[..at]),

@@ -50,6 +50,7 @@ pub mod placing;
 mod plots;
 pub mod runs;
 pub mod stats;
+pub mod sweep;
 pub mod templates;
 pub mod timeline;
 
@@ -303,7 +304,10 @@ fn render(run_dir: &Path, results: &Results, history: &History) -> anyhow::Resul
         .map(|w| w.window.clone())
         .collect();
     windows.extend(health::crash_windows(history, &health::crashes(history)));
-    let plots = draw_plots(run_dir, history, &windows);
+    // Gaps are judged without the phases (a phase is not a fault), the plots draw them.
+    let mut drawn = windows.clone();
+    drawn.extend(stats::phase_windows(history));
+    let plots = draw_plots(run_dir, history, &drawn);
     let report_path = run_dir.join(REPORT_FILE);
     // Computed again rather than read from `results.json`, so that re-rendering a run
     // recorded before the stretches were kept shows them too.

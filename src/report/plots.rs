@@ -29,7 +29,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::health::CRASH_KIND;
-use super::stats::{latency_ns, FaultWindow};
+use super::stats::{latency_ns, FaultWindow, PHASE_KIND};
 use super::DENSITY_THRESHOLD;
 
 const SIZE: (u32, u32) = (960, 340);
@@ -43,6 +43,8 @@ pub const INFO: RGBColor = RGBColor(222, 138, 0);
 /// Crash windows: darker than any fault's colour, drawn with a solid line where the
 /// process died and labelled along the bottom, so they never read as a fault.
 pub const CRASH: RGBColor = RGBColor(90, 20, 60);
+/// Phases of the main phase: a neutral slate, so their bands never read as a fault.
+pub const PHASE: RGBColor = RGBColor(60, 80, 100);
 
 /// The plots of one report.
 #[derive(Debug, Default)]
@@ -91,7 +93,7 @@ struct PlotData {
     throughput: Vec<[f64; 3]>,
 }
 
-fn register_font() {
+pub(super) fn register_font() {
     static FONT: Once = Once::new();
     FONT.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("fonts/DejaVuSans.ttf");
@@ -241,7 +243,7 @@ fn seconds_text(s: f64) -> String {
 }
 
 /// A latency tick label with only the digits that matter (a log axis has odd tick values).
-fn format_ms(ms: f64) -> String {
+pub(super) fn format_ms(ms: f64) -> String {
     if ms >= 100.0 {
         format!("{ms:.0}")
     } else if ms >= 1.0 {
@@ -392,7 +394,25 @@ fn draw_windows<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     y0: f64,
     y1: f64,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let faults = || d.windows.iter().filter(|w| w.2 != CRASH_KIND);
+    let faults = || {
+        d.windows
+            .iter()
+            .filter(|w| w.2 != CRASH_KIND && w.2 != PHASE_KIND)
+    };
+    let phases = || d.windows.iter().filter(|w| w.2 == PHASE_KIND);
+    // Phases: alternate faint bands behind everything, a line where each begins, and the
+    // name along the bottom.
+    chart.draw_series(
+        phases()
+            .enumerate()
+            .filter(|(k, _)| k % 2 == 1)
+            .map(|(_, (a, b, _, _))| {
+                Rectangle::new([(*a, y0), (*b, y1)], PHASE.mix(0.06).filled())
+            }),
+    )?;
+    chart.draw_series(phases().map(|(a, _, _, _)| {
+        PathElement::new(vec![(*a, y0), (*a, y1)], PHASE.mix(0.6).stroke_width(1))
+    }))?;
     let crashes = || d.windows.iter().filter(|w| w.2 == CRASH_KIND);
     chart.draw_series(faults().map(|(a, b, kind, _)| {
         Rectangle::new([(*a, y0), (*b, y1)], window_color(kind).mix(0.13).filled())
@@ -434,6 +454,13 @@ fn draw_windows<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
             ("sans-serif", 11).into_font().color(&window_color(kind)),
         ))
     }))?;
+    chart.draw_series(phases().map(|(a, _, _, label)| {
+        Text::new(
+            super::escape::truncate(label, 28),
+            (*a, at(0.04)),
+            ("sans-serif", 12).into_font().color(&PHASE),
+        )
+    }))?;
     chart.draw_series(
         crashes()
             .enumerate()
@@ -449,7 +476,7 @@ fn draw_windows<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
 }
 
 /// The series legend, in the same place and style on both plots.
-fn draw_legend<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
+pub(super) fn draw_legend<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     chart

@@ -235,12 +235,20 @@ fn blank(id: &str, spec: &str, stamp: &str) -> RunSummary {
 }
 
 /// `(spec, timestamp)` of every run directory: real directories two levels down. Names that
-/// are not UTF-8, hidden entries and symlinks are left out.
+/// are not UTF-8, hidden entries, symlinks and sweep directories (`faultline sweep`'s, which
+/// hold their runs below them) are left out.
 pub fn run_dirs(root: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for spec in plain_dirs(root) {
         for stamp in plain_dirs(&root.join(&spec)) {
-            out.push((spec.clone(), stamp));
+            if !root
+                .join(&spec)
+                .join(&stamp)
+                .join(super::sweep::JSON_FILE)
+                .exists()
+            {
+                out.push((spec.clone(), stamp));
+            }
         }
     }
     out
@@ -386,5 +394,21 @@ mod tests {
         let runs = RunIndex::new(root.path().to_path_buf()).list();
         let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["b/20260102T000000.000Z", "a/20260101T000000.000Z"]);
+    }
+
+    #[test]
+    fn a_sweep_directory_is_not_listed_as_a_run() {
+        let root = tempfile::tempdir().unwrap();
+        write(
+            &root
+                .path()
+                .join("demo-sweep/20260101T000000.000Z")
+                .join(super::super::sweep::JSON_FILE),
+            "{}",
+        );
+        fs::create_dir_all(root.path().join("demo/20260101T000000.000Z")).unwrap();
+        let runs = RunIndex::new(root.path().to_path_buf()).list();
+        let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["demo/20260101T000000.000Z"]);
     }
 }

@@ -129,6 +129,40 @@ pub struct FaultWindow {
     pub label: String,
 }
 
+/// The kind of the windows [`phase_windows`] returns: not faults, so never counted in
+/// availability; the plots draw them as bands of their own.
+pub const PHASE_KIND: &str = "phase";
+
+/// The named phases of the main phase, from their `phase-start` and `phase-stop` events
+/// (a phase without its stop lasts to the end of the history), labelled with their names.
+pub fn phase_windows(history: &History) -> Vec<FaultWindow> {
+    use crate::plan::{PHASE_START, PHASE_STOP};
+    let mut out: Vec<FaultWindow> = Vec::new();
+    for n in &history.nemesis {
+        let e = &n.event;
+        if e.f == PHASE_START {
+            out.push(FaultWindow {
+                kind: PHASE_KIND.to_string(),
+                start_f: PHASE_START.to_string(),
+                stop_f: None,
+                start_pos: n.pos,
+                end_pos: history.event_count,
+                start_ns: e.time,
+                end_ns: None,
+                label: e.value["name"].as_str().unwrap_or("phase").to_string(),
+                value: e.value.clone(),
+            });
+        } else if e.f == PHASE_STOP {
+            if let Some(w) = out.iter_mut().rev().find(|w| w.stop_f.is_none()) {
+                w.stop_f = Some(PHASE_STOP.to_string());
+                w.end_pos = n.pos;
+                w.end_ns = e.time;
+            }
+        }
+    }
+    out
+}
+
 /// Availability on one side of a fault: the nodes, and the ops they served.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct SideAvailability {

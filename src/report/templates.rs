@@ -18,6 +18,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 const TEMPLATES: &[(&str, &str)] = &[
     ("report.html", include_str!("templates/report.html")),
     ("report.css", include_str!("templates/report.css")),
+    ("sweep.html", include_str!("templates/sweep.html")),
     ("explorer.html", include_str!("templates/explorer.html")),
     ("explorer.js", include_str!("templates/explorer.js")),
     ("cycle.html", include_str!("templates/cycle.html")),

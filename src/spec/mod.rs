@@ -47,6 +47,7 @@ mod error;
 mod leader;
 mod nemesis;
 mod packet;
+mod phases;
 mod reference;
 mod run;
 mod ssh;
@@ -74,6 +75,7 @@ use error::{locate, parse_error};
 pub use leader::{LeaderSpec, MemberChange, MembershipSpec, VIA_VARS};
 pub use nemesis::{NemesisSpec, ScheduledFault};
 pub use packet::{Direction, PacketSpec};
+pub use phases::PhaseSpec;
 pub use reference::{markdown as reference_markdown, REFERENCE_PATH};
 pub use run::{RunSettings, MAX_SECONDS};
 pub use ssh::{read_nodes_file, SshSpec};
@@ -127,6 +129,11 @@ pub struct SpecOf<W> {
     /// The hosts of the `ssh` backend and how to reach them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<SshSpec>,
+    /// `[[phases]]`: the main phase as a sequence of phases (a warm-up, faults, a
+    /// recovery), each with its own length, rate, operation mix and faults. Default: one
+    /// phase of `run.time_limit_s` with the `[nemesis]` faults.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<PhaseSpec>,
 }
 
 impl<W> SpecOf<W> {
@@ -142,17 +149,28 @@ impl<W> SpecOf<W> {
             nemesis: self.nemesis,
             checker: self.checker,
             ssh: self.ssh,
+            phases: self.phases,
         }
     }
 }
 
 impl Spec {
+    /// The main phase's length: the phases' sum, or `run.time_limit_s` without phases.
+    pub fn main_s(&self) -> u64 {
+        if self.phases.is_empty() {
+            self.run.time_limit_s
+        } else {
+            self.phases.iter().map(|p| p.duration_s).sum()
+        }
+    }
+
     /// Whether any fault of the nemesis moves clocks.
     pub fn uses_clock_faults(&self) -> bool {
         let n = &self.nemesis;
         n.faults
             .iter()
             .chain(n.schedule.iter().map(|s| &s.fault))
+            .chain(self.phases.iter().flat_map(|p| &p.nemesis))
             .any(|f| f.moves_clocks())
     }
 
@@ -311,6 +329,13 @@ impl LoadedSpec {
             flags.push(("run.rate", "--rate"));
         }
         if let Some(t) = o.time_limit_s {
+            if !self.spec.phases.is_empty() {
+                return Err(flag_error(
+                    &self.path,
+                    "--time-limit",
+                    "the spec's [[phases]] set the main phase's length".into(),
+                ));
+            }
             run.time_limit_s = t;
             flags.push(("run.time_limit_s", "--time-limit"));
         }
@@ -452,7 +477,8 @@ impl LoadedSpec {
         self.validate_leader()?;
         self.validate_client()?;
         self.validate_workload()?;
-        self.validate_nemesis()
+        self.validate_nemesis()?;
+        self.validate_phases()
     }
 
     /// The name becomes a directory under `--out`: it must stay one plain directory name.

@@ -135,7 +135,13 @@ impl LoadedSpec {
     pub(super) fn validate_nemesis(&self) -> Result<(), SpecError> {
         let n = &self.spec.nemesis;
         let nodes: Vec<String> = (1..=self.spec.run.nodes).map(|i| format!("n{i}")).collect();
-        for t in &n.topologies {
+        // Only random partitions draw from the topologies: a cluster too small for them can
+        // still run without partitions (`--nemesis none`, a sweep's one-node point).
+        let partitions = n
+            .faults
+            .iter()
+            .any(|f| f.kind() == &crate::nemesis::partition::KIND);
+        for t in n.topologies.iter().filter(|_| partitions) {
             self.check_topology("nemesis.topologies", t, &nodes)?;
         }
         self.check_target("nemesis.kill_target", &n.kill_target, &nodes)?;

@@ -39,8 +39,10 @@ mod set;
 mod txn;
 mod unique_ids;
 
+use std::collections::BTreeMap;
+
 use faultline_checkers::{CheckResult, History, Outcome, Verdict};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -145,6 +147,9 @@ impl WorkloadKind {
 }
 
 /// A seeded stream of operations for one workload.
+/// How many draws a phase's mix may reject in a row before a worker skips its turn.
+pub const MIX_DRAWS: usize = 64;
+
 pub struct Generator {
     rng: ChaCha8Rng,
     workload: Box<dyn Workload>,
@@ -167,6 +172,25 @@ impl Generator {
     /// The next operation of the main phase.
     pub fn next_op(&mut self) -> Invocation {
         self.workload.next_op(&mut self.rng)
+    }
+
+    /// The next operation under a phase's mix (a weight per `f`): the workload's own draw,
+    /// kept with the odds of its weight against the largest, so each weight multiplies the
+    /// workload's own odds of that operation. At most [`MIX_DRAWS`] draws: `None` when none
+    /// was kept, so that a mix the workload rarely meets cannot hold a worker.
+    pub fn next_op_in(&mut self, mix: Option<&BTreeMap<String, f64>>) -> Option<Invocation> {
+        let Some(mix) = mix else {
+            return Some(self.next_op());
+        };
+        let top = mix.values().copied().fold(0.0, f64::max);
+        for _ in 0..MIX_DRAWS {
+            let op = self.next_op();
+            let weight = mix.get(&op.f).copied().unwrap_or(0.0);
+            if weight > 0.0 && self.rng.gen_bool((weight / top).min(1.0)) {
+                return Some(op);
+            }
+        }
+        None
     }
 
     /// The reads after the cluster healed.
@@ -242,6 +266,23 @@ pub(crate) mod tests {
 
     pub fn spec(kind: &str) -> WorkloadSpec {
         toml::from_str(&format!("name = \"{kind}\"\nkeys = 3\nops_per_key = 10")).unwrap()
+    }
+
+    #[test]
+    fn a_phase_mix_reweights_the_workloads_own_draws_and_leaves_out_unweighted_ops() {
+        let mut g = Generator::new(&spec("register"), 3);
+        let reads_only = BTreeMap::from([("read".to_string(), 1.0)]);
+        let ops: Vec<Invocation> = (0..200)
+            .filter_map(|_| g.next_op_in(Some(&reads_only)))
+            .collect();
+        assert!(ops.len() > 150, "{} ops", ops.len());
+        assert!(ops.iter().all(|o| o.f == "read"));
+        let mostly_writes = BTreeMap::from([("read".to_string(), 1.0), ("write".to_string(), 9.0)]);
+        let writes = (0..1000)
+            .filter_map(|_| g.next_op_in(Some(&mostly_writes)))
+            .filter(|o| o.f == "write")
+            .count();
+        assert!(writes > 800, "{writes} writes of 1000");
     }
 
     #[test]

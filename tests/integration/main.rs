@@ -7,6 +7,7 @@ mod cluster;
 mod demo_cli;
 mod leader;
 mod packet;
+mod phases;
 mod ready;
 mod redis;
 mod repeat_cli;
@@ -15,6 +16,7 @@ mod run;
 mod serve;
 mod set_reads;
 mod ssh;
+mod sweep;
 mod workloads;
 
 use std::sync::{Mutex, MutexGuard};

@@ -231,9 +231,9 @@ fn artifacts_dir() -> PathBuf {
 }
 
 /// What Chromium made of a page: the DOM after scripts ran, and its console messages.
-struct Page {
-    dom: String,
-    console: Vec<String>,
+pub(crate) struct Page {
+    pub(crate) dom: String,
+    pub(crate) console: Vec<String>,
 }
 
 fn chromium(args: &[&str], profile: &Path) -> std::process::Output {
@@ -260,7 +260,7 @@ fn chromium(args: &[&str], profile: &Path) -> std::process::Output {
 }
 
 /// Opens a report in headless Chromium, keeps a screenshot as `<artifact>.png`.
-fn open_in_chromium(report: &Path, artifact: &str) -> Page {
+pub(crate) fn open_in_chromium(report: &Path, artifact: &str) -> Page {
     open_url_in_chromium(
         &format!("file://{}", report.canonicalize().unwrap().display()),
         artifact,
@@ -301,7 +301,7 @@ fn open_url_in_chromium(url: &str, artifact: &str) -> Page {
     Page { dom, console }
 }
 
-fn assert_no_console_messages(page: &Page) {
+pub(crate) fn assert_no_console_messages(page: &Page) {
     assert!(
         page.console.is_empty(),
         "the page logged to the console: {:#?}",
