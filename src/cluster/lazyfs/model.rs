@@ -214,13 +214,17 @@ impl Model {
             dropped.bytes += lost;
             dropped.files.push(format!("inode {ino}"));
         }
-        let mut dirs: Vec<(u64, DirUndo)> = self.dirs.drain().collect();
-        dirs.sort_by_key(|(ino, _)| *ino);
-        for (ino, durable) in dirs {
-            let Some(dir) = dir_path(ino).filter(|d| d.is_dir()) else {
-                continue;
-            };
-            self.restore_names(&dir, &durable, root, &mut dropped)?;
+        // Outermost first: a new directory goes with everything in it.
+        let mut dirs: Vec<(PathBuf, DirUndo)> = self
+            .dirs
+            .drain()
+            .filter_map(|(ino, durable)| Some((dir_path(ino)?, durable)))
+            .collect();
+        dirs.sort_by(|a, b| a.0.cmp(&b.0));
+        for (dir, durable) in dirs {
+            if dir.is_dir() {
+                self.restore_names(&dir, &durable, root, &mut dropped)?;
+            }
         }
         self.name_files(root, &mut dropped);
         fs::remove_dir_all(&self.keep)?;
