@@ -41,6 +41,8 @@ pub struct NodePlan {
     pub wipe: Vec<String>,
     pub logs: Vec<PathBuf>,
     pub target: Target,
+    /// Whether the data directory is a lazy filesystem (`[db] lazyfs`).
+    pub lazyfs: bool,
 }
 
 /// Renders every node's commands. The spec was validated, so templates compile.
@@ -88,6 +90,7 @@ pub fn plan(spec: &DbSpec, nodes: &[Arc<dyn Node>]) -> anyhow::Result<Vec<NodePl
                 ip: node.address().to_string(),
                 port: spec.ports["client"],
             },
+            lazyfs: spec.lazyfs,
         });
     }
     Ok(plans)
@@ -161,6 +164,10 @@ pub fn start_all(cluster: &Cluster, plans: &[NodePlan], timeout: Duration) -> an
                 plan.data_dir.display(),
                 out.stderr.trim()
             );
+        }
+        if plan.lazyfs {
+            crate::cluster::lazyfs::mount(node.dir())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", plan.node))?;
         }
         if !plan.wipe.is_empty() {
             let out = node.exec(&plan.wipe, timeout)?;

@@ -13,6 +13,7 @@
 //! | `pause.rs` | `pause` | `pause` (SIGSTOP) | `resume` (SIGCONT) | `["n3"]` |
 //! | `clock.rs` | `clock`, `clock-strobe` | `clock-bump` (±N ms) or `clock-strobe` | `clock-reset` | per node: delta and measured offset; see [`clock`] |
 //! | `packet.rs` | `delay`, `loss`, `duplicate`, `reorder`, `bandwidth`, `packet` | `start-delay`, … `start-packet` | `stop-packet` | links, effects, and at the stop each node's counts; see [`packet`] |
+//! | `disk.rs` | `lose-unfsynced-writes`, `corrupt-file` | the same names (kill, then damage the data) | `disk-restart` | per node: what was dropped or changed; see [`disk`] |
 //!
 //! `kill` and `pause` share one implementation of a fault that signals the store's processes
 //! ([`process`]).
@@ -42,6 +43,7 @@
 //! same fault sequence (the timing of the store's reactions is, of course, its own).
 
 pub mod clock;
+pub mod disk;
 pub mod kill;
 pub mod packet;
 pub mod partition;

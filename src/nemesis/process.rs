@@ -122,7 +122,7 @@ impl<F: ProcessFault> Nemesis for ProcessNemesis<F> {
 
 /// Runs `f` on each named node, going on past a failure so that every node is undone, and
 /// returns the first error.
-fn on_each(
+pub(super) fn on_each(
     cluster: &Cluster,
     names: &[String],
     f: impl Fn(&Arc<dyn Node>) -> Result<()>,
@@ -138,14 +138,18 @@ fn on_each(
 
 /// Whether the target picks at least one node of this cluster (the minority of one node is
 /// nobody). Uses a throwaway rng so that asking does not change the run's random sequence.
-fn targets_someone(target: &Target, cluster: &Cluster) -> bool {
+pub(super) fn targets_someone(target: &Target, cluster: &Cluster) -> bool {
     let mut rng = StdRng::seed_from_u64(0);
     target
         .select(&cluster.node_names(), &mut rng)
         .is_ok_and(|nodes| !nodes.is_empty())
 }
 
-fn select(target: &Target, cluster: &Cluster, rng: &mut dyn rand::RngCore) -> Result<Vec<String>> {
+pub(super) fn select(
+    target: &Target,
+    cluster: &Cluster,
+    rng: &mut dyn rand::RngCore,
+) -> Result<Vec<String>> {
     let names = target.select(&cluster.node_names(), rng)?;
     if names.is_empty() {
         return Err(Error::Invalid(format!(

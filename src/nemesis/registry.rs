@@ -16,7 +16,7 @@
 
 use std::sync::OnceLock;
 
-use super::{clock, kill, packet, partition, pause, Nemesis};
+use super::{clock, disk, kill, packet, partition, pause, Nemesis};
 use crate::spec::{NemesisSpec, ScheduledFault};
 
 /// A family of faults with paired verbs, declared once by its file as a `const`.
@@ -131,6 +131,8 @@ impl Fault {
         packet::REORDER,
         packet::BANDWIDTH,
         packet::PACKET,
+        disk::LOSE,
+        disk::CORRUPT,
     ];
 
     pub fn name(self) -> &'static str {

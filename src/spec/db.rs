@@ -57,6 +57,13 @@ pub struct DbSpec {
     #[serde(default)]
     #[schemars(example = &"note", schema_with = "super::reference::crash_policies")]
     pub crashes: crate::health::CrashPolicy,
+    /// Mount each node's data directory (`{{data_dir}}`) as a lazy filesystem, which keeps
+    /// track of what the store never fsynced so that `lose-unfsynced-writes` can drop it
+    /// (needs root, `/dev/fuse`, and the `local` or `loopback` backend; costs throughput).
+    /// Default `false`.
+    #[serde(default)]
+    #[schemars(example = true)]
+    pub lazyfs: bool,
 }
 
 fn default_member() -> String {

@@ -39,6 +39,7 @@
 
 mod client;
 mod db;
+mod disk;
 mod error;
 mod nemesis;
 mod packet;
@@ -60,6 +61,7 @@ pub use client::{
     RuleSpec, ValueType, OP_VARS,
 };
 pub use db::{db_vars, DbSpec, ReadyProbe, ReadySpec, StopSignal, DB_VARS};
+pub use disk::{Corruption, DiskSpec};
 pub use error::SpecError;
 use error::{locate, parse_error};
 pub use nemesis::{NemesisSpec, ScheduledFault};

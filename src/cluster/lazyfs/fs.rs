@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{
-    FileAttr, FileType, Filesystem, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
-    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
+    FileAttr, FileType, Filesystem, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
+    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
 };
 
 use super::model::Model;
@@ -215,7 +215,14 @@ impl State {
         Ok(data.len() as u32)
     }
 
-    fn fallocate(&mut self, ino: u64, fh: u64, offset: u64, len: u64, mode: i32) -> Result<(), i32> {
+    fn fallocate(
+        &mut self,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        len: u64,
+        mode: i32,
+    ) -> Result<(), i32> {
         let path = self.path(ino)?;
         let backing = self.swap(ino);
         let file = &self.handles.get(&fh).ok_or(libc::EBADF)?.file;
@@ -223,9 +230,7 @@ impl State {
             .before_write(backing, &path, file, offset, len)
             .map_err(errno)?;
         // SAFETY: a plain system call on a descriptor this state owns.
-        let rc = unsafe {
-            libc::fallocate(file.as_raw_fd(), mode, offset as i64, len as i64)
-        };
+        let rc = unsafe { libc::fallocate(file.as_raw_fd(), mode, offset as i64, len as i64) };
         if rc != 0 {
             return Err(errno(io::Error::last_os_error()));
         }
@@ -431,7 +436,10 @@ impl Filesystem for LazyFs {
             let mut buf = vec![0; size as usize];
             let mut read = 0;
             while read < buf.len() {
-                match h.file.read_at(&mut buf[read..], offset as u64 + read as u64) {
+                match h
+                    .file
+                    .read_at(&mut buf[read..], offset as u64 + read as u64)
+                {
                     Ok(0) => break,
                     Ok(n) => read += n,
                     Err(e) => return Err(errno(e)),

@@ -79,8 +79,8 @@ pub fn mount(node_dir: &Path) -> io::Result<Arc<Mount>> {
         fuser::MountOption::Subtype("lazyfs".into()),
         fuser::MountOption::DefaultPermissions,
     ];
-    let session = fuser::spawn_mount2(LazyFs(Arc::clone(&state)), &mountpoint, &options)
-        .map_err(|e| {
+    let session =
+        fuser::spawn_mount2(LazyFs(Arc::clone(&state)), &mountpoint, &options).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!(
@@ -117,13 +117,19 @@ fn lock_mounts() -> std::sync::MutexGuard<'static, Vec<Arc<Mount>>> {
 pub fn unmount_under(dir: &Path) -> (Vec<String>, Vec<String>) {
     let mine: Vec<Arc<Mount>> = {
         let mut mounts = lock_mounts();
-        let (under, rest) = mounts.drain(..).partition(|m| m.mountpoint.starts_with(dir));
+        let (under, rest) = mounts
+            .drain(..)
+            .partition(|m| m.mountpoint.starts_with(dir));
         *mounts = rest;
         under
     };
     let mut removed = Vec::new();
     for mount in mine {
-        let session = mount.session.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let session = mount
+            .session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         // Dropping the session unmounts (detached) and lets its thread end.
         drop(session);
         removed.push(format!("lazy filesystem {}", mount.mountpoint.display()));
@@ -171,7 +177,9 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
         match (bytes[i], octal) {
             (b'\\', Some(d)) => {
                 out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
@@ -217,7 +225,11 @@ mod tests {
         assert_eq!(after.unwrap(), b"synced\n");
         assert_eq!(left, ["durable"]);
         assert_eq!(dropped.files, ["durable"]);
-        assert_eq!(dropped.bytes, 11 + 4, "the unsynced line and the vanished file");
+        assert_eq!(
+            dropped.bytes,
+            11 + 4,
+            "the unsynced line and the vanished file"
+        );
         assert_eq!(dropped.names, ["sub"]);
         assert_eq!(unmounted.len(), 1, "{unmounted:?}");
         assert!(failed.is_empty(), "{failed:?}");

@@ -277,7 +277,9 @@ impl Model {
         }
         let mut paths = HashMap::new();
         walk(root, &mut |path, meta| {
-            paths.entry(meta.ino()).or_insert_with(|| relative(root, path));
+            paths
+                .entry(meta.ino())
+                .or_insert_with(|| relative(root, path));
         });
         // A file that lost its name too is listed among the names.
         dropped.files = std::mem::take(&mut dropped.files)
@@ -351,7 +353,11 @@ mod tests {
     }
 
     fn write(model: &mut Model, path: &Path, offset: u64, data: &[u8]) {
-        let file = OpenOptions::new().write(true).read(true).open(path).unwrap();
+        let file = OpenOptions::new()
+            .write(true)
+            .read(true)
+            .open(path)
+            .unwrap();
         model
             .before_write(ino(path), path, &file, offset, data.len() as u64)
             .unwrap();
