@@ -4,6 +4,7 @@
 mod check_cli;
 mod cluster;
 mod demo_cli;
+mod disk;
 mod packet;
 mod ready;
 mod repeat_cli;
