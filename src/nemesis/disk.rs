@@ -286,7 +286,7 @@ mod tests {
             .unwrap()
             .len();
         assert_eq!(what["truncated_to"], len);
-        assert!(len < 256 && len >= 256 - 64, "{len}");
+        assert!((256 - 64..256).contains(&len), "{len}");
         let none = DiskSpec {
             corrupt_glob: "*.db".into(),
             ..DiskSpec::default()
