@@ -481,11 +481,16 @@ impl Filesystem for LazyFs {
         reply.ok();
     }
 
-    fn fsync(&mut self, _req: &Request<'_>, ino: u64, _fh: u64, _data: bool, reply: ReplyEmpty) {
+    fn fsync(&mut self, _req: &Request<'_>, ino: u64, fh: u64, _data: bool, reply: ReplyEmpty) {
         let mut s = self.state();
         let backing = s.swap(ino);
-        s.model.synced_file(backing);
-        reply.ok();
+        // The backing file is synced too, so that an fsync costs the store what it would on
+        // the disk, and its timing under test stays its own.
+        let r = s.handle(fh).and_then(|h| h.file.sync_data().map_err(errno));
+        if r.is_ok() {
+            s.model.synced_file(backing);
+        }
+        answer!(r, reply, () => reply.ok());
     }
 
     fn readdir(
@@ -526,8 +531,13 @@ impl Filesystem for LazyFs {
     fn fsyncdir(&mut self, _req: &Request<'_>, ino: u64, _fh: u64, _data: bool, reply: ReplyEmpty) {
         let mut s = self.state();
         let backing = s.swap(ino);
-        s.model.synced_dir(backing);
-        reply.ok();
+        let r = s
+            .path(ino)
+            .and_then(|dir| File::open(dir).and_then(|d| d.sync_all()).map_err(errno));
+        if r.is_ok() {
+            s.model.synced_dir(backing);
+        }
+        answer!(r, reply, () => reply.ok());
     }
 
     fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
