@@ -1,8 +1,9 @@
 //! Disk faults on the demo store (workloads/demo-disk.toml), as a user runs them: a power
 //! loss on every node (`lose-unfsynced-writes`) finds the acknowledged writes of a store that
 //! acknowledges before fsync and none of one that fsyncs first; `corrupt-file` records what
-//! it changed; and no lazy filesystem outlives its run, even a SIGKILLed controller's once
-//! `faultline clean` ran.
+//! it changed; etcd 3.4 loses its never-fsynced `member/` directory (workloads/etcd-v3-disk.toml);
+//! and no lazy filesystem outlives its run, even a SIGKILLed controller's once `faultline
+//! clean` ran.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -183,5 +184,36 @@ fn faultline_clean_unmounts_the_lazy_filesystems_of_a_sigkilled_controller() {
         !state.exists(),
         "the backing directories go with the state directory"
     );
+    assert_nothing_left(&run_dir);
+}
+
+#[test]
+fn etcd_loses_its_unsynced_member_directory_and_acknowledged_writes_to_a_power_loss() {
+    let _heavy = crate::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = crate::run::repo().join("workloads/etcd-v3-disk.toml");
+    let out = run(&spec, dir.path(), &["--time-limit", "12", "--seed", "1"]);
+    let stdout = stdout_of(&out, 1);
+    assert!(stdout.contains("linearizable: invalid"), "{stdout}");
+    let run_dir = latest(dir.path(), "etcd-v3-disk");
+    let history = events(&run_dir);
+    let loss = history
+        .iter()
+        .find(|e| e.f == "lose-unfsynced-writes")
+        .expect("the fault is in the history");
+    for node in ["n1", "n2", "n3"] {
+        let names = &loss.value[node]["names"];
+        assert_eq!(
+            names,
+            &serde_json::json!(["member"]),
+            "{node}: {:?}",
+            loss.value
+        );
+    }
+    let log = std::fs::read_to_string(run_dir.join("nodes/n1/daemon.log")).unwrap();
+    // Once at the first start, once more when the member came back with nothing.
+    let fresh = log.matches("became follower at term 0").count();
+    assert_eq!(fresh, 2, "n1 restarted as a new member");
+    assert!(mounts_of(&run_id_of(&run_dir)).is_empty());
     assert_nothing_left(&run_dir);
 }

@@ -15,7 +15,8 @@
 //!   to its last `fsync`; an `fsync` of a file does not make its name durable;
 //! - `truncate`/`ftruncate` and `fallocate` change data like writes do.
 //!
-//! What is not: the order in which a real disk would have written pending pages (everything
+//! What is not: the kernel's own writeback (what is pending stays pending until fsynced,
+//! however old); the order in which a real disk would have written pending pages (everything
 //! pending is dropped, never a part of it: no torn writes, no reordering); metadata other
 //! than names and lengths (mode, owner, times stay as last set); directories that were removed
 //! or renamed away come back empty, and a directory that no longer exists keeps its names;
