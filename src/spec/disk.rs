@@ -93,3 +93,40 @@ impl LoadedSpec {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::LoadedSpec;
+
+    fn load(file: &str, edit: impl Fn(String) -> String) -> Result<LoadedSpec, String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("workloads")
+            .join(file);
+        let source = std::fs::read_to_string(&path).unwrap();
+        LoadedSpec::parse(&path, edit(source)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_shipped_disk_specs_load_with_their_lazy_filesystems() {
+        for file in ["demo-disk.toml", "etcd-v3-disk.toml"] {
+            let spec = load(file, |s| s).unwrap().spec;
+            assert!(spec.db.lazyfs, "{file}");
+        }
+    }
+
+    #[test]
+    fn losing_unsynced_writes_without_a_lazy_filesystem_is_refused_naming_the_key() {
+        let err = load("demo-disk.toml", |s| s.replace("lazyfs = true", "")).unwrap_err();
+        assert!(
+            err.contains("db.lazyfs") && err.contains("lazyfs = true"),
+            "{err}"
+        );
+        let err = load("demo-disk.toml", |s| {
+            s + "\n[nemesis.disk]\ncorrupt_glob = \"[\"\n"
+        })
+        .unwrap_err();
+        assert!(err.contains("nemesis.disk.corrupt_glob"), "{err}");
+    }
+}
