@@ -57,6 +57,8 @@ pub struct NodePlan {
     pub vars: Vec<(String, Value)>,
     /// The node's readiness probe: its role's, or `[db.ready]`.
     pub ready: ReadySpec,
+    /// Whether the data directory is a lazy filesystem (`[db] lazyfs`).
+    pub lazyfs: bool,
 }
 
 impl NodePlan {
@@ -146,6 +148,7 @@ pub fn plan(spec: &DbSpec, nodes: &[Arc<dyn Node>]) -> anyhow::Result<Vec<NodePl
                 port: spec.ports["client"],
             },
             ready: spec.ready_of(role).clone(),
+            lazyfs: spec.lazyfs,
         });
     }
     Ok(plans)
@@ -262,7 +265,8 @@ pub fn start_all(cluster: &Cluster, plans: &[NodePlan], timeout: Duration) -> an
     Ok(())
 }
 
-/// Empties the node's data directory and runs the `wipe` command.
+/// Empties the node's data directory, mounts its lazy filesystem (`[db] lazyfs`) and runs
+/// the `wipe` command.
 pub fn fresh_data(node: &dyn Node, plan: &NodePlan, timeout: Duration) -> anyhow::Result<()> {
     // On the node, not the controller's disk: an ssh node's directory is on its host.
     let fresh = vec![
@@ -279,6 +283,10 @@ pub fn fresh_data(node: &dyn Node, plan: &NodePlan, timeout: Duration) -> anyhow
             plan.data_dir.display(),
             out.stderr.trim()
         );
+    }
+    if plan.lazyfs {
+        crate::cluster::lazyfs::mount(node.dir())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", plan.node))?;
     }
     if !plan.wipe.is_empty() {
         let out = node.exec(&plan.wipe, timeout)?;

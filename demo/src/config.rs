@@ -43,6 +43,11 @@ pub struct Config {
     /// answers 503.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub commit_timeout_ms: u64,
+    /// When a write is acknowledged: `fsync` (the default: after the log is fsynced) or
+    /// `async` (as soon as the log is written; the log is fsynced at most once a second, like
+    /// Redis's `appendfsync everysec`), which a power loss shows.
+    #[arg(long, value_enum, default_value_t = Durability::Fsync)]
+    pub durability: Durability,
     /// crashes: the client requests a replica (not the primary) serves before it aborts.
     #[arg(long, default_value_t = 150, value_name = "N")]
     pub crash_after: u64,
@@ -59,6 +64,15 @@ pub enum Mode {
     /// Like linearizable, but a replica other than the primary aborts (exit code 70) after
     /// `--crash-after` client requests: a crash under load.
     Crashes,
+}
+
+/// When the write-ahead log is made durable, relative to the acknowledgement.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Durability {
+    /// fsync before acknowledging.
+    Fsync,
+    /// Acknowledge once written; fsync at most once a second.
+    Async,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -61,7 +61,8 @@ fn main() -> ExitCode {
 
 async fn run(cfg: Config) -> Result<(), String> {
     let dir = cfg.data_dir.join(&cfg.id);
-    let (wal, entries) = wal::Wal::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let (wal, entries) =
+        wal::Wal::open(&dir, cfg.durability).map_err(|e| format!("{}: {e}", dir.display()))?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| format!("{}: cannot listen on {}: {e}", cfg.id, cfg.listen))?;

@@ -1,6 +1,8 @@
 //! The write-ahead log: every node keeps its copy of the replicated log in
 //! `<data-dir>/<node id>/wal.jsonl`, one [`Entry`] per line, and fsyncs it before it
-//! acknowledges anything that depends on it.
+//! acknowledges anything that depends on it (with `--durability async`, it does not: it
+//! fsyncs at most once a second, and a power loss takes the rest). The log's name is made
+//! durable when it is opened, by fsyncing its directory and that directory's parent.
 //!
 //! A kill can leave the last line half written. Nothing was acknowledged on the strength of
 //! that line (the fsync had not returned), so recovery drops it and truncates the file back
@@ -11,16 +13,24 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use std::time::{Duration, Instant};
+
+use crate::config::Durability;
 use crate::store::Entry;
+
+/// With `--durability async`, the longest the log goes without an fsync while it is written.
+const ASYNC_FSYNC_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct Wal {
     file: File,
     path: PathBuf,
+    durability: Durability,
+    last_sync: Instant,
 }
 
 impl Wal {
     /// Opens (creating if needed) the log in `dir` and returns it with the entries it holds.
-    pub fn open(dir: &Path) -> io::Result<(Wal, Vec<Entry>)> {
+    pub fn open(dir: &Path, durability: Durability) -> io::Result<(Wal, Vec<Entry>)> {
         fs::create_dir_all(dir)?;
         let path = dir.join("wal.jsonl");
         let mut file = OpenOptions::new()
@@ -41,10 +51,20 @@ impl Wal {
             file.sync_all()?;
         }
         file.seek(SeekFrom::End(0))?;
-        Ok((Wal { file, path }, entries))
+        // A new file's name, and a new directory's, are durable once their directory is.
+        for d in [Some(dir), dir.parent()].into_iter().flatten() {
+            File::open(d)?.sync_all()?;
+        }
+        let wal = Wal {
+            file,
+            path,
+            durability,
+            last_sync: Instant::now(),
+        };
+        Ok((wal, entries))
     }
 
-    /// Appends `entries` and waits until they are on disk.
+    /// Appends `entries` and, with `fsync` durability, waits until they are on disk.
     pub fn append(&mut self, entries: &[Entry]) -> io::Result<()> {
         if entries.is_empty() {
             return Ok(());
@@ -55,7 +75,12 @@ impl Wal {
             buf.push(b'\n');
         }
         self.file.write_all(&buf)?;
-        self.file.sync_data()
+        if self.durability == Durability::Async && self.last_sync.elapsed() < ASYNC_FSYNC_INTERVAL {
+            return Ok(());
+        }
+        self.file.sync_data()?;
+        self.last_sync = Instant::now();
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -129,17 +154,17 @@ mod tests {
     #[test]
     fn entries_survive_reopening_and_a_torn_tail_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut wal, entries) = Wal::open(dir.path()).unwrap();
+        let (mut wal, entries) = Wal::open(dir.path(), Durability::Fsync).unwrap();
         assert!(entries.is_empty());
         wal.append(&[entry(0), entry(1)]).unwrap();
         // A kill in the middle of a write leaves part of a line behind.
         wal.file.write_all(b"{\"index\":2,\"chan").unwrap();
         drop(wal);
-        let (mut wal, entries) = Wal::open(dir.path()).unwrap();
+        let (mut wal, entries) = Wal::open(dir.path(), Durability::Fsync).unwrap();
         assert_eq!(entries, vec![entry(0), entry(1)]);
         wal.append(&[entry(2)]).unwrap();
         drop(wal);
-        let (_, entries) = Wal::open(dir.path()).unwrap();
+        let (_, entries) = Wal::open(dir.path(), Durability::Fsync).unwrap();
         assert_eq!(entries, vec![entry(0), entry(1), entry(2)]);
     }
 
@@ -148,7 +173,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let text = "{\"index\":0,\"changes\":[]}\ngarbage\n{\"index\":1,\"changes\":[]}\n";
         std::fs::write(dir.path().join("wal.jsonl"), text).unwrap();
-        let err = Wal::open(dir.path())
+        let err = Wal::open(dir.path(), Durability::Fsync)
             .err()
             .expect("damaged log must not open");
         assert!(err.to_string().contains("wal.jsonl:2"), "{err}");

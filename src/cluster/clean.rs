@@ -5,8 +5,8 @@
 //! protocol 250 whose metric carries the run id — and for each run:
 //! kills the daemons recorded in its pidfiles (only if the pid still belongs to the same
 //! process), kills whatever else lives in its namespaces, deletes its links, namespaces and
-//! host rules (their iptables chains go with the namespaces), then its blackhole route, and
-//! removes its state directory.
+//! host rules (their iptables chains go with the namespaces), then its blackhole route,
+//! detaches the lazy filesystems still mounted under its state directory, and removes it.
 //! A run whose controller is still alive is left alone unless `force` is set: a concurrent
 //! test on the same machine keeps its cluster.
 
@@ -114,6 +114,9 @@ pub fn clean(options: &CleanOptions) -> CleanReport {
                     .push(format!("{name} (removing namespaces and links needs root)"));
             }
         }
+        let (unmounted, stuck) = super::lazyfs::unmount_under(&dir);
+        report.removed.extend(unmounted);
+        report.failed.extend(stuck);
         if dir.exists() {
             match fs::remove_dir_all(&dir) {
                 Ok(()) => report.removed.push(format!("directory {}", dir.display())),

@@ -52,6 +52,7 @@ pub mod clock;
 pub mod faketime;
 pub mod grudge;
 mod hostnet;
+pub mod lazyfs;
 pub mod local;
 mod logstamp;
 pub mod loopback;

@@ -155,6 +155,8 @@ pub(crate) fn begin_teardown(torn_down: &Mutex<bool>) -> Option<MutexGuard<'_, b
 /// `leftovers` what could not be removed.
 pub(crate) fn remove(run_id: &str, leftovers: &mut Vec<String>) {
     let dir = state_dir(run_id);
+    // A lazy filesystem's mount would stop the removal, or take its backing files with it.
+    leftovers.extend(super::lazyfs::unmount_under(&dir).1);
     if dir.exists() {
         if let Err(e) = fs::remove_dir_all(&dir) {
             leftovers.push(format!("{}: {e}", dir.display()));

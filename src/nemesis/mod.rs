@@ -14,6 +14,7 @@
 //! | `clock.rs` | `clock`, `clock-strobe` | `clock-bump` (±N ms) or `clock-strobe` | `clock-reset` | per node: delta and measured offset; see [`clock`] |
 //! | `packet.rs` | `delay`, `loss`, `duplicate`, `reorder`, `bandwidth`, `packet` | `start-delay`, … `start-packet` | `stop-packet` | links, effects, and at the stop each node's counts; see [`packet`] |
 //! | `membership.rs` | `membership` | `remove-member` (the store's own command, then stop it) | `add-member` (command, then start it as joining) | `["n3"]` |
+//! | `disk.rs` | `lose-unfsynced-writes`, `corrupt-file` | the same names (kill, then damage the data) | `disk-restart` | per node: what was dropped or changed; see [`disk`] |
 //!
 //! `kill` and `pause` share one implementation of a fault that signals the store's processes
 //! ([`process`]). When the spec has a leader probe, every start is aimed ([`aim`]): the node
@@ -48,6 +49,7 @@
 
 pub mod aim;
 pub mod clock;
+pub mod disk;
 pub mod kill;
 pub mod membership;
 pub mod packet;

@@ -141,7 +141,7 @@ impl<F: ProcessFault> Nemesis for ProcessNemesis<F> {
 
 /// Runs `f` on each named node, going on past a failure so that every node is undone, and
 /// returns the first error.
-fn on_each(
+pub(super) fn on_each(
     cluster: &Cluster,
     names: &[String],
     f: impl Fn(&Arc<dyn Node>) -> Result<()>,
@@ -157,7 +157,7 @@ fn on_each(
 
 /// Whether the target picks at least one node of this cluster (the minority of one node is
 /// nobody). Uses a throwaway rng so that asking does not change the run's random sequence.
-fn targets_someone(target: &Target, cluster: &Cluster) -> bool {
+pub(super) fn targets_someone(target: &Target, cluster: &Cluster) -> bool {
     let mut rng = StdRng::seed_from_u64(0);
     let names = cluster.node_names();
     // Whichever node leads, a leader target picks someone.

@@ -16,7 +16,7 @@
 
 use std::sync::OnceLock;
 
-use super::{clock, kill, membership, packet, partition, pause, Nemesis};
+use super::{clock, disk, kill, membership, packet, partition, pause, Nemesis};
 use crate::spec::{NemesisSpec, ScheduledFault};
 
 /// A family of faults with paired verbs, declared once by its file as a `const`.
@@ -132,6 +132,8 @@ impl Fault {
         packet::BANDWIDTH,
         packet::PACKET,
         membership::MEMBERSHIP,
+        disk::LOSE,
+        disk::CORRUPT,
     ];
 
     pub fn name(self) -> &'static str {

@@ -73,6 +73,7 @@ fn window_color(kind: &str) -> RGBColor {
         "kill" => RGBColor(190, 30, 30),
         "pause" => RGBColor(200, 160, 0),
         "clock" => RGBColor(20, 140, 90),
+        "disk" => RGBColor(150, 75, 0),
         CRASH_KIND => CRASH,
         _ => RGBColor(110, 110, 110),
     }

@@ -82,6 +82,13 @@ pub struct DbSpec {
         "replica": {"start": ["kvd", "--follow", "{{role.primary.ip}}:{{client_port}}"]}
     }))]
     pub roles: BTreeMap<String, RoleSpec>,
+    /// Mount each node's data directory (`{{data_dir}}`) as a lazy filesystem, which keeps
+    /// track of what the store never fsynced so that `lose-unfsynced-writes` can drop it
+    /// (needs root, `/dev/fuse`, and the `local` or `loopback` backend; costs throughput).
+    /// Default `false`.
+    #[serde(default)]
+    #[schemars(example = true)]
+    pub lazyfs: bool,
 }
 
 /// One role of `[db.roles]`: which nodes play it and what they run differently.

@@ -43,6 +43,7 @@
 
 mod client;
 mod db;
+mod disk;
 mod error;
 mod leader;
 mod nemesis;
@@ -70,6 +71,7 @@ pub use db::{
     cluster_vars, db_vars, node_names, DbSpec, NodeRef, ReadyProbe, ReadySpec, RoleSpec,
     StopSignal, DB_VARS,
 };
+pub use disk::{Corruption, DiskSpec};
 pub use error::SpecError;
 use error::{locate, parse_error};
 pub use leader::{LeaderSpec, MemberChange, MembershipSpec, VIA_VARS};

@@ -5,6 +5,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::disk::DiskSpec;
 use super::packet::PacketSpec;
 use super::{LoadedSpec, SpecError};
 use crate::cluster::{Target, Topology};
@@ -66,6 +67,8 @@ pub struct NemesisSpec {
     pub schedule: Vec<ScheduledFault>,
     /// `[nemesis.packet]`: the packet faults' parameters and links.
     pub packet: PacketSpec,
+    /// `[nemesis.disk]`: the disk faults' targets and damage.
+    pub disk: DiskSpec,
 }
 
 impl Default for NemesisSpec {
@@ -84,6 +87,7 @@ impl Default for NemesisSpec {
             topologies: Vec::new(),
             schedule: Vec::new(),
             packet: PacketSpec::default(),
+            disk: DiskSpec::default(),
         }
     }
 }
@@ -166,6 +170,7 @@ impl LoadedSpec {
             return Err(self.err("nemesis.duration_s", "durations must be positive", None));
         }
         self.validate_packet()?;
+        self.validate_disk()?;
         for (i, step) in n.schedule.iter().enumerate() {
             let at = format!("entry {}", i + 1);
             if let Some(t) = &step.topology {

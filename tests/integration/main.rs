@@ -5,6 +5,7 @@ mod check_cli;
 mod check_spec;
 mod cluster;
 mod demo_cli;
+mod disk;
 mod leader;
 mod packet;
 mod phases;
