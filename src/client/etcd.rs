@@ -471,26 +471,7 @@ mod tests {
     }
 
     fn run_builtin(port: u16, txn: Value, builtin: &str) -> Completion {
-        let spec: crate::spec::ClientSpec = toml::from_str(&format!(
-            "[ops.txn]\nmethod = \"POST\"\npath = \"/v3/kv/txn\"\nbuiltin = \"{builtin}\""
-        ))
-        .unwrap();
-        let target = Target {
-            node: "n1".into(),
-            ip: "127.0.0.1".into(),
-            port,
-        };
-        let client = HttpClient::new(&spec, vec![target]).unwrap();
-        let inv = Invocation {
-            f: "txn".into(),
-            key: None,
-            value: txn,
-        };
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(crate::client::Client::invoke(&client, 0, &inv))
+        run_op(port, builtin, "txn", None, txn)
     }
 
     const READ_K1_AT_7: &str = r#"{"header":{"revision":"9"},"succeeded":true,"responses":[{"response_range":{"kvs":[{"key":"azE=","mod_revision":"7","value":"WzFd"}],"count":"1"}},{"response_range":{"header":{}}}]}"#;
