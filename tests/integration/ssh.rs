@@ -881,11 +881,15 @@ fn assert_hosts_clean(lab: &Lab) {
             !lab.rules(i).contains("FAULTLINE"),
             "rules left on host {i}"
         );
-        assert_eq!(
-            lab.foreign_processes(i),
-            Vec::<String>::new(),
-            "processes left on host {i}"
-        );
+        // The log stamper beside each daemon exits when the daemon's output pipe closes, a
+        // moment after the kill: give the host up to 5 s to be empty.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut left = lab.foreign_processes(i);
+        while !left.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            left = lab.foreign_processes(i);
+        }
+        assert_eq!(left, Vec::<String>::new(), "processes left on host {i}");
     }
 }
 
