@@ -103,6 +103,18 @@ fn a_list_append_workload_needs_a_txn_op_and_checks_with_list_append() {
 }
 
 #[test]
+fn set_linearizable_is_refused_where_no_set_is_checked_naming_its_line() {
+    let err = parse(&format!("{MINIMAL}\n[checker]\nset_linearizable = true\n")).unwrap_err();
+    assert_eq!(
+        err.key.as_deref(),
+        Some("checker.set_linearizable"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("no stale reads to judge"), "{err}");
+    assert!(err.line.is_some(), "{err}");
+}
+
+#[test]
 fn a_consistency_model_applies_only_to_transactional_checkers() {
     let src = format!("{LIST_APPEND}[checker]\nconsistency_model = \"serializable\"\n");
     let src = src.as_str();

@@ -246,20 +246,27 @@ impl LoadedSpec {
                 ));
             }
         }
-        if self.spec.checker.consistency_model.is_some() {
-            let checker = self
-                .spec
-                .checker
-                .name
-                .clone()
-                .unwrap_or_else(|| w.name.default_checker().to_string());
-            if !matches!(checker.as_str(), "list-append" | "rw-register") {
-                return Err(self.err(
-                    "checker.consistency_model",
-                    format!("the `{checker}` checker takes no consistency model"),
-                    Some("only list-append and rw-register check isolation levels".into()),
-                ));
-            }
+        let checker = self
+            .spec
+            .checker
+            .name
+            .clone()
+            .unwrap_or_else(|| w.name.default_checker().to_string());
+        if self.spec.checker.set_linearizable && checker != "set-full" {
+            return Err(self.err(
+                "checker.set_linearizable",
+                format!("the `{checker}` checker has no stale reads to judge"),
+                Some("only the set workload's set-full checker takes it; remove it".into()),
+            ));
+        }
+        if self.spec.checker.consistency_model.is_some()
+            && !matches!(checker.as_str(), "list-append" | "rw-register")
+        {
+            return Err(self.err(
+                "checker.consistency_model",
+                format!("the `{checker}` checker takes no consistency model"),
+                Some("only list-append and rw-register check isolation levels".into()),
+            ));
         }
         if w.keys == 0 {
             return Err(self.err("workload.keys", "at least one key is needed", None));
