@@ -1,6 +1,7 @@
 //! Faults that aim at the leader, and several faults at once, on the demo store: its primary
-//! (the first of `--peers`, n1) is a leader that never moves, so a fault aimed at the leader
-//! must hit n1, and its followers are n2 and n3.
+//! (the first of `--peers`) is a leader that never moves. The specs here list n2 first, so a
+//! fault aimed at the leader must hit n2 — not n1, which a probe that found no leader, or
+//! broke ties by cluster order, would name — and its followers are n1 and n3.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,11 @@ fn demo_spec(dir: &Path, nemesis: &str, probe: bool) -> PathBuf {
     let path = crate::workloads::spec(dir, "counter", "linearizable");
     let source = std::fs::read_to_string(&path).unwrap();
     let mut head = source[..source.find("[nemesis]").unwrap()].to_string();
+    let peers = "\"--peers\", \"{{initial_cluster}}\"";
+    assert!(head.contains(peers));
+    let n2_first = "\"--peers\", \"n2={{node.n2.ip}}:{{client_port}},\
+                    n1={{node.n1.ip}}:{{client_port}},n3={{node.n3.ip}}:{{client_port}}\"";
+    head = head.replace(peers, n2_first);
     if !probe {
         let from = head.find("[db.leader]").unwrap();
         let to = from + head[from..].find("[client]").unwrap();
@@ -62,10 +68,10 @@ schedule = [
     let fs: Vec<&str> = faults.iter().map(|f| f.0.as_str()).collect();
     assert_eq!(fs, ["kill", "restart", "pause", "resume"], "{faults:?}");
     // Each start names the leader of its moment, and aims at it.
-    assert_eq!(faults[0].2.as_deref(), Some("n1"), "{faults:?}");
-    assert_eq!(names(&faults[0].1), ["n1"]);
-    assert_eq!(faults[2].2.as_deref(), Some("n1"), "{faults:?}");
-    assert_eq!(names(&faults[2].1), ["n2", "n3"]);
+    assert_eq!(faults[0].2.as_deref(), Some("n2"), "{faults:?}");
+    assert_eq!(names(&faults[0].1), ["n2"]);
+    assert_eq!(faults[2].2.as_deref(), Some("n2"), "{faults:?}");
+    assert_eq!(names(&faults[2].1), ["n1", "n3"]);
     assert_eq!(faults[1].2, None, "a stop names no leader");
     eprintln!("took {:.1}s", began.elapsed().as_secs_f64());
 }
