@@ -267,12 +267,20 @@ pub fn start_all(cluster: &Cluster, plans: &[NodePlan], timeout: Duration) -> an
 
 /// Empties the node's data directory, mounts its lazy filesystem (`[db] lazyfs`) and runs
 /// the `wipe` command.
+/// A node that rejoins after a membership change keeps its lazy filesystem mounted: the
+/// directory is emptied through the mount, not removed from under it.
 pub fn fresh_data(node: &dyn Node, plan: &NodePlan, timeout: Duration) -> anyhow::Result<()> {
+    let mounted = plan.lazyfs && crate::cluster::lazyfs::of(node.dir()).is_some();
+    let empty = if mounted {
+        "find \"$0\" -mindepth 1 -delete"
+    } else {
+        "rm -rf \"$0\" && mkdir -p \"$0\""
+    };
     // On the node, not the controller's disk: an ssh node's directory is on its host.
     let fresh = vec![
         "sh".to_string(),
         "-c".into(),
-        "rm -rf \"$0\" && mkdir -p \"$0\"".into(),
+        empty.into(),
         plan.data_dir.display().to_string(),
     ];
     let out = node.exec(&fresh, timeout)?;
@@ -284,7 +292,7 @@ pub fn fresh_data(node: &dyn Node, plan: &NodePlan, timeout: Duration) -> anyhow
             out.stderr.trim()
         );
     }
-    if plan.lazyfs {
+    if plan.lazyfs && !mounted {
         crate::cluster::lazyfs::mount(node.dir())
             .map_err(|e| anyhow::anyhow!("{}: {e}", plan.node))?;
     }
