@@ -123,20 +123,60 @@ fn request_end(buf: &[u8]) -> Option<usize> {
     (buf.len() >= head + body).then_some(head + body)
 }
 
+/// What one round of a load generator did.
+struct Round {
+    ops_per_s: f64,
+    /// CPU time of the load generator per operation, in microseconds: its threads' time on
+    /// a core, which a busy machine does not inflate the way it stretches wall time.
+    cpu_us_per_op: f64,
+    /// The history's size in bytes (faultline only).
+    history_bytes: u64,
+}
+
+/// Nanoseconds on a core so far of this process's threads whose name starts with `prefix`
+/// (`/proc/self/task/*/schedstat`).
+fn threads_cpu_ns(prefix: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|name| name.trim_end().starts_with(prefix))
+        })
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// CPU time of the children waited for so far, in nanoseconds.
+fn children_cpu_ns() -> u64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
+    ns(usage.ru_utime) + ns(usage.ru_stime)
+}
+
 /// One round of the worker loop; `capture` keeps an excerpt of every answer in the history.
-fn faultline_ops_per_s(
+fn faultline_round(
     port: u16,
     connections: usize,
     seconds: u64,
     dir: &Path,
     capture: bool,
-) -> (f64, u64) {
+) -> Round {
     let source = SPEC.replace("CAPTURE", if capture { CAPTURE } else { "" });
     let spec = LoadedSpec::parse(Path::new("bench.toml"), source)
         .unwrap()
         .spec;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
+        .thread_name("bench-worker")
         .enable_all()
         .build()
         .unwrap();
@@ -149,6 +189,7 @@ fn faultline_ops_per_s(
         Arc::new(HttpClient::new(&spec.client, vec![target.clone()]).unwrap());
     let generator = Arc::new(Mutex::new(Generator::new(&spec.workload, 1)));
     let path = dir.join("history.jsonl");
+    let cpu_before = threads_cpu_ns("bench-worker") + threads_cpu_ns("recorder");
     let start = Instant::now();
     let (rec, writer) = recorder::create(&path, start).unwrap();
     let counters = rec.counters().clone();
@@ -167,6 +208,9 @@ fn faultline_ops_per_s(
     });
     let elapsed = start.elapsed().as_secs_f64();
     drop(rec);
+    // The recorder thread's time is read while it still exists: just before it ends.
+    let recorder_ns = threads_cpu_ns("recorder");
+    let cpu_ns = threads_cpu_ns("bench-worker") + recorder_ns - cpu_before;
     let events = writer.finish().unwrap().events;
     let ok = counters.ok.load(std::sync::atomic::Ordering::Relaxed);
     let completed = counters.completed();
@@ -178,13 +222,15 @@ fn faultline_ops_per_s(
         if capture { completed } else { 0 },
         "capture keeps every answer, or none"
     );
-    (
-        completed as f64 / elapsed,
-        std::fs::metadata(&path).unwrap().len(),
-    )
+    Round {
+        ops_per_s: completed as f64 / elapsed,
+        cpu_us_per_op: cpu_ns as f64 / 1000.0 / completed as f64,
+        history_bytes: std::fs::metadata(&path).unwrap().len(),
+    }
 }
 
-fn wrk_requests_per_s(port: u16, connections: usize, seconds: u64) -> Option<f64> {
+fn wrk_round(port: u16, connections: usize, seconds: u64) -> Option<Round> {
+    let cpu_before = children_cpu_ns();
     let out = Command::new("wrk")
         .args([
             "-t1",
@@ -194,10 +240,17 @@ fn wrk_requests_per_s(port: u16, connections: usize, seconds: u64) -> Option<f64
         ])
         .output()
         .ok()?;
+    let cpu_ns = children_cpu_ns() - cpu_before;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
+    let ops_per_s: f64 = text
+        .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())
+        .and_then(|v| v.trim().parse().ok())?;
+    Some(Round {
+        ops_per_s,
+        cpu_us_per_op: cpu_ns as f64 / 1000.0 / (ops_per_s * seconds as f64),
+        history_bytes: 0,
+    })
 }
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -224,44 +277,64 @@ fn main() {
         "controller benchmark: {connections} connections, {rounds} alternating rounds of {seconds} s, \
          trivial server on 127.0.0.1:{port}"
     );
+    if std::env::var("PROFILE_ONLY").is_ok() {
+        let r = faultline_round(port, connections, seconds, dir.path(), false);
+        println!(
+            "faultline only: {:.0} ops/s {:.2} us/op",
+            r.ops_per_s, r.cpu_us_per_op
+        );
+        return;
+    }
     let (mut ours, mut kept, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
     let mb = |bytes: u64| bytes as f64 / 1e6;
     for round in 1..=rounds {
-        let (ops, bytes) = faultline_ops_per_s(port, connections, seconds, dir.path(), false);
-        ours.push(ops);
-        let (ops_kept, bytes_kept) =
-            faultline_ops_per_s(port, connections, seconds, dir.path(), true);
-        kept.push(ops_kept);
-        let wrk = wrk_requests_per_s(port, connections, seconds);
+        let off = faultline_round(port, connections, seconds, dir.path(), false);
+        let on = faultline_round(port, connections, seconds, dir.path(), true);
+        let wrk = wrk_round(port, connections, seconds);
         println!(
-            "  round {round}: faultline {ops:>8.0} ops/s ({:.1} MB of history), with capture \
-             {ops_kept:>8.0} ops/s ({:.1} MB), wrk {}",
-            mb(bytes),
-            mb(bytes_kept),
-            wrk.map(|w| format!("{w:>8.0} req/s"))
+            "  round {round}: faultline {:>8.0} ops/s {:>5.2} µs cpu/op ({:.1} MB of history), \
+             with capture {:>8.0} ops/s {:>5.2} µs cpu/op ({:.1} MB), wrk {}",
+            off.ops_per_s,
+            off.cpu_us_per_op,
+            mb(off.history_bytes),
+            on.ops_per_s,
+            on.cpu_us_per_op,
+            mb(on.history_bytes),
+            wrk.as_ref()
+                .map(|w| format!(
+                    "{:>8.0} req/s {:>5.2} µs cpu/req",
+                    w.ops_per_s, w.cpu_us_per_op
+                ))
                 .unwrap_or_else(|| "-".into())
         );
+        ours.push(off);
+        kept.push(on);
         theirs.extend(wrk);
     }
-    let (ours, kept) = (median(ours), median(kept));
-    let wrk = (!theirs.is_empty()).then(|| median(theirs));
+    let rate = |rounds: &[Round]| median(rounds.iter().map(|r| r.ops_per_s).collect());
+    let cpu = |rounds: &[Round]| median(rounds.iter().map(|r| r.cpu_us_per_op).collect());
+    let wrk = (!theirs.is_empty()).then(|| (rate(&theirs), cpu(&theirs)));
     let of_wrk = |x: f64| {
-        wrk.map(|w| format!("  {:>3.0} % of wrk", 100.0 * x / w))
+        wrk.map(|(w, _)| format!("  {:>3.0} % of wrk", 100.0 * x / w))
             .unwrap_or_default()
     };
     println!("medians ({CAPTURE}):");
+    let (off, on) = (rate(&ours), rate(&kept));
     println!(
-        "  faultline, capture off  {ours:>8.0} ops/s{}",
-        of_wrk(ours)
+        "  faultline, capture off  {off:>8.0} ops/s{}  {:>5.2} µs cpu/op",
+        of_wrk(off),
+        cpu(&ours)
     );
     println!(
-        "  faultline, capture on   {kept:>8.0} ops/s{}  ({:.0} % of capture off)",
-        of_wrk(kept),
-        100.0 * kept / ours
+        "  faultline, capture on   {on:>8.0} ops/s{}  {:>5.2} µs cpu/op  ({:.0} % of capture off)",
+        of_wrk(on),
+        cpu(&kept),
+        100.0 * on / off
     );
     match wrk {
-        Some(w) => println!(
-            "  wrk -t1 -c{connections:<12} {w:>8.0} req/s  (target: faultline at least 70 %)"
+        Some((w, c)) => println!(
+            "  wrk -t1 -c{connections:<12} {w:>8.0} req/s            {c:>5.2} µs cpu/req  \
+             (target: faultline at least 90 %)"
         ),
         None => println!("wrk is not installed (apt-get install wrk): no comparison"),
     }

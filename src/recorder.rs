@@ -216,6 +216,12 @@ impl Recorder {
 
     /// Records a completion; call it after the answer arrived.
     pub fn complete(&self, process: u64, op: &Invocation, c: &Completion, node: &str) {
+        self.complete_owned(process, op.clone(), c.clone(), node);
+    }
+
+    /// [`Recorder::complete`] for a caller done with the op and its completion: their texts
+    /// and values move into the history instead of being copied (the workers' hot path).
+    pub fn complete_owned(&self, process: u64, op: Invocation, c: Completion, node: &str) {
         let (kind, counter) = match c.outcome {
             Outcome::Ok => (EventType::Ok, &self.shared.counters.ok),
             Outcome::Fail => (EventType::Fail, &self.shared.counters.fail),
@@ -224,21 +230,21 @@ impl Recorder {
         counter.fetch_add(1, Ordering::Relaxed);
         // A failed or crashed op keeps its invocation's value, as readers expect.
         let value = if c.outcome == Outcome::Ok {
-            c.value.clone()
+            c.value
         } else {
-            op.value.clone()
+            op.value
         };
         self.send(Event {
             index: 0,
             time: None,
             process: Process::Client(process),
             kind,
-            f: op.f.clone(),
-            key: op.key.clone(),
+            f: op.f,
+            key: op.key,
             value,
             node: Some(node.to_string()),
-            error: c.error.clone().map(Value::String),
-            response: c.response.clone(),
+            error: c.error.map(Value::String),
+            response: c.response,
         });
     }
 

@@ -72,8 +72,9 @@ pub fn spawn_workers(
                     };
                     rec.invoke(process, &op, &name);
                     let c = client.invoke(node, &op).await;
-                    rec.complete(process, &op, &c, &name);
-                    if c.outcome == Outcome::Info {
+                    let info = c.outcome == Outcome::Info;
+                    rec.complete_owned(process, op, c, &name);
+                    if info {
                         process += concurrency;
                     }
                 }

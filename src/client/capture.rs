@@ -13,7 +13,7 @@
 //! stays valid UTF-8. Off by default: the client then never builds an excerpt, and the
 //! completion's `response` stays `None`.
 
-use reqwest::header::{HeaderMap, HeaderName};
+use reqwest::header::HeaderName;
 use serde_json::{Map, Value};
 
 use crate::spec::CaptureSpec;
@@ -53,7 +53,8 @@ impl Capture {
     /// The excerpt of one answer: `status`, the chosen `headers` that were present (several
     /// values of one header joined by `, `), the first `body_bytes` of the body and its
     /// whole length (`body_total_bytes`), so that a cut excerpt shows it was cut.
-    pub fn excerpt(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Value {
+    /// `headers` are the answer's header lines, names lower-cased.
+    pub fn excerpt(&self, status: u16, headers: &[(String, Vec<u8>)], body: &[u8]) -> Value {
         let mut out = Map::new();
         if self.status {
             out.insert("status".into(), Value::from(status));
@@ -62,9 +63,9 @@ impl Capture {
             let mut kept = Map::new();
             for name in &self.headers {
                 let values: Vec<String> = headers
-                    .get_all(name)
                     .iter()
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                    .filter(|(n, _)| n == name.as_str())
+                    .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
                     .collect();
                 if !values.is_empty() {
                     kept.insert(name.as_str().to_string(), Value::String(values.join(", ")));
@@ -99,7 +100,6 @@ pub fn utf8_prefix(body: &[u8], limit: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
     use serde_json::json;
 
     fn capture(status: bool, headers: &[&str], body_bytes: usize) -> Option<Capture> {
@@ -122,11 +122,15 @@ mod tests {
     #[test]
     fn an_excerpt_keeps_the_status_the_chosen_headers_and_a_prefix_of_the_body() {
         let c = capture(true, &["X-Etcd-Index", "x-raft-term", "x-absent"], 4).unwrap();
-        let mut headers = HeaderMap::new();
-        headers.insert("x-etcd-index", HeaderValue::from_static("12"));
-        headers.append("x-raft-term", HeaderValue::from_static("3"));
-        headers.append("x-raft-term", HeaderValue::from_static("4"));
-        headers.insert("server", HeaderValue::from_static("not asked for"));
+        let headers: Vec<(String, Vec<u8>)> = [
+            ("x-etcd-index", "12"),
+            ("x-raft-term", "3"),
+            ("x-raft-term", "4"),
+            ("server", "not asked for"),
+        ]
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+        .collect();
         assert_eq!(
             c.excerpt(503, &headers, b"{\"value\":1}"),
             json!({

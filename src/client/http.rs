@@ -21,16 +21,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine as _;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::HeaderName;
 use reqwest::Method;
 use serde_json::Value;
-use tokio::net::TcpStream;
 
 use super::capture::Capture;
 use super::template::{percent_encode, Scope, Template};
+use super::wire::{self, Conn};
 use super::{BoxFuture, Client, Completion, Invocation, Target};
 use crate::spec::{
     Builtin, ClientSpec, Decode, ExtractSpec, IfMissing, OpSpec, RuleOutcome, ValueType, OP_VARS,
@@ -40,54 +37,76 @@ use crate::spec::{
 /// invocation's own.
 pub(crate) struct OpValues {
     key: Value,
-    expected: Value,
-    new: Value,
+    node: NodeValues,
+}
+
+/// A node's own template values (`node`, `ip`, `port`); the client makes them once per node.
+pub(crate) struct NodeValues {
     node: Value,
     ip: Value,
     port: Value,
 }
 
-impl OpValues {
-    pub(crate) fn new(inv: &Invocation, target: &Target) -> OpValues {
-        let (expected, new) = match &inv.value {
-            Value::Array(a) if a.len() == 2 => (a[0].clone(), a[1].clone()),
-            _ => (Value::Null, Value::Null),
-        };
-        OpValues {
-            key: inv.key.clone().map(Value::String).unwrap_or(Value::Null),
-            expected,
-            new,
+impl NodeValues {
+    fn of(target: &Target) -> NodeValues {
+        NodeValues {
             node: Value::String(target.node.clone()),
             ip: Value::String(target.ip.clone()),
             port: Value::from(target.port),
         }
     }
+}
+
+static NULL: Value = Value::Null;
+
+impl OpValues {
+    pub(crate) fn new(inv: &Invocation, target: &Target) -> OpValues {
+        OpValues {
+            key: key_value(inv),
+            node: NodeValues::of(target),
+        }
+    }
 
     /// Every variable of [`OP_VARS`], by name.
     pub(crate) fn scope<'a>(&'a self, inv: &'a Invocation) -> Scope<'a> {
-        let scope = Scope::new()
-            .with("key", &self.key)
-            .with("value", &inv.value)
-            .with("expected", &self.expected)
-            .with("new", &self.new)
-            .with("node", &self.node)
-            .with("ip", &self.ip)
-            .with("port", &self.port);
-        debug_assert!(scope.names().eq(OP_VARS));
-        scope
+        scope_of(&self.key, inv, &self.node)
     }
+}
+
+fn key_value(inv: &Invocation) -> Value {
+    inv.key.clone().map(Value::String).unwrap_or(Value::Null)
+}
+
+/// Every variable of [`OP_VARS`]: `key` (as [`key_value`] made it), the invocation's value
+/// and, for a pair, its two halves (`expected`, `new`), and the node's own.
+fn scope_of<'a>(key: &'a Value, inv: &'a Invocation, node: &'a NodeValues) -> Scope<'a> {
+    let (expected, new) = match &inv.value {
+        Value::Array(a) if a.len() == 2 => (&a[0], &a[1]),
+        _ => (&NULL, &NULL),
+    };
+    let scope = Scope::new()
+        .with("key", key)
+        .with("value", &inv.value)
+        .with("expected", expected)
+        .with("new", new)
+        .with("node", &node.node)
+        .with("ip", &node.ip)
+        .with("port", &node.port);
+    debug_assert!(scope.names().eq(OP_VARS));
+    scope
 }
 
 /// A client built from a spec's `[client]` table, for a fixed list of nodes.
 ///
-/// It speaks HTTP/1.1 over connections of its own (hyper's connection-level client): an
-/// operation takes an idle connection to its node, or opens one, and gives it back only
-/// after a complete answer, so a connection never carries two operations and a connection
-/// that broke is never reused. Nothing is retried: the one exception is a pooled connection
-/// found closed *before* the request was written, which is replaced — the store never saw
-/// that request.
+/// It speaks HTTP/1.1 over connections of its own ([`wire`]): an operation takes an idle
+/// connection to its node, or opens one, and gives it back only after a complete answer, so
+/// a connection never carries two operations and a connection that broke is never reused.
+/// Nothing is retried: the one exception is a pooled connection found closed *before* the
+/// request was written, which is replaced — the store never saw that request.
 pub struct HttpClient {
     targets: Vec<Target>,
+    /// Each target's own template values.
+    node_values: Vec<NodeValues>,
     ops: HashMap<String, CompiledOp>,
     headers: Vec<(HeaderName, Template)>,
     timeout: Duration,
@@ -98,8 +117,6 @@ pub struct HttpClient {
     capture: Option<Capture>,
     idle: Vec<Mutex<Vec<Conn>>>,
 }
-
-type Conn = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 /// One `[client.ops.F]`, compiled.
 #[derive(Debug)]
@@ -136,6 +153,7 @@ impl HttpClient {
         }
         Ok(HttpClient {
             idle: targets.iter().map(|_| Mutex::new(Vec::new())).collect(),
+            node_values: targets.iter().map(NodeValues::of).collect(),
             targets,
             ops,
             headers: compile_headers(&spec.headers)?,
@@ -170,18 +188,18 @@ impl HttpClient {
             }
             None => {}
         }
-        let request = match self.request(op, target, inv) {
-            Ok(r) => r,
-            // Never sent: certainly not applied.
-            Err(e) => return Completion::fail(format!("cannot build the request: {e}")),
-        };
-        match tokio::time::timeout(self.timeout, self.exchange(node, target, request)).await {
+        let exchange = self.exchange(node, target, op, inv, None);
+        match tokio::time::timeout(self.timeout, exchange).await {
             Err(_) => op.lost(inv, "timeout"),
-            // No connection, so the request was never written: nothing can have happened.
+            // Not built, or no connection: the request was never written, so nothing can
+            // have happened.
             Ok(Err(Lost::NotSent(e))) => Completion::fail(e),
             Ok(Err(Lost::Unknown(e))) => op.lost(inv, &e),
             Ok(Ok(answer)) => {
-                let body = String::from_utf8_lossy(&answer.body);
+                let body = match std::str::from_utf8(&answer.body) {
+                    Ok(text) => std::borrow::Cow::Borrowed(text),
+                    Err(_) => String::from_utf8_lossy(&answer.body),
+                };
                 let mut c = op.classify(inv, answer.status, &body);
                 if let Some(capture) = &self.capture {
                     c.response =
@@ -206,18 +224,11 @@ impl HttpClient {
             key: None,
             value: Value::Null,
         };
-        let mut request = self
-            .request(op, target, &inv)
-            .map_err(|e| Lost::NotSent(format!("cannot build the request: {e}")))?;
-        *request.body_mut() = Full::new(Bytes::from(body));
-        request.headers_mut().insert(
-            hyper::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        match tokio::time::timeout(self.timeout, self.exchange(node, target, request)).await {
+        let exchange = self.exchange(node, target, op, &inv, Some(&body));
+        match tokio::time::timeout(self.timeout, exchange).await {
             Err(_) => Err(Lost::Unknown("timeout".into())),
             Ok(Err(e)) => Err(e),
-            Ok(Ok(Answer { status, body, .. })) => Ok((
+            Ok(Ok(wire::Answer { status, body, .. })) => Ok((
                 status,
                 serde_json::from_slice(&body)
                     .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())),
@@ -225,36 +236,67 @@ impl HttpClient {
         }
     }
 
-    /// Renders the op's templates into a request (origin-form URI, Host header).
-    fn request(
+    /// Writes the request `inv` makes of `op` on `target` into `out` as HTTP/1.1: the
+    /// rendered path and query, `host`, the client's and the op's headers, `content-length`
+    /// and the body. `json_body` replaces the op's body (a builtin op's step), sent as
+    /// `application/json`. A path or header value that cannot be sent is an error.
+    fn encode(
         &self,
         op: &CompiledOp,
-        target: &Target,
+        node: usize,
         inv: &Invocation,
-    ) -> Result<hyper::Request<Full<Bytes>>, String> {
-        let values = OpValues::new(inv, target);
-        let vars = values.scope(inv);
-        let mut uri = op.path.render(&vars);
+        json_body: Option<&str>,
+        out: &mut String,
+    ) -> Result<(), String> {
+        use std::fmt::Write as _;
+        let target = &self.targets[node];
+        let key = key_value(inv);
+        let vars = scope_of(&key, inv, &self.node_values[node]);
+        out.clear();
+        out.push_str(op.method.as_str());
+        out.push(' ');
+        let path = out.len();
+        op.path.render_into(&vars, out);
         for (i, (k, t)) in op.query.iter().enumerate() {
-            uri.push(if i == 0 { '?' } else { '&' });
-            uri.push_str(&percent_encode(k));
-            uri.push('=');
-            uri.push_str(&percent_encode(&t.render(&vars)));
+            out.push(if i == 0 { '?' } else { '&' });
+            out.push_str(&percent_encode(k));
+            out.push('=');
+            out.push_str(&percent_encode(&t.render(&vars)));
         }
-        let mut builder = hyper::Request::builder()
-            .method(op.method.clone())
-            .uri(uri)
-            .header(
-                hyper::header::HOST,
-                format!("{}:{}", target.ip, target.port),
-            );
+        wire::valid_target(&out[path..])?;
+        let _ = write!(out, " HTTP/1.1\r\nhost: {}:{}\r\n", target.ip, target.port);
         for (name, t) in self.headers.iter().chain(&op.headers) {
-            let value = HeaderValue::from_str(&t.render(&vars)).map_err(|e| e.to_string())?;
-            builder = builder.header(name.clone(), value);
+            let framing = name == reqwest::header::CONTENT_LENGTH
+                || name == reqwest::header::TRANSFER_ENCODING
+                || name == reqwest::header::HOST;
+            if framing || (json_body.is_some() && name == reqwest::header::CONTENT_TYPE) {
+                continue;
+            }
+            out.push_str(name.as_str());
+            out.push_str(": ");
+            let value = out.len();
+            t.render_into(&vars, out);
+            wire::valid_header_value(&out[value..])?;
+            out.push_str("\r\n");
         }
-        builder
-            .body(Full::new(Bytes::from(op.body_text(&vars))))
-            .map_err(|e| e.to_string())
+        let rendered;
+        let body = match json_body {
+            Some(body) => {
+                out.push_str("content-type: application/json\r\n");
+                body
+            }
+            None => {
+                rendered = op.body_text(&vars);
+                &rendered
+            }
+        };
+        let takes_body = matches!(op.method, Method::POST | Method::PUT | Method::PATCH);
+        if !body.is_empty() || takes_body {
+            let _ = write!(out, "content-length: {}\r\n", body.len());
+        }
+        out.push_str("\r\n");
+        out.push_str(body);
+        Ok(())
     }
 
     /// The request `inv` would send to node `node`, as text — `METHOD http://ip:port/path`,
@@ -266,14 +308,17 @@ impl HttpClient {
             .get(&inv.f)
             .ok_or_else(|| format!("the spec has no [client.ops.{}]", inv.f))?;
         let target = self.targets.get(node).ok_or("no such node")?;
-        let request = self.request(op, target, inv)?;
-        let mut text = format!(
-            "{} http://{}:{}{}",
-            request.method(),
-            target.ip,
-            target.port,
-            request.uri()
+        let mut request = String::new();
+        self.encode(op, node, inv, None, &mut request)?;
+        let (head, body) = request.split_once("\r\n\r\n").unwrap_or((&request, ""));
+        let mut lines = head.split("\r\n");
+        let first = lines.next().unwrap_or_default();
+        let mut words = first.split(' ');
+        let (method, path) = (
+            words.next().unwrap_or_default(),
+            words.next().unwrap_or_default(),
         );
+        let mut text = format!("{method} http://{}:{}{path}", target.ip, target.port);
         if let Some(builtin) = op.builtin {
             let name = serde_json::to_value(builtin).unwrap_or_default();
             text.push_str(&format!(
@@ -281,83 +326,82 @@ impl HttpClient {
                 super::template::text(&name)
             ));
         }
-        for (name, value) in request.headers() {
-            if name != hyper::header::HOST {
-                text.push_str(&format!("\n{name}: {}", value.to_str().unwrap_or("?")));
+        for line in lines {
+            if !line.starts_with("host:") && !line.starts_with("content-length:") {
+                text.push_str(&format!("\n{line}"));
             }
         }
-        let body = op.body_text(&OpValues::new(inv, target).scope(inv));
         if !body.is_empty() {
             text.push_str(&format!("\n{body}"));
         }
         Ok(text)
     }
 
-    /// Sends one request on one connection and reads the whole answer.
+    /// Sends one request on one connection and reads the whole answer: an idle connection
+    /// to the node that is still open, else a new one.
     async fn exchange(
         &self,
         node: usize,
         target: &Target,
-        request: hyper::Request<Full<Bytes>>,
-    ) -> Result<Answer, Lost> {
-        let pooled = self.idle[node].lock().ok().and_then(|mut idle| idle.pop());
-        let connect = || async { self.connect(target).await.map_err(Lost::NotSent) };
-        let mut conn = match pooled {
-            Some(mut c) => match c.ready().await {
-                Ok(()) => c,
-                // Closed while idle (the store restarted): the request was not written yet.
-                Err(_) => connect().await?,
-            },
-            None => connect().await?,
+        op: &CompiledOp,
+        inv: &Invocation,
+        json_body: Option<&str>,
+    ) -> Result<wire::Answer, Lost> {
+        let pooled = loop {
+            let Some(conn) = self.idle[node].lock().ok().and_then(|mut idle| idle.pop()) else {
+                break None;
+            };
+            // Closed while idle (the store restarted): the request was not written yet.
+            if conn.still_open() {
+                break Some(conn);
+            }
         };
-        let unknown = |e: hyper::Error| Lost::Unknown(describe(&e));
-        let response = conn.send_request(request).await.map_err(unknown)?;
-        // Moving the headers out is free; only a capture ever reads them.
-        let (parts, body) = response.into_parts();
-        let status = parts.status.as_u16();
-        // Bounded: a store that answers without end must not take the controller's memory.
-        let body = http_body_util::Limited::new(body, self.max_body_bytes)
-            .collect()
-            .await
-            .map_err(|e| match e.downcast_ref::<hyper::Error>() {
-                Some(e) => Lost::Unknown(describe(e)),
-                None if e.is::<http_body_util::LengthLimitError>() => Lost::Unknown(format!(
-                    "the answer is longer than {} bytes (client.max_body_bytes)",
-                    self.max_body_bytes
-                )),
-                None => Lost::Unknown(e.to_string()),
-            })?
-            .to_bytes();
-        if let Ok(mut idle) = self.idle[node].lock() {
-            idle.push(conn);
-        }
-        Ok(Answer {
-            status,
-            headers: parts.headers,
-            body,
-        })
+        let built = |out: &mut String| {
+            self.encode(op, node, inv, json_body, out)
+                .map_err(|e| Lost::NotSent(format!("cannot build the request: {e}")))
+        };
+        let conn = match pooled {
+            Some(mut conn) => match built(&mut conn.out) {
+                Ok(()) => conn,
+                Err(e) => {
+                    if let Ok(mut idle) = self.idle[node].lock() {
+                        idle.push(conn);
+                    }
+                    return Err(e);
+                }
+            },
+            None => {
+                let mut out = String::new();
+                built(&mut out)?;
+                let mut conn = Conn::open(&target.ip, target.port, self.connect_timeout)
+                    .await
+                    .map_err(Lost::NotSent)?;
+                conn.out = out;
+                conn
+            }
+        };
+        self.finish(node, conn, op).await
     }
 
-    async fn connect(&self, target: &Target) -> Result<Conn, String> {
-        let addr = (target.ip.as_str(), target.port);
-        let stream =
-            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
-                Err(_) => return Err("connect timeout".into()),
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    return Err("connection refused".into())
-                }
-                Ok(Err(e)) => return Err(format!("cannot connect: {e}")),
-                Ok(Ok(s)) => s,
-            };
-        let _ = stream.set_nodelay(true);
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    /// Sends the request encoded in `conn` and reads the answer; the connection goes back to
+    /// the node's idle list if the answer allows it.
+    async fn finish(
+        &self,
+        node: usize,
+        mut conn: Conn,
+        op: &CompiledOp,
+    ) -> Result<wire::Answer, Lost> {
+        let head = op.method == Method::HEAD;
+        let (answer, reusable) = conn
+            .exchange(head, self.capture.is_some(), self.max_body_bytes)
             .await
-            .map_err(|e| describe(&e))?;
-        // Drives the connection until either side closes it; it ends with the connection.
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(sender)
+            .map_err(Lost::Unknown)?;
+        if reusable {
+            if let Ok(mut idle) = self.idle[node].lock() {
+                idle.push(conn);
+            }
+        }
+        Ok(answer)
     }
 }
 
@@ -365,13 +409,6 @@ impl Client for HttpClient {
     fn invoke<'a>(&'a self, node: usize, op: &'a Invocation) -> BoxFuture<'a, Completion> {
         Box::pin(self.perform(node, op))
     }
-}
-
-/// A whole answer to one request.
-pub(super) struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: Bytes,
 }
 
 /// Why an exchange brought no answer.
@@ -382,17 +419,6 @@ pub enum Lost {
     NotSent(String),
     /// The request may have been written (reset, closed mid-answer): nobody knows.
     Unknown(String),
-}
-
-/// An error and its causes (reset, closed before a complete message, ...), on one line.
-fn describe(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
 }
 
 fn compile_headers(

@@ -21,6 +21,7 @@ pub mod capture;
 pub mod etcd;
 pub mod http;
 pub mod template;
+mod wire;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -68,7 +68,8 @@ enum Segment {
 /// values, so a render allocates nothing but its output.
 #[derive(Clone, Debug, Default)]
 pub struct Scope<'a> {
-    entries: Vec<(&'a str, &'a Value)>,
+    /// Inline up to eight: an operation's scope never touches the heap.
+    entries: smallvec::SmallVec<[(&'a str, &'a Value); 8]>,
 }
 
 impl<'a> Scope<'a> {
@@ -163,24 +164,29 @@ impl Template {
     /// Renders with each hole's variable looked up in `scope`.
     pub fn render(&self, scope: &Scope) -> String {
         let mut out = String::with_capacity(self.source.len() + 16);
+        self.render_into(scope, &mut out);
+        out
+    }
+
+    /// Renders onto the end of `out`.
+    pub fn render_into(&self, scope: &Scope, out: &mut String) {
         for segment in &self.segments {
             match segment {
                 Segment::Text(t) => out.push_str(t),
                 Segment::Hole { var, filters } => {
                     let v = scope.get(var);
                     if filters.is_empty() {
-                        push_text(&mut out, v);
+                        push_text(out, v);
                     } else {
                         let mut v = v.clone();
                         for f in filters {
                             v = f.apply(v);
                         }
-                        push_text(&mut out, &v);
+                        push_text(out, &v);
                     }
                 }
             }
         }
-        out
     }
 }
 
