@@ -71,6 +71,7 @@ fn serve() -> u16 {
     let port = std_listener.local_addr().unwrap().port();
     std_listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
+        pin_to_cpu(0);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -110,6 +111,24 @@ fn serve() -> u16 {
         });
     });
     port
+}
+
+/// Keeps the calling thread, and every thread and process it starts from now on, on one CPU
+/// (the server on the first, the load generators on the second), so the scheduler never
+/// puts the server and the load generator on one core while the other idles. Nothing
+/// happens on a machine with a single CPU.
+fn pin_to_cpu(cpu: usize) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        return;
+    }
+    // SAFETY: the set is a plain bit mask, initialised before use; 0 means this thread.
+    unsafe {
+        let mut set = std::mem::zeroed::<libc::cpu_set_t>();
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
 }
 
 fn request_end(buf: &[u8]) -> Option<usize> {
@@ -272,6 +291,8 @@ fn main() {
     let seconds = arg("--seconds", 3);
     let rounds = arg("--rounds", 3).max(1);
     let port = serve();
+    // The runtime's worker, the recorder and wrk all start from this thread.
+    pin_to_cpu(1);
     let dir = tempfile::tempdir().unwrap();
     println!(
         "controller benchmark: {connections} connections, {rounds} alternating rounds of {seconds} s, \

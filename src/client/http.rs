@@ -45,6 +45,8 @@ pub(crate) struct NodeValues {
     node: Value,
     ip: Value,
     port: Value,
+    /// What follows a request's path: the protocol and the `host` header.
+    after_path: String,
 }
 
 impl NodeValues {
@@ -53,6 +55,7 @@ impl NodeValues {
             node: Value::String(target.node.clone()),
             ip: Value::String(target.ip.clone()),
             port: Value::from(target.port),
+            after_path: format!(" HTTP/1.1\r\nhost: {}:{}\r\n", target.ip, target.port),
         }
     }
 }
@@ -84,14 +87,15 @@ fn scope_of<'a>(key: &'a Value, inv: &'a Invocation, node: &'a NodeValues) -> Sc
         Value::Array(a) if a.len() == 2 => (&a[0], &a[1]),
         _ => (&NULL, &NULL),
     };
-    let scope = Scope::new()
-        .with("key", key)
-        .with("value", &inv.value)
-        .with("expected", expected)
-        .with("new", new)
-        .with("node", &node.node)
-        .with("ip", &node.ip)
-        .with("port", &node.port);
+    let scope = Scope::of([
+        ("key", key),
+        ("value", &inv.value),
+        ("expected", expected),
+        ("new", new),
+        ("node", &node.node),
+        ("ip", &node.ip),
+        ("port", &node.port),
+    ]);
     debug_assert!(scope.names().eq(OP_VARS));
     scope
 }
@@ -135,13 +139,67 @@ pub struct CompiledOp {
 struct Rule {
     status: Vec<u16>,
     body_contains: Option<String>,
-    missing: Vec<String>,
-    present: Vec<String>,
-    null: Vec<String>,
-    equals: Vec<(String, Value)>,
+    missing: Vec<Pointer>,
+    present: Vec<Pointer>,
+    null: Vec<Pointer>,
+    equals: Vec<(Pointer, Value)>,
     outcome: RuleOutcome,
-    value: Option<ExtractSpec>,
+    value: Option<Extract>,
     error: Option<String>,
+}
+
+/// A rule's `value`, with its pointers split once.
+#[derive(Debug)]
+struct Extract {
+    spec: ExtractSpec,
+    at: Pointer,
+    each: Option<Pointer>,
+}
+
+/// A JSON pointer (RFC 6901), split into its unescaped tokens when the spec is compiled, so
+/// that following it into an answer allocates nothing.
+#[derive(Debug)]
+struct Pointer {
+    /// `None`: not a pointer (it neither is empty nor starts with `/`); it finds nothing.
+    tokens: Option<Vec<String>>,
+}
+
+impl Pointer {
+    fn new(text: &str) -> Pointer {
+        let tokens = match text {
+            "" => Some(Vec::new()),
+            t if t.starts_with('/') => Some(
+                t[1..]
+                    .split('/')
+                    .map(|token| token.replace("~1", "/").replace("~0", "~"))
+                    .collect(),
+            ),
+            _ => None,
+        };
+        Pointer { tokens }
+    }
+
+    /// What the pointer points at in `root`, as `serde_json::Value::pointer` finds it.
+    fn find<'v>(&self, root: &'v Value) -> Option<&'v Value> {
+        let mut at = root;
+        for token in self.tokens.as_ref()? {
+            at = match at {
+                Value::Object(map) => map.get(token.as_str())?,
+                Value::Array(items) => items.get(array_index(token)?)?,
+                _ => return None,
+            };
+        }
+        Some(at)
+    }
+}
+
+/// An array index token: decimal digits without a leading zero (but `0` itself).
+fn array_index(token: &str) -> Option<usize> {
+    let digits = token.bytes().all(|b| b.is_ascii_digit());
+    if !digits || token.is_empty() || (token.len() > 1 && token.starts_with('0')) {
+        return None;
+    }
+    token.parse().ok()
 }
 
 impl HttpClient {
@@ -248,10 +306,9 @@ impl HttpClient {
         json_body: Option<&str>,
         out: &mut String,
     ) -> Result<(), String> {
-        use std::fmt::Write as _;
-        let target = &self.targets[node];
+        let node_values = &self.node_values[node];
         let key = key_value(inv);
-        let vars = scope_of(&key, inv, &self.node_values[node]);
+        let vars = scope_of(&key, inv, node_values);
         out.clear();
         out.push_str(op.method.as_str());
         out.push(' ');
@@ -264,7 +321,7 @@ impl HttpClient {
             out.push_str(&percent_encode(&t.render(&vars)));
         }
         wire::valid_target(&out[path..])?;
-        let _ = write!(out, " HTTP/1.1\r\nhost: {}:{}\r\n", target.ip, target.port);
+        out.push_str(&node_values.after_path);
         for (name, t) in self.headers.iter().chain(&op.headers) {
             let framing = name == reqwest::header::CONTENT_LENGTH
                 || name == reqwest::header::TRANSFER_ENCODING
@@ -292,7 +349,9 @@ impl HttpClient {
         };
         let takes_body = matches!(op.method, Method::POST | Method::PUT | Method::PATCH);
         if !body.is_empty() || takes_body {
-            let _ = write!(out, "content-length: {}\r\n", body.len());
+            out.push_str("content-length: ");
+            out.push_str(itoa::Buffer::new().format(body.len()));
+            out.push_str("\r\n");
         }
         out.push_str("\r\n");
         out.push_str(body);
@@ -443,16 +502,23 @@ impl CompiledOp {
             .map(|r| Rule {
                 status: r.status.clone(),
                 body_contains: r.body_contains.clone(),
-                missing: r.missing.clone(),
-                present: r.present.clone(),
-                null: r.null.clone(),
+                missing: r.missing.iter().map(|p| Pointer::new(p)).collect(),
+                present: r.present.iter().map(|p| Pointer::new(p)).collect(),
+                null: r.null.iter().map(|p| Pointer::new(p)).collect(),
                 equals: r
                     .equals
                     .iter()
-                    .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Value::Null)))
+                    .map(|(k, v)| {
+                        let v = serde_json::to_value(v).unwrap_or(Value::Null);
+                        (Pointer::new(k), v)
+                    })
                     .collect(),
                 outcome: r.outcome,
-                value: r.value.clone(),
+                value: r.value.as_ref().map(|x| Extract {
+                    spec: x.clone(),
+                    at: Pointer::new(&x.pointer),
+                    each: x.each.as_deref().map(Pointer::new),
+                }),
                 error: r.error.clone(),
             })
             .collect();
@@ -538,31 +604,32 @@ impl CompiledOp {
         )
     }
 
-    fn extract(&self, inv: &Invocation, x: &ExtractSpec, json: Option<&Value>) -> Completion {
+    fn extract(&self, inv: &Invocation, extract: &Extract, json: Option<&Value>) -> Completion {
         let Some(json) = json else {
             return self.lost(inv, "the body is not JSON");
         };
-        let Some(found) = json.pointer(&x.pointer) else {
+        let x = &extract.spec;
+        let Some(found) = extract.at.find(json) else {
             return match x.if_missing {
                 IfMissing::Null => Completion::ok(Value::Null),
                 IfMissing::Fail => Completion::fail(format!("no {} in the answer", x.pointer)),
                 IfMissing::Info => Completion::info(format!("no {} in the answer", x.pointer)),
             };
         };
-        let typed = match &x.each {
-            None => convert(found, x),
-            Some(each) => match found {
+        let typed = match (&extract.each, &x.each) {
+            (Some(each), Some(text)) => match found {
                 Value::Array(items) => items
                     .iter()
-                    .map(|item| match item.pointer(each) {
+                    .map(|item| match each.find(item) {
                         Some(v) => convert(v, x),
-                        None => Err(format!("an element has no {each}")),
+                        None => Err(format!("an element has no {text}")),
                     })
                     .collect::<Result<Vec<_>, _>>()
                     .map(Value::Array),
                 Value::Null => Ok(Value::Array(Vec::new())),
                 other => Err(format!("{} is not a list: {other}", x.pointer)),
             },
+            _ => convert(found, x),
         };
         match typed {
             Ok(v) => Completion::ok(v),
@@ -592,13 +659,10 @@ impl Rule {
         let Some(json) = json else {
             return false;
         };
-        self.missing.iter().all(|p| json.pointer(p).is_none())
-            && self.present.iter().all(|p| json.pointer(p).is_some())
-            && self
-                .null
-                .iter()
-                .all(|p| json.pointer(p) == Some(&Value::Null))
-            && self.equals.iter().all(|(p, v)| json.pointer(p) == Some(v))
+        self.missing.iter().all(|p| p.find(json).is_none())
+            && self.present.iter().all(|p| p.find(json).is_some())
+            && self.null.iter().all(|p| p.find(json) == Some(&Value::Null))
+            && self.equals.iter().all(|(p, v)| p.find(json) == Some(v))
     }
 }
 

@@ -77,6 +77,17 @@ impl<'a> Scope<'a> {
         Scope::default()
     }
 
+    /// A scope of distinct names, bound without looking for earlier bindings.
+    pub fn of<const N: usize>(entries: [(&'a str, &'a Value); N]) -> Scope<'a> {
+        debug_assert!(entries
+            .iter()
+            .enumerate()
+            .all(|(i, (n, _))| entries[..i].iter().all(|(m, _)| m != n)));
+        Scope {
+            entries: entries.into_iter().collect(),
+        }
+    }
+
     /// `name` takes `value`; a later binding of the same name wins.
     pub fn with(mut self, name: &'a str, value: &'a Value) -> Scope<'a> {
         self.set(name, value);

@@ -146,8 +146,11 @@ impl Conn {
     /// headers), its framing, whether it allows reuse, and the head's length.
     async fn read_head(&mut self, head: bool, keep_headers: bool) -> Result<Head, String> {
         loop {
-            if let Some(parsed) = parse_head(&self.read, head, keep_headers)? {
-                return Ok(parsed);
+            // An empty buffer (the common case right after the request) holds no head yet.
+            if !self.read.is_empty() {
+                if let Some(parsed) = parse_head(&self.read, head, keep_headers)? {
+                    return Ok(parsed);
+                }
             }
             if self.read.len() > MAX_HEAD_BYTES {
                 return Err(format!(
