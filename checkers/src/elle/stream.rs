@@ -52,6 +52,9 @@ struct Place {
     node: u32,
 }
 
+// The per-transaction cost the module's doc and the README's figures state.
+const _: () = assert!(std::mem::size_of::<Place>() == 32);
+
 /// A `time` the event did not carry (a time of `u64::MAX` ns, 584 years, is not a time).
 const NO_TIME: u64 = u64::MAX;
 
