@@ -66,14 +66,14 @@ fn child(mode: &str, model: &str, file: &Path) {
         ("stream", "list-append") => {
             let checker = ListAppend { model: MODEL };
             checker
-                .check_jsonl(open(), &name, &budget)
+                .check_jsonl(open(), &name, &budget, &mut |_| {})
                 .expect("readable")
                 .0
         }
         ("stream", _) => {
             let checker = RwRegister { model: MODEL };
             checker
-                .check_jsonl(open(), &name, &budget)
+                .check_jsonl(open(), &name, &budget, &mut |_| {})
                 .expect("readable")
                 .0
         }

@@ -89,6 +89,13 @@ pub struct OpRef {
     /// Labels of the faults in force at some moment while the op ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<String>,
+    /// Invocation and completion in nanoseconds on the history's clock, exact: what the
+    /// faults in force are found by (the seconds above are rounded to the millisecond). Not
+    /// written out.
+    #[serde(skip)]
+    pub start_ns: Option<u64>,
+    #[serde(skip)]
+    pub end_ns: Option<u64>,
 }
 
 impl OpRef {
@@ -109,12 +116,26 @@ impl OpRef {
 
     /// Fills what `op` (the op this names) says about itself.
     pub fn fill_from(&mut self, op: &Op) {
-        let secs = |ns: u64| (ns as f64 / 1e6).round() / 1e3;
-        self.line = Some(op.line);
-        self.process = Some(op.process);
         self.node.clone_from(&op.node);
-        self.start_s = op.invoke_time.map(secs);
-        self.end_s = op.complete_time.map(secs);
+        self.fill_times(op.line, op.process, op.invoke_time, op.complete_time);
+    }
+
+    /// Fills the op's source line, process and times (nanoseconds on the history's clock),
+    /// for a reader that keeps them without an [`Op`].
+    pub fn fill_times(
+        &mut self,
+        line: usize,
+        process: u64,
+        invoke_ns: Option<u64>,
+        complete_ns: Option<u64>,
+    ) {
+        let secs = |ns: u64| (ns as f64 / 1e6).round() / 1e3;
+        self.line = Some(line);
+        self.process = Some(process);
+        self.start_s = invoke_ns.map(secs);
+        self.end_s = complete_ns.map(secs);
+        self.start_ns = invoke_ns;
+        self.end_ns = complete_ns;
     }
 
     /// `op 68 (process 8) on n3 at 5.104 s, during partition n1,n2 | n3,n4,n5`.

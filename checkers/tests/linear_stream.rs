@@ -1,21 +1,35 @@
 //! The streaming path of the linearizability checker (`linear::stream::check_jsonl`,
 //! straight into the per-key form) against the `History` path: the same result, to the
 //! word, on the golden histories, on generated ones valid and invalid, and the same errors
-//! and warnings on damaged files.
+//! and warnings on damaged files; the same nemesis events, nodes and last time, which the
+//! faults in force are found from.
 
 use std::path::Path;
 
 use faultline_checkers::format::{jsonl, FormatError};
 use faultline_checkers::gen::{self, EtcdLike, Large};
+use faultline_checkers::history::NemesisEvent;
 use faultline_checkers::linear::{check_history, stream, Linearizable, SearchOptions};
 use faultline_checkers::model::{ModelKind, ModelOptions};
 use faultline_checkers::verdict::unknown_function;
 use faultline_checkers::{fill_op_refs, Budget, CheckResult, History, Verdict};
 
-/// The `History` path as `faultline check` runs it: read, refuse an unknown `f`, check,
-/// fill the anomalies' ops. Then the count of ops and events, and the warnings.
-type Checked = Result<(CheckResult, usize, usize, Vec<String>), FormatError>;
+/// What one way of checking says of a history besides its result.
+#[derive(Debug, PartialEq)]
+struct Said {
+    ops: usize,
+    events: usize,
+    warnings: Vec<String>,
+    nemesis: Vec<NemesisEvent>,
+    /// The nodes that served ops, sorted.
+    nodes: Vec<String>,
+    last_time_ns: Option<u64>,
+}
 
+type Checked = Result<(CheckResult, Said), FormatError>;
+
+/// The `History` path as `faultline check` runs it: read, refuse an unknown `f`, check,
+/// fill the anomalies' ops.
 fn via_history(text: &str, model: ModelKind, options: &ModelOptions) -> Checked {
     let history = jsonl::read_jsonl(text.as_bytes(), "h.jsonl")?;
     let checker = Linearizable {
@@ -28,20 +42,54 @@ fn via_history(text: &str, model: ModelKind, options: &ModelOptions) -> Checked 
     let budget = Budget::default();
     let mut result = check_history(&history, model, options, &SearchOptions::default(), &budget);
     fill_op_refs(std::slice::from_mut(&mut result), &history);
+    let nodes: std::collections::BTreeSet<String> =
+        history.ops.iter().filter_map(|o| o.node.clone()).collect();
+    let times = history
+        .ops
+        .iter()
+        .flat_map(|o| [o.invoke_time, o.complete_time]);
+    let last_time_ns = times
+        .chain(history.nemesis.iter().map(|n| n.event.time))
+        .max()
+        .flatten();
     let History {
         ops,
         event_count,
         warnings,
-        ..
+        nemesis,
     } = history;
-    Ok((result, ops.len(), event_count, warnings))
+    let said = Said {
+        ops: ops.len(),
+        events: event_count,
+        warnings,
+        nemesis,
+        nodes: nodes.into_iter().collect(),
+        last_time_ns,
+    };
+    Ok((result, said))
 }
 
 fn streamed(text: &str, model: ModelKind, options: &ModelOptions) -> Checked {
     let budget = Budget::default();
-    let (result, summary) =
-        stream::check_jsonl(text.as_bytes(), "h.jsonl", model, options, &budget)?;
-    Ok((result, summary.ops, summary.events, summary.warnings))
+    let mut nemesis = Vec::new();
+    let mut on_nemesis = |n| nemesis.push(n);
+    let (result, summary) = stream::check_jsonl(
+        text.as_bytes(),
+        "h.jsonl",
+        model,
+        options,
+        &budget,
+        &mut on_nemesis,
+    )?;
+    let said = Said {
+        ops: summary.ops,
+        events: summary.events,
+        warnings: summary.warnings,
+        nemesis,
+        nodes: summary.nodes,
+        last_time_ns: summary.last_time_ns,
+    };
+    Ok((result, said))
 }
 
 fn assert_same(text: &str, model: ModelKind, options: &ModelOptions, what: &str) {
@@ -114,8 +162,7 @@ fn generated_histories_valid_and_invalid_get_the_same_result_streamed() {
                 ..Large::default()
             };
             let text = text_of(&gen::large(seed, &config).history);
-            let (result, ..) =
-                streamed(&text, ModelKind::CasRegister, &Default::default()).unwrap();
+            let (result, _) = streamed(&text, ModelKind::CasRegister, &Default::default()).unwrap();
             assert_eq!(
                 result.verdict == Verdict::Invalid,
                 stale_read,
@@ -182,4 +229,53 @@ fn damaged_and_odd_files_get_the_same_errors_and_warnings_streamed() {
             assert_same(text, model, &ModelOptions::default(), text);
         }
     }
+}
+
+#[test]
+fn a_stale_read_during_a_partition_is_placed_and_the_nemesis_handed_on_as_read() {
+    // Nemesis values of every shape (a grudge, a list, null: the last one a line the fast
+    // reader could take), a node named by the invocation only, another replaced by the
+    // completion's, and a time on the nemesis line later than any op's.
+    let text = concat!(
+        r#"{"process":0,"type":"invoke","f":"write","value":1,"time":1000000000,"node":"n1"}"#,
+        "\n",
+        r#"{"process":0,"type":"ok","f":"write","value":1,"time":1100000000,"node":"n1"}"#,
+        "\n",
+        r#"{"process":"nemesis","type":"info","f":"start-partition","value":{"n3":["n1","n2"]},"time":2000000000}"#,
+        "\n",
+        r#"{"process":1,"type":"invoke","f":"read","value":null,"time":2500000000,"node":"n4"}"#,
+        "\n",
+        r#"{"process":1,"type":"ok","f":"read","value":0,"time":2600000000,"node":"n3"}"#,
+        "\n",
+        r#"{"process":"nemesis","type":"info","f":"kill","value":["n2"],"time":2700000000}"#,
+        "\n",
+        r#"{"process":"nemesis","type":"info","f":"stop-partition","value":null,"time":4000000000,"error":"slow"}"#,
+        "\n",
+        r#"{"process":2,"type":"invoke","f":"read","value":null,"time":4500000000,"node":"n2"}"#,
+        "\n",
+        r#"{"process":"nemesis","type":"info","f":"start-kill","value":"n5","time":9000000000}"#,
+        "\n",
+    );
+    let options = ModelOptions::default();
+    let (result, said) = streamed(text, ModelKind::Register, &options).unwrap();
+    assert_eq!(result.verdict, Verdict::Invalid, "{}", result.summary);
+    let op = &result.anomalies[0].ops[0];
+    assert_eq!(
+        (op.line, op.node.as_deref(), op.start_ns, op.end_ns),
+        (
+            Some(4),
+            Some("n3"),
+            Some(2_500_000_000),
+            Some(2_600_000_000)
+        )
+    );
+    let fs: Vec<&str> = said.nemesis.iter().map(|n| n.event.f.as_str()).collect();
+    assert_eq!(
+        fs,
+        ["start-partition", "kill", "stop-partition", "start-kill"]
+    );
+    assert_eq!(said.nemesis[2].pos, 6);
+    assert_eq!(said.nodes, ["n1", "n2", "n3"]);
+    assert_eq!(said.last_time_ns, Some(9_000_000_000));
+    assert_same(text, ModelKind::Register, &options, "a partitioned history");
 }

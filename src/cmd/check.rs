@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::Args;
-use faultline_checkers::elle::stream::StreamSummary;
 use faultline_checkers::elle::{ConsistencyModel, ListAppend, RwRegister};
+use faultline_checkers::format::jsonl::StreamSummary;
 use faultline_checkers::format::{self, edn, Format, FormatError, ReadOptions};
+use faultline_checkers::history::NemesisEvent;
 use faultline_checkers::linear;
 use faultline_checkers::model::{ModelKind, ModelOptions};
 use faultline_checkers::registry::{self, CheckerOptions};
@@ -24,6 +25,8 @@ use faultline_checkers::{verdict, Budget, CheckResult, Checker, History, Verdict
 use serde_json::{json, Value};
 
 use crate::exit::Code;
+use crate::report::placing;
+use crate::report::stats::FaultLog;
 
 /// The time limit per history when `--time-limit` is not given.
 pub const DEFAULT_TIME_LIMIT_SECS: f64 = 60.0;
@@ -142,7 +145,8 @@ fn consistency_names() -> PossibleValuesParser {
 /// the memory and under half the time, a million linearizability ops a fifth of both.
 /// Used only when nothing else needs the `History` (no `--report`, no `--export-edn`); the
 /// verdicts, counts, warnings and errors are those of the general path (the checkers
-/// crate's `elle_stream` and `linear_stream` tests hold it to that).
+/// crate's `elle_stream` and `linear_stream` tests hold it to that), and so are the
+/// anomalies' ops with the faults in force (built from the nemesis events as they are read).
 enum Streamed {
     ListAppend(ListAppend),
     RwRegister(RwRegister),
@@ -173,12 +177,13 @@ impl Streamed {
         reader: impl io::BufRead,
         name: &str,
         budget: &Budget,
+        on_nemesis: &mut dyn FnMut(NemesisEvent),
     ) -> Result<(CheckResult, StreamSummary), FormatError> {
         match self {
-            Streamed::ListAppend(c) => c.check_jsonl(reader, name, budget),
-            Streamed::RwRegister(c) => c.check_jsonl(reader, name, budget),
+            Streamed::ListAppend(c) => c.check_jsonl(reader, name, budget, on_nemesis),
+            Streamed::RwRegister(c) => c.check_jsonl(reader, name, budget, on_nemesis),
             Streamed::Linearizable(model, options) => {
-                linear::stream::check_jsonl(reader, name, *model, options, budget)
+                linear::stream::check_jsonl(reader, name, *model, options, budget, on_nemesis)
             }
         }
     }
@@ -388,7 +393,7 @@ fn check_one(config: &Config, path: &Path, report_dir: Option<&Path>) -> Outcome
     } else {
         run_checker(config, &history, started)
     };
-    crate::report::placing::place_anomalies(
+    placing::place_anomalies(
         std::slice::from_mut(&mut result),
         &history,
         &nodes_of(&history),
@@ -463,9 +468,10 @@ fn open(
     Ok((reader, name, format))
 }
 
-/// Reads and checks a JSON Lines history the streamed way: the result, the number of
-/// client operations and the warnings (the reader's, then the checker's). A checker that
-/// panics degrades to unknown, as in [`run_checker`].
+/// Reads and checks a JSON Lines history the streamed way: the result (its anomalies placed,
+/// with the faults in force, as [`check_one`]'s), the number of client operations and the
+/// warnings (the reader's, then the checker's). A checker that panics degrades to unknown,
+/// as in [`run_checker`].
 fn check_streamed(
     config: &Config,
     streamed: &Streamed,
@@ -477,8 +483,9 @@ fn check_streamed(
         deadline: config.time_limit.map(|limit| started + limit),
         ..Budget::default()
     };
+    let mut faults = FaultLog::default();
     let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        streamed.check(reader, name, &budget)
+        streamed.check(reader, name, &budget, &mut |n| faults.push(&n))
     }));
     let (result, summary) = match checked {
         Ok(checked) => checked?,
@@ -490,10 +497,12 @@ fn check_streamed(
             return Ok((result.with_duration(started.elapsed()), 0, Vec::new()));
         }
     };
-    let result = match summary.ops {
+    let mut result = match summary.ops {
         0 => no_operation(config, summary.events),
         _ => result.with_duration(started.elapsed()),
     };
+    let windows = faults.finish(summary.events, summary.last_time_ns, &summary.nodes);
+    placing::name_faults(std::slice::from_mut(&mut result), &windows);
     let mut warnings = summary.warnings;
     warnings.extend(result.warnings.iter().cloned());
     Ok((result, summary.ops, warnings))

@@ -2,18 +2,26 @@
 //! it ran on the history's clock, and the faults in force meanwhile, so an anomaly can be
 //! tied to a fault without reading `history.jsonl`.
 //!
-//! The checkers name the ops ([`faultline_checkers::OpRef`]); the fault windows are
-//! faultline's own ([`super::stats::fault_windows`]), which is why the faults are added here.
+//! The checkers name the ops ([`faultline_checkers::OpRef`]) and fill where and when they
+//! ran, from a `History` ([`faultline_checkers::fill_op_refs`]) or from what a streamed
+//! check kept; the fault windows are faultline's own ([`super::stats::FaultLog`]), which is
+//! why the faults are added here, the same way for both.
 
 use faultline_checkers::{fill_op_refs, CheckResult, History};
 
-use super::stats::fault_windows;
+use super::stats::{fault_windows, FaultWindow};
 
-/// Fills every anomaly's ops from `history` and lists, for each, the faults whose window
-/// overlaps the op (from its invocation to its completion, or to the end of the history).
+/// Fills every anomaly's ops from `history` and names the faults in force while each ran
+/// ([`name_faults`]).
 pub fn place_anomalies(checks: &mut [CheckResult], history: &History, nodes: &[String]) {
     fill_op_refs(checks, history);
-    let windows = fault_windows(history, nodes);
+    name_faults(checks, &fault_windows(history, nodes));
+}
+
+/// Lists, for every op an anomaly names, the faults whose window overlaps it (from its
+/// invocation to its completion, or to the end of the history), by the op's times as
+/// filled in. An op without a time is left without faults.
+pub fn name_faults(checks: &mut [CheckResult], windows: &[FaultWindow]) {
     if windows.is_empty() {
         return;
     }
@@ -22,13 +30,10 @@ pub fn place_anomalies(checks: &mut [CheckResult], history: &History, nodes: &[S
         .flat_map(|c| c.anomalies.iter_mut())
         .flat_map(|a| a.ops.iter_mut())
     {
-        let Some(op) = history.ops.get(op_ref.op) else {
+        let Some(start) = op_ref.start_ns else {
             continue;
         };
-        let Some(start) = op.invoke_time else {
-            continue;
-        };
-        let end = op.complete_time.unwrap_or(u64::MAX);
+        let end = op_ref.end_ns.unwrap_or(u64::MAX);
         op_ref.faults = windows
             .iter()
             .filter(|w| w.start_ns.is_some_and(|s| s <= end) && w.end_ns.is_none_or(|e| start <= e))

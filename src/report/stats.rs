@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use faultline_checkers::history::NemesisEvent;
 use faultline_checkers::{History, Op, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -206,48 +207,80 @@ pub struct Availability {
 
 /// Pairs nemesis start and stop events into fault windows, in order of their start.
 pub fn fault_windows(history: &History, nodes: &[String]) -> Vec<FaultWindow> {
-    let end_pos = history.event_count;
-    let end_ns = last_time_ns(history);
-    let mut windows: Vec<FaultWindow> = Vec::new();
-    let mut open: BTreeMap<&'static str, Vec<usize>> = BTreeMap::new();
+    let mut log = FaultLog::default();
     for n in &history.nemesis {
+        log.push(n);
+    }
+    log.finish(history.event_count, last_time_ns(history), nodes)
+}
+
+/// The fault windows of a history, built one nemesis event at a time: [`fault_windows`]
+/// feeds it a [`History`]'s events, a streamed check each event as it reads it. Only the
+/// windows are kept, never the events.
+#[derive(Debug, Default)]
+pub struct FaultLog {
+    /// Labelled at the end, when the nodes are known.
+    windows: Vec<FaultWindow>,
+    /// The windows still open, by kind.
+    open: BTreeMap<&'static str, Vec<usize>>,
+}
+
+impl FaultLog {
+    /// Adds the next nemesis event: a start opens a window, a stop ends every open window
+    /// of its kind (a heal removes all partition rules); other events are not faults.
+    pub fn push(&mut self, n: &NemesisEvent) {
         let f = n.event.f.as_str();
         let Some(verb) = Verb::parse(f) else {
-            continue;
+            return;
         };
         let kind = verb.kind().name();
         if verb.starts() {
-            open.entry(kind).or_default().push(windows.len());
-            windows.push(FaultWindow {
+            self.open.entry(kind).or_default().push(self.windows.len());
+            self.windows.push(FaultWindow {
                 kind: kind.to_string(),
                 start_f: f.to_string(),
                 stop_f: None,
                 start_pos: n.pos,
-                end_pos,
+                end_pos: usize::MAX,
                 start_ns: n.event.time,
-                end_ns,
+                end_ns: None,
                 value: n.event.value.clone(),
-                label: label(kind, &n.event.value, nodes),
+                label: String::new(),
             });
-            continue;
+            return;
         }
-        // A stop heals every open fault of its kind (a heal removes all partition rules).
-        {
-            for i in open.remove(kind).unwrap_or_default() {
-                windows[i].stop_f = Some(f.to_string());
-                windows[i].end_pos = n.pos;
-                windows[i].end_ns = n.event.time.or(windows[i].end_ns);
-            }
+        for i in self.open.remove(kind).unwrap_or_default() {
+            let w = &mut self.windows[i];
+            w.stop_f = Some(f.to_string());
+            w.end_pos = n.pos;
+            w.end_ns = n.event.time;
         }
     }
-    windows
+
+    /// The windows, in order of their start. A window never stopped lasts to the end of
+    /// the history: `end_pos` (the number of events) and `end_ns` (its latest time);
+    /// `nodes` are the ones the labels split into sides.
+    pub fn finish(self, end_pos: usize, end_ns: Option<u64>, nodes: &[String]) -> Vec<FaultWindow> {
+        let mut windows = self.windows;
+        for w in &mut windows {
+            if w.stop_f.is_none() {
+                w.end_pos = end_pos;
+            }
+            // Never stopped, or stopped by an event without a time: as late as the history.
+            w.end_ns = w.end_ns.or(end_ns);
+            w.label = label(&w.kind, &w.value, nodes);
+        }
+        windows
+    }
 }
 
+/// The latest time of any event of the history, client or nemesis.
 fn last_time_ns(history: &History) -> Option<u64> {
     let ops = history
         .ops
         .iter()
-        .filter_map(|o| o.complete_time.or(o.invoke_time));
+        .flat_map(|o| [o.invoke_time, o.complete_time])
+        .flatten();
     let nemesis = history.nemesis.iter().filter_map(|n| n.event.time);
     ops.chain(nemesis).max()
 }

@@ -684,19 +684,118 @@ fn a_list_append_history_gets_the_same_verdict_streamed_or_read_whole() {
         let h = &mut v["histories"][0];
         h["elapsed_ms"] = Value::Null;
         h["result"]["duration_ms"] = Value::Null;
-        // The streamed path names each anomaly's ops by id only; the whole history also
-        // places them (process, line, time).
-        for a in h["result"]["anomalies"].as_array_mut().unwrap() {
-            for op in a["ops"].as_array_mut().unwrap() {
-                *op = op["op"].clone();
-            }
-        }
         v
     };
     let (streamed_json, whole_json) = (strip(&streamed), strip(&whole));
     assert_eq!(code(&streamed), 1, "{}", stdout(&streamed));
     assert_eq!(streamed_json["histories"][0]["ops"], history.ops.len());
-    let kinds = streamed_json["histories"][0]["result"]["anomalies"].to_string();
-    assert!(kinds.contains("lost-append"), "{kinds}");
+    let anomalies = &streamed_json["histories"][0]["result"]["anomalies"];
+    assert!(anomalies.to_string().contains("lost-append"), "{anomalies}");
+    // Each anomaly's ops are placed (process, line, time), as the whole history places them.
+    assert!(anomalies[0]["ops"][0]["start_s"].is_number(), "{anomalies}");
     assert_eq!(streamed_json, whole_json);
+}
+
+/// A stale read while n3 was cut off, and a read after the heal that fails too (register).
+const PARTITIONED_REGISTER: &str = concat!(
+    r#"{"process":0,"type":"invoke","f":"write","value":1,"time":1000000000,"node":"n1"}"#,
+    "\n",
+    r#"{"process":0,"type":"ok","f":"write","value":1,"time":1100000000,"node":"n1"}"#,
+    "\n",
+    r#"{"process":"nemesis","type":"info","f":"start-partition","value":{"n3":["n1","n2"],"n1":["n3"],"n2":["n3"]},"time":2000000000}"#,
+    "\n",
+    r#"{"process":1,"type":"invoke","f":"read","value":null,"time":2500000000,"node":"n3"}"#,
+    "\n",
+    r#"{"process":1,"type":"ok","f":"read","value":0,"time":2600000000,"node":"n3"}"#,
+    "\n",
+    r#"{"process":"nemesis","type":"info","f":"stop-partition","value":null,"time":4000000000}"#,
+    "\n",
+    r#"{"process":2,"type":"invoke","f":"read","value":null,"time":4500000000,"node":"n2"}"#,
+    "\n",
+    r#"{"process":2,"type":"ok","f":"read","value":0,"time":4600000000,"node":"n2"}"#,
+    "\n",
+);
+
+/// Two transactions that each read the other's append (G1c), the second served by n3
+/// while n1 was killed and before the kill was healed; a third, after, reads nothing new.
+const KILLED_LIST_APPEND: &str = concat!(
+    r#"{"process":0,"type":"invoke","f":"txn","value":[["append","x",1],["r","y",null]],"time":1000000000,"node":"n2"}"#,
+    "\n",
+    r#"{"process":"nemesis","type":"info","f":"kill","value":["n1"],"time":1500000000}"#,
+    "\n",
+    r#"{"process":1,"type":"invoke","f":"txn","value":[["append","y",2],["r","x",null]],"time":1600000000,"node":"n3"}"#,
+    "\n",
+    r#"{"process":0,"type":"ok","f":"txn","value":[["append","x",1],["r","y",[2]]],"time":1700000000}"#,
+    "\n",
+    r#"{"process":1,"type":"ok","f":"txn","value":[["append","y",2],["r","x",[1]]],"time":1800000000}"#,
+    "\n",
+    r#"{"process":"nemesis","type":"info","f":"restart","value":["n1"],"time":3000000000}"#,
+    "\n",
+    r#"{"process":2,"type":"invoke","f":"txn","value":[["r","x",null]],"time":3500000000,"node":"n1"}"#,
+    "\n",
+    r#"{"process":2,"type":"ok","f":"txn","value":[["r","x",[1]]],"time":3600000000}"#,
+    "\n",
+);
+
+/// The check's text and JSON output, streamed (plain `check`) and over the whole history
+/// (`--report` needs it), with the times that differ from run to run left out.
+fn streamed_and_whole(model: &str, path: &str, report: &Path) -> [(String, Value); 2] {
+    let report = report.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let text = faultline(&[&["check", "--model", model, path], extra].concat());
+        let json = faultline(&[&["check", "--json", "--model", model, path], extra].concat());
+        assert_eq!(code(&text), 1, "{}", stdout(&text));
+        // The verdict line's `(N ops, T ms)`: the time is the run's own.
+        let text: String = stdout(&text)
+            .lines()
+            .map(|l| match l.split_once(" ms): ") {
+                Some((head, tail)) => format!("{} {tail}", head.rsplit_once(", ").unwrap().0),
+                None => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut json: Value = serde_json::from_slice(&json.stdout).unwrap();
+        json["histories"][0]["elapsed_ms"] = Value::Null;
+        json["histories"][0]["result"]["duration_ms"] = Value::Null;
+        (text, json)
+    };
+    [run(&[]), run(&["--report", report])]
+}
+
+#[test]
+fn the_streamed_check_names_the_faults_in_force_as_the_whole_history_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "register",
+            PARTITIONED_REGISTER,
+            "nonlinearizable at op 1 (process 1) on n3 at 2.500 s, during partition n1,n2 | n3",
+            vec![vec!["partition n1,n2 | n3"]],
+        ),
+        (
+            "list-append",
+            KILLED_LIST_APPEND,
+            "at op 0 (process 0) on n2 at 1.000 s, during kill n1; \
+             op 1 (process 1) on n3 at 1.600 s, during kill n1",
+            vec![vec!["kill n1"], vec!["kill n1"]],
+        ),
+    ];
+    for (model, text, placed, faults) in cases {
+        let path = history_file(&dir, &format!("{model}.jsonl"), text);
+        let report = dir.path().join(format!("{model}-report"));
+        let [streamed, whole] = streamed_and_whole(model, &path, &report);
+        assert!(streamed.0.contains(placed), "{model}: {}", streamed.0);
+        let ops = &streamed.1["histories"][0]["result"]["anomalies"][0]["ops"];
+        let named: Vec<Vec<&str>> = ops
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|op| {
+                let faults = op["faults"].as_array().unwrap();
+                faults.iter().map(|f| f.as_str().unwrap()).collect()
+            })
+            .collect();
+        assert_eq!(named, faults, "{model}: {ops}");
+        assert_eq!(streamed, whole, "{model}");
+    }
 }

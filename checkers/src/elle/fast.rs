@@ -56,8 +56,7 @@ pub(crate) struct FastEvent<'a> {
     #[allow(dead_code)]
     index: u64,
     #[serde(default)]
-    #[allow(dead_code)]
-    time: Option<u64>,
+    pub time: Option<u64>,
     pub process: Process,
     #[serde(rename = "type")]
     pub kind: EventType,
@@ -68,8 +67,7 @@ pub(crate) struct FastEvent<'a> {
     #[serde(default = "null_value")]
     pub value: FastValue,
     #[serde(default)]
-    #[allow(dead_code)]
-    node: Option<String>,
+    pub node: Option<String>,
     #[serde(default)]
     #[allow(dead_code)]
     error: Option<IgnoredAny>,

@@ -62,13 +62,13 @@ use std::io::BufRead;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use crate::format::jsonl::StreamSummary;
 use crate::format::FormatError;
-use crate::history::{History, Outcome};
+use crate::history::{History, NemesisEvent, Outcome};
 use crate::verdict::{Budget, CheckResult, Checker};
 
 use anomaly::{describe_cycle, Found, Stats};
 use graph::{classify, DepEdge, Graph};
-use stream::StreamSummary;
 use txn::{Shape, Txns};
 
 /// The isolation level a transactional history is checked against; by default strict
@@ -140,15 +140,27 @@ impl Checker for ListAppend {
 
 impl ListAppend {
     /// Reads a JSON Lines history and checks it, never holding it as a [`History`]: the
-    /// transactions go straight into the compact form (see [`stream`]). The same verdict
-    /// as reading the file and calling [`Checker::check`], in a fraction of the memory.
+    /// transactions go straight into the compact form (see [`stream`]). The same result as
+    /// reading the file, calling [`Checker::check`] and filling the anomalies' ops
+    /// ([`fill_op_refs`](crate::fill_op_refs)), in a fraction of the memory. Each nemesis
+    /// event goes to `on_nemesis` as it is read, as the `History` would hold it.
     pub fn check_jsonl(
         &self,
         reader: impl BufRead,
         name: &str,
         budget: &Budget,
+        on_nemesis: &mut dyn FnMut(NemesisEvent),
     ) -> Result<(CheckResult, StreamSummary), FormatError> {
-        check_jsonl(self.name(), self.model, Shape::List, reader, name, budget)
+        let shape = Shape::List;
+        check_jsonl(
+            self.name(),
+            self.model,
+            shape,
+            reader,
+            name,
+            budget,
+            on_nemesis,
+        )
     }
 }
 
@@ -175,14 +187,17 @@ impl RwRegister {
         reader: impl BufRead,
         name: &str,
         budget: &Budget,
+        on_nemesis: &mut dyn FnMut(NemesisEvent),
     ) -> Result<(CheckResult, StreamSummary), FormatError> {
+        let shape = Shape::Register;
         check_jsonl(
             self.name(),
             self.model,
-            Shape::Register,
+            shape,
             reader,
             name,
             budget,
+            on_nemesis,
         )
     }
 }
@@ -194,10 +209,15 @@ fn check_jsonl(
     reader: impl BufRead,
     source: &str,
     budget: &Budget,
+    on_nemesis: &mut dyn FnMut(NemesisEvent),
 ) -> Result<(CheckResult, StreamSummary), FormatError> {
-    let (txns, summary) = stream::read_jsonl(reader, source, shape, budget)?;
-    let result = match txns {
-        Ok(txns) => check_txns(name, model, shape, &txns, budget),
+    let (read, summary) = stream::read_jsonl(reader, source, shape, budget, on_nemesis)?;
+    let result = match read {
+        Ok((txns, places)) => {
+            let mut result = check_txns(name, model, shape, &txns, budget);
+            places.fill(&txns, &mut result);
+            result
+        }
         Err(why) => CheckResult::unknown(name, why),
     };
     Ok((result, summary))

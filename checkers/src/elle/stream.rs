@@ -10,7 +10,10 @@
 //! process) keep their JSON value until they complete.
 //!
 //! Micro-operations arrive in completion order; [`TxnStream::finish`] moves them into
-//! transaction order with one counting pass. Time and memory are linear in the file.
+//! transaction order with one counting pass. Beside each transaction the stream keeps where
+//! it ran ([`Places`]: its line, node and times, 32 bytes) so that the ops an anomaly names
+//! can be placed as the `History` path places them; nemesis events are handed on as they
+//! are read, never kept. Time and memory are linear in the file.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -20,21 +23,10 @@ use serde_json::Value;
 
 use super::fast::{self, FastEvent, FastValue};
 use super::txn::{KeyTable, Shape, Source, TxnMeta, Txns};
-use crate::format::jsonl::{stream_into, EventSink};
+use crate::format::jsonl::{stream_into, EventSink, Names, StreamSummary};
 use crate::format::FormatError;
-use crate::history::{pairing, Event, EventType, Outcome, Process};
-use crate::verdict::Budget;
-
-/// What reading a history produced besides its transactions.
-#[derive(Debug, Default)]
-pub struct StreamSummary {
-    /// Client operations, transactions or not.
-    pub ops: usize,
-    /// Events read, client and nemesis.
-    pub events: usize,
-    /// Problems that did not stop reading (a torn last line, a completion whose `f` differs).
-    pub warnings: Vec<String>,
-}
+use crate::history::{pairing, Event, EventType, NemesisEvent, Outcome, Process};
+use crate::verdict::{Budget, CheckResult};
 
 /// An invocation in flight.
 struct Open {
@@ -44,6 +36,67 @@ struct Open {
     f: String,
     key: Option<String>,
     value: Payload,
+    /// The invocation's node: its number in [`Places::nodes`] plus one; 0 is none.
+    node: u32,
+}
+
+/// Where one transaction ran: what [`OpRef::fill_from`](crate::OpRef::fill_from) takes
+/// from its op.
+#[derive(Clone, Copy)]
+struct Place {
+    line: usize,
+    /// Nanoseconds on the history's clock; [`NO_TIME`] when the event had none.
+    invoke_ns: u64,
+    complete_ns: u64,
+    /// As [`Open::node`]: the completion's node, else the invocation's.
+    node: u32,
+}
+
+// The per-transaction cost the module's doc and the README's figures state.
+const _: () = assert!(std::mem::size_of::<Place>() == 32);
+
+/// A `time` the event did not carry (a time of `u64::MAX` ns, 584 years, is not a time).
+const NO_TIME: u64 = u64::MAX;
+
+fn time_of(ns: Option<u64>) -> u64 {
+    ns.unwrap_or(NO_TIME)
+}
+
+fn ns_of(time: u64) -> Option<u64> {
+    (time != NO_TIME).then_some(time)
+}
+
+/// The transactions read and where each ran, or why the checker cannot judge them.
+pub(crate) type Read = Result<(Txns, Places), String>;
+
+/// Where each transaction ran, by transaction number, and the nodes they name.
+#[derive(Default)]
+pub(crate) struct Places {
+    places: Vec<Place>,
+    nodes: Names,
+}
+
+impl Places {
+    /// Fills the ops `result`'s anomalies name (transactions of `txns`) as
+    /// [`fill_op_refs`](crate::fill_op_refs) does from a `History`: line, process, node and
+    /// times. An op that is no transaction of `txns` is left bare.
+    pub fn fill(&self, txns: &Txns, result: &mut CheckResult) {
+        for op_ref in result.anomalies.iter_mut().flat_map(|a| a.ops.iter_mut()) {
+            // Transactions are numbered in invocation order, as their ops are.
+            let Ok(t) = txns.op.binary_search(&(op_ref.op as u32)) else {
+                continue;
+            };
+            let Some(place) = self.places.get(t) else {
+                continue;
+            };
+            op_ref.node = place
+                .node
+                .checked_sub(1)
+                .map(|n| self.nodes.names[n as usize].clone());
+            let (start, end) = (ns_of(place.invoke_ns), ns_of(place.complete_ns));
+            op_ref.fill_times(place.line, txns.meta[t].process, start, end);
+        }
+    }
 }
 
 /// An event's value: read the fast way, or as JSON.
@@ -63,21 +116,25 @@ impl Payload {
 
 /// The parts of an event the stream uses.
 pub(crate) struct Parts {
+    pub time: Option<u64>,
     pub process: Process,
     pub kind: EventType,
     pub f: String,
     pub key: Option<String>,
     pub value: Payload,
+    pub node: Option<String>,
 }
 
 impl From<Event> for Parts {
     fn from(e: Event) -> Parts {
         Parts {
+            time: e.time,
             process: e.process,
             kind: e.kind,
             f: e.f,
             key: e.key,
             value: Payload::Json(e.value),
+            node: e.node,
         }
     }
 }
@@ -85,39 +142,49 @@ impl From<Event> for Parts {
 impl From<FastEvent<'_>> for Parts {
     fn from(e: FastEvent<'_>) -> Parts {
         Parts {
+            time: e.time,
             process: e.process,
             kind: e.kind,
             f: e.f.into_owned(),
             key: e.key.map(Cow::into_owned),
             value: Payload::Fast(e.value),
+            node: e.node,
         }
     }
 }
 
 /// Builds [`Txns`] from events in real-time order.
-pub(crate) struct TxnStream {
+pub(crate) struct TxnStream<'h> {
     shape: Shape,
     txns: Txns,
     keys: KeyTable,
     open: HashMap<u64, Open>,
     /// Each transaction's micro-operations as `(start, end)` in `txns.mops`, once parsed.
     ranges: Vec<(u32, u32)>,
+    places: Places,
+    /// By node number: whether the node served an op (see [`StreamSummary::nodes`]).
+    served: Vec<bool>,
     /// The first input the checker cannot judge: reading goes on (the history's own errors
     /// still come first), the verdict will be unknown.
     pub bad: Option<String>,
     pub summary: StreamSummary,
+    /// Where each nemesis event goes as it is read; none is kept here.
+    on_nemesis: &'h mut dyn FnMut(NemesisEvent),
 }
 
-impl TxnStream {
-    pub fn new(shape: Shape) -> TxnStream {
+impl<'h> TxnStream<'h> {
+    pub fn new(shape: Shape, on_nemesis: &'h mut dyn FnMut(NemesisEvent)) -> TxnStream<'h> {
         TxnStream {
             shape,
             txns: Txns::default(),
             keys: KeyTable::default(),
             open: HashMap::new(),
             ranges: Vec::new(),
+            places: Places::default(),
+            served: Vec::new(),
             bad: None,
             summary: StreamSummary::default(),
+            on_nemesis,
         }
     }
 
@@ -125,8 +192,7 @@ impl TxnStream {
     ///
     /// [`HistoryBuilder`]: crate::HistoryBuilder
     pub fn push_parts(&mut self, line: usize, event: Parts) -> Result<(), String> {
-        let pos = self.summary.events;
-        self.summary.events += 1;
+        let pos = self.summary.count(event.time);
         let Process::Client(process) = event.process else {
             return Ok(());
         };
@@ -150,8 +216,28 @@ impl TxnStream {
             Outcome::Ok if !event.value.is_null() => &event.value,
             _ => &open.value,
         };
+        let node = match event.node.as_deref() {
+            Some(node) => self.places.nodes.intern(node) + 1,
+            None => open.node,
+        };
+        self.served_by(node);
+        if let Some(t) = open.txn {
+            let place = &mut self.places.places[t as usize];
+            place.node = node;
+            place.complete_ns = time_of(event.time);
+        }
         self.complete(&open, process, outcome, Some(pos), value);
         Ok(())
+    }
+
+    /// Notes that node `node` (a number plus one; 0 is none) served an op.
+    fn served_by(&mut self, node: u32) {
+        let Some(n) = node.checked_sub(1) else { return };
+        let n = n as usize;
+        if self.served.len() <= n {
+            self.served.resize(n + 1, false);
+        }
+        self.served[n] = true;
     }
 
     fn invoke(
@@ -168,6 +254,10 @@ impl TxnStream {
         }
         let id = self.summary.ops;
         self.summary.ops += 1;
+        let node = match event.node.as_deref() {
+            Some(node) => self.places.nodes.intern(node) + 1,
+            None => 0,
+        };
         let txn = (event.f == "txn").then(|| {
             let t = self.txns.op.len() as u32;
             self.txns.op.push(id as u32);
@@ -179,6 +269,12 @@ impl TxnStream {
                 complete_pos: None,
             });
             self.ranges.push((0, 0));
+            self.places.places.push(Place {
+                line,
+                invoke_ns: time_of(event.time),
+                complete_ns: NO_TIME,
+                node,
+            });
             t
         });
         if txn.is_none() {
@@ -193,6 +289,7 @@ impl TxnStream {
                 f: event.f,
                 key: event.key,
                 value: event.value,
+                node,
             },
         );
         Ok(())
@@ -235,13 +332,15 @@ impl TxnStream {
 
     /// Ends the history: invocations still open count as crashed; the micro-operations are
     /// put in transaction order and grouped by key.
-    pub fn finish(mut self) -> (Result<Txns, String>, StreamSummary) {
+    pub fn finish(mut self) -> (Read, StreamSummary) {
         let mut open: Vec<(u64, Open)> = std::mem::take(&mut self.open).into_iter().collect();
         open.sort_by_key(|(_, o)| o.id);
         for (process, mut o) in open {
+            self.served_by(o.node);
             let value = std::mem::replace(&mut o.value, Payload::Json(Value::Null));
             self.complete(&o, process, Outcome::Info, None, &value);
         }
+        self.summary.nodes = self.places.nodes.marked(&self.served);
         if let Some(bad) = self.bad {
             return (Err(bad), self.summary);
         }
@@ -269,15 +368,17 @@ impl TxnStream {
         self.keys.names = names;
         txns.mops = mops;
         txns.finish(self.keys);
-        (Ok(txns), self.summary)
+        (Ok((txns, self.places)), self.summary)
     }
 }
 
-impl EventSink for TxnStream {
+impl EventSink for TxnStream<'_> {
     type Fast<'a> = FastEvent<'a>;
 
+    /// Client lines only: a nemesis line is read whole, as the [`History`](crate::History)
+    /// would hold it, for whoever builds the fault windows.
     fn parse_fast(text: &[u8]) -> Option<FastEvent<'_>> {
-        fast::parse(text)
+        fast::parse(text).filter(|e| e.process != Process::Nemesis)
     }
 
     fn push_fast(&mut self, line: usize, event: FastEvent<'_>) -> Result<(), String> {
@@ -285,6 +386,11 @@ impl EventSink for TxnStream {
     }
 
     fn push(&mut self, line: usize, event: Event) -> Result<(), String> {
+        if event.process == Process::Nemesis {
+            let pos = self.summary.count(event.time);
+            (self.on_nemesis)(NemesisEvent { pos, event });
+            return Ok(());
+        }
         self.push_parts(line, event.into())
     }
 
@@ -293,7 +399,8 @@ impl EventSink for TxnStream {
     }
 }
 
-/// Reads a JSON Lines history into [`Txns`]: the history's own errors as [`FormatError`]s
+/// Reads a JSON Lines history into [`Txns`] and where each transaction ran, handing each
+/// nemesis event to `on_nemesis` as it is read: the history's own errors as [`FormatError`]s
 /// (as [`read_jsonl`](crate::format::jsonl::read_jsonl) gives them), input the checker cannot
 /// judge, or a budget that ran out, as `Ok((Err(why), ..))`.
 pub(crate) fn read_jsonl(
@@ -301,8 +408,9 @@ pub(crate) fn read_jsonl(
     name: &str,
     shape: Shape,
     budget: &Budget,
-) -> Result<(Result<Txns, String>, StreamSummary), FormatError> {
-    let mut stream = TxnStream::new(shape);
+    on_nemesis: &mut dyn FnMut(NemesisEvent),
+) -> Result<(Read, StreamSummary), FormatError> {
+    let mut stream = TxnStream::new(shape, on_nemesis);
     if !stream_into(reader, name, budget, &mut stream)? {
         let why = "the time budget ran out while reading the transactions".to_string();
         return Ok((Err(why), stream.summary));

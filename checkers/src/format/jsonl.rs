@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::{FormatError, Lines};
 use crate::history::{Event, History, HistoryBuilder};
+use crate::model::FastMap;
 use crate::verdict::Budget;
 
 /// Reads a JSON Lines history. `name` (a file name) is used in messages.
@@ -59,6 +60,65 @@ impl EventSink for HistoryBuilder {
 
     fn warn(&mut self, warning: String) {
         HistoryBuilder::warn(self, warning);
+    }
+}
+
+/// What a checker's own streaming reader gathered besides its compact form: what the
+/// [`History`] it never built would have said about itself.
+#[derive(Debug, Default)]
+pub struct StreamSummary {
+    /// Client operations, of any `f`.
+    pub ops: usize,
+    /// Events read, client and nemesis.
+    pub events: usize,
+    /// Problems that did not stop reading (a torn last line, a completion whose `f` differs).
+    pub warnings: Vec<String>,
+    /// The nodes that served client operations, sorted: each op's node as
+    /// [`Op::node`](crate::Op::node) has it (its completion's, else its invocation's).
+    pub nodes: Vec<String>,
+    /// The latest `time` of any event, client or nemesis.
+    pub last_time_ns: Option<u64>,
+}
+
+impl StreamSummary {
+    /// Counts the next event, which happened at `time`: its position among all events.
+    pub(crate) fn count(&mut self, time: Option<u64>) -> usize {
+        self.last_time_ns = self.last_time_ns.max(time);
+        self.events += 1;
+        self.events - 1
+    }
+}
+
+/// Strings numbered in order of first appearance: the `f`s, keys and nodes of a streaming
+/// reader, each held once however many lines name it.
+#[derive(Default)]
+pub(crate) struct Names {
+    index: FastMap<String, u32>,
+    pub names: Vec<String>,
+}
+
+impl Names {
+    pub fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.index.insert(name.to_string(), i);
+        i
+    }
+
+    /// The names whose number is marked in `marked`, sorted.
+    pub fn marked(&self, marked: &[bool]) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .names
+            .iter()
+            .zip(marked)
+            .filter(|(_, &m)| m)
+            .map(|(name, _)| name.clone())
+            .collect();
+        out.sort();
+        out
     }
 }
 

@@ -27,10 +27,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{check_key, run_keys, summarize, SearchOptions};
-use crate::elle::stream::StreamSummary;
-use crate::format::jsonl::{has_long_digit_run, stream_into, EventSink};
+use crate::format::jsonl::{has_long_digit_run, stream_into, EventSink, Names, StreamSummary};
 use crate::format::FormatError;
-use crate::history::{pairing, Event, EventType, Op, Outcome, Process};
+use crate::history::{pairing, Event, EventType, NemesisEvent, Op, Outcome, Process};
 use crate::model::{FastMap, ModelKind, ModelOptions};
 use crate::verdict::{unknown_function_message, Budget, CheckResult, OpRef};
 
@@ -97,25 +96,6 @@ struct Slim {
     outcome: Outcome,
 }
 
-/// Strings numbered in order of first appearance.
-#[derive(Default)]
-struct Names {
-    index: FastMap<String, u32>,
-    names: Vec<String>,
-}
-
-impl Names {
-    fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&i) = self.index.get(name) {
-            return i;
-        }
-        let i = self.names.len() as u32;
-        self.names.push(name.to_string());
-        self.index.insert(name.to_string(), i);
-        i
-    }
-}
-
 /// Pairs events into [`Slim`] ops grouped by key.
 struct LinearStream<'m> {
     /// The `f`s the model knows: the first op with another `f` makes the history unreadable
@@ -162,8 +142,7 @@ impl<'m> LinearStream<'m> {
     }
 
     fn push_line(&mut self, line: usize, event: Line<'_>) -> Result<(), String> {
-        let pos = self.summary.events;
-        self.summary.events += 1;
+        let pos = self.summary.count(event.time);
         let Process::Client(process) = event.process else {
             return Ok(());
         };
@@ -247,6 +226,17 @@ impl<'m> LinearStream<'m> {
         Ok(())
     }
 
+    /// The nodes that served the ops, as [`StreamSummary::nodes`] lists them.
+    fn served_nodes(&self) -> Vec<String> {
+        let mut served = vec![false; self.nodes.names.len()];
+        for op in self.keys.iter().flatten() {
+            if let Some(n) = op.node.checked_sub(1) {
+                served[n as usize] = true;
+            }
+        }
+        self.nodes.marked(&served)
+    }
+
     /// The ops of key `key`, rebuilt as the [`Op`]s a [`History`](crate::History) would hold
     /// (the parts the linearizability checker reads), in invocation order.
     fn ops_of(&self, key: u32, slims: Vec<Slim>) -> Vec<Op> {
@@ -278,43 +268,66 @@ impl<'m> LinearStream<'m> {
     }
 }
 
-impl EventSink for LinearStream<'_> {
+/// A [`LinearStream`] being read, and where each nemesis event goes as it is read (none is
+/// kept). Apart from the stream, which the search then shares among its workers.
+struct Reading<'s, 'm> {
+    stream: &'s mut LinearStream<'m>,
+    on_nemesis: &'s mut dyn FnMut(NemesisEvent),
+}
+
+impl EventSink for Reading<'_, '_> {
     type Fast<'a> = Line<'a>;
 
+    /// Client lines only: a nemesis line is read whole, as the [`History`](crate::History)
+    /// would hold it, for whoever builds the fault windows.
     fn parse_fast(text: &[u8]) -> Option<Line<'_>> {
         if has_long_digit_run(text) {
             return None;
         }
-        serde_json::from_slice::<Line>(text).ok()
+        serde_json::from_slice::<Line>(text)
+            .ok()
+            .filter(|l| l.process != Process::Nemesis)
     }
 
     fn push_fast(&mut self, line: usize, event: Line<'_>) -> Result<(), String> {
-        self.push_line(line, event)
+        self.stream.push_line(line, event)
     }
 
     fn push(&mut self, line: usize, event: Event) -> Result<(), String> {
-        self.push_line(line, event.into())
+        if event.process == Process::Nemesis {
+            let pos = self.stream.summary.count(event.time);
+            (self.on_nemesis)(NemesisEvent { pos, event });
+            return Ok(());
+        }
+        self.stream.push_line(line, event.into())
     }
 
     fn warn(&mut self, warning: String) {
-        self.summary.warnings.push(warning);
+        self.stream.summary.warnings.push(warning);
     }
 }
 
 /// Reads a JSON Lines history and checks it for linearizability against `model`, each key on
 /// its own and in parallel, never holding the whole history: the same result as reading it
 /// and calling [`check_history`](super::check_history) with the anomalies' ops filled in
-/// ([`OpRef::fill`]), in a fraction of the time and memory. The history's own errors, and an
-/// op the model has no meaning for, are [`FormatError`]s naming the line.
+/// ([`OpRef::fill`]), in a fraction of the time and memory. Each nemesis event goes to
+/// `on_nemesis` as it is read, as the `History` would hold it. The history's own errors,
+/// and an op the model has no meaning for, are [`FormatError`]s naming the line.
 pub fn check_jsonl(
     reader: impl BufRead,
     name: &str,
     model: ModelKind,
     options: &ModelOptions,
     budget: &Budget,
+    on_nemesis: &mut dyn FnMut(NemesisEvent),
 ) -> Result<(CheckResult, StreamSummary), FormatError> {
     let mut stream = LinearStream::new(model.functions());
-    let finished = stream_into(reader, name, budget, &mut stream)?;
+    let mut reading = Reading {
+        stream: &mut stream,
+        on_nemesis,
+    };
+    let finished = stream_into(reader, name, budget, &mut reading)?;
+    stream.summary.nodes = stream.served_nodes();
     if let Some((line, message)) = stream.unknown.take() {
         return Err(FormatError::at(name, line, message));
     }
