@@ -272,7 +272,9 @@ fn parse_head(buf: &[u8], head: bool, keep_headers: bool) -> Result<Option<Head>
     let mut headers = Vec::new();
     for h in parsed.headers.iter() {
         let name = h.name;
-        if name.eq_ignore_ascii_case("content-length") {
+        // Most headers are none of the three: their length says so without a comparison.
+        let framing = matches!(name.len(), 10 | 14 | 17);
+        if framing && name.eq_ignore_ascii_case("content-length") {
             let n = std::str::from_utf8(h.value)
                 .ok()
                 .and_then(|v| v.trim().parse::<usize>().ok())
@@ -286,9 +288,9 @@ fn parse_head(buf: &[u8], head: bool, keep_headers: bool) -> Result<Option<Head>
                 return Err("two different Content-Length headers".into());
             }
             length = Some(n);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if framing && name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = last_token(h.value).eq_ignore_ascii_case(b"chunked");
-        } else if name.eq_ignore_ascii_case("connection") {
+        } else if framing && name.eq_ignore_ascii_case("connection") {
             let value = String::from_utf8_lossy(h.value).to_ascii_lowercase();
             if value.split(',').any(|t| t.trim() == "close") {
                 reusable = false;
