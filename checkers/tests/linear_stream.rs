@@ -183,3 +183,64 @@ fn damaged_and_odd_files_get_the_same_errors_and_warnings_streamed() {
         }
     }
 }
+
+#[test]
+fn damage_megabytes_into_a_file_is_named_at_its_line_streamed() {
+    let config = Large {
+        ops: 30_000,
+        keys: 10,
+        ..Large::default()
+    };
+    let text = text_of(&gen::large(3, &config).history);
+    assert!(text.len() > 4 << 20, "the history spans several chunks");
+    let lines: Vec<&str> = text.lines().collect();
+    let with = |at: usize, line: &str| {
+        let mut damaged = lines.clone();
+        damaged[at] = line;
+        damaged.join("\n") + "\n"
+    };
+    let late = lines.len() - 7;
+    let cases = [
+        // Not JSON, past the first chunks.
+        with(late, "{\"process\":3,"),
+        // A field of the wrong type.
+        with(
+            late,
+            r#"{"process":-1,"type":"invoke","f":"read","key":"k1"}"#,
+        ),
+        // A blank line where an invocation was: its completion has none.
+        with(late - 1, ""),
+        // A name outside ASCII, which the serde reader takes.
+        with(
+            late - 2,
+            &lines[late - 2].replace("\"key\":\"k", "\"key\":\"\u{e4}"),
+        ),
+        // A torn last line after many chunks.
+        format!("{}{{\"process\":1,\"ty", lines.join("\n") + "\n"),
+    ];
+    for text in &cases {
+        assert_same(text, ModelKind::CasRegister, &Default::default(), "damaged");
+    }
+    let err = streamed(&cases[0], ModelKind::CasRegister, &Default::default()).unwrap_err();
+    assert_eq!(err.line, Some(late + 1), "{err}");
+    let (.., warnings) = streamed(&cases[4], ModelKind::CasRegister, &Default::default()).unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+}
+
+#[test]
+fn a_line_over_the_limit_is_refused_with_its_number_streamed() {
+    let first = r#"{"process":0,"type":"invoke","f":"read","key":"a"}"#;
+    let long = format!(
+        r#"{{"process":1,"type":"invoke","f":"read","key":"{}"}}"#,
+        "a".repeat(9 << 20)
+    );
+    for text in [
+        format!("{first}\n{long}\n"),
+        format!("{first}\n{}\n{long}", first.replace(":0,", ":2,")),
+    ] {
+        let err = streamed(&text, ModelKind::CasRegister, &Default::default()).unwrap_err();
+        let want = via_history(&text, ModelKind::CasRegister, &Default::default()).unwrap_err();
+        assert_eq!(err, want);
+        assert!(err.message.contains("longer than"), "{err}");
+    }
+}
