@@ -11,7 +11,7 @@ use std::io::{self, BufRead, Write};
 use serde_json::Value;
 
 use super::{FormatError, Lines};
-use crate::history::{Event, History, HistoryBuilder};
+use crate::history::{Event, EventType, History, HistoryBuilder, Process};
 use crate::model::FastMap;
 use crate::verdict::Budget;
 
@@ -378,15 +378,134 @@ pub fn write_history(history: &History, out: impl Write) -> io::Result<()> {
 /// Appends `event` to `line` as one line of this format, newline included. Every writer of
 /// `history.jsonl` (the recorder during a run, [`write_history`] after `check` or `report`)
 /// goes through here, so the files they write cannot differ.
+///
+/// The bytes are exactly what `serde_json` makes of an [`Event`] (the tests hold it to
+/// that): the fields in their declared order, absent options left out. It is written by
+/// hand because the recorder encodes every event of a run as it happens, and the generic
+/// serializer spent most of its time escaping the field names and the short texts, which
+/// here are copied as they are unless a byte needs escaping.
 pub fn encode_event(line: &mut Vec<u8>, event: &Event) -> io::Result<()> {
-    serde_json::to_writer(&mut *line, event).map_err(io::Error::other)?;
-    line.push(b'\n');
+    let mut numbers = itoa::Buffer::new();
+    line.extend_from_slice(b"{\"index\":");
+    line.extend_from_slice(numbers.format(event.index).as_bytes());
+    if let Some(time) = event.time {
+        line.extend_from_slice(b",\"time\":");
+        line.extend_from_slice(numbers.format(time).as_bytes());
+    }
+    line.extend_from_slice(b",\"process\":");
+    match event.process {
+        Process::Client(p) => line.extend_from_slice(numbers.format(p).as_bytes()),
+        Process::Nemesis => line.extend_from_slice(b"\"nemesis\""),
+    }
+    line.extend_from_slice(match event.kind {
+        EventType::Invoke => b",\"type\":\"invoke\",\"f\":".as_slice(),
+        EventType::Ok => b",\"type\":\"ok\",\"f\":",
+        EventType::Fail => b",\"type\":\"fail\",\"f\":",
+        EventType::Info => b",\"type\":\"info\",\"f\":",
+    });
+    encode_str(line, &event.f)?;
+    if let Some(key) = &event.key {
+        line.extend_from_slice(b",\"key\":");
+        encode_str(line, key)?;
+    }
+    line.extend_from_slice(b",\"value\":");
+    encode_value(line, &event.value)?;
+    if let Some(node) = &event.node {
+        line.extend_from_slice(b",\"node\":");
+        encode_str(line, node)?;
+    }
+    if let Some(error) = &event.error {
+        line.extend_from_slice(b",\"error\":");
+        encode_value(line, error)?;
+    }
+    if let Some(response) = &event.response {
+        line.extend_from_slice(b",\"response\":");
+        encode_value(line, response)?;
+    }
+    line.extend_from_slice(b"}\n");
+    Ok(())
+}
+
+/// A JSON string: copied between quotes when no byte needs escaping, else by `serde_json`.
+fn encode_str(line: &mut Vec<u8>, text: &str) -> io::Result<()> {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        line.push(b'"');
+        line.extend_from_slice(text.as_bytes());
+        line.push(b'"');
+        return Ok(());
+    }
+    serde_json::to_writer(&mut *line, text).map_err(io::Error::other)
+}
+
+/// A JSON value, with the common small ones written directly.
+fn encode_value(line: &mut Vec<u8>, value: &Value) -> io::Result<()> {
+    match value {
+        Value::Null => line.extend_from_slice(b"null"),
+        Value::Bool(true) => line.extend_from_slice(b"true"),
+        Value::Bool(false) => line.extend_from_slice(b"false"),
+        Value::String(text) => return encode_str(line, text),
+        Value::Number(n) if n.is_u64() || n.is_i64() => {
+            let mut numbers = itoa::Buffer::new();
+            match n.as_u64() {
+                Some(u) => line.extend_from_slice(numbers.format(u).as_bytes()),
+                None => line
+                    .extend_from_slice(numbers.format(n.as_i64().unwrap_or_default()).as_bytes()),
+            }
+        }
+        other => serde_json::to_writer(&mut *line, other).map_err(io::Error::other)?,
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn an_encoded_event_is_byte_for_byte_what_serde_json_writes(
+            index in proptest::prelude::any::<u64>(),
+            time in proptest::option::of(proptest::prelude::any::<u64>()),
+            process in proptest::option::of(proptest::prelude::any::<u64>()),
+            kind in 0..4usize,
+            f in ".{0,8}",
+            key in proptest::option::of(".{0,8}"),
+            value in 0..8usize,
+            int in proptest::prelude::any::<i64>(),
+            text in ".{0,12}",
+            node in proptest::option::of("[a-z0-9\"\\\\\n\u{1}é]{0,4}"),
+            error in proptest::option::of(".{0,12}"),
+            response in proptest::prelude::any::<bool>(),
+        ) {
+            let value = match value {
+                0 => Value::Null,
+                1 => Value::from(int),
+                2 => Value::from(int as u64),
+                3 => Value::String(text.clone()),
+                4 => serde_json::json!([int, text, null]),
+                5 => serde_json::json!({"b": int, "a": [text]}),
+                6 => Value::from(int as f64 / 7.0),
+                _ => Value::Bool(int % 2 == 0),
+            };
+            let event = Event {
+                index,
+                time,
+                process: process.map_or(Process::Nemesis, Process::Client),
+                kind: [EventType::Invoke, EventType::Ok, EventType::Fail, EventType::Info][kind],
+                f,
+                key,
+                value,
+                node,
+                error: error.map(Value::String),
+                response: response.then(|| serde_json::json!({"status": 200, "body": text})),
+            };
+            let mut ours = Vec::new();
+            encode_event(&mut ours, &event).unwrap();
+            let mut theirs = serde_json::to_vec(&event).unwrap();
+            theirs.push(b'\n');
+            proptest::prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs));
+        }
+    }
 
     fn read(text: &str) -> Result<History, FormatError> {
         read_jsonl(text.as_bytes(), "history.jsonl")
