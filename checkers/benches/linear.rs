@@ -11,17 +11,37 @@
 //! 2. 1,000,000 ops over 100 keys, 50 clients, half reads, values unique per key, 1% crashed:
 //!    valid, then with one injected stale read. Targets: each under 5 s, peak memory under
 //!    1 GB (VmHWM of this process, generation of the history included).
+//! 3. The same two histories as `faultline check --model cas-register FILE.jsonl` reads them:
+//!    written to a temporary `.jsonl` file and checked by the streamed reader
+//!    ([`stream::check_jsonl`], the code of `faultline check`). Each runs in a child process
+//!    (this benchmark run again with `LINEAR_BENCH_STREAM=FILE`), so that its peak memory is
+//!    its own, not that of this process's in-memory histories: the child reads its VmHWM
+//!    from `/proc/self/status` at the end. (Not `ru_maxrss` from `wait4`: Linux counts in it
+//!    the memory of the parent, which the child shares between spawn and exec.) The wall
+//!    time is the child's own measure, from opening the file to the verdict. Targets: each
+//!    under 1 s, under 300 MB, and the verdict and failing op of part 2.
 //!
 //! Exits 1 if a verdict is not the one the history was generated with.
 
+use std::io::BufReader;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use faultline_checkers::format::jsonl::write_history;
 use faultline_checkers::gen;
-use faultline_checkers::linear::{check_history, SearchOptions};
+use faultline_checkers::linear::{check_history, stream, SearchOptions};
 use faultline_checkers::model::{ModelKind, ModelOptions};
 use faultline_checkers::{Budget, CheckResult, History, Outcome, Verdict};
 
+/// Set in the child process of part 3 to the history it checks.
+const STREAM_CHILD: &str = "LINEAR_BENCH_STREAM";
+
 fn main() {
+    if let Some(path) = std::env::var_os(STREAM_CHILD) {
+        stream_child(Path::new(&path));
+        return;
+    }
     let mut right = etcd_like();
     right &= large(false);
     right &= large(true);
@@ -211,7 +231,90 @@ fn large(stale_read: bool) -> bool {
             result.details["failing_op"]
         );
     }
-    result.verdict == want
+    let streamed = streamed(&g.history, stale_read, &result);
+    result.verdict == want && streamed
+}
+
+/// Part 3 for one history: written to a file, checked by a child process. Whether the child
+/// gave the in-memory check's verdict and failing op.
+fn streamed(history: &History, stale_read: bool, in_memory: &CheckResult) -> bool {
+    let path = std::env::temp_dir().join(format!(
+        "faultline-linear-bench-{}-{}.jsonl",
+        std::process::id(),
+        if stale_read { "stale" } else { "valid" }
+    ));
+    let write = std::fs::File::create(&path).and_then(|file| write_history(history, file));
+    if let Err(e) = write {
+        eprintln!("{}: {e}", path.display());
+        return false;
+    }
+    let file_mib = std::fs::metadata(&path).map_or(0, |m| m.len() >> 20);
+    let child = run_child(&path);
+    let _ = std::fs::remove_file(&path);
+    let stdout = match child {
+        Ok(done) => done,
+        Err(e) => {
+            eprintln!("the streamed check's child process: {e}");
+            return false;
+        }
+    };
+    // The child's line: verdict, failing op (or -), wall time in ms, peak memory in KiB.
+    let fields: Vec<&str> = stdout.split_whitespace().collect();
+    let [verdict, failing_op, wall_ms, peak_kib] = fields[..] else {
+        eprintln!("the streamed check's child printed {stdout:?}");
+        return false;
+    };
+    println!(
+        "  streamed from a {file_mib} MiB .jsonl file (as `faultline check`): {verdict} in {wall_ms} ms wall, \
+         peak memory {} MiB (the child's VmHWM), failing op {failing_op}",
+        peak_kib.parse::<u64>().unwrap_or(0) / 1024
+    );
+    let want_op = in_memory
+        .details
+        .get("failing_op")
+        .map_or("-".to_string(), |op| op.to_string());
+    verdict == in_memory.verdict.to_string() && failing_op == want_op
+}
+
+/// Runs this benchmark again as the streamed check of `path`: its output.
+fn run_child(path: &Path) -> std::io::Result<String> {
+    let out = Command::new(std::env::current_exe()?)
+        .env(STREAM_CHILD, path)
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        return Err(std::io::Error::other(format!(
+            "it ended with {}",
+            out.status
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The child of [`run_child`]: checks `path` as `faultline check --model cas-register`
+/// does and prints the verdict, the failing op (or `-`), the wall time in ms and its peak
+/// memory in KiB.
+fn stream_child(path: &Path) {
+    let start = Instant::now();
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = BufReader::with_capacity(1 << 16, file);
+    let name = path.display().to_string();
+    let budget = Budget::default();
+    let options = ModelOptions::default();
+    let model = ModelKind::CasRegister;
+    let (result, _) = stream::check_jsonl(reader, &name, model, &options, &budget, &mut |_| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    let took = start.elapsed();
+    let failing_op = result
+        .details
+        .get("failing_op")
+        .map_or("-".to_string(), |op| op.to_string());
+    println!(
+        "{} {failing_op} {} {}",
+        result.verdict,
+        took.as_millis(),
+        peak_memory_kib()
+    );
 }
 
 /// CPU time of the calling thread.

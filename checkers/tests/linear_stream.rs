@@ -279,3 +279,105 @@ fn a_stale_read_during_a_partition_is_placed_and_the_nemesis_handed_on_as_read()
     assert_eq!(said.last_time_ns, Some(9_000_000_000));
     assert_same(text, ModelKind::Register, &options, "a partitioned history");
 }
+
+#[test]
+fn damage_megabytes_into_a_file_is_named_at_its_line_streamed() {
+    let config = Large {
+        ops: 30_000,
+        keys: 10,
+        ..Large::default()
+    };
+    let text = text_of(&gen::large(3, &config).history);
+    assert!(text.len() > 4 << 20, "the history spans several chunks");
+    let lines: Vec<&str> = text.lines().collect();
+    let with = |at: usize, line: &str| {
+        let mut damaged = lines.clone();
+        damaged[at] = line;
+        damaged.join("\n") + "\n"
+    };
+    let late = lines.len() - 7;
+    let cases = [
+        // Not JSON, past the first chunks.
+        with(late, "{\"process\":3,"),
+        // A field of the wrong type.
+        with(
+            late,
+            r#"{"process":-1,"type":"invoke","f":"read","key":"k1"}"#,
+        ),
+        // A blank line where an invocation was: its completion has none.
+        with(late - 1, ""),
+        // A name outside ASCII, which the serde reader takes.
+        with(
+            late - 2,
+            &lines[late - 2].replace("\"key\":\"k", "\"key\":\"\u{e4}"),
+        ),
+        // A torn last line after many chunks.
+        format!("{}{{\"process\":1,\"ty", lines.join("\n") + "\n"),
+    ];
+    for text in &cases {
+        assert_same(text, ModelKind::CasRegister, &Default::default(), "damaged");
+    }
+    let err = streamed(&cases[0], ModelKind::CasRegister, &Default::default()).unwrap_err();
+    assert_eq!(err.line, Some(late + 1), "{err}");
+    let (_, said) = streamed(&cases[4], ModelKind::CasRegister, &Default::default()).unwrap();
+    assert_eq!(said.warnings.len(), 1, "{:?}", said.warnings);
+}
+
+#[test]
+fn nemesis_lines_across_many_chunks_reach_the_caller_in_order_streamed() {
+    let config = Large {
+        ops: 30_000,
+        keys: 10,
+        ..Large::default()
+    };
+    let text = text_of(&gen::large(5, &config).history);
+    assert!(text.len() > 4 << 20, "the history spans several chunks");
+    // A fault every 997 lines, in the shapes the scanner would read (a null value, a
+    // string) and one it would not (a map), each with a time.
+    let shapes = [
+        r#"{"process":"nemesis","type":"info","f":"start-partition","value":{"n1":["n2"]},"time":TIME}"#,
+        r#"{"process":"nemesis","type":"info","f":"kill","value":"n3","time":TIME}"#,
+        r#"{"process":"nemesis","type":"info","f":"stop-partition","value":null,"time":TIME}"#,
+    ];
+    let mut with_faults = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if i % 997 == 500 {
+            let time = (i as u64 * 1_000).to_string();
+            with_faults.push_str(&shapes[i % shapes.len()].replace("TIME", &time));
+            with_faults.push('\n');
+        }
+        with_faults.push_str(line);
+        with_faults.push('\n');
+    }
+    let options = ModelOptions::default();
+    let (_, said) = streamed(&with_faults, ModelKind::CasRegister, &options).unwrap();
+    assert!(
+        said.nemesis.len() > 50,
+        "{} nemesis events",
+        said.nemesis.len()
+    );
+    assert_same(
+        &with_faults,
+        ModelKind::CasRegister,
+        &options,
+        "faults among 60k lines",
+    );
+}
+
+#[test]
+fn a_line_over_the_limit_is_refused_with_its_number_streamed() {
+    let first = r#"{"process":0,"type":"invoke","f":"read","key":"a"}"#;
+    let long = format!(
+        r#"{{"process":1,"type":"invoke","f":"read","key":"{}"}}"#,
+        "a".repeat(9 << 20)
+    );
+    for text in [
+        format!("{first}\n{long}\n"),
+        format!("{first}\n{}\n{long}", first.replace(":0,", ":2,")),
+    ] {
+        let err = streamed(&text, ModelKind::CasRegister, &Default::default()).unwrap_err();
+        let want = via_history(&text, ModelKind::CasRegister, &Default::default()).unwrap_err();
+        assert_eq!(err, want);
+        assert!(err.message.contains("longer than"), "{err}");
+    }
+}

@@ -177,7 +177,7 @@ impl Streamed {
         reader: impl io::BufRead,
         name: &str,
         budget: &Budget,
-        on_nemesis: &mut dyn FnMut(NemesisEvent),
+        on_nemesis: &mut (dyn FnMut(NemesisEvent) + Send),
     ) -> Result<(CheckResult, StreamSummary), FormatError> {
         match self {
             Streamed::ListAppend(c) => c.check_jsonl(reader, name, budget, on_nemesis),

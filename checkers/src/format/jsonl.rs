@@ -127,8 +127,10 @@ impl Names {
 /// warning, see the module's doc); any other damage is an error naming the line.
 ///
 /// Parsing stays on the caller's thread: handing batches of lines to a second thread was
-/// measured slower on the shared 2-core machine (more CPU for allocations made on one
-/// thread and freed on the other, and a wait for the slower half at every batch).
+/// measured slower on the shared 2-core machine for sinks that allocate per line (more CPU
+/// for allocations made on one thread and freed on the other, and a wait for the slower
+/// half at every batch). A sink that parses into compact records without allocating gains
+/// from [`stream_chunks`](super::chunks::stream_chunks) instead.
 pub(crate) fn stream_into<S: EventSink>(
     reader: impl BufRead,
     name: &str,
@@ -154,28 +156,43 @@ pub(crate) fn stream_into<S: EventSink>(
             events += 1;
             continue;
         }
-        if let Err(e) = std::str::from_utf8(text) {
-            return Err(super::not_utf8(name, line_no, text, &e));
-        }
-        let event = match parse_event(text) {
+        let event = match read_slowly(name, line_no, text, complete, events)? {
             Ok(event) => event,
-            // A torn last line is a recorder that crashed mid-write, but only after it wrote
-            // something: a single line that does not parse is simply not a history.
-            Err(message) if !complete && events > 0 => {
-                sink.warn(format!(
-                    "line {line_no}: torn last line ignored (no newline at the end, {message}); \
-                     the {} line(s) before it were loaded",
-                    line_no - 1
-                ));
+            Err(torn) => {
+                sink.warn(torn);
                 break;
             }
-            Err(message) => return Err(FormatError::at(name, line_no, message)),
         };
         events += 1;
         sink.push(line_no, event)
             .map_err(|message| FormatError::at(name, line_no, message))?;
     }
     Ok(true)
+}
+
+/// Line `line_no` read by [`parse_event`], after `events` events: its event, or the warning
+/// for a torn last line (`complete` is false when it has no newline), or the error.
+pub(crate) fn read_slowly(
+    name: &str,
+    line_no: usize,
+    text: &[u8],
+    complete: bool,
+    events: usize,
+) -> Result<Result<Event, String>, FormatError> {
+    if let Err(e) = std::str::from_utf8(text) {
+        return Err(super::not_utf8(name, line_no, text, &e));
+    }
+    match parse_event(text) {
+        Ok(event) => Ok(Ok(event)),
+        // A torn last line is a recorder that crashed mid-write, but only after it wrote
+        // something: a single line that does not parse is simply not a history.
+        Err(message) if !complete && events > 0 => Ok(Err(format!(
+            "line {line_no}: torn last line ignored (no newline at the end, {message}); \
+             the {} line(s) before it were loaded",
+            line_no - 1
+        ))),
+        Err(message) => Err(FormatError::at(name, line_no, message)),
+    }
 }
 
 /// Whether `text` holds a run of 19 digits or more: an integer that may not fit in 64 bits,
@@ -188,7 +205,7 @@ pub(crate) fn has_long_digit_run(text: &[u8]) -> bool {
     })
 }
 
-fn trim_line(buf: &[u8]) -> &[u8] {
+pub(crate) fn trim_line(buf: &[u8]) -> &[u8] {
     let mut end = buf.len();
     while end > 0 && matches!(buf[end - 1], b'\n' | b'\r') {
         end -= 1;

@@ -21,9 +21,11 @@
 //! is not a history (`/dev/zero`, a binary) is refused within a few MiB of reading, in
 //! bounded memory.
 
+pub(crate) mod chunks;
 pub mod edn;
 pub mod jepsen;
 pub mod jsonl;
+pub(crate) mod scan;
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader};
@@ -199,15 +201,7 @@ impl<'n, R: BufRead> Lines<'n, R> {
             };
             let content = self.buf.len() + take - usize::from(done);
             if content > MAX_LINE_BYTES {
-                return Err(FormatError::at(
-                    self.name,
-                    self.line_no + 1,
-                    format!(
-                        "the line is longer than {} MiB, the limit for one line of a history; \
-                         this does not look like a history file",
-                        MAX_LINE_BYTES >> 20
-                    ),
-                ));
+                return Err(line_too_long(self.name, self.line_no + 1));
             }
             self.buf.extend_from_slice(&available[..take]);
             self.reader.consume(take);
@@ -241,6 +235,19 @@ impl<'n, R: BufRead> Lines<'n, R> {
             ..FormatError::io(self.name, e)
         }
     }
+}
+
+/// The error for line `line_no`, longer than [`MAX_LINE_BYTES`].
+pub(crate) fn line_too_long(name: &str, line_no: usize) -> FormatError {
+    FormatError::at(
+        name,
+        line_no,
+        format!(
+            "the line is longer than {} MiB, the limit for one line of a history; \
+             this does not look like a history file",
+            MAX_LINE_BYTES >> 20
+        ),
+    )
 }
 
 /// The error for a line holding bytes that are not UTF-8: where, and which byte.

@@ -14,6 +14,13 @@
 //! result is the same to the word (`tests/linear_stream.rs` holds the two paths to that);
 //! only one key's [`Op`]s per worker exist at a time.
 //!
+//! The file is read in chunks parsed on [`Budget::threads`] threads
+//! ([`stream_chunks`](crate::format::chunks::stream_chunks)), each line by the hand-written
+//! scanner of [`format::scan`](crate::format::scan) where it has the usual shape and by
+//! serde otherwise, into [`Record`]s whose names are numbered per chunk; the pairing runs on
+//! one thread, in line order. Values that are integers are kept as such ([`Val`]) until
+//! their key is searched.
+//!
 //! Time and memory are linear in the file; memory is about 100 bytes an op.
 
 use std::borrow::Cow;
@@ -27,7 +34,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{check_key, run_keys, summarize, SearchOptions};
-use crate::format::jsonl::{has_long_digit_run, stream_into, EventSink, Names, StreamSummary};
+use crate::format::chunks::{stream_chunks, ChunkSink};
+use crate::format::jsonl::{has_long_digit_run, Names, StreamSummary};
+use crate::format::scan::{scan_event, RawValue, Scanned};
 use crate::format::FormatError;
 use crate::history::{pairing, Event, EventType, NemesisEvent, Op, Outcome, Process};
 use crate::model::{FastMap, ModelKind, ModelOptions};
@@ -60,19 +69,88 @@ struct Line<'a> {
     response: Option<IgnoredAny>,
 }
 
-impl From<Event> for Line<'static> {
-    fn from(e: Event) -> Line<'static> {
-        Line {
-            index: e.index,
-            time: e.time,
-            process: e.process,
-            kind: e.kind,
-            f: Cow::Owned(e.f),
-            key: e.key.map(Cow::Owned),
-            value: e.value,
-            node: e.node.map(Cow::Owned),
-            error: None,
-            response: None,
+/// A value as it waits for its key's search. Most values of a register history are
+/// integers, which here take no allocation and half the room of a [`Value`].
+#[derive(Debug, PartialEq)]
+enum Val {
+    Null,
+    Int(i64),
+    Other(Box<Value>),
+}
+
+impl Val {
+    fn new(value: Value) -> Val {
+        match value {
+            Value::Null => Val::Null,
+            // `Value::from` gives back the very number: a non-negative one as unsigned, a
+            // negative one as signed, as serde_json reads them.
+            Value::Number(n) if n.as_i64().is_some() => Val::Int(n.as_i64().unwrap_or(0)),
+            other => Val::Other(Box::new(other)),
+        }
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Val::Null => Value::Null,
+            Val::Int(i) => Value::from(i),
+            Val::Other(v) => *v,
+        }
+    }
+}
+
+/// One event as [`LinearStream`] takes it: its names numbered (`key` and `node` plus one, 0
+/// for none), by a worker's [`Tables`] until [`LinearStream::start_chunk`] turns them into
+/// the stream's own numbers.
+#[derive(Debug, PartialEq)]
+struct Record {
+    time: Option<u64>,
+    process: Process,
+    kind: EventType,
+    f: u32,
+    key: u32,
+    node: u32,
+    value: Val,
+}
+
+/// The names one worker numbered in one chunk.
+#[derive(Default)]
+struct Tables {
+    fs: Names,
+    keys: Names,
+    nodes: Names,
+}
+
+impl Tables {
+    /// The record of a line the scanner read, unless its value is not JSON.
+    fn scanned(&mut self, line: Scanned<'_>) -> Option<Record> {
+        let value = match line.value {
+            RawValue::Null => Val::Null,
+            RawValue::Int(i) => Val::Int(i),
+            // Such a value has integers that only `parse_event` reads exactly; the scanner
+            // reads no other field that could hold one.
+            RawValue::Json(text) if has_long_digit_run(text) => return None,
+            RawValue::Json(text) => Val::new(serde_json::from_slice(text).ok()?),
+        };
+        Some(Record {
+            time: line.time,
+            process: line.process,
+            kind: line.kind,
+            f: self.fs.intern(line.f),
+            key: line.key.map_or(0, |k| self.keys.intern(k) + 1),
+            node: line.node.map_or(0, |n| self.nodes.intern(n) + 1),
+            value,
+        })
+    }
+
+    fn record(&mut self, line: Line<'_>) -> Record {
+        Record {
+            time: line.time,
+            process: line.process,
+            kind: line.kind,
+            f: self.fs.intern(&line.f),
+            key: line.key.map_or(0, |k| self.keys.intern(&k) + 1),
+            node: line.node.map_or(0, |n| self.nodes.intern(&n) + 1),
+            value: Val::new(line.value),
         }
     }
 }
@@ -83,7 +161,7 @@ struct Slim {
     process: u64,
     /// As [`Op::value`]: the completion's value for an `ok` completion that has one, else
     /// the invocation's.
-    value: Value,
+    value: Val,
     invoke_pos: usize,
     complete_pos: Option<usize>,
     line: usize,
@@ -106,6 +184,10 @@ struct LinearStream<'m> {
     key_names: Names,
     fs: Names,
     nodes: Names,
+    /// The current chunk's numbers of `f`s, keys and nodes (as in [`Tables`]) to ours.
+    chunk_fs: Vec<u32>,
+    chunk_keys: Vec<u32>,
+    chunk_nodes: Vec<u32>,
     /// Process -> (key index, index in that key's ops).
     open: FastMap<u64, (u32, u32)>,
     /// The first op whose `f` the model does not know: its message and line.
@@ -121,6 +203,9 @@ impl<'m> LinearStream<'m> {
             key_names: Names::default(),
             fs: Names::default(),
             nodes: Names::default(),
+            chunk_fs: Vec::new(),
+            chunk_keys: Vec::new(),
+            chunk_nodes: Vec::new(),
             open: FastMap::default(),
             unknown: None,
             summary: StreamSummary::default(),
@@ -141,7 +226,12 @@ impl<'m> LinearStream<'m> {
             .map(|k| self.key_names.names[k as usize].as_str())
     }
 
-    fn push_line(&mut self, line: usize, event: Line<'_>) -> Result<(), String> {
+    fn f_name(&self, f: u32) -> &str {
+        &self.fs.names[f as usize]
+    }
+
+    /// An event whose names carry our numbers.
+    fn push_record(&mut self, line: usize, event: Record) -> Result<(), String> {
         let pos = self.summary.count(event.time);
         let Process::Client(process) = event.process else {
             return Ok(());
@@ -150,34 +240,39 @@ impl<'m> LinearStream<'m> {
             return self.invoke(line, pos, process, event);
         };
         let Some((key, at)) = self.open.remove(&process) else {
-            return Err(pairing::no_invocation(event.kind, &event.f, process));
+            let f = self.f_name(event.f);
+            return Err(pairing::no_invocation(event.kind, f, process));
         };
-        let open_key = self.key_name(key);
-        if event.key.is_some() && event.key.as_deref() != open_key {
+        if event.key != 0 && event.key != key {
             let open_line = self.keys[key as usize][at as usize].line;
-            let key = event.key.as_deref();
             return Err(pairing::other_key(
-                event.kind, process, key, open_line, open_key,
+                event.kind,
+                process,
+                self.key_name(event.key),
+                open_line,
+                self.key_name(key),
             ));
         }
-        let node = match &event.node {
-            Some(node) => Some(self.nodes.intern(node) + 1),
-            None => None,
-        };
-        let op = &mut self.keys[key as usize][at as usize];
-        let open_f = &self.fs.names[op.f as usize];
-        if *open_f != event.f {
-            let warning = pairing::f_differs(line, &event.f, process, open_f, op.line);
+        let op = &self.keys[key as usize][at as usize];
+        if op.f != event.f {
+            let warning = pairing::f_differs(
+                line,
+                self.f_name(event.f),
+                process,
+                self.f_name(op.f),
+                op.line,
+            );
             self.summary.warnings.push(warning);
         }
+        let op = &mut self.keys[key as usize][at as usize];
         op.outcome = outcome;
         op.complete_pos = Some(pos);
         op.complete_time = event.time;
-        if outcome == Outcome::Ok && !event.value.is_null() {
+        if outcome == Outcome::Ok && !matches!(event.value, Val::Null) {
             op.value = event.value;
         }
-        if let Some(node) = node {
-            op.node = node;
+        if event.node != 0 {
+            op.node = event.node;
         }
         Ok(())
     }
@@ -187,29 +282,26 @@ impl<'m> LinearStream<'m> {
         line: usize,
         pos: usize,
         process: u64,
-        event: Line<'_>,
+        event: Record,
     ) -> Result<(), String> {
         if let Some(&(key, at)) = self.open.get(&process) {
             let open = &self.keys[key as usize][at as usize];
-            let open_f = &self.fs.names[open.f as usize];
             return Err(pairing::still_in_flight(
-                process, &event.f, open_f, open.line,
+                process,
+                self.f_name(event.f),
+                self.f_name(open.f),
+                open.line,
             ));
         }
-        if self.unknown.is_none() && !self.known.contains(&&*event.f) {
-            let message = unknown_function_message(&event.f, process, "linearizable", self.known);
+        if self.unknown.is_none() && !self.known.contains(&self.f_name(event.f)) {
+            let f = self.f_name(event.f);
+            let message = unknown_function_message(f, process, "linearizable", self.known);
             self.unknown = Some((line, message));
         }
         let id = self.summary.ops;
         self.summary.ops += 1;
-        let key = self.key_index(event.key.as_deref());
-        let f = self.fs.intern(&event.f);
-        let node = match &event.node {
-            Some(node) => self.nodes.intern(node) + 1,
-            None => 0,
-        };
-        let ops = &mut self.keys[key as usize];
-        self.open.insert(process, (key, ops.len() as u32));
+        let ops = &mut self.keys[event.key as usize];
+        self.open.insert(process, (event.key, ops.len() as u32));
         ops.push(Slim {
             id,
             process,
@@ -219,8 +311,8 @@ impl<'m> LinearStream<'m> {
             line,
             invoke_time: event.time,
             complete_time: None,
-            f,
-            node,
+            f: event.f,
+            node: event.node,
             outcome: Outcome::Info,
         });
         Ok(())
@@ -248,7 +340,7 @@ impl<'m> LinearStream<'m> {
                 process: s.process,
                 f: self.fs.names[s.f as usize].clone(),
                 key: key_name.clone(),
-                value: s.value,
+                value: s.value.into_value(),
                 invoke_value: Value::Null,
                 complete_value: None,
                 outcome: s.outcome,
@@ -269,28 +361,34 @@ impl<'m> LinearStream<'m> {
 }
 
 /// A [`LinearStream`] being read, and where each nemesis event goes as it is read (none is
-/// kept). Apart from the stream, which the search then shares among its workers.
+/// kept). Apart from the stream, which the search then shares among its workers. The
+/// records are handed over on a thread of their own, hence `Send`.
 struct Reading<'s, 'm> {
     stream: &'s mut LinearStream<'m>,
-    on_nemesis: &'s mut dyn FnMut(NemesisEvent),
+    on_nemesis: &'s mut (dyn FnMut(NemesisEvent) + Send),
 }
 
-impl EventSink for Reading<'_, '_> {
-    type Fast<'a> = Line<'a>;
+impl ChunkSink for Reading<'_, '_> {
+    type Record = Record;
+    type Tables = Tables;
 
-    /// Client lines only: a nemesis line is read whole, as the [`History`](crate::History)
-    /// would hold it, for whoever builds the fault windows.
-    fn parse_fast(text: &[u8]) -> Option<Line<'_>> {
-        if has_long_digit_run(text) {
-            return None;
-        }
-        serde_json::from_slice::<Line>(text)
-            .ok()
-            .filter(|l| l.process != Process::Nemesis)
+    /// Client lines only: a nemesis line is left to `parse_event` and read whole, as the
+    /// [`History`](crate::History) would hold it, for whoever builds the fault windows.
+    fn parse_fast(tables: &mut Tables, text: &[u8]) -> Option<Record> {
+        let record = match scan_event(text).and_then(|line| tables.scanned(line)) {
+            Some(record) => record,
+            None if has_long_digit_run(text) => return None,
+            None => tables.record(serde_json::from_slice::<Line>(text).ok()?),
+        };
+        (record.process != Process::Nemesis).then_some(record)
     }
 
-    fn push_fast(&mut self, line: usize, event: Line<'_>) -> Result<(), String> {
-        self.stream.push_line(line, event)
+    fn start_chunk(&mut self, tables: Tables) {
+        self.stream.start_chunk(tables);
+    }
+
+    fn push_fast(&mut self, line: usize, record: Record) -> Result<(), String> {
+        self.stream.push_fast(line, record)
     }
 
     fn push(&mut self, line: usize, event: Event) -> Result<(), String> {
@@ -299,11 +397,58 @@ impl EventSink for Reading<'_, '_> {
             (self.on_nemesis)(NemesisEvent { pos, event });
             return Ok(());
         }
-        self.stream.push_line(line, event.into())
+        self.stream.push(line, event)
     }
 
     fn warn(&mut self, warning: String) {
         self.stream.summary.warnings.push(warning);
+    }
+}
+
+impl LinearStream<'_> {
+    /// Takes the names a worker numbered in the next chunk as ours.
+    fn start_chunk(&mut self, tables: Tables) {
+        self.chunk_fs.clear();
+        for f in &tables.fs.names {
+            let ours = self.fs.intern(f);
+            self.chunk_fs.push(ours);
+        }
+        self.chunk_nodes.clear();
+        for node in &tables.nodes.names {
+            let ours = self.nodes.intern(node) + 1;
+            self.chunk_nodes.push(ours);
+        }
+        self.chunk_keys.clear();
+        for key in &tables.keys.names {
+            let ours = self.key_index(Some(key));
+            self.chunk_keys.push(ours);
+        }
+    }
+
+    /// A record of the current chunk, its names renumbered as ours.
+    fn push_fast(&mut self, line: usize, mut record: Record) -> Result<(), String> {
+        record.f = self.chunk_fs[record.f as usize];
+        if let Some(k) = record.key.checked_sub(1) {
+            record.key = self.chunk_keys[k as usize];
+        }
+        if let Some(n) = record.node.checked_sub(1) {
+            record.node = self.chunk_nodes[n as usize];
+        }
+        self.push_record(line, record)
+    }
+
+    /// A client event read by `parse_event`.
+    fn push(&mut self, line: usize, event: Event) -> Result<(), String> {
+        let record = Record {
+            time: event.time,
+            process: event.process,
+            kind: event.kind,
+            f: self.fs.intern(&event.f),
+            key: self.key_index(event.key.as_deref()),
+            node: event.node.map_or(0, |n| self.nodes.intern(&n) + 1),
+            value: Val::new(event.value),
+        };
+        self.push_record(line, record)
     }
 }
 
@@ -319,14 +464,14 @@ pub fn check_jsonl(
     model: ModelKind,
     options: &ModelOptions,
     budget: &Budget,
-    on_nemesis: &mut dyn FnMut(NemesisEvent),
+    on_nemesis: &mut (dyn FnMut(NemesisEvent) + Send),
 ) -> Result<(CheckResult, StreamSummary), FormatError> {
     let mut stream = LinearStream::new(model.functions());
     let mut reading = Reading {
         stream: &mut stream,
         on_nemesis,
     };
-    let finished = stream_into(reader, name, budget, &mut reading)?;
+    let finished = stream_chunks(reader, name, budget, &mut reading)?;
     stream.summary.nodes = stream.served_nodes();
     if let Some((line, message)) = stream.unknown.take() {
         return Err(FormatError::at(name, line, message));
@@ -393,4 +538,62 @@ fn check_keys(
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The record serde's reader makes of `line`, if it reads it.
+    fn by_serde(line: &str) -> Option<Record> {
+        let line = serde_json::from_str::<Line>(line).ok()?;
+        Some(Tables::default().record(line))
+    }
+
+    fn by_scanner(line: &str) -> Option<Record> {
+        Tables::default().scanned(scan_event(line.as_bytes())?)
+    }
+
+    #[test]
+    fn the_scanner_reads_the_usual_lines_as_serde_does() {
+        let usual = [
+            r#"{"index":0,"time":91072,"process":22,"type":"invoke","f":"read","key":"k49","value":null}"#,
+            r#"{"index":3,"time":5,"process":2,"type":"ok","f":"cas","key":"7","value":[1,2],"node":"n2"}"#,
+            r#"{"process":0,"type":"fail","f":"write","value":-12,"error":{"why":["x\"]"]}}"#,
+            r#"{"process":"nemesis","type":"info","f":"kill","value":{"n1":["n3"]},"time":null}"#,
+            r#" { "process" : 1 , "type" : "ok" , "f" : "read" , "value" : 0 , "key" : null } "#,
+            r#"{"process":1,"type":"ok","f":"read","value":"a string","response":{"status":200}}"#,
+            r#"{"process":1,"type":"ok","f":"read","value":[1.5,true,-0]}"#,
+            r#"{"process":1,"type":"ok","f":"read","value":-0}"#,
+            r#"{"process":1,"type":"ok","f":"read","value":1e3}"#,
+        ];
+        for line in usual {
+            let scanned = by_scanner(line);
+            assert!(scanned.is_some(), "the scanner leaves a usual line: {line}");
+            assert_eq!(scanned, by_serde(line), "{line}");
+        }
+    }
+
+    #[test]
+    fn the_scanner_leaves_odd_lines_to_serde() {
+        let odd = [
+            r#"{"process":1,"type":"ok","f":"read","value":01}"#,
+            r#"{"process":1,"type":"ok","f":"re\u0061d"}"#,
+            r#"{"process":1,"type":"ok","f":"read","key":7}"#,
+            r#"{"process":1,"type":"ok","f":"read","f":"write"}"#,
+            r#"{"process":1,"type":"ok","f":"read","other":1}"#,
+            r#"{"process":"1","type":"ok","f":"read"}"#,
+            r#"{"process":-1,"type":"ok","f":"read"}"#,
+            r#"{"process":1,"type":"okay","f":"read"}"#,
+            r#"{"process":1,"type":"ok"}"#,
+            r#"{"process":1,"type":"ok","f":"read"} x"#,
+            r#"{"process":1,"type":"ok","f":"read","value":[1,2}"#,
+            r#"{"process":1,"type":"ok","f":"read","error":[1,}"#,
+            r#"{"process":1,"type":"ok","f":"read","value":[1,100000000000000000000]}"#,
+            r#"{"process":1,"type":"ok","f":"k\u{e4}"}"#,
+        ];
+        for line in odd {
+            assert_eq!(by_scanner(line), None, "{line}");
+        }
+    }
 }
