@@ -419,7 +419,7 @@ impl HttpClient {
             self.encode(op, node, inv, json_body, out)
                 .map_err(|e| Lost::NotSent(format!("cannot build the request: {e}")))
         };
-        let conn = match pooled {
+        let mut conn = match pooled {
             Some(mut conn) => match built(&mut conn.out) {
                 Ok(()) => conn,
                 Err(e) => {
@@ -439,22 +439,12 @@ impl HttpClient {
                 conn
             }
         };
-        self.finish(node, conn, op).await
-    }
-
-    /// Sends the request encoded in `conn` and reads the answer; the connection goes back to
-    /// the node's idle list if the answer allows it.
-    async fn finish(
-        &self,
-        node: usize,
-        mut conn: Conn,
-        op: &CompiledOp,
-    ) -> Result<wire::Answer, Lost> {
         let head = op.method == Method::HEAD;
         let (answer, reusable) = conn
             .exchange(head, self.capture.is_some(), self.max_body_bytes)
             .await
             .map_err(Lost::Unknown)?;
+        // Back to the node's idle list only if the answer allows it.
         if reusable {
             if let Ok(mut idle) = self.idle[node].lock() {
                 idle.push(conn);
