@@ -24,6 +24,8 @@ pub(crate) struct Scanned<'a> {
 pub(crate) enum RawValue<'a> {
     Null,
     Int(i64),
+    /// An array of two integers.
+    Pair(i64, i64),
     Json(&'a [u8]),
 }
 
@@ -218,18 +220,41 @@ impl<'a> Scanner<'a> {
         if self.literal(b"null") {
             return Some(RawValue::Null);
         }
+        if let Some(n) = self.integer() {
+            return Some(RawValue::Int(n));
+        }
+        if let Some(pair) = self.pair() {
+            return Some(RawValue::Pair(pair.0, pair.1));
+        }
+        self.at = start;
+        self.skip_value().map(RawValue::Json)
+    }
+
+    /// An integer as serde reads one into an `i64`; `None` leaves `at` where it was.
+    fn integer(&mut self) -> Option<i64> {
+        let start = self.at;
         let negative = self.peek()? == b'-';
         let first = self.text.get(start + usize::from(negative)).copied()?;
         // `-0` is a float to serde; other integers are read here.
-        if first.is_ascii_digit() && !(negative && first == b'0') {
-            self.at += usize::from(negative);
-            if let Some(n) = self.digits() {
-                let n = n.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
-                return Some(RawValue::Int(if negative { -n } else { n }));
-            }
-            self.at = start;
+        if !first.is_ascii_digit() || (negative && first == b'0') {
+            return None;
         }
-        self.skip_value().map(RawValue::Json)
+        self.at += usize::from(negative);
+        let Some(n) = self.digits() else {
+            self.at = start;
+            return None;
+        };
+        let n = n.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+        Some(if negative { -n } else { n })
+    }
+
+    /// `[a,b]` with two integers and no spaces, as a compare-and-set writes its values.
+    fn pair(&mut self) -> Option<(i64, i64)> {
+        (self.next()? == b'[').then_some(())?;
+        let a = self.integer()?;
+        (self.next()? == b',').then_some(())?;
+        let b = self.integer()?;
+        (self.next()? == b']').then_some((a, b))
     }
 
     /// The text of one JSON value, found by its quotes and brackets alone: whether it is

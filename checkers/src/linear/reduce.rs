@@ -140,43 +140,57 @@ fn register(m: &RegisterKey, ops: &[&Op], roles: &mut [Role]) {
             roles[i] = Role::Dropped;
         }
     }
-    let mut writers: Vec<Vec<usize>> = vec![Vec::new(); values];
-    let mut observers: Vec<Vec<usize>> = vec![Vec::new(); values];
+    // Per value: how many ops write it and the last of them, whether any op observes it,
+    // and the first `ok` observer to return.
+    let mut writers = vec![0u32; values];
+    let mut writer = vec![0usize; values];
+    let mut observed = vec![false; values];
+    let mut first_seen: Vec<Option<(usize, usize)>> = vec![None; values];
+    let mut observe = |v: u32, i: usize| {
+        observed[v as usize] = true;
+        if ops[i].outcome == Outcome::Ok {
+            if let Some(ret) = ops[i].complete_pos {
+                let first = &mut first_seen[v as usize];
+                *first = Some(first.map_or((ret, i), |seen| seen.min((ret, i))));
+            }
+        }
+    };
+    let mut write = |v: u32, i: usize| {
+        writers[v as usize] += 1;
+        writer[v as usize] = i;
+    };
     for (i, op) in m.ops.iter().enumerate() {
         if roles[i] == Role::Dropped {
             continue;
         }
         match *op {
-            RegisterOp::Read(Some(v)) => observers[v as usize].push(i),
+            RegisterOp::Read(Some(v)) => observe(v, i),
             RegisterOp::Read(None) => {}
-            RegisterOp::Write(v) => writers[v as usize].push(i),
+            RegisterOp::Write(v) => write(v, i),
             RegisterOp::Cas(e, n) => {
-                observers[e as usize].push(i);
-                writers[n as usize].push(i);
+                observe(e, i);
+                write(n, i);
             }
         }
     }
     for v in 1..values {
-        if v == m.init as usize || writers[v].len() != 1 {
+        if v == m.init as usize || writers[v] != 1 {
             continue;
         }
-        let w = writers[v][0];
+        let w = writer[v];
         if roles[w] == Role::Optional {
-            roles[w] = bound_by_observers(w, &observers[v], ops);
+            roles[w] = bound_by_first(w, observed[v], first_seen[v], ops);
         }
     }
 }
 
-/// The role of a crashed op that is the only producer of what `observers` observed.
-fn bound_by_observers(w: usize, observers: &[usize], ops: &[&Op]) -> Role {
-    if observers.is_empty() {
+/// The role of a crashed op `w` that is the only producer of a value: dropped when nothing
+/// observes the value, else bound by `first`, the first `ok` observer to return, as its
+/// (return position, index).
+fn bound_by_first(w: usize, observed: bool, first: Option<(usize, usize)>, ops: &[&Op]) -> Role {
+    if !observed {
         return Role::Dropped;
     }
-    let first = observers
-        .iter()
-        .filter(|&&o| ops[o].outcome == Outcome::Ok)
-        .filter_map(|&o| ops[o].complete_pos.map(|ret| (ret, o)))
-        .min();
     match first {
         // An observer that returned before the op was even invoked makes the history
         // invalid; the search finds that on its own.
@@ -186,6 +200,16 @@ fn bound_by_observers(w: usize, observers: &[usize], ops: &[&Op]) -> Role {
         },
         _ => Role::Optional,
     }
+}
+
+/// The role of a crashed op that is the only producer of what `observers` observed.
+fn bound_by_observers(w: usize, observers: &[usize], ops: &[&Op]) -> Role {
+    let first = observers
+        .iter()
+        .filter(|&&o| ops[o].outcome == Outcome::Ok)
+        .filter_map(|&o| ops[o].complete_pos.map(|ret| (ret, o)))
+        .min();
+    bound_by_first(w, !observers.is_empty(), first, ops)
 }
 
 fn set(m: &SetKey, ops: &[&Op], roles: &mut [Role]) {

@@ -36,6 +36,8 @@ use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use smallvec::SmallVec;
+
 use crate::model::{Model, WordHasher};
 
 /// One op as the search sees it.
@@ -105,6 +107,10 @@ pub(crate) struct Stats {
     pub steps: u64,
 }
 
+/// A configuration's state and linearized must ops ([`Linearized::key`]): mostly one to
+/// three words, kept in place rather than in a heap block of their own.
+type MemoKey = SmallVec<[u64; 3]>;
+
 const NIL: u32 = u32::MAX;
 const HEAD: u32 = 0;
 
@@ -116,7 +122,7 @@ const HEAD: u32 = 0;
 /// unused here too, so whatever this configuration can still do, that one could (and was, or
 /// is being, explored). Sets it dominates are then dropped from the list.
 struct Memo {
-    map: HashMap<Box<[u64]>, Vec<u64>, BuildHasherDefault<WordHasher>>,
+    map: HashMap<MemoKey, Vec<u64>, BuildHasherDefault<WordHasher>>,
     stride: usize,
     subsume: bool,
     configurations: u64,
@@ -131,8 +137,13 @@ impl Memo {
             return self.visit(key, &[], bytes);
         }
         let Some(list) = self.map.get_mut(key.as_slice()) else {
-            *bytes += heap_block(key.len()) + heap_block(optional.len());
-            self.map.insert(key.as_slice().into(), optional.to_vec());
+            let spilled = if key.len() > 3 {
+                heap_block(key.len())
+            } else {
+                0
+            };
+            *bytes += spilled + heap_block(optional.len());
+            self.map.insert(MemoKey::from_slice(key), optional.to_vec());
             self.configurations += 1;
             return true;
         };
@@ -535,10 +546,10 @@ impl<'a> MemoryMeter<'a> {
 
     /// Updates the shared counter; false when the budget is exceeded.
     fn charge(&mut self, memo: &Memo, stack_frames: usize) -> bool {
-        // A hash-table slot holds the boxed slice (16 bytes), the list (24) and a control
-        // byte.
+        // A hash-table slot holds the key, the list and a control byte.
+        let slot = std::mem::size_of::<(MemoKey, Vec<u64>)>() + 1;
         let now = self.keys_bytes
-            + memo.map.capacity() * 41
+            + memo.map.capacity() * slot
             + stack_frames * std::mem::size_of::<Frame>();
         let total = if now >= self.charged {
             self.limits

@@ -24,6 +24,7 @@
 //! Time and memory are linear in the file; memory is about 100 bytes an op.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::sync::atomic::AtomicUsize;
@@ -75,6 +76,8 @@ struct Line<'a> {
 enum Val {
     Null,
     Int(i64),
+    /// Two integers, as a compare-and-set's `[expected, new]`.
+    Pair(i64, i64),
     Other(Box<Value>),
 }
 
@@ -85,6 +88,12 @@ impl Val {
             // `Value::from` gives back the very number: a non-negative one as unsigned, a
             // negative one as signed, as serde_json reads them.
             Value::Number(n) if n.as_i64().is_some() => Val::Int(n.as_i64().unwrap_or(0)),
+            Value::Array(pair) => match pair.as_slice() {
+                [a, b] if a.is_i64() && b.is_i64() => {
+                    Val::Pair(a.as_i64().unwrap_or(0), b.as_i64().unwrap_or(0))
+                }
+                _ => Val::Other(Box::new(Value::Array(pair))),
+            },
             other => Val::Other(Box::new(other)),
         }
     }
@@ -93,6 +102,7 @@ impl Val {
         match self {
             Val::Null => Value::Null,
             Val::Int(i) => Value::from(i),
+            Val::Pair(a, b) => Value::Array(vec![Value::from(a), Value::from(b)]),
             Val::Other(v) => *v,
         }
     }
@@ -126,6 +136,7 @@ impl Tables {
         let value = match line.value {
             RawValue::Null => Val::Null,
             RawValue::Int(i) => Val::Int(i),
+            RawValue::Pair(a, b) => Val::Pair(a, b),
             // Such a value has integers that only `parse_event` reads exactly; the scanner
             // reads no other field that could hold one.
             RawValue::Json(text) if has_long_digit_run(text) => return None,
@@ -330,34 +341,70 @@ impl<'m> LinearStream<'m> {
     }
 
     /// The ops of key `key`, rebuilt as the [`Op`]s a [`History`](crate::History) would hold
-    /// (the parts the linearizability checker reads), in invocation order.
-    fn ops_of(&self, key: u32, slims: Vec<Slim>) -> Vec<Op> {
-        let key_name = self.key_name(key).map(str::to_string);
-        slims
-            .into_iter()
-            .map(|s| Op {
-                id: s.id,
-                process: s.process,
-                f: self.fs.names[s.f as usize].clone(),
-                key: key_name.clone(),
-                value: s.value.into_value(),
-                invoke_value: Value::Null,
-                complete_value: None,
-                outcome: s.outcome,
-                invoke_pos: s.invoke_pos,
-                complete_pos: s.complete_pos,
-                line: s.line,
-                invoke_time: s.invoke_time,
-                complete_time: s.complete_time,
-                node: s
-                    .node
-                    .checked_sub(1)
-                    .map(|n| self.nodes.names[n as usize].clone()),
-                error: None,
-                response: None,
-            })
-            .collect()
+    /// (the parts the linearizability checker reads), in invocation order, into `ops`. The
+    /// `Op`s already there are written over, so their strings are allocated once per worker
+    /// rather than once per op.
+    fn ops_of(&self, key: u32, slims: Vec<Slim>, ops: &mut Vec<Op>) {
+        let key_name = self.key_name(key);
+        ops.truncate(slims.len());
+        for (i, s) in slims.into_iter().enumerate() {
+            let f = self.fs.names[s.f as usize].as_str();
+            let node = s
+                .node
+                .checked_sub(1)
+                .map(|n| self.nodes.names[n as usize].as_str());
+            if i == ops.len() {
+                ops.push(Op {
+                    id: 0,
+                    process: 0,
+                    f: String::new(),
+                    key: None,
+                    value: Value::Null,
+                    invoke_value: Value::Null,
+                    complete_value: None,
+                    outcome: Outcome::Info,
+                    invoke_pos: 0,
+                    complete_pos: None,
+                    line: 0,
+                    invoke_time: None,
+                    complete_time: None,
+                    node: None,
+                    error: None,
+                    response: None,
+                });
+            }
+            let op = &mut ops[i];
+            op.id = s.id;
+            op.process = s.process;
+            op.f.clear();
+            op.f.push_str(f);
+            set_name(&mut op.key, key_name);
+            op.value = s.value.into_value();
+            op.outcome = s.outcome;
+            op.invoke_pos = s.invoke_pos;
+            op.complete_pos = s.complete_pos;
+            op.line = s.line;
+            op.invoke_time = s.invoke_time;
+            op.complete_time = s.complete_time;
+            set_name(&mut op.node, node);
+        }
     }
+}
+
+/// Sets `slot` to `name`, in the string already there if there is one.
+fn set_name(slot: &mut Option<String>, name: Option<&str>) {
+    match (slot.as_mut(), name) {
+        (Some(old), Some(name)) => {
+            old.clear();
+            old.push_str(name);
+        }
+        (_, name) => *slot = name.map(str::to_string),
+    }
+}
+
+thread_local! {
+    /// A search worker's [`Op`]s, reused from one key to the next ([`LinearStream::ops_of`]).
+    static WORKER_OPS: RefCell<Vec<Op>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A [`LinearStream`] being read, and where each nemesis event goes as it is read (none is
@@ -512,7 +559,8 @@ fn check_keys(
     let search = SearchOptions::default();
     let reports = run_keys(&names, &sizes, budget, |i| {
         let slims = std::mem::take(&mut *slots[i].lock().expect("each key is taken once"));
-        let ops = stream.ops_of(order[i], slims);
+        let mut ops = WORKER_OPS.take();
+        stream.ops_of(order[i], slims, &mut ops);
         let refs: Vec<&Op> = ops.iter().collect();
         let report = check_key(model, options, &refs, &search, budget, &memory_used);
         if let Some(failure) = &report.failure {
@@ -525,11 +573,11 @@ fn check_keys(
                     .insert(op.id, op_ref);
             }
         }
-        // The key's ops go here, on the worker, rather than all at the end.
         drop(refs);
-        drop(ops);
+        WORKER_OPS.set(ops);
         report
     });
+    WORKER_OPS.take();
     let mut result = summarize(model, reports);
     let failing = failing.into_inner().expect("workers are done");
     for op_ref in result.anomalies.iter_mut().flat_map(|a| a.ops.iter_mut()) {
@@ -566,6 +614,12 @@ mod tests {
             r#"{"process":1,"type":"ok","f":"read","value":[1.5,true,-0]}"#,
             r#"{"process":1,"type":"ok","f":"read","value":-0}"#,
             r#"{"process":1,"type":"ok","f":"read","value":1e3}"#,
+            r#"{"process":1,"type":"ok","f":"cas","value":[-3,40]}"#,
+            r#"{"process":1,"type":"ok","f":"cas","value":[1, 2]}"#,
+            r#"{"process":1,"type":"ok","f":"cas","value":[-0,2]}"#,
+            r#"{"process":1,"type":"ok","f":"cas","value":[1,2.5]}"#,
+            r#"{"process":1,"type":"ok","f":"cas","value":[1,2,3]}"#,
+            r#"{"process":1,"type":"ok","f":"cas","value":[[1],2]}"#,
         ];
         for line in usual {
             let scanned = by_scanner(line);
