@@ -51,7 +51,7 @@ pub(crate) trait ChunkSink: Send {
     /// The record of the event on `text` if the sink reads such lines its own, faster way
     /// (exactly as [`parse_event`](super::jsonl::parse_event) would); `None` leaves the line
     /// to `parse_event` and [`ChunkSink::push`], which word its errors.
-    fn parse_fast(tables: &mut Self::Tables, text: &[u8]) -> Option<Self::Record>;
+    fn parse_fast(tables: &mut Self::Tables, text: &str) -> Option<Self::Record>;
 
     /// Called before the records of each chunk, with the tables its worker filled.
     fn start_chunk(&mut self, tables: Self::Tables);
@@ -200,12 +200,17 @@ fn parse_chunk<S: ChunkSink>(name: &str, work: Work) -> Parsed<S> {
         }
     };
     parsed.items.reserve(bytes.len() / 64);
+    // Checked once for the chunk rather than string by string; a chunk with a byte that is
+    // not UTF-8 is checked line by line, and such a line is left to `parse_event`, whose
+    // error names it.
+    let whole = std::str::from_utf8(&bytes).ok();
     let mut start = 0;
     while start < bytes.len() {
         let (buf, complete) = match memchr::memchr(b'\n', &bytes[start..]) {
             Some(i) => (&bytes[start..start + i], true),
             None => (&bytes[start..], false),
         };
+        let line_start = start;
         start += buf.len() + 1;
         parsed.lines += 1;
         let line = parsed.lines;
@@ -223,7 +228,11 @@ fn parse_chunk<S: ChunkSink>(name: &str, work: Work) -> Parsed<S> {
         }
         // serde_json checks that the strings of a line it reads are UTF-8, and any other
         // byte outside ASCII is not JSON: a line read the fast way needs no other check.
-        let item = match S::parse_fast(&mut parsed.tables, text) {
+        let as_str = match whole {
+            Some(whole) => whole.get(line_start..line_start + text.len()),
+            None => std::str::from_utf8(text).ok(),
+        };
+        let item = match as_str.and_then(|line| S::parse_fast(&mut parsed.tables, line)) {
             Some(record) => Item::Fast(line, record),
             None => Item::Slow {
                 line,

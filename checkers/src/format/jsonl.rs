@@ -99,7 +99,12 @@ pub(crate) struct Names {
 
 impl Names {
     pub fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&i) = self.index.get(name) {
+        // A few names (the `f`s, the nodes) are found faster by comparing than by hashing.
+        if self.names.len() <= 8 {
+            if let Some(i) = self.names.iter().position(|n| n == name) {
+                return i as u32;
+            }
+        } else if let Some(&i) = self.index.get(name) {
             return i;
         }
         let i = self.names.len() as u32;

@@ -34,8 +34,12 @@ pub(crate) enum RawValue<'a> {
 const MAX_DEPTH: usize = 64;
 
 /// The event on `line` (without its newline), or `None` to leave the line to serde.
-pub(crate) fn scan_event(line: &[u8]) -> Option<Scanned<'_>> {
-    let mut s = Scanner { text: line, at: 0 };
+pub(crate) fn scan_event(line: &str) -> Option<Scanned<'_>> {
+    let mut s = Scanner {
+        source: line,
+        text: line.as_bytes(),
+        at: 0,
+    };
     s.expect(b'{')?;
     s.skip_space();
     let (mut time, mut process, mut kind, mut f) = (None, None, None, None);
@@ -117,7 +121,7 @@ pub(crate) fn scan_event(line: &[u8]) -> Option<Scanned<'_>> {
         }
     }
     s.skip_space();
-    if s.at != line.len() {
+    if s.at != s.text.len() {
         return None;
     }
     Some(Scanned {
@@ -132,6 +136,8 @@ pub(crate) fn scan_event(line: &[u8]) -> Option<Scanned<'_>> {
 }
 
 struct Scanner<'a> {
+    source: &'a str,
+    /// `source`'s bytes.
     text: &'a [u8],
     at: usize,
 }
@@ -179,7 +185,7 @@ impl<'a> Scanner<'a> {
                 _ => {}
             }
         }
-        std::str::from_utf8(&self.text[start..self.at - 1]).ok()
+        self.source.get(start..self.at - 1)
     }
 
     fn optional_string(&mut self) -> Option<Option<&'a str>> {
@@ -191,11 +197,13 @@ impl<'a> Scanner<'a> {
 
     /// The digits of a non-negative integer: `0`, or 1 to 18 digits without a leading zero.
     fn digits(&mut self) -> Option<&'a [u8]> {
-        let start = self.at;
-        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-            self.at += 1;
-        }
-        let digits = &self.text[start..self.at];
+        let rest = &self.text[self.at..];
+        let len = rest
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let digits = &rest[..len];
+        self.at += len;
         let fine = match digits {
             [b'0'] => true,
             [b'1'..=b'9', ..] => digits.len() <= 18,

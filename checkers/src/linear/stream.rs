@@ -7,19 +7,20 @@
 //! check. Here each line is parsed with borrowed strings, paired with its invocation by the
 //! rules of [`HistoryBuilder`](crate::HistoryBuilder) (one op in flight per process, a
 //! completion needs an invocation and names its invocation's key, a completion whose `f`
-//! differs is a warning), and kept as a [`Slim`] op in its key's list: interned `f`, key
-//! and node, the one value the op is judged by, positions, line and times. A key's [`Op`]s
-//! are rebuilt only while that key is searched, so the search, its reductions and its
-//! explanations are the very code [`check_history`](super::check_history) runs, and the
+//! differs is a warning), and kept as a [`Slim`] op: interned `f`, key and node, the one
+//! value the op is judged by, positions, line and times. The ops sit in invocation order in
+//! blocks that never move ([`Slims`]), and each key keeps the ids of its own. A key's
+//! [`Op`]s are rebuilt only while that key is searched, so the search, its reductions and
+//! its explanations are the very code [`check_history`](super::check_history) runs, and the
 //! result is the same to the word (`tests/linear_stream.rs` holds the two paths to that);
-//! only one key's [`Op`]s per worker exist at a time.
+//! each worker rebuilds one key's [`Op`]s at a time, in the same `Op`s from key to key.
 //!
 //! The file is read in chunks parsed on [`Budget::threads`] threads
 //! ([`stream_chunks`](crate::format::chunks::stream_chunks)), each line by the hand-written
 //! scanner of [`format::scan`](crate::format::scan) where it has the usual shape and by
 //! serde otherwise, into [`Record`]s whose names are numbered per chunk; the pairing runs on
-//! one thread, in line order. Values that are integers are kept as such ([`Val`]) until
-//! their key is searched.
+//! one thread, in line order, and is the part that bounds the reading. Values that are
+//! integers, or pairs of integers, are kept as such ([`Val`]) until their key is searched.
 //!
 //! Time and memory are linear in the file; memory is about 100 bytes an op.
 
@@ -72,7 +73,7 @@ struct Line<'a> {
 
 /// A value as it waits for its key's search. Most values of a register history are
 /// integers, which here take no allocation and half the room of a [`Value`].
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 enum Val {
     Null,
     Int(i64),
@@ -166,9 +167,10 @@ impl Tables {
     }
 }
 
-/// An op as the search needs it, with what its explanation names.
+/// An op as the search needs it, with what its explanation names. Its id is its place in
+/// [`Slims`].
+#[derive(Debug)]
 struct Slim {
-    id: usize,
     process: u64,
     /// As [`Op::value`]: the completion's value for an `ok` completion that has one, else
     /// the invocation's.
@@ -182,7 +184,43 @@ struct Slim {
     f: u32,
     /// Index into [`Names`] of nodes, plus one; 0 is none.
     node: u32,
+    /// As [`Record::key`].
+    key: u32,
     outcome: Outcome,
+}
+
+/// Ops per block of [`Slims`].
+const SLIM_BLOCK: usize = 1 << 16;
+
+/// Every op in invocation order, in blocks that are never moved: a million ops are written
+/// once, not copied again each time a growing list outgrows its room.
+#[derive(Default)]
+struct Slims {
+    blocks: Vec<Vec<Slim>>,
+}
+
+impl Slims {
+    fn push(&mut self, op: Slim) -> usize {
+        let full = self.blocks.last().is_none_or(|b| b.len() == SLIM_BLOCK);
+        if full {
+            self.blocks.push(Vec::with_capacity(SLIM_BLOCK));
+        }
+        let last = self.blocks.len() - 1;
+        self.blocks[last].push(op);
+        last * SLIM_BLOCK + self.blocks[last].len() - 1
+    }
+
+    fn get(&self, id: usize) -> &Slim {
+        &self.blocks[id / SLIM_BLOCK][id % SLIM_BLOCK]
+    }
+
+    fn get_mut(&mut self, id: usize) -> &mut Slim {
+        &mut self.blocks[id / SLIM_BLOCK][id % SLIM_BLOCK]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Slim> {
+        self.blocks.iter().flatten()
+    }
 }
 
 /// Pairs events into [`Slim`] ops grouped by key.
@@ -190,8 +228,9 @@ struct LinearStream<'m> {
     /// The `f`s the model knows: the first op with another `f` makes the history unreadable
     /// for it, as [`unknown_function`](crate::verdict::unknown_function) does.
     known: &'m [&'static str],
-    /// Ops by key index; key 0 is "no key".
-    keys: Vec<Vec<Slim>>,
+    ops: Slims,
+    /// The ids of each key's ops, by key index; key 0 is "no key".
+    keys: Vec<Vec<usize>>,
     key_names: Names,
     fs: Names,
     nodes: Names,
@@ -199,8 +238,10 @@ struct LinearStream<'m> {
     chunk_fs: Vec<u32>,
     chunk_keys: Vec<u32>,
     chunk_nodes: Vec<u32>,
-    /// Process -> (key index, index in that key's ops).
-    open: FastMap<u64, (u32, u32)>,
+    /// Process -> the id of its op in flight.
+    open: FastMap<u64, usize>,
+    /// Whether the model knows each `f` of [`LinearStream::fs`].
+    known_fs: Vec<bool>,
     /// The first op whose `f` the model does not know: its message and line.
     unknown: Option<(usize, String)>,
     summary: StreamSummary,
@@ -210,6 +251,7 @@ impl<'m> LinearStream<'m> {
     fn new(known: &'m [&'static str]) -> LinearStream<'m> {
         LinearStream {
             known,
+            ops: Slims::default(),
             keys: vec![Vec::new()],
             key_names: Names::default(),
             fs: Names::default(),
@@ -218,6 +260,7 @@ impl<'m> LinearStream<'m> {
             chunk_keys: Vec::new(),
             chunk_nodes: Vec::new(),
             open: FastMap::default(),
+            known_fs: Vec::new(),
             unknown: None,
             summary: StreamSummary::default(),
         }
@@ -237,6 +280,15 @@ impl<'m> LinearStream<'m> {
             .map(|k| self.key_names.names[k as usize].as_str())
     }
 
+    /// The number of `f`, and whether the model knows it.
+    fn f_index(&mut self, f: &str) -> u32 {
+        let i = self.fs.intern(f);
+        if i as usize == self.known_fs.len() {
+            self.known_fs.push(self.known.contains(&f));
+        }
+        i
+    }
+
     fn f_name(&self, f: u32) -> &str {
         &self.fs.names[f as usize]
     }
@@ -250,12 +302,13 @@ impl<'m> LinearStream<'m> {
         let Some(outcome) = event.kind.outcome() else {
             return self.invoke(line, pos, process, event);
         };
-        let Some((key, at)) = self.open.remove(&process) else {
+        let Some(id) = self.open.remove(&process) else {
             let f = self.f_name(event.f);
             return Err(pairing::no_invocation(event.kind, f, process));
         };
+        let key = self.ops.get(id).key;
         if event.key != 0 && event.key != key {
-            let open_line = self.keys[key as usize][at as usize].line;
+            let open_line = self.ops.get(id).line;
             return Err(pairing::other_key(
                 event.kind,
                 process,
@@ -264,7 +317,7 @@ impl<'m> LinearStream<'m> {
                 self.key_name(key),
             ));
         }
-        let op = &self.keys[key as usize][at as usize];
+        let op = self.ops.get(id);
         if op.f != event.f {
             let warning = pairing::f_differs(
                 line,
@@ -275,7 +328,7 @@ impl<'m> LinearStream<'m> {
             );
             self.summary.warnings.push(warning);
         }
-        let op = &mut self.keys[key as usize][at as usize];
+        let op = self.ops.get_mut(id);
         op.outcome = outcome;
         op.complete_pos = Some(pos);
         op.complete_time = event.time;
@@ -295,8 +348,8 @@ impl<'m> LinearStream<'m> {
         process: u64,
         event: Record,
     ) -> Result<(), String> {
-        if let Some(&(key, at)) = self.open.get(&process) {
-            let open = &self.keys[key as usize][at as usize];
+        if let Some(&id) = self.open.get(&process) {
+            let open = self.ops.get(id);
             return Err(pairing::still_in_flight(
                 process,
                 self.f_name(event.f),
@@ -304,17 +357,13 @@ impl<'m> LinearStream<'m> {
                 open.line,
             ));
         }
-        if self.unknown.is_none() && !self.known.contains(&self.f_name(event.f)) {
+        if self.unknown.is_none() && !self.known_fs[event.f as usize] {
             let f = self.f_name(event.f);
             let message = unknown_function_message(f, process, "linearizable", self.known);
             self.unknown = Some((line, message));
         }
-        let id = self.summary.ops;
         self.summary.ops += 1;
-        let ops = &mut self.keys[event.key as usize];
-        self.open.insert(process, (event.key, ops.len() as u32));
-        ops.push(Slim {
-            id,
+        let id = self.ops.push(Slim {
             process,
             value: event.value,
             invoke_pos: pos,
@@ -324,15 +373,18 @@ impl<'m> LinearStream<'m> {
             complete_time: None,
             f: event.f,
             node: event.node,
+            key: event.key,
             outcome: Outcome::Info,
         });
+        self.keys[event.key as usize].push(id);
+        self.open.insert(process, id);
         Ok(())
     }
 
     /// The nodes that served the ops, as [`StreamSummary::nodes`] lists them.
     fn served_nodes(&self) -> Vec<String> {
         let mut served = vec![false; self.nodes.names.len()];
-        for op in self.keys.iter().flatten() {
+        for op in self.ops.iter() {
             if let Some(n) = op.node.checked_sub(1) {
                 served[n as usize] = true;
             }
@@ -344,10 +396,12 @@ impl<'m> LinearStream<'m> {
     /// (the parts the linearizability checker reads), in invocation order, into `ops`. The
     /// `Op`s already there are written over, so their strings are allocated once per worker
     /// rather than once per op.
-    fn ops_of(&self, key: u32, slims: Vec<Slim>, ops: &mut Vec<Op>) {
+    fn ops_of(&self, key: u32, ops: &mut Vec<Op>) {
         let key_name = self.key_name(key);
-        ops.truncate(slims.len());
-        for (i, s) in slims.into_iter().enumerate() {
+        let ids = &self.keys[key as usize];
+        ops.truncate(ids.len());
+        for (i, &id) in ids.iter().enumerate() {
+            let s = self.ops.get(id);
             let f = self.fs.names[s.f as usize].as_str();
             let node = s
                 .node
@@ -374,12 +428,12 @@ impl<'m> LinearStream<'m> {
                 });
             }
             let op = &mut ops[i];
-            op.id = s.id;
+            op.id = id;
             op.process = s.process;
             op.f.clear();
             op.f.push_str(f);
             set_name(&mut op.key, key_name);
-            op.value = s.value.into_value();
+            op.value = s.value.clone().into_value();
             op.outcome = s.outcome;
             op.invoke_pos = s.invoke_pos;
             op.complete_pos = s.complete_pos;
@@ -421,11 +475,11 @@ impl ChunkSink for Reading<'_, '_> {
 
     /// Client lines only: a nemesis line is left to `parse_event` and read whole, as the
     /// [`History`](crate::History) would hold it, for whoever builds the fault windows.
-    fn parse_fast(tables: &mut Tables, text: &[u8]) -> Option<Record> {
+    fn parse_fast(tables: &mut Tables, text: &str) -> Option<Record> {
         let record = match scan_event(text).and_then(|line| tables.scanned(line)) {
             Some(record) => record,
-            None if has_long_digit_run(text) => return None,
-            None => tables.record(serde_json::from_slice::<Line>(text).ok()?),
+            None if has_long_digit_run(text.as_bytes()) => return None,
+            None => tables.record(serde_json::from_str::<Line>(text).ok()?),
         };
         (record.process != Process::Nemesis).then_some(record)
     }
@@ -457,7 +511,7 @@ impl LinearStream<'_> {
     fn start_chunk(&mut self, tables: Tables) {
         self.chunk_fs.clear();
         for f in &tables.fs.names {
-            let ours = self.fs.intern(f);
+            let ours = self.f_index(f);
             self.chunk_fs.push(ours);
         }
         self.chunk_nodes.clear();
@@ -490,7 +544,7 @@ impl LinearStream<'_> {
             time: event.time,
             process: event.process,
             kind: event.kind,
-            f: self.fs.intern(&event.f),
+            f: self.f_index(&event.f),
             key: self.key_index(event.key.as_deref()),
             node: event.node.map_or(0, |n| self.nodes.intern(&n) + 1),
             value: Val::new(event.value),
@@ -527,7 +581,7 @@ pub fn check_jsonl(
         let why = "the time budget ran out while reading the history";
         return Ok((CheckResult::unknown("linearizable", why), stream.summary));
     }
-    let result = check_keys(&mut stream, model, options, budget);
+    let result = check_keys(&stream, model, options, budget);
     Ok((result, stream.summary))
 }
 
@@ -535,7 +589,7 @@ pub fn check_jsonl(
 ///
 /// [`History::by_key`]: crate::History::by_key
 fn check_keys(
-    stream: &mut LinearStream<'_>,
+    stream: &LinearStream<'_>,
     model: ModelKind,
     options: &ModelOptions,
     budget: &Budget,
@@ -544,23 +598,17 @@ fn check_keys(
         .filter(|&k| !stream.keys[k as usize].is_empty())
         .collect();
     order.sort_by(|&a, &b| stream.key_name(a).cmp(&stream.key_name(b)));
-    let slots: Vec<Mutex<Vec<Slim>>> = order
+    let sizes: Vec<usize> = order
         .iter()
-        .map(|&k| Mutex::new(std::mem::take(&mut stream.keys[k as usize])))
+        .map(|&k| stream.keys[k as usize].len())
         .collect();
-    let sizes: Vec<usize> = slots
-        .iter()
-        .map(|s| s.lock().expect("not shared yet").len())
-        .collect();
-    let stream = &*stream;
     let names: Vec<Option<&str>> = order.iter().map(|&k| stream.key_name(k)).collect();
     let memory_used = AtomicUsize::new(0);
     let failing: Mutex<HashMap<usize, OpRef>> = Mutex::new(HashMap::new());
     let search = SearchOptions::default();
     let reports = run_keys(&names, &sizes, budget, |i| {
-        let slims = std::mem::take(&mut *slots[i].lock().expect("each key is taken once"));
         let mut ops = WORKER_OPS.take();
-        stream.ops_of(order[i], slims, &mut ops);
+        stream.ops_of(order[i], &mut ops);
         let refs: Vec<&Op> = ops.iter().collect();
         let report = check_key(model, options, &refs, &search, budget, &memory_used);
         if let Some(failure) = &report.failure {
@@ -599,7 +647,7 @@ mod tests {
     }
 
     fn by_scanner(line: &str) -> Option<Record> {
-        Tables::default().scanned(scan_event(line.as_bytes())?)
+        Tables::default().scanned(scan_event(line)?)
     }
 
     #[test]
