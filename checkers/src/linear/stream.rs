@@ -693,6 +693,12 @@ mod tests {
             r#"{"process":1,"type":"ok","f":"read","error":[1,}"#,
             r#"{"process":1,"type":"ok","f":"read","value":[1,100000000000000000000]}"#,
             r#"{"process":1,"type":"ok","f":"k\u{e4}"}"#,
+            r#"{"process":1,"type":"ok","f":"read","indexx":1}"#,
+            r#"{"process":1,"type":"ok","f":"read","ind":1}"#,
+            r#"{"process":1,"typ":"ok","f":"read"}"#,
+            r#"{"process":1,"type":"ok","f":"re\"ad"}"#,
+            r#"{"process":1,"type":"ok","f":"re	ad"}"#,
+            r#"{"process":1,"type":"ok","f":"read"#,
         ];
         for line in odd {
             assert_eq!(by_scanner(line), None, "{line}");
