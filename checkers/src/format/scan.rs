@@ -213,10 +213,7 @@ impl<'a> Scanner<'a> {
     /// The digits of a non-negative integer: `0`, or 1 to 18 digits without a leading zero.
     fn digits(&mut self) -> Option<&'a [u8]> {
         let rest = &self.text[self.at..];
-        let len = rest
-            .iter()
-            .position(|b| !b.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let len = leading_digits(rest);
         let digits = &rest[..len];
         self.at += len;
         let fine = match digits {
@@ -230,12 +227,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn unsigned(&mut self) -> Option<u64> {
-        let digits = self.digits()?;
-        Some(
-            digits
-                .iter()
-                .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')),
-        )
+        self.digits().map(value_of_digits)
     }
 
     fn value(&mut self) -> Option<RawValue<'a>> {
@@ -267,7 +259,8 @@ impl<'a> Scanner<'a> {
             self.at = start;
             return None;
         };
-        let n = n.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+        // At most 18 digits: the value fits an `i64`.
+        let n = value_of_digits(n) as i64;
         Some(if negative { -n } else { n })
     }
 
@@ -330,5 +323,97 @@ impl<'a> Scanner<'a> {
                 _ => {}
             }
         }
+    }
+}
+
+/// How many of the first bytes of `text` are ASCII digits, eight bytes at a time.
+fn leading_digits(text: &[u8]) -> usize {
+    let mut len = 0;
+    while let Some(eight) = text[len..].first_chunk::<8>() {
+        let others = not_digits(u64::from_le_bytes(*eight));
+        if others != 0 {
+            return len + others.trailing_zeros() as usize / 8;
+        }
+        len += 8;
+    }
+    let tail = &text[len..];
+    len + tail
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(tail.len())
+}
+
+/// `word`'s bytes that are not ASCII digits, marked in their high half: exactly up to the
+/// first of them (the lowest), whose mark is all that is read; after it a carry may mark
+/// others wrongly.
+fn not_digits(word: u64) -> u64 {
+    // Digits become 0 to 9: the bytes below 10, that is below 16 even with 6 added.
+    let x = word ^ 0x3030_3030_3030_3030;
+    (x | x.wrapping_add(0x0606_0606_0606_0606)) & 0xf0f0_f0f0_f0f0_f0f0
+}
+
+/// The value of at most 19 ASCII digits, eight at a time where there are eight.
+fn value_of_digits(digits: &[u8]) -> u64 {
+    let mut n = 0u64;
+    let mut rest = digits;
+    while let Some((eight, tail)) = rest.split_first_chunk::<8>() {
+        n = n * 100_000_000 + eight_digits(u64::from_le_bytes(*eight));
+        rest = tail;
+    }
+    rest.iter().fold(n, |n, d| n * 10 + u64::from(d - b'0'))
+}
+
+/// Eight ASCII digits read as one little-endian word (the first digit in the lowest byte),
+/// as a number: pairs of digits are combined, then pairs of pairs, then the two halves,
+/// each step one multiplication for all lanes at once.
+fn eight_digits(word: u64) -> u64 {
+    let word = word & 0x0f0f_0f0f_0f0f_0f0f;
+    let word = (word.wrapping_mul(10 << 8 | 1) >> 8) & 0x00ff_00ff_00ff_00ff;
+    let word = (word.wrapping_mul(100 << 16 | 1) >> 16) & 0x0000_ffff_0000_ffff;
+    word.wrapping_mul(10_000 << 32 | 1) >> 32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn digits_are_read_as_their_number(n in 0u64..1_000_000_000_000_000_000) {
+            let text = n.to_string();
+            prop_assert_eq!(value_of_digits(text.as_bytes()), n);
+        }
+
+        #[test]
+        fn leading_zeros_change_nothing(n in 0u64..1_000_000_000, zeros in 0usize..10) {
+            let text = format!("{}{n}", "0".repeat(zeros));
+            prop_assert_eq!(value_of_digits(text.as_bytes()), n);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn leading_digits_are_counted_as_one_by_one(text in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let one_by_one = text.iter().take_while(|b| b.is_ascii_digit()).count();
+            prop_assert_eq!(leading_digits(&text), one_by_one);
+        }
+
+        #[test]
+        fn digits_then_anything(digits in "[0-9]{0,30}", next in any::<u8>(), rest in "[0-9a-z]{0,9}") {
+            let mut text = digits.clone().into_bytes();
+            text.push(next);
+            text.extend_from_slice(rest.as_bytes());
+            let expected = digits.len() + usize::from(next.is_ascii_digit()) * (1 + rest.bytes().take_while(u8::is_ascii_digit).count());
+            prop_assert_eq!(leading_digits(&text), expected);
+        }
+    }
+
+    #[test]
+    fn eight_digits_at_once() {
+        assert_eq!(eight_digits(u64::from_le_bytes(*b"12345678")), 12_345_678);
+        assert_eq!(eight_digits(u64::from_le_bytes(*b"00000000")), 0);
+        assert_eq!(eight_digits(u64::from_le_bytes(*b"99999999")), 99_999_999);
+        assert_eq!(eight_digits(u64::from_le_bytes(*b"90000001")), 90_000_001);
     }
 }

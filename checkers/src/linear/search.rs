@@ -210,7 +210,9 @@ impl EventList {
                 order.push((d.pos as u64 * 2 + u64::from(!d.synthetic), i as u32, false));
             }
         }
-        order.sort_unstable();
+        // Calls come in order and each return soon after its call: the stable sort finds
+        // such nearly sorted runs, and the keys are distinct, so the order is the same.
+        order.sort();
         let len = order.len() + 1;
         let mut list = EventList {
             next: (1..=len as u32).collect(),
@@ -371,7 +373,9 @@ pub(crate) fn search<M: Model>(
     }
     let mut list = EventList::new(ops);
     let mut memo = Memo {
-        map: HashMap::default(),
+        // A search that finds its way reaches about one configuration per op: room for
+        // them from the start spares the table its growing.
+        map: HashMap::with_capacity_and_hasher(ops.len(), Default::default()),
         stride: lin.optional_bits.len(),
         subsume: limits.subsume,
         configurations: 0,

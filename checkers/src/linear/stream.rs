@@ -8,8 +8,8 @@
 //! rules of [`HistoryBuilder`](crate::HistoryBuilder) (one op in flight per process, a
 //! completion needs an invocation and names its invocation's key, a completion whose `f`
 //! differs is a warning), and kept as a [`Slim`] op: interned `f`, key and node, the one
-//! value the op is judged by, positions, line and times. The ops sit in invocation order in
-//! blocks that never move ([`Slims`]), and each key keeps the ids of its own. A key's
+//! value the op is judged by, positions, line and times, in its key's list of blocks that
+//! never move ([`KeyOps`]). A key's
 //! [`Op`]s are rebuilt only while that key is searched, so the search, its reductions and
 //! its explanations are the very code [`check_history`](super::check_history) runs, and the
 //! result is the same to the word (`tests/linear_stream.rs` holds the two paths to that);
@@ -167,10 +167,10 @@ impl Tables {
     }
 }
 
-/// An op as the search needs it, with what its explanation names. Its id is its place in
-/// [`Slims`].
+/// An op as the search needs it, with what its explanation names.
 #[derive(Debug)]
 struct Slim {
+    id: usize,
     process: u64,
     /// As [`Op::value`]: the completion's value for an `ok` completion that has one, else
     /// the invocation's.
@@ -184,38 +184,43 @@ struct Slim {
     f: u32,
     /// Index into [`Names`] of nodes, plus one; 0 is none.
     node: u32,
-    /// As [`Record::key`].
-    key: u32,
     outcome: Outcome,
 }
 
-/// Ops per block of [`Slims`].
-const SLIM_BLOCK: usize = 1 << 16;
+/// The first block of a key's ops ([`KeyOps`]) holds this many; each next one twice as
+/// many as the one before, up to [`MAX_BLOCK`].
+const FIRST_BLOCK: usize = 16;
+const MAX_BLOCK: usize = 4096;
 
-/// Every op in invocation order, in blocks that are never moved: a million ops are written
-/// once, not copied again each time a growing list outgrows its room.
+/// One key's ops in invocation order, in blocks that never move: a key's million ops are
+/// written once, not copied again each time a growing list outgrows its room, and a key
+/// with few ops takes little room.
 #[derive(Default)]
-struct Slims {
+struct KeyOps {
     blocks: Vec<Vec<Slim>>,
+    len: usize,
 }
 
-impl Slims {
-    fn push(&mut self, op: Slim) -> usize {
-        let full = self.blocks.last().is_none_or(|b| b.len() == SLIM_BLOCK);
+/// Where an op is among its key's: key index, block, place in the block.
+#[derive(Clone, Copy)]
+struct OpAt {
+    key: u32,
+    block: u32,
+    at: u32,
+}
+
+impl KeyOps {
+    /// Adds `op`; its block and place in the block.
+    fn push(&mut self, op: Slim) -> (u32, u32) {
+        let full = self.blocks.last().is_none_or(|b| b.len() == b.capacity());
         if full {
-            self.blocks.push(Vec::with_capacity(SLIM_BLOCK));
+            let size = (FIRST_BLOCK << self.blocks.len().min(16)).min(MAX_BLOCK);
+            self.blocks.push(Vec::with_capacity(size));
         }
-        let last = self.blocks.len() - 1;
-        self.blocks[last].push(op);
-        last * SLIM_BLOCK + self.blocks[last].len() - 1
-    }
-
-    fn get(&self, id: usize) -> &Slim {
-        &self.blocks[id / SLIM_BLOCK][id % SLIM_BLOCK]
-    }
-
-    fn get_mut(&mut self, id: usize) -> &mut Slim {
-        &mut self.blocks[id / SLIM_BLOCK][id % SLIM_BLOCK]
+        let block = self.blocks.len() - 1;
+        self.blocks[block].push(op);
+        self.len += 1;
+        (block as u32, self.blocks[block].len() as u32 - 1)
     }
 
     fn iter(&self) -> impl Iterator<Item = &Slim> {
@@ -228,9 +233,8 @@ struct LinearStream<'m> {
     /// The `f`s the model knows: the first op with another `f` makes the history unreadable
     /// for it, as [`unknown_function`](crate::verdict::unknown_function) does.
     known: &'m [&'static str],
-    ops: Slims,
-    /// The ids of each key's ops, by key index; key 0 is "no key".
-    keys: Vec<Vec<usize>>,
+    /// Ops by key index; key 0 is "no key".
+    keys: Vec<KeyOps>,
     key_names: Names,
     fs: Names,
     nodes: Names,
@@ -238,8 +242,8 @@ struct LinearStream<'m> {
     chunk_fs: Vec<u32>,
     chunk_keys: Vec<u32>,
     chunk_nodes: Vec<u32>,
-    /// Process -> the id of its op in flight.
-    open: FastMap<u64, usize>,
+    /// Process -> its op in flight.
+    open: FastMap<u64, OpAt>,
     /// Whether the model knows each `f` of [`LinearStream::fs`].
     known_fs: Vec<bool>,
     /// The first op whose `f` the model does not know: its message and line.
@@ -251,8 +255,7 @@ impl<'m> LinearStream<'m> {
     fn new(known: &'m [&'static str]) -> LinearStream<'m> {
         LinearStream {
             known,
-            ops: Slims::default(),
-            keys: vec![Vec::new()],
+            keys: vec![KeyOps::default()],
             key_names: Names::default(),
             fs: Names::default(),
             nodes: Names::default(),
@@ -270,7 +273,7 @@ impl<'m> LinearStream<'m> {
         let Some(key) = key else { return 0 };
         let i = self.key_names.intern(key) + 1;
         if i as usize == self.keys.len() {
-            self.keys.push(Vec::new());
+            self.keys.push(KeyOps::default());
         }
         i
     }
@@ -289,6 +292,10 @@ impl<'m> LinearStream<'m> {
         i
     }
 
+    fn op(&self, at: OpAt) -> &Slim {
+        &self.keys[at.key as usize].blocks[at.block as usize][at.at as usize]
+    }
+
     fn f_name(&self, f: u32) -> &str {
         &self.fs.names[f as usize]
     }
@@ -302,13 +309,13 @@ impl<'m> LinearStream<'m> {
         let Some(outcome) = event.kind.outcome() else {
             return self.invoke(line, pos, process, event);
         };
-        let Some(id) = self.open.remove(&process) else {
+        let Some(at) = self.open.remove(&process) else {
             let f = self.f_name(event.f);
             return Err(pairing::no_invocation(event.kind, f, process));
         };
-        let key = self.ops.get(id).key;
+        let key = at.key;
         if event.key != 0 && event.key != key {
-            let open_line = self.ops.get(id).line;
+            let open_line = self.op(at).line;
             return Err(pairing::other_key(
                 event.kind,
                 process,
@@ -317,7 +324,7 @@ impl<'m> LinearStream<'m> {
                 self.key_name(key),
             ));
         }
-        let op = self.ops.get(id);
+        let op = self.op(at);
         if op.f != event.f {
             let warning = pairing::f_differs(
                 line,
@@ -328,7 +335,7 @@ impl<'m> LinearStream<'m> {
             );
             self.summary.warnings.push(warning);
         }
-        let op = self.ops.get_mut(id);
+        let op = &mut self.keys[at.key as usize].blocks[at.block as usize][at.at as usize];
         op.outcome = outcome;
         op.complete_pos = Some(pos);
         op.complete_time = event.time;
@@ -348,8 +355,8 @@ impl<'m> LinearStream<'m> {
         process: u64,
         event: Record,
     ) -> Result<(), String> {
-        if let Some(&id) = self.open.get(&process) {
-            let open = self.ops.get(id);
+        if let Some(&at) = self.open.get(&process) {
+            let open = self.op(at);
             return Err(pairing::still_in_flight(
                 process,
                 self.f_name(event.f),
@@ -362,8 +369,10 @@ impl<'m> LinearStream<'m> {
             let message = unknown_function_message(f, process, "linearizable", self.known);
             self.unknown = Some((line, message));
         }
+        let id = self.summary.ops;
         self.summary.ops += 1;
-        let id = self.ops.push(Slim {
+        let (block, at) = self.keys[event.key as usize].push(Slim {
+            id,
             process,
             value: event.value,
             invoke_pos: pos,
@@ -373,18 +382,21 @@ impl<'m> LinearStream<'m> {
             complete_time: None,
             f: event.f,
             node: event.node,
-            key: event.key,
             outcome: Outcome::Info,
         });
-        self.keys[event.key as usize].push(id);
-        self.open.insert(process, id);
+        let at = OpAt {
+            key: event.key,
+            block,
+            at,
+        };
+        self.open.insert(process, at);
         Ok(())
     }
 
     /// The nodes that served the ops, as [`StreamSummary::nodes`] lists them.
     fn served_nodes(&self) -> Vec<String> {
         let mut served = vec![false; self.nodes.names.len()];
-        for op in self.ops.iter() {
+        for op in self.keys.iter().flat_map(KeyOps::iter) {
             if let Some(n) = op.node.checked_sub(1) {
                 served[n as usize] = true;
             }
@@ -398,10 +410,9 @@ impl<'m> LinearStream<'m> {
     /// rather than once per op.
     fn ops_of(&self, key: u32, ops: &mut Vec<Op>) {
         let key_name = self.key_name(key);
-        let ids = &self.keys[key as usize];
-        ops.truncate(ids.len());
-        for (i, &id) in ids.iter().enumerate() {
-            let s = self.ops.get(id);
+        let slims = &self.keys[key as usize];
+        ops.truncate(slims.len);
+        for (i, s) in slims.iter().enumerate() {
             let f = self.fs.names[s.f as usize].as_str();
             let node = s
                 .node
@@ -428,7 +439,7 @@ impl<'m> LinearStream<'m> {
                 });
             }
             let op = &mut ops[i];
-            op.id = id;
+            op.id = s.id;
             op.process = s.process;
             op.f.clear();
             op.f.push_str(f);
@@ -595,13 +606,10 @@ fn check_keys(
     budget: &Budget,
 ) -> CheckResult {
     let mut order: Vec<u32> = (0..stream.keys.len() as u32)
-        .filter(|&k| !stream.keys[k as usize].is_empty())
+        .filter(|&k| stream.keys[k as usize].len > 0)
         .collect();
     order.sort_by(|&a, &b| stream.key_name(a).cmp(&stream.key_name(b)));
-    let sizes: Vec<usize> = order
-        .iter()
-        .map(|&k| stream.keys[k as usize].len())
-        .collect();
+    let sizes: Vec<usize> = order.iter().map(|&k| stream.keys[k as usize].len).collect();
     let names: Vec<Option<&str>> = order.iter().map(|&k| stream.key_name(k)).collect();
     let memory_used = AtomicUsize::new(0);
     let failing: Mutex<HashMap<usize, OpRef>> = Mutex::new(HashMap::new());
