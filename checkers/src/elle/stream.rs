@@ -378,7 +378,11 @@ impl EventSink for TxnStream<'_> {
     /// Client lines only: a nemesis line is read whole, as the [`History`](crate::History)
     /// would hold it, for whoever builds the fault windows.
     fn parse_fast(text: &[u8]) -> Option<FastEvent<'_>> {
-        fast::parse(text).filter(|e| e.process != Process::Nemesis)
+        let event = match std::str::from_utf8(text).ok().and_then(fast::scan) {
+            Some(event) => Some(event),
+            None => fast::parse(text),
+        };
+        event.filter(|e| e.process != Process::Nemesis)
     }
 
     fn push_fast(&mut self, line: usize, event: FastEvent<'_>) -> Result<(), String> {

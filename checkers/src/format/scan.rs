@@ -26,7 +26,7 @@ pub(crate) enum RawValue<'a> {
     Int(i64),
     /// An array of two integers.
     Pair(i64, i64),
-    Json(&'a [u8]),
+    Json(&'a str),
 }
 
 /// Nesting deeper than this is left to serde, whose own limit (128, counted from the line's
@@ -47,11 +47,7 @@ const RESPONSE: u16 = 1 << 9;
 
 /// The event on `line` (without its newline), or `None` to leave the line to serde.
 pub(crate) fn scan_event(line: &str) -> Option<Scanned<'_>> {
-    let mut s = Scanner {
-        source: line,
-        text: line.as_bytes(),
-        at: 0,
-    };
+    let mut s = Scanner::new(line);
     s.expect(b'{')?;
     s.skip_space();
     let (mut time, mut process, mut kind, mut f) = (None, None, None, None);
@@ -96,7 +92,7 @@ pub(crate) fn scan_event(line: &str) -> Option<Scanned<'_>> {
             // there, so it must be whole.
             _ => {
                 let raw = s.skip_value()?;
-                serde_json::from_slice::<serde::de::IgnoredAny>(raw).ok()?;
+                serde_json::from_str::<serde::de::IgnoredAny>(raw).ok()?;
             }
         }
         if seen & field != 0 {
@@ -111,7 +107,7 @@ pub(crate) fn scan_event(line: &str) -> Option<Scanned<'_>> {
         }
     }
     s.skip_space();
-    if s.at != s.text.len() {
+    if !s.done() {
         return None;
     }
     Some(Scanned {
@@ -125,7 +121,9 @@ pub(crate) fn scan_event(line: &str) -> Option<Scanned<'_>> {
     })
 }
 
-struct Scanner<'a> {
+/// A reader of JSON text for the usual shapes, each step `None` where the text is not what
+/// it reads.
+pub(crate) struct Scanner<'a> {
     source: &'a str,
     /// `source`'s bytes.
     text: &'a [u8],
@@ -133,11 +131,24 @@ struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
-    fn peek(&self) -> Option<u8> {
+    pub(crate) fn new(source: &'a str) -> Scanner<'a> {
+        Scanner {
+            source,
+            text: source.as_bytes(),
+            at: 0,
+        }
+    }
+
+    /// Whether the whole text has been read.
+    pub(crate) fn done(&self) -> bool {
+        self.at == self.text.len()
+    }
+
+    pub(crate) fn peek(&self) -> Option<u8> {
         self.text.get(self.at).copied()
     }
 
-    fn next(&mut self) -> Option<u8> {
+    pub(crate) fn next(&mut self) -> Option<u8> {
         let b = self.peek()?;
         self.at += 1;
         Some(b)
@@ -156,7 +167,7 @@ impl<'a> Scanner<'a> {
 
     /// Whether `word` comes next, and if so steps over it. The word is an array, so the
     /// comparison is a few loads rather than a call.
-    fn literal<const N: usize>(&mut self, word: &[u8; N]) -> bool {
+    pub(crate) fn literal<const N: usize>(&mut self, word: &[u8; N]) -> bool {
         let found = self.text[self.at..].first_chunk::<N>() == Some(word);
         if found {
             self.at += N;
@@ -165,7 +176,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string of printable ASCII without escapes.
-    fn string(&mut self) -> Option<&'a str> {
+    pub(crate) fn string(&mut self) -> Option<&'a str> {
         if self.next()? != b'"' {
             return None;
         }
@@ -246,7 +257,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// An integer as serde reads one into an `i64`; `None` leaves `at` where it was.
-    fn integer(&mut self) -> Option<i64> {
+    pub(crate) fn integer(&mut self) -> Option<i64> {
         let start = self.at;
         let negative = self.peek()? == b'-';
         let first = self.text.get(start + usize::from(negative)).copied()?;
@@ -275,7 +286,7 @@ impl<'a> Scanner<'a> {
 
     /// The text of one JSON value, found by its quotes and brackets alone: whether it is
     /// valid JSON is for serde to say.
-    fn skip_value(&mut self) -> Option<&'a [u8]> {
+    fn skip_value(&mut self) -> Option<&'a str> {
         let start = self.at;
         match self.peek()? {
             b'"' => self.skip_string()?,
@@ -309,7 +320,9 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
-        (self.at > start).then(|| &self.text[start..self.at])
+        self.source
+            .get(start..self.at)
+            .filter(|text| !text.is_empty())
     }
 
     fn skip_string(&mut self) -> Option<()> {

@@ -140,8 +140,8 @@ impl Tables {
             RawValue::Pair(a, b) => Val::Pair(a, b),
             // Such a value has integers that only `parse_event` reads exactly; the scanner
             // reads no other field that could hold one.
-            RawValue::Json(text) if has_long_digit_run(text) => return None,
-            RawValue::Json(text) => Val::new(serde_json::from_slice(text).ok()?),
+            RawValue::Json(text) if has_long_digit_run(text.as_bytes()) => return None,
+            RawValue::Json(text) => Val::new(serde_json::from_str(text).ok()?),
         };
         Some(Record {
             time: line.time,
