@@ -8,12 +8,12 @@
 //! rules of [`HistoryBuilder`](crate::HistoryBuilder) (one op in flight per process, a
 //! completion needs an invocation and names its invocation's key, a completion whose `f`
 //! differs is a warning), and kept as a [`Slim`] op: interned `f`, key and node, the one
-//! value the op is judged by, positions, line and times, in its key's list of blocks that
-//! never move ([`KeyOps`]). A key's
-//! [`Op`]s are rebuilt only while that key is searched, so the search, its reductions and
-//! its explanations are the very code [`check_history`](super::check_history) runs, and the
-//! result is the same to the word (`tests/linear_stream.rs` holds the two paths to that);
-//! each worker rebuilds one key's [`Op`]s at a time, in the same `Op`s from key to key.
+//! value the op is judged by, positions, line and times, in its key's blocks that never
+//! move ([`KeyOps`]). A key's [`Op`]s are rebuilt only while that key is searched, so the
+//! search, its reductions and its explanations are the very code
+//! [`check_history`](super::check_history) runs, and the result is the same to the word
+//! (`tests/linear_stream.rs` holds the two paths to that); each worker rebuilds one key's
+//! [`Op`]s at a time, in the same `Op`s from key to key.
 //!
 //! The file is read in chunks parsed on [`Budget::threads`] threads
 //! ([`stream_chunks`](crate::format::chunks::stream_chunks)), each line by the hand-written
@@ -168,7 +168,6 @@ impl Tables {
 }
 
 /// An op as the search needs it, with what its explanation names.
-#[derive(Debug)]
 struct Slim {
     id: usize,
     process: u64,
@@ -682,6 +681,38 @@ mod tests {
             assert!(scanned.is_some(), "the scanner leaves a usual line: {line}");
             assert_eq!(scanned, by_serde(line), "{line}");
         }
+    }
+
+    #[test]
+    fn a_keys_ops_come_back_in_order_from_where_they_were_put() {
+        let mut ops = KeyOps::default();
+        let mut places = Vec::new();
+        for id in 0..20_000 {
+            let op = Slim {
+                id,
+                process: 0,
+                value: Val::Null,
+                invoke_pos: id,
+                complete_pos: None,
+                line: 0,
+                invoke_time: None,
+                complete_time: None,
+                f: 0,
+                node: 0,
+                outcome: Outcome::Info,
+            };
+            places.push(ops.push(op));
+        }
+        assert_eq!(ops.len, 20_000);
+        let ids: Vec<usize> = ops.iter().map(|op| op.id).collect();
+        assert_eq!(ids, (0..20_000).collect::<Vec<_>>());
+        for (id, (block, at)) in places.into_iter().enumerate() {
+            assert_eq!(ops.blocks[block as usize][at as usize].id, id);
+        }
+        // 16, 32, ... 2048, then blocks of 4096: none was grown after it was made.
+        let sizes: Vec<usize> = ops.blocks.iter().map(Vec::capacity).collect();
+        assert_eq!(&sizes[..9], &[16, 32, 64, 128, 256, 512, 1024, 2048, 4096]);
+        assert!(sizes[9..].iter().all(|&s| s == 4096));
     }
 
     #[test]
