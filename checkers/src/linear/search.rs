@@ -109,7 +109,10 @@ pub(crate) struct Stats {
 
 /// A configuration's state and linearized must ops ([`Linearized::key`]): mostly one to
 /// three words, kept in place rather than in a heap block of their own.
-type MemoKey = SmallVec<[u64; 3]>;
+type MemoKey = SmallVec<[u64; MEMO_INLINE]>;
+
+/// Words of a [`MemoKey`] kept in place; a longer key takes a heap block.
+const MEMO_INLINE: usize = 3;
 
 const NIL: u32 = u32::MAX;
 const HEAD: u32 = 0;
@@ -137,7 +140,7 @@ impl Memo {
             return self.visit(key, &[], bytes);
         }
         let Some(list) = self.map.get_mut(key.as_slice()) else {
-            let spilled = if key.len() > 3 {
+            let spilled = if key.len() > MEMO_INLINE {
                 heap_block(key.len())
             } else {
                 0

@@ -22,7 +22,7 @@
 //! one thread, in line order, and is the part that bounds the reading. Values that are
 //! integers, or pairs of integers, are kept as such ([`Val`]) until their key is searched.
 //!
-//! Time and memory are linear in the file; memory is about 100 bytes an op.
+//! Time and memory are linear in the file; memory is about 110 bytes an op.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
