@@ -256,10 +256,12 @@ fn faultline_round(
     // The recorder thread's time is read while it still exists: just before it ends.
     let recorder_ns = threads_cpu_ns("recorder");
     let cpu_ns = threads_cpu_ns("bench-worker") + recorder_ns - cpu_before;
-    let events = writer.finish().unwrap().events;
+    let recorded = writer.finish().unwrap();
+    let events = recorded.events().unwrap();
     let ok = counters.ok.load(std::sync::atomic::Ordering::Relaxed);
     let completed = counters.completed();
     assert_eq!(events.len() as u64, completed * 2, "every op is recorded");
+    assert_eq!(recorded.event_count, completed * 2);
     assert_eq!(ok, completed, "the trivial server answers every op ok");
     let kept = events.iter().filter(|e| e.response.is_some()).count() as u64;
     assert_eq!(

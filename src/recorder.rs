@@ -1,38 +1,44 @@
 //! The recorder: streams history events to `history.jsonl` as they happen.
 //!
-//! Workers and the nemesis append events to a shared queue; one writer thread takes the
-//! whole queue every [`FLUSH_INTERVAL`] (1 ms) when it is idle, numbers the events, writes
-//! one JSON object per line and flushes after each batch. An event therefore reaches the
-//! file (the kernel's page cache) within about a millisecond of happening, and a crash of
-//! the controller loses at most that last millisecond, never a line already written; a torn
-//! last line is the worst case, which the history reader accepts with a warning. Senders
-//! never wake the writer: under load one write call carries thousands of lines, and the hot
-//! path costs one uncontended lock per event.
+//! Workers and the nemesis encode each event as its line of `history.jsonl` and append it
+//! to a shared buffer; one writer thread takes the whole buffer every [`FLUSH_INTERVAL`]
+//! (1 ms) when it is idle and writes it with one call. An event therefore reaches the file
+//! (the kernel's page cache) within about a millisecond of happening, and a crash of the
+//! controller loses at most that last millisecond, never a line already written; a torn last
+//! line is the worst case, which the history reader accepts with a warning. Senders never
+//! wake the writer: under load one write call carries thousands of lines, and the hot path
+//! costs one line's encoding and one uncontended lock per event, with no allocation: the
+//! line is encoded into a buffer of the sending thread, straight from the invocation and the
+//! completion, and the two shared buffers trade places at each write.
 //!
-//! The queue is also what makes line order the real-time order: an invocation is queued
-//! before its request leaves, a completion after its answer arrived, and the queue's lock
+//! The buffer is also what makes line order the real-time order: an invocation is queued
+//! before its request leaves, a completion after its answer arrived, and the buffer's lock
 //! orders them. `index` is the position in that order; `time` (nanoseconds since the start
-//! of the test, monotonic) is read under the same lock, so it never goes backwards.
+//! of the test, monotonic) is read under the same lock, so it never goes backwards. Both
+//! are written under the lock, in front of the line encoded before it was taken.
 //!
-//! The recorder keeps the events in memory too, for the checker at the end, and live counts
-//! for the progress line.
+//! The recorder does not keep the events in memory: a long run would hold every one until
+//! its end. The check at the end reads the history back ([`Recorded::history`]), from the
+//! file, and from memory for whatever could not be written.
 //!
 //! A write that fails (a full disk) is said on stderr at once, naming the file; the file keeps
-//! the prefix written so far and the writer goes on keeping events in memory, so the run
+//! the prefix written so far and the writer keeps every later line in memory, so the run
 //! still ends with a verdict over its whole history ([`Recorded::write_error`] tells the
 //! runner that the file is incomplete).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use faultline_checkers::format::jsonl;
-use faultline_checkers::{Event, EventType, Outcome, Process};
+use faultline_checkers::format::jsonl::{self, EventRef};
+use faultline_checkers::format::FormatError;
+use faultline_checkers::{Event, EventType, History, Outcome, Process};
 use serde_json::Value;
 
 use crate::client::{Completion, Invocation};
@@ -60,10 +66,17 @@ impl Counters {
     }
 }
 
-/// What recorders and the writer share: the queue of events not yet written.
+/// The lines not yet written, and the index of the next event.
+#[derive(Default)]
+struct Queue {
+    lines: Vec<u8>,
+    next_index: u64,
+}
+
+/// What recorders and the writer share.
 #[derive(Default)]
 struct Shared {
-    queue: Mutex<Vec<Event>>,
+    queue: Mutex<Queue>,
     counters: Arc<Counters>,
 }
 
@@ -74,18 +87,56 @@ pub struct Recorder {
     start: Instant,
 }
 
-/// The writer side; [`Writer::finish`] closes the file and returns every event recorded.
+/// The writer side; [`Writer::finish`] closes the file and says what it holds.
 pub struct Writer {
     handle: JoinHandle<Recorded>,
-    path: std::path::PathBuf,
+    path: PathBuf,
 }
 
-/// Every event recorded, and why the file holds only a prefix of them, if it does.
+/// Where every event recorded is: the first `written` bytes of the file, then `unwritten`.
 #[derive(Debug)]
 pub struct Recorded {
-    pub events: Vec<Event>,
+    path: PathBuf,
+    /// The bytes of the file that hold whole lines: the batches written before a failure.
+    written: u64,
+    /// The lines of the failed batch and of every batch after it.
+    unwritten: Vec<u8>,
+    /// How many events were recorded.
+    pub event_count: u64,
     /// The first failed write, naming the file.
     pub write_error: Option<String>,
+}
+
+impl Recorded {
+    /// Every event recorded, in order, read back from the file and memory.
+    pub fn history(&self) -> Result<History, FormatError> {
+        let name = self.path.display().to_string();
+        jsonl::read_jsonl(std::io::BufReader::new(self.reader(&name)?), &name)
+    }
+
+    /// Every event recorded, as [`Event`]s (for tests and the benchmark).
+    pub fn events(&self) -> Result<Vec<Event>, FormatError> {
+        let name = self.path.display().to_string();
+        let mut bytes = Vec::new();
+        self.reader(&name)?
+            .read_to_end(&mut bytes)
+            .map_err(|e| FormatError::io(&name, &e))?;
+        bytes
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.is_empty())
+            .enumerate()
+            .map(|(i, line)| jsonl::parse_event(line).map_err(|e| FormatError::at(&name, i + 1, e)))
+            .collect()
+    }
+
+    fn reader(&self, name: &str) -> Result<impl Read + '_, FormatError> {
+        let file: Box<dyn Read> = if self.written == 0 {
+            Box::new(std::io::empty())
+        } else {
+            Box::new(File::open(&self.path).map_err(|e| FormatError::io(name, &e))?)
+        };
+        Ok(file.take(self.written).chain(&self.unwritten[..]))
+    }
 }
 
 /// Starts recording to `path` (created; an existing file is replaced). `start` is time zero.
@@ -93,34 +144,33 @@ pub fn create(path: &Path, start: Instant) -> std::io::Result<(Recorder, Writer)
     let file = File::create(path)?;
     let shared = Arc::new(Shared::default());
     let theirs = shared.clone();
-    let shown = path.display().to_string();
+    let path = path.to_path_buf();
+    let writer_path = path.clone();
     let handle = std::thread::Builder::new()
         .name("recorder".into())
-        .spawn(move || write_loop(file, &shown, theirs))?;
-    Ok((
-        Recorder { shared, start },
-        Writer {
-            handle,
-            path: path.to_path_buf(),
-        },
-    ))
+        .spawn(move || write_loop(file, writer_path, theirs))?;
+    Ok((Recorder { shared, start }, Writer { handle, path }))
 }
 
-/// Writes whatever is queued, flushes, sleeps [`FLUSH_INTERVAL`] when idle; ends once every
+/// Writes whatever is queued, sleeps [`FLUSH_INTERVAL`] when idle; ends once every
 /// [`Recorder`] is gone and the queue is empty. Senders never wake this thread: a wake-up per
 /// event would cost a system call per event on the hot path. After a failed write it only
-/// keeps events in memory.
-fn write_loop(file: File, shown: &str, shared: Arc<Shared>) -> Recorded {
-    let mut out = Some(BufWriter::with_capacity(1 << 16, file));
-    let mut events: Vec<Event> = Vec::new();
-    let mut batch: Vec<Event> = Vec::new();
-    let mut line = Vec::with_capacity(256);
-    let mut write_error = None;
+/// keeps lines in memory.
+fn write_loop(mut file: File, path: PathBuf, shared: Arc<Shared>) -> Recorded {
+    let mut batch: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut recorded = Recorded {
+        path,
+        written: 0,
+        unwritten: Vec::new(),
+        event_count: 0,
+        write_error: None,
+    };
     loop {
         // Checked before taking the batch, so nothing sent before the last drop is missed.
         let closed = Arc::strong_count(&shared) == 1;
         if let Ok(mut queue) = shared.queue.lock() {
-            std::mem::swap(&mut *queue, &mut batch);
+            std::mem::swap(&mut queue.lines, &mut batch);
+            recorded.event_count = queue.next_index;
         }
         if batch.is_empty() {
             if closed {
@@ -129,41 +179,25 @@ fn write_loop(file: File, shown: &str, shared: Arc<Shared>) -> Recorded {
             std::thread::sleep(FLUSH_INTERVAL);
             continue;
         }
-        let mut written = Ok(());
-        for mut event in batch.drain(..) {
-            event.index = events.len() as u64;
-            if let (Some(out), Ok(())) = (out.as_mut(), &written) {
-                line.clear();
-                written =
-                    jsonl::encode_event(&mut line, &event).and_then(|()| out.write_all(&line));
-            }
-            events.push(event);
-        }
-        if let (Some(o), Ok(())) = (out.as_mut(), &written) {
-            written = o.flush();
-        }
-        if let Err(e) = written {
+        if recorded.write_error.is_some() {
+            recorded.unwritten.extend_from_slice(&batch);
+        } else if let Err(e) = file.write_all(&batch) {
             let why = format!(
-                "cannot write {shown}: {e}; it keeps the events written so far, the rest are \
-                 kept in memory for the check"
+                "cannot write {}: {e}; it keeps the events written so far, the rest are \
+                 kept in memory for the check",
+                recorded.path.display()
             );
             crate::errln!("faultline: error: {why}");
-            write_error = Some(why);
-            // Dropped without the flush that would fail again: the file ends at the last line
-            // that fit (a torn last line, which the reader accepts with a warning).
-            if let Some(o) = out.take() {
-                let (file, _) = o.into_parts();
-                drop(file);
-            }
+            recorded.write_error = Some(why);
+            // The file may end in part of this batch (a torn last line, which the reader
+            // accepts with a warning); the check reads the whole batch from memory.
+            recorded.unwritten.extend_from_slice(&batch);
+        } else {
+            recorded.written += batch.len() as u64;
         }
+        batch.clear();
     }
-    if let Some(Err(e)) = out.as_mut().map(|o| o.flush()) {
-        write_error.get_or_insert(format!("cannot write {shown}: {e}"));
-    }
-    Recorded {
-        events,
-        write_error,
-    }
+    recorded
 }
 
 impl Writer {
@@ -178,6 +212,11 @@ impl Writer {
     }
 }
 
+thread_local! {
+    /// Each sending thread's line, encoded before the queue's lock is taken.
+    static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(256));
+}
+
 impl Recorder {
     pub fn counters(&self) -> &Arc<Counters> {
         &self.shared.counters
@@ -190,25 +229,33 @@ impl Recorder {
 
     /// Queues an event. The queue's order is the history's order: the lock serialises
     /// senders, so an event queued after another ended comes after it.
-    fn send(&self, mut event: Event) {
-        if let Ok(mut queue) = self.shared.queue.lock() {
-            event.time = Some(self.now_ns());
-            queue.push(event);
-        }
+    fn send(&self, event: EventRef) {
+        LINE.with_borrow_mut(|line| {
+            line.clear();
+            if let Err(e) = jsonl::encode_event_rest(line, &event) {
+                // Only a value serde_json cannot write (never one it parsed or built).
+                tracing::error!("cannot encode a history event: {e}");
+                return;
+            }
+            if let Ok(mut queue) = self.shared.queue.lock() {
+                let queue = &mut *queue;
+                jsonl::encode_event_head(&mut queue.lines, queue.next_index, Some(self.now_ns()));
+                queue.lines.extend_from_slice(line);
+                queue.next_index += 1;
+            }
+        });
     }
 
     /// Records an invocation; call it before the request leaves.
     pub fn invoke(&self, process: u64, op: &Invocation, node: &str) {
         self.shared.counters.invoked.fetch_add(1, Ordering::Relaxed);
-        self.send(Event {
-            index: 0,
-            time: None,
+        self.send(EventRef {
             process: Process::Client(process),
             kind: EventType::Invoke,
-            f: op.f.clone(),
-            key: op.key.clone(),
-            value: op.value.clone(),
-            node: Some(node.to_string()),
+            f: &op.f,
+            key: op.key.as_deref(),
+            value: &op.value,
+            node: Some(node),
             error: None,
             response: None,
         });
@@ -216,12 +263,6 @@ impl Recorder {
 
     /// Records a completion; call it after the answer arrived.
     pub fn complete(&self, process: u64, op: &Invocation, c: &Completion, node: &str) {
-        self.complete_owned(process, op.clone(), c.clone(), node);
-    }
-
-    /// [`Recorder::complete`] for a caller done with the op and its completion: their texts
-    /// and values move into the history instead of being copied (the workers' hot path).
-    pub fn complete_owned(&self, process: u64, op: Invocation, c: Completion, node: &str) {
         let (kind, counter) = match c.outcome {
             Outcome::Ok => (EventType::Ok, &self.shared.counters.ok),
             Outcome::Fail => (EventType::Fail, &self.shared.counters.fail),
@@ -230,21 +271,20 @@ impl Recorder {
         counter.fetch_add(1, Ordering::Relaxed);
         // A failed or crashed op keeps its invocation's value, as readers expect.
         let value = if c.outcome == Outcome::Ok {
-            c.value
+            &c.value
         } else {
-            op.value
+            &op.value
         };
-        self.send(Event {
-            index: 0,
-            time: None,
+        let error = c.error.as_deref().map(|e| Value::String(e.to_string()));
+        self.send(EventRef {
             process: Process::Client(process),
             kind,
-            f: op.f,
-            key: op.key,
+            f: &op.f,
+            key: op.key.as_deref(),
             value,
-            node: Some(node.to_string()),
-            error: c.error.map(Value::String),
-            response: c.response,
+            node: Some(node),
+            error: error.as_ref(),
+            response: c.response.as_ref(),
         });
     }
 
@@ -281,22 +321,20 @@ impl Recorder {
                 None => {}
             }
         }
-        self.send(Event {
-            index: 0,
-            time: None,
+        let error = error.map(|e| Value::String(e.to_string()));
+        self.send(EventRef {
             process: Process::Nemesis,
             kind: EventType::Info,
-            f: f.to_string(),
+            f,
             key: None,
-            value,
-            node: node.map(str::to_string),
-            error: error.map(|e| Value::String(e.to_string())),
+            value: &value,
+            node,
+            error: error.as_ref(),
             response: None,
         });
     }
 }
 
-/// Nemesis events go straight into the history.
 impl crate::nemesis::NemesisSink for Recorder {
     fn record(&self, f: &str, value: Value) {
         self.nemesis(f, value);
@@ -381,7 +419,13 @@ mod tests {
         }
         drop(rec);
         let recorded = writer.finish().unwrap();
-        assert_eq!(recorded.events.len(), 4000, "no event may be lost");
+        assert_eq!(recorded.event_count, 4000);
+        assert_eq!(
+            recorded.events().unwrap().len(),
+            4000,
+            "no event may be lost"
+        );
+        assert_eq!(recorded.history().unwrap().ops.len(), 2000);
         let error = recorded.write_error.expect("the failed write is reported");
         assert!(error.contains("/dev/full"), "{error}");
         assert!(error.contains("No space left"), "{error}");
@@ -407,7 +451,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         drop(rec);
-        let events = writer.finish().unwrap().events;
+        let events = writer.finish().unwrap().events().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let parsed: Vec<Event> = text
             .lines()

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use faultline_checkers::{CheckResult, History, Verdict};
+use faultline_checkers::{CheckResult, Verdict};
 
 use crate::client::Target;
 use crate::cluster::Cluster;
@@ -185,9 +185,10 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions) -> anyhow::Result<RunOutcome>
         tracing::warn!("{p}");
     }
     // Errors that cost files but not the verdict: the run's code is the worse of the two.
-    let mut output_errors: Vec<String> = recorded.write_error.into_iter().collect();
-    let history =
-        History::from_events(recorded.events).context("the recorded history is malformed")?;
+    let mut output_errors: Vec<String> = recorded.write_error.clone().into_iter().collect();
+    let history = recorded
+        .history()
+        .context("the recorded history cannot be read back")?;
     tracing::info!(
         "recorded {} operations ({} events); checking",
         history.ops.len(),

@@ -73,7 +73,7 @@ pub fn spawn_workers(
                     rec.invoke(process, &op, &name);
                     let c = client.invoke(node, &op).await;
                     let info = c.outcome == Outcome::Info;
-                    rec.complete_owned(process, op, c, &name);
+                    rec.complete(process, &op, &c, &name);
                     if info {
                         process += concurrency;
                     }
@@ -245,7 +245,8 @@ mod tests {
         drop(rec);
         let recorded = writer.finish().unwrap();
         let kinds = recorded
-            .events
+            .events()
+            .unwrap()
             .iter()
             .map(|e| format!("{:?}", e.kind).to_lowercase())
             .collect();

@@ -564,9 +564,15 @@ impl CompiledOp {
 
     /// Classifies an answer by the first matching rule.
     pub fn classify(&self, inv: &Invocation, status: u16, body: &str) -> Completion {
-        let json: Option<Value> = serde_json::from_str(body).ok();
+        // Parsed when the first rule that looks inside the body is reached: an op whose
+        // rules read only the status (most writes) never pays for it.
+        let json = std::cell::OnceCell::new();
+        let parsed = || {
+            json.get_or_init(|| serde_json::from_str::<Value>(body).ok())
+                .as_ref()
+        };
         for rule in &self.rules {
-            if !rule.matches(status, body, json.as_ref()) {
+            if !rule.matches(status, body, parsed) {
                 continue;
             }
             let error = || {
@@ -580,7 +586,7 @@ impl CompiledOp {
                 RuleOutcome::Ok => match &rule.value {
                     None if self.side_effects => Completion::ok(inv.value.clone()),
                     None => Completion::ok(Value::Null),
-                    Some(x) => self.extract(inv, x, json.as_ref()),
+                    Some(x) => self.extract(inv, x, parsed()),
                 },
             };
         }
@@ -629,7 +635,13 @@ impl CompiledOp {
 }
 
 impl Rule {
-    fn matches(&self, status: u16, body: &str, json: Option<&Value>) -> bool {
+    /// Whether the answer matches; `json` parses the body (once) if a test needs it.
+    fn matches<'j>(
+        &self,
+        status: u16,
+        body: &str,
+        json: impl FnOnce() -> Option<&'j Value>,
+    ) -> bool {
         if !self.status.is_empty() && !self.status.contains(&status) {
             return false;
         }
@@ -646,7 +658,7 @@ impl Rule {
             return true;
         }
         // Garbage matches no rule that looks inside the body.
-        let Some(json) = json else {
+        let Some(json) = json() else {
             return false;
         };
         self.missing.iter().all(|p| p.find(json).is_none())

@@ -258,9 +258,15 @@ struct Head {
 /// Parses the head at the start of `buf`; `None` while it is incomplete. Not async, so that
 /// the header array never lives in the exchange's future.
 fn parse_head(buf: &[u8], head: bool, keep_headers: bool) -> Result<Option<Head>, String> {
-    let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Response::new(&mut lines);
-    let len = match parsed.parse(buf) {
+    // Left uninitialised: httparse writes only the headers it finds, and filling all of them
+    // first cost more than parsing a small answer's head.
+    let mut lines = [const { std::mem::MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut parsed,
+        buf,
+        &mut lines,
+    ) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(format!("the answer is not HTTP/1.1: {e}")),

@@ -390,16 +390,56 @@ pub fn write_history(history: &History, out: impl Write) -> io::Result<()> {
 /// serializer spent most of its time escaping the field names and the short texts, which
 /// here are copied as they are unless a byte needs escaping.
 pub fn encode_event(line: &mut Vec<u8>, event: &Event) -> io::Result<()> {
+    encode_event_head(line, event.index, event.time);
+    encode_event_rest(line, &EventRef::of(event))
+}
+
+/// An event's fields after `index` and `time`, borrowed from wherever a writer keeps them:
+/// the recorder encodes an operation straight from its invocation and completion, without
+/// copying their texts into an [`Event`] first.
+#[derive(Clone, Copy, Debug)]
+pub struct EventRef<'a> {
+    pub process: Process,
+    pub kind: EventType,
+    pub f: &'a str,
+    pub key: Option<&'a str>,
+    pub value: &'a Value,
+    pub node: Option<&'a str>,
+    pub error: Option<&'a Value>,
+    pub response: Option<&'a Value>,
+}
+
+impl<'a> EventRef<'a> {
+    pub fn of(event: &'a Event) -> EventRef<'a> {
+        EventRef {
+            process: event.process,
+            kind: event.kind,
+            f: &event.f,
+            key: event.key.as_deref(),
+            value: &event.value,
+            node: event.node.as_deref(),
+            error: event.error.as_ref(),
+            response: event.response.as_ref(),
+        }
+    }
+}
+
+/// The start of a line of this format: `{"index":N` and, if known, `,"time":T`.
+pub fn encode_event_head(line: &mut Vec<u8>, index: u64, time: Option<u64>) {
     let mut numbers = itoa::Buffer::new();
     line.extend_from_slice(b"{\"index\":");
-    line.extend_from_slice(numbers.format(event.index).as_bytes());
-    if let Some(time) = event.time {
+    line.extend_from_slice(numbers.format(index).as_bytes());
+    if let Some(time) = time {
         line.extend_from_slice(b",\"time\":");
         line.extend_from_slice(numbers.format(time).as_bytes());
     }
+}
+
+/// The rest of a line after [`encode_event_head`], from `,"process":` to the newline.
+pub fn encode_event_rest(line: &mut Vec<u8>, event: &EventRef) -> io::Result<()> {
     line.extend_from_slice(b",\"process\":");
     match event.process {
-        Process::Client(p) => line.extend_from_slice(numbers.format(p).as_bytes()),
+        Process::Client(p) => line.extend_from_slice(itoa::Buffer::new().format(p).as_bytes()),
         Process::Nemesis => line.extend_from_slice(b"\"nemesis\""),
     }
     line.extend_from_slice(match event.kind {
@@ -408,22 +448,22 @@ pub fn encode_event(line: &mut Vec<u8>, event: &Event) -> io::Result<()> {
         EventType::Fail => b",\"type\":\"fail\",\"f\":",
         EventType::Info => b",\"type\":\"info\",\"f\":",
     });
-    encode_str(line, &event.f)?;
-    if let Some(key) = &event.key {
+    encode_str(line, event.f)?;
+    if let Some(key) = event.key {
         line.extend_from_slice(b",\"key\":");
         encode_str(line, key)?;
     }
     line.extend_from_slice(b",\"value\":");
-    encode_value(line, &event.value)?;
-    if let Some(node) = &event.node {
+    encode_value(line, event.value)?;
+    if let Some(node) = event.node {
         line.extend_from_slice(b",\"node\":");
         encode_str(line, node)?;
     }
-    if let Some(error) = &event.error {
+    if let Some(error) = event.error {
         line.extend_from_slice(b",\"error\":");
         encode_value(line, error)?;
     }
-    if let Some(response) = &event.response {
+    if let Some(response) = event.response {
         line.extend_from_slice(b",\"response\":");
         encode_value(line, response)?;
     }
