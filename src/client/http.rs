@@ -16,7 +16,7 @@
 //! The answer is never an error of the runner: garbage, a wrong status, an unparseable body,
 //! a value of the wrong type are all data, classified here, in one place.
 
-use std::collections::HashMap;
+use faultline_checkers::model::FastMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -111,7 +111,8 @@ pub struct HttpClient {
     targets: Vec<Target>,
     /// Each target's own template values.
     node_values: Vec<NodeValues>,
-    ops: HashMap<String, CompiledOp>,
+    /// By name, hashed a word at a time: the lookup is on every operation's path.
+    ops: FastMap<String, CompiledOp>,
     headers: Vec<(HeaderName, Template)>,
     timeout: Duration,
     connect_timeout: Duration,
@@ -205,7 +206,7 @@ fn array_index(token: &str) -> Option<usize> {
 impl HttpClient {
     /// Builds the client; the spec has been validated, so templates compile.
     pub fn new(spec: &ClientSpec, targets: Vec<Target>) -> anyhow::Result<HttpClient> {
-        let mut ops = HashMap::new();
+        let mut ops = FastMap::default();
         for (f, op) in &spec.ops {
             ops.insert(f.clone(), CompiledOp::compile(f, op)?);
         }
@@ -229,26 +230,36 @@ impl HttpClient {
         let Some(target) = self.targets.get(node) else {
             return Completion::fail(format!("no node {node}"));
         };
+        // A builtin's steps are futures of their own, boxed: inline, their state would make
+        // every operation's future several times larger, and it is moved on every call.
         match op.builtin {
             Some(Builtin::EtcdV3ListAppend) => {
                 let shape = super::etcd::Shape::ListAppend;
-                return super::etcd::txn(self, node, target, op, inv, shape).await;
+                return Box::pin(super::etcd::txn(self, node, target, op, inv, shape)).await;
             }
             Some(Builtin::EtcdV3RwRegister) => {
                 let shape = super::etcd::Shape::RwRegister;
-                return super::etcd::txn(self, node, target, op, inv, shape).await;
+                return Box::pin(super::etcd::txn(self, node, target, op, inv, shape)).await;
             }
             Some(Builtin::EtcdV3Bank) => {
-                return super::etcd::bank(self, node, target, op, inv).await
+                return Box::pin(super::etcd::bank(self, node, target, op, inv)).await
             }
             Some(Builtin::EtcdV3Counter) => {
-                return super::etcd::counter(self, node, target, op, inv).await
+                return Box::pin(super::etcd::counter(self, node, target, op, inv)).await
             }
             None => {}
         }
-        let exchange = self.exchange(node, target, op, inv, None);
-        match tokio::time::timeout(self.timeout, exchange).await {
-            Err(_) => op.lost(inv, "timeout"),
+        // Both futures stay where they are built, in this one's state: wrapping the exchange
+        // in a `Timeout` would copy it twice more on every operation.
+        let exchange = std::pin::pin!(self.exchange(node, target, op, inv, None));
+        let expired = std::pin::pin!(tokio::time::sleep(self.timeout));
+        let done = tokio::select! {
+            biased;
+            done = exchange => Ok(done),
+            () = expired => Err(()),
+        };
+        match done {
+            Err(()) => op.lost(inv, "timeout"),
             // Not built, or no connection: the request was never written, so nothing can
             // have happened.
             Ok(Err(Lost::NotSent(e))) => Completion::fail(e),

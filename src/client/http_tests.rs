@@ -5,7 +5,7 @@ use crate::spec::{ClientSpec, LoadedSpec};
 use faultline_checkers::Outcome;
 use serde_json::json;
 
-fn ops(toml_src: &str) -> HashMap<String, CompiledOp> {
+fn ops(toml_src: &str) -> FastMap<String, CompiledOp> {
     let spec: ClientSpec = toml::from_str(toml_src).unwrap();
     spec.ops
         .iter()
