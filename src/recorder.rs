@@ -84,7 +84,16 @@ struct Shared {
 #[derive(Clone)]
 pub struct Recorder {
     shared: Arc<Shared>,
-    start: Instant,
+    /// Time zero on the monotonic clock, in nanoseconds ([`monotonic_ns`]).
+    start_ns: u64,
+}
+
+/// The monotonic clock (the one `Instant` reads) in nanoseconds: read without `Instant`'s
+/// checked arithmetic, since every event reads it.
+fn monotonic_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or_default()
 }
 
 /// The writer side; [`Writer::finish`] closes the file and says what it holds.
@@ -149,7 +158,10 @@ pub fn create(path: &Path, start: Instant) -> std::io::Result<(Recorder, Writer)
     let handle = std::thread::Builder::new()
         .name("recorder".into())
         .spawn(move || write_loop(file, writer_path, theirs))?;
-    Ok((Recorder { shared, start }, Writer { handle, path }))
+    // `start` as a reading of the monotonic clock: now, less the time since `start`.
+    let since = start.elapsed().as_nanos() as u64;
+    let start_ns = monotonic_ns().saturating_sub(since);
+    Ok((Recorder { shared, start_ns }, Writer { handle, path }))
 }
 
 /// Writes whatever is queued, sleeps [`FLUSH_INTERVAL`] when idle; ends once every
@@ -224,7 +236,7 @@ impl Recorder {
 
     /// Nanoseconds since the start of the test.
     pub fn now_ns(&self) -> u64 {
-        self.start.elapsed().as_nanos() as u64
+        monotonic_ns().saturating_sub(self.start_ns)
     }
 
     /// Queues an event. The queue's order is the history's order: the lock serialises

@@ -7,7 +7,7 @@
 //! key from every node with one fresh process per node.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,21 +44,29 @@ pub fn spawn_workers(
     let concurrency = stint.concurrency as u64;
     let pacer = Arc::new(Pacer::new(stint.rate));
     let deadline = tokio::time::Instant::now() + stint.length;
+    // One timer says when the stint is over; the workers read a flag instead of the clock.
+    let over = Arc::new(AtomicBool::new(false));
+    let timer = over.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep_until(deadline).await;
+        timer.store(true, Ordering::Relaxed);
+    });
     (0..concurrency)
         .map(|w| {
-            let (client, generator, rec, pacer, mix) = (
+            let (client, generator, rec, pacer, mix, over) = (
                 client.clone(),
                 generator.clone(),
                 rec.clone(),
                 pacer.clone(),
                 stint.mix.clone(),
+                over.clone(),
             );
             let node = (w as usize) % targets.len();
             let name = targets[node].node.clone();
             let first = stint.first_process + w;
             tokio::spawn(async move {
                 let mut process = first;
-                while tokio::time::Instant::now() < deadline {
+                while !over.load(Ordering::Relaxed) {
                     if !pacer.wait(deadline).await {
                         break;
                     }
