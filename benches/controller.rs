@@ -18,31 +18,48 @@
 //! wrk), which a busy machine inflates far less than it stretches wall time.
 //!
 //! Where an operation's time goes, in instructions per operation counted by callgrind on
-//! `--faultline-only` (capture off; the kernel's share is not counted, and is the larger):
+//! `--faultline-only` (capture off; the kernel's share is not counted, and is the larger:
+//! `perf` on the same round puts about half of the load generator's time in `sendto` alone,
+//! which on loopback carries the server's side of the delivery and its wake-up):
 //!
-//! | step | before | now |
-//! |---|---|---|
-//! | HTTP exchange: hyper's connection task and channels / `client::wire` (head parse 1.7k) | ~20k | ~4.5k |
-//! | request from templates (`encode`: path, host line, headers, body) | ~2.7k | 1.3k |
-//! | rules: the answer's JSON parsed and dropped, pointers followed | 2.7k (pointers 1.1k) | 1.6k |
-//! | recorder, worker side (two events, the clones of op and node) | 1.4k | 1.4k |
-//! | recorder thread (each event encoded as a line, written) | 4.7k | 1.8k |
-//! | generator (the next op, under its lock) | 0.5k | 0.7k |
-//! | all, with malloc/free (about 13 of each per op) | ~35k | ~13k |
+//! | step | first | then | now |
+//! |---|---|---|---|
+//! | HTTP exchange: hyper's connection task and channels / `client::wire`, tokio's I/O | ~20k | ~4.5k | ~3.2k |
+//! | of which the answer's head (`httparse` and the framing headers) | | 1.7k | 1.4k |
+//! | request from templates (`encode`: path, host line, headers, body) | ~2.7k | 1.3k | 1.05k |
+//! | rules: the answer's JSON parsed and dropped, pointers followed | 2.7k | 1.6k | 1.05k on average |
+//! | recorder, worker side | 1.4k | 1.4k | 1.75k |
+//! | recorder thread | 4.7k | 1.8k | 0.06k |
+//! | generator (the next op, under its lock) | 0.5k | 0.7k | 0.4k |
+//! | all, with malloc/free | ~35k | ~14.4k (12 allocations) | ~10.5k (7 allocations) |
 //!
-//! (The "before" column was counted on the hyper client, `9ad3013`, and on its first
-//! replacement; the JSON pointers were then compiled once, the line encoder written by
-//! hand, and the host line made once per node.)
+//! "First" was counted on the hyper client (`9ad3013`) and on its first replacement; the JSON
+//! pointers were then compiled once, the line encoder written by hand, and the host line
+//! made once per node ("then"; its total counted again at `6bdbdee`). For "now" (`d56a08d`):
+//! - the recorder no longer keeps events: the sending thread encodes each line straight from
+//!   the invocation and the completion into a buffer the writer swaps out, so nothing is
+//!   copied into an `Event`, memory does not grow with the run (the page faults and heap
+//!   growth of the kept events went with it), and what an op allocated is freed by the
+//!   thread that allocated it, from its own cache — malloc had cost ~170 instructions a
+//!   call when every block came from fresh heap;
+//! - the answer's head is parsed into uninitialised header slots (filling 100 of them first
+//!   cost more than parsing a small head), and the body is parsed as JSON only when a rule
+//!   looks inside it (a write whose rules read the status pays nothing);
+//! - the op's future is smaller and is copied less: builtins' steps are boxed, and the
+//!   timeout is raced in place instead of wrapping the exchange;
+//! - the op is looked up by a word-at-a-time hash, the recorder reads the monotonic clock
+//!   directly, and one timer ends a stint instead of a clock read per op.
 //!
 //! Measured on the shared 2-core machine, three to five alternating rounds of 3 s, capture
 //! off: the hyper client made 49,209 ops/s against wrk's 121,620 req/s (40 %); the
 //! hand-rolled exchange 109,210 ops/s against 114,713 (95 %) on a quiet machine and 53,409
 //! against 54,366 (98 %) under a load of about 3, at 8.7–10.7 µs of CPU per op against wrk's
-//! 6.2–7.2 µs. Capture on: 81 % of wrk under that load. The ratio swings with the load (a
-//! round at load 5 gave 64 %): compare figures of one run only. Later, on the same machine
-//! under CPU pressure from other work, medians of 53–63 % (single rounds 32–95 %), at
-//! 8.8–12.4 µs of CPU per op against wrk's 7.5–8.5 µs: the target holds while the server is
-//! the limit, not when the load generator's core is contended.
+//! 6.2–7.2 µs. Later, under CPU pressure from other work, medians of 53–70 % (single rounds
+//! 32–95 %), at 8.8–12.4 µs of CPU per op against wrk's 6.6–8.5 µs. The ratio follows the
+//! CPU per op when the load generator's core is the limit: each µs of work between a
+//! receive and the next send also leaves the server idle longer, so more of the sends pay
+//! for waking it. With the steps above: see the README's benchmark section for the latest
+//! medians. The ratio swings with the load: compare figures of one run only.
 
 use std::path::Path;
 use std::process::Command;
@@ -176,6 +193,8 @@ struct Round {
     cpu_us_per_op: f64,
     /// The history's size in bytes (faultline only).
     history_bytes: u64,
+    /// Seconds to read the history back for the check, per million events (faultline only).
+    read_back_s_per_m: f64,
 }
 
 /// Nanoseconds on a core so far of this process's threads whose name starts with `prefix`
@@ -257,6 +276,11 @@ fn faultline_round(
     let recorder_ns = threads_cpu_ns("recorder");
     let cpu_ns = threads_cpu_ns("bench-worker") + recorder_ns - cpu_before;
     let recorded = writer.finish().unwrap();
+    let read_back = Instant::now();
+    let history = recorded.history().unwrap();
+    let read_back_s = read_back.elapsed().as_secs_f64();
+    assert_eq!(history.event_count as u64, recorded.event_count);
+    drop(history);
     let events = recorded.events().unwrap();
     let ok = counters.ok.load(std::sync::atomic::Ordering::Relaxed);
     let completed = counters.completed();
@@ -273,6 +297,7 @@ fn faultline_round(
         ops_per_s: completed as f64 / elapsed,
         cpu_us_per_op: cpu_ns as f64 / 1000.0 / completed as f64,
         history_bytes: std::fs::metadata(&path).unwrap().len(),
+        read_back_s_per_m: read_back_s / recorded.event_count as f64 * 1e6,
     }
 }
 
@@ -297,6 +322,7 @@ fn wrk_round(port: u16, connections: usize, seconds: u64) -> Option<Round> {
         ops_per_s,
         cpu_us_per_op: cpu_ns as f64 / 1000.0 / (ops_per_s * seconds as f64),
         history_bytes: 0,
+        read_back_s_per_m: 0.0,
     })
 }
 
@@ -330,8 +356,9 @@ fn main() {
         // One round of faultline alone, for a profiler (perf, callgrind) to look at.
         let r = faultline_round(port, connections, seconds, dir.path(), false);
         println!(
-            "faultline only: {:.0} ops/s, {:.2} µs cpu/op",
-            r.ops_per_s, r.cpu_us_per_op
+            "faultline only: {:.0} ops/s, {:.2} µs cpu/op, history read back at {:.2} s per \
+             million events",
+            r.ops_per_s, r.cpu_us_per_op, r.read_back_s_per_m
         );
         return;
     }
@@ -380,6 +407,10 @@ fn main() {
         of_wrk(on),
         cpu(&kept),
         100.0 * on / off
+    );
+    let read_back = median(ours.iter().map(|r| r.read_back_s_per_m).collect());
+    println!(
+        "  the history read back for the check (after the run): {read_back:.2} s per million events"
     );
     match wrk {
         Some((w, c)) => println!(
