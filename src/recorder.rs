@@ -151,6 +151,15 @@ impl Recorded {
 /// Starts recording to `path` (created; an existing file is replaced). `start` is time zero.
 pub fn create(path: &Path, start: Instant) -> std::io::Result<(Recorder, Writer)> {
     let file = File::create(path)?;
+    create_with(path, start, file)
+}
+
+/// [`create`] with the writer's end of `path` given: the file, or in tests a file that fails.
+fn create_with(
+    path: &Path,
+    start: Instant,
+    file: impl Write + Send + 'static,
+) -> std::io::Result<(Recorder, Writer)> {
     let shared = Arc::new(Shared::default());
     let theirs = shared.clone();
     let path = path.to_path_buf();
@@ -168,7 +177,7 @@ pub fn create(path: &Path, start: Instant) -> std::io::Result<(Recorder, Writer)
 /// [`Recorder`] is gone and the queue is empty. Senders never wake this thread: a wake-up per
 /// event would cost a system call per event on the hot path. After a failed write it only
 /// keeps lines in memory.
-fn write_loop(mut file: File, path: PathBuf, shared: Arc<Shared>) -> Recorded {
+fn write_loop(mut file: impl Write, path: PathBuf, shared: Arc<Shared>) -> Recorded {
     let mut batch: Vec<u8> = Vec::with_capacity(1 << 16);
     let mut recorded = Recorded {
         path,
@@ -441,6 +450,66 @@ mod tests {
         let error = recorded.write_error.expect("the failed write is reported");
         assert!(error.contains("/dev/full"), "{error}");
         assert!(error.contains("No space left"), "{error}");
+    }
+
+    /// A file that takes `room` bytes, then fails as a full disk does: the write that
+    /// crosses the limit lands its first part and fails.
+    struct Filling {
+        file: File,
+        room: usize,
+    }
+
+    impl Write for Filling {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.room == 0 {
+                return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            self.file.write(&buf[..n])
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.file.flush()
+        }
+    }
+
+    #[test]
+    fn a_disk_that_fills_in_the_middle_of_a_batch_loses_no_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let file = Filling {
+            file: File::create(&path).unwrap(),
+            room: 300,
+        };
+        let (rec, writer) = create_with(&path, Instant::now(), file).unwrap();
+        let op = Invocation {
+            f: "write".into(),
+            key: Some("k1".into()),
+            value: json!(3),
+        };
+        // A first batch that fits, written before the next is queued.
+        rec.invoke(0, &op, "n1");
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::metadata(&path).unwrap().len() == 0 {
+            assert!(Instant::now() < deadline, "the first batch was not written");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        for process in 0..100 {
+            rec.complete(process, &op, &Completion::ok(json!(3)), "n1");
+            rec.invoke(process + 1, &op, "n1");
+        }
+        drop(rec);
+        let recorded = writer.finish().unwrap();
+        let on_disk = std::fs::read(&path).unwrap();
+        assert_eq!(on_disk.len(), 300, "the file ends in a torn line");
+        assert!(recorded.write_error.is_some());
+        let events = recorded.events().unwrap();
+        assert_eq!(events.len(), 201, "no event may be lost");
+        assert!(events.iter().enumerate().all(|(i, e)| e.index == i as u64));
+        let history = recorded.history().unwrap();
+        assert_eq!(history.event_count, 201);
+        assert_eq!(history.ops.len(), 101);
     }
 
     #[test]
