@@ -243,6 +243,47 @@ fn a_connection_dropped_after_the_request_is_info_for_a_write_and_fail_for_reads
 }
 
 #[test]
+fn an_answer_that_never_comes_times_out_as_info_for_a_write_and_fail_for_a_read() {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Reads each request and keeps the connection open without a word, until the client
+    // gave up on it (or 10 s passed: a client that never times out then sees a hang-up).
+    let server = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.read(&mut buf);
+        }
+    });
+    let client = client_for(port);
+    let started = std::time::Instant::now();
+    let write = block_on(client.perform(0, &inv("write", json!(3))));
+    let waited = started.elapsed();
+    assert_eq!(write.outcome, Outcome::Info, "{write:?}");
+    assert_eq!(write.error.as_deref(), Some("timeout"));
+    assert!(
+        waited >= Duration::from_millis(1000) && waited < Duration::from_secs(10),
+        "the client's timeout_ms is 1000; it waited {waited:?}"
+    );
+    let reading = Invocation {
+        f: "txn".into(),
+        key: None,
+        value: json!([["r", "k1", null]]),
+    };
+    let read = block_on(client.perform(0, &reading));
+    assert_eq!(
+        read.outcome,
+        Outcome::Fail,
+        "a read changes nothing: {read:?}"
+    );
+    assert_eq!(read.error.as_deref(), Some("timeout"));
+    server.join().unwrap();
+}
+
+#[test]
 fn an_answer_that_never_ends_is_cut_at_the_limit_and_recorded_as_lost() {
     let (port, server) = crate::testing::endless_answers(2);
     let client = client_for(port);
