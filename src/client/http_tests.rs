@@ -205,19 +205,33 @@ fn a_refused_connection_is_a_definite_failure_even_for_a_write() {
     assert_eq!(c.error.as_deref(), Some("connection refused"));
 }
 
-#[test]
-fn a_connection_dropped_after_the_request_is_info_for_a_write_and_fail_for_reads_only() {
+/// A server on 127.0.0.1 that takes `connections` connections one after the other, reads
+/// each request and never answers: it hangs up at once, or with `hold`, once the client has
+/// hung up or `hold` has passed.
+fn answerless_server(
+    connections: usize,
+    hold: Option<Duration>,
+) -> (u16, std::thread::JoinHandle<()>) {
     use std::io::Read;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    // Reads each request, then hangs up without an answer.
     let server = std::thread::spawn(move || {
-        for _ in 0..3 {
+        for _ in 0..connections {
             let (mut s, _) = listener.accept().unwrap();
             let mut buf = [0u8; 4096];
             let _ = s.read(&mut buf);
+            if let Some(hold) = hold {
+                s.set_read_timeout(Some(hold)).unwrap();
+                let _ = s.read(&mut buf);
+            }
         }
     });
+    (port, server)
+}
+
+#[test]
+fn a_connection_dropped_after_the_request_is_info_for_a_write_and_fail_for_reads_only() {
+    let (port, server) = answerless_server(3, None);
     let client = client_for(port);
     let write = block_on(client.perform(0, &inv("write", json!(3))));
     assert_eq!(write.outcome, Outcome::Info, "{write:?}");
@@ -244,20 +258,8 @@ fn a_connection_dropped_after_the_request_is_info_for_a_write_and_fail_for_reads
 
 #[test]
 fn an_answer_that_never_comes_times_out_as_info_for_a_write_and_fail_for_a_read() {
-    use std::io::Read;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    // Reads each request and keeps the connection open without a word, until the client
-    // gave up on it (or 10 s passed: a client that never times out then sees a hang-up).
-    let server = std::thread::spawn(move || {
-        for _ in 0..2 {
-            let (mut s, _) = listener.accept().unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = s.read(&mut buf);
-        }
-    });
+    // A client that never timed out would see a hang-up after 10 s instead.
+    let (port, server) = answerless_server(2, Some(Duration::from_secs(10)));
     let client = client_for(port);
     let started = std::time::Instant::now();
     let write = block_on(client.perform(0, &inv("write", json!(3))));
