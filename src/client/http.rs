@@ -24,8 +24,10 @@ use base64::Engine as _;
 use reqwest::header::HeaderName;
 use reqwest::Method;
 use serde_json::Value;
+use tokio::time::Instant;
 
 use super::capture::Capture;
+use super::pointer::{Found, Pointer, Pointers};
 use super::template::{percent_encode, Scope, Template};
 use super::wire::{self, Conn};
 use super::{BoxFuture, Client, Completion, Invocation, Target};
@@ -133,6 +135,8 @@ pub struct CompiledOp {
     body: Option<Template>,
     side_effects: bool,
     rules: Vec<Rule>,
+    /// Every pointer the rules follow, each once; a rule names one by its number.
+    pointers: Pointers,
     builtin: Option<Builtin>,
 }
 
@@ -140,67 +144,21 @@ pub struct CompiledOp {
 struct Rule {
     status: Vec<u16>,
     body_contains: Option<String>,
-    missing: Vec<Pointer>,
-    present: Vec<Pointer>,
-    null: Vec<Pointer>,
-    equals: Vec<(Pointer, Value)>,
+    missing: Vec<usize>,
+    present: Vec<usize>,
+    null: Vec<usize>,
+    equals: Vec<(usize, Value)>,
     outcome: RuleOutcome,
     value: Option<Extract>,
     error: Option<String>,
 }
 
-/// A rule's `value`, with its pointers split once.
+/// A rule's `value`: the op's pointer it reads, and `each` split once.
 #[derive(Debug)]
 struct Extract {
     spec: ExtractSpec,
-    at: Pointer,
+    at: usize,
     each: Option<Pointer>,
-}
-
-/// A JSON pointer (RFC 6901), split into its unescaped tokens when the spec is compiled, so
-/// that following it into an answer allocates nothing.
-#[derive(Debug)]
-struct Pointer {
-    /// `None`: not a pointer (it neither is empty nor starts with `/`); it finds nothing.
-    tokens: Option<Vec<String>>,
-}
-
-impl Pointer {
-    fn new(text: &str) -> Pointer {
-        let tokens = match text {
-            "" => Some(Vec::new()),
-            t if t.starts_with('/') => Some(
-                t[1..]
-                    .split('/')
-                    .map(|token| token.replace("~1", "/").replace("~0", "~"))
-                    .collect(),
-            ),
-            _ => None,
-        };
-        Pointer { tokens }
-    }
-
-    /// What the pointer points at in `root`, as `serde_json::Value::pointer` finds it.
-    fn find<'v>(&self, root: &'v Value) -> Option<&'v Value> {
-        let mut at = root;
-        for token in self.tokens.as_ref()? {
-            at = match at {
-                Value::Object(map) => map.get(token.as_str())?,
-                Value::Array(items) => items.get(array_index(token)?)?,
-                _ => return None,
-            };
-        }
-        Some(at)
-    }
-}
-
-/// An array index token: decimal digits without a leading zero (but `0` itself).
-fn array_index(token: &str) -> Option<usize> {
-    let digits = token.bytes().all(|b| b.is_ascii_digit());
-    if !digits || token.is_empty() || (token.len() > 1 && token.starts_with('0')) {
-        return None;
-    }
-    token.parse().ok()
 }
 
 impl HttpClient {
@@ -249,22 +207,13 @@ impl HttpClient {
             }
             None => {}
         }
-        // Both futures stay where they are built, in this one's state: wrapping the exchange
-        // in a `Timeout` would copy it twice more on every operation.
-        let exchange = std::pin::pin!(self.exchange(node, target, op, inv, None));
-        let expired = std::pin::pin!(tokio::time::sleep(self.timeout));
-        let done = tokio::select! {
-            biased;
-            done = exchange => Ok(done),
-            () = expired => Err(()),
-        };
-        match done {
-            Err(()) => op.lost(inv, "timeout"),
+        let deadline = Instant::now() + self.timeout;
+        match self.exchange(node, target, op, inv, None, deadline).await {
             // Not built, or no connection: the request was never written, so nothing can
             // have happened.
-            Ok(Err(Lost::NotSent(e))) => Completion::fail(e),
-            Ok(Err(Lost::Unknown(e))) => op.lost(inv, &e),
-            Ok(Ok(answer)) => {
+            Err(Lost::NotSent(e)) => Completion::fail(e),
+            Err(Lost::Unknown(e)) => op.lost(inv, &e),
+            Ok(answer) => {
                 let body = match std::str::from_utf8(&answer.body) {
                     Ok(text) => std::borrow::Cow::Borrowed(text),
                     Err(_) => String::from_utf8_lossy(&answer.body),
@@ -293,11 +242,13 @@ impl HttpClient {
             key: None,
             value: Value::Null,
         };
-        let exchange = self.exchange(node, target, op, &inv, Some(&body));
-        match tokio::time::timeout(self.timeout, exchange).await {
-            Err(_) => Err(Lost::Unknown("timeout".into())),
-            Ok(Err(e)) => Err(e),
-            Ok(Ok(wire::Answer { status, body, .. })) => Ok((
+        let deadline = Instant::now() + self.timeout;
+        match self
+            .exchange(node, target, op, &inv, Some(&body), deadline)
+            .await
+        {
+            Err(e) => Err(e),
+            Ok(wire::Answer { status, body, .. }) => Ok((
                 status,
                 serde_json::from_slice(&body)
                     .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())),
@@ -407,8 +358,8 @@ impl HttpClient {
         Ok(text)
     }
 
-    /// Sends one request on one connection and reads the whole answer: an idle connection
-    /// to the node that is still open, else a new one.
+    /// Sends one request on one connection and reads the whole answer by `deadline` (else
+    /// `timeout`): an idle connection to the node that is still open, else a new one.
     async fn exchange(
         &self,
         node: usize,
@@ -416,6 +367,7 @@ impl HttpClient {
         op: &CompiledOp,
         inv: &Invocation,
         json_body: Option<&str>,
+        deadline: Instant,
     ) -> Result<wire::Answer, Lost> {
         let pooled = loop {
             let Some(conn) = self.idle[node].lock().ok().and_then(|mut idle| idle.pop()) else {
@@ -430,31 +382,42 @@ impl HttpClient {
             self.encode(op, node, inv, json_body, out)
                 .map_err(|e| Lost::NotSent(format!("cannot build the request: {e}")))
         };
-        let mut conn = match pooled {
-            Some(mut conn) => match built(&mut conn.out) {
-                Ok(()) => conn,
-                Err(e) => {
+        let head = op.method == Method::HEAD;
+        let keep_headers = self.capture.is_some();
+        let (conn, answer, reusable) = match pooled {
+            Some(mut conn) => {
+                if let Err(e) = built(&mut conn.out) {
                     if let Ok(mut idle) = self.idle[node].lock() {
                         idle.push(conn);
                     }
                     return Err(e);
                 }
-            },
+                let (answer, reusable) = conn
+                    .exchange_by(deadline, head, keep_headers, self.max_body_bytes)
+                    .await
+                    .map_err(Lost::Unknown)?;
+                (conn, answer, reusable)
+            }
             None => {
                 let mut out = String::new();
                 built(&mut out)?;
-                let mut conn = Conn::open(&target.ip, target.port, self.connect_timeout)
+                // A new connection's time to connect counts against the deadline too.
+                let opened = async {
+                    let mut conn = Conn::open(&target.ip, target.port, self.connect_timeout)
+                        .await
+                        .map_err(Lost::NotSent)?;
+                    conn.out = out;
+                    let (answer, reusable) = conn
+                        .exchange(head, keep_headers, self.max_body_bytes)
+                        .await
+                        .map_err(Lost::Unknown)?;
+                    Ok((conn, answer, reusable))
+                };
+                tokio::time::timeout_at(deadline, opened)
                     .await
-                    .map_err(Lost::NotSent)?;
-                conn.out = out;
-                conn
+                    .map_err(|_| Lost::Unknown("timeout".into()))??
             }
         };
-        let head = op.method == Method::HEAD;
-        let (answer, reusable) = conn
-            .exchange(head, self.capture.is_some(), self.max_body_bytes)
-            .await
-            .map_err(Lost::Unknown)?;
         // Back to the node's idle list only if the answer allows it.
         if reusable {
             if let Ok(mut idle) = self.idle[node].lock() {
@@ -497,27 +460,28 @@ fn compile_headers(
 impl CompiledOp {
     /// Compiles one op; `f` decides the side-effects default.
     pub fn compile(f: &str, op: &OpSpec) -> anyhow::Result<CompiledOp> {
+        let mut pointers = Pointers::default();
         let rules = op
             .rules
             .iter()
             .map(|r| Rule {
                 status: r.status.clone(),
                 body_contains: r.body_contains.clone(),
-                missing: r.missing.iter().map(|p| Pointer::new(p)).collect(),
-                present: r.present.iter().map(|p| Pointer::new(p)).collect(),
-                null: r.null.iter().map(|p| Pointer::new(p)).collect(),
+                missing: r.missing.iter().map(|p| pointers.add(p)).collect(),
+                present: r.present.iter().map(|p| pointers.add(p)).collect(),
+                null: r.null.iter().map(|p| pointers.add(p)).collect(),
                 equals: r
                     .equals
                     .iter()
                     .map(|(k, v)| {
                         let v = serde_json::to_value(v).unwrap_or(Value::Null);
-                        (Pointer::new(k), v)
+                        (pointers.add(k), v)
                     })
                     .collect(),
                 outcome: r.outcome,
                 value: r.value.as_ref().map(|x| Extract {
                     spec: x.clone(),
-                    at: Pointer::new(&x.pointer),
+                    at: pointers.add(&x.pointer),
                     each: x.each.as_deref().map(Pointer::new),
                 }),
                 error: r.error.clone(),
@@ -539,6 +503,7 @@ impl CompiledOp {
                 .transpose()?,
             side_effects: op.side_effects.unwrap_or(f != "read"),
             rules,
+            pointers,
             builtin: op.builtin,
         })
     }
@@ -575,13 +540,11 @@ impl CompiledOp {
 
     /// Classifies an answer by the first matching rule.
     pub fn classify(&self, inv: &Invocation, status: u16, body: &str) -> Completion {
-        // Parsed when the first rule that looks inside the body is reached: an op whose
-        // rules read only the status (most writes) never pays for it.
-        let json = std::cell::OnceCell::new();
-        let parsed = || {
-            json.get_or_init(|| serde_json::from_str::<Value>(body).ok())
-                .as_ref()
-        };
+        // Read when the first rule that looks inside the body is reached: an op whose rules
+        // read only the status (most writes) never pays for it. One pass finds what every
+        // pointer of the op points at.
+        let found = std::cell::OnceCell::new();
+        let parsed = || found.get_or_init(|| self.pointers.resolve(body)).as_ref();
         for rule in &self.rules {
             if !rule.matches(status, body, parsed) {
                 continue;
@@ -611,12 +574,12 @@ impl CompiledOp {
         )
     }
 
-    fn extract(&self, inv: &Invocation, extract: &Extract, json: Option<&Value>) -> Completion {
+    fn extract(&self, inv: &Invocation, extract: &Extract, json: Option<&Found>) -> Completion {
         let Some(json) = json else {
             return self.lost(inv, "the body is not JSON");
         };
         let x = &extract.spec;
-        let Some(found) = extract.at.find(json) else {
+        let Some(found) = json.get(extract.at) else {
             return match x.if_missing {
                 IfMissing::Null => Completion::ok(Value::Null),
                 IfMissing::Fail => Completion::fail(format!("no {} in the answer", x.pointer)),
@@ -646,12 +609,12 @@ impl CompiledOp {
 }
 
 impl Rule {
-    /// Whether the answer matches; `json` parses the body (once) if a test needs it.
+    /// Whether the answer matches; `json` reads the body (once) if a test needs it.
     fn matches<'j>(
         &self,
         status: u16,
         body: &str,
-        json: impl FnOnce() -> Option<&'j Value>,
+        json: impl FnOnce() -> Option<&'j Found>,
     ) -> bool {
         if !self.status.is_empty() && !self.status.contains(&status) {
             return false;
@@ -672,10 +635,10 @@ impl Rule {
         let Some(json) = json() else {
             return false;
         };
-        self.missing.iter().all(|p| p.find(json).is_none())
-            && self.present.iter().all(|p| p.find(json).is_some())
-            && self.null.iter().all(|p| p.find(json) == Some(&Value::Null))
-            && self.equals.iter().all(|(p, v)| p.find(json) == Some(v))
+        self.missing.iter().all(|&p| json.get(p).is_none())
+            && self.present.iter().all(|&p| json.get(p).is_some())
+            && self.null.iter().all(|&p| json.get(p) == Some(&Value::Null))
+            && self.equals.iter().all(|(p, v)| json.get(*p) == Some(v))
     }
 }
 

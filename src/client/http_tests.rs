@@ -430,36 +430,3 @@ fn without_capture_a_completion_keeps_no_answer() {
     assert_eq!(read.response, None);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }
-
-#[test]
-fn a_compiled_pointer_finds_what_serde_json_finds() {
-    let doc = json!({
-        "kvs": [{"value": "a"}, {"value": "b"}],
-        "a/b": {"m~n": 1},
-        "": {"": 2},
-        "01": 3,
-        "n": null,
-    });
-    let pointers = [
-        "",
-        "/kvs",
-        "/kvs/0/value",
-        "/kvs/1/value",
-        "/kvs/2",
-        "/kvs/01",
-        "/kvs/-",
-        "/a~1b/m~0n",
-        "/a~1b/m~n",
-        "/",
-        "//",
-        "/01",
-        "/n",
-        "/n/x",
-        "kvs",
-        "/kvs/0/value/x",
-        "/kvs/+1",
-    ];
-    for p in pointers {
-        assert_eq!(Pointer::new(p).find(&doc), doc.pointer(p), "pointer {p:?}");
-    }
-}

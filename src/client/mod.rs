@@ -20,6 +20,7 @@
 pub mod capture;
 pub mod etcd;
 pub mod http;
+mod pointer;
 pub mod template;
 mod wire;
 

@@ -14,10 +14,12 @@
 //! it on the old one.
 
 use std::io::ErrorKind;
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 /// The most header lines an answer may carry.
 const MAX_HEADERS: usize = 100;
@@ -34,6 +36,9 @@ pub(super) struct Conn {
     read: Vec<u8>,
     /// The request being sent; kept between exchanges so that encoding allocates nothing.
     pub(super) out: String,
+    /// The exchanges' timer, made on the first and kept armed between them (see
+    /// [`Conn::exchange_by`]).
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 /// A whole answer to one request.
@@ -68,13 +73,42 @@ impl Conn {
             runtime: tokio::runtime::Handle::current().id(),
             read: Vec::with_capacity(4096),
             out: String::with_capacity(512),
+            timer: None,
         })
     }
 
+    /// [`Conn::exchange`], given up at `deadline` with the error `timeout`.
+    ///
+    /// One timer serves all the connection's exchanges, and it is moved only when it goes
+    /// off. Each exchange's deadline lies later than the one before, so a timer still set
+    /// for an earlier deadline goes off first, and is then moved to this one; one set for a
+    /// later deadline (none here: deadlines only grow) is moved back at once. Moving a timer
+    /// takes the runtime's timer lock and two updates of its wheel; an exchange that ends
+    /// well before its deadline, the usual case, now does neither.
+    pub(super) async fn exchange_by(
+        &mut self,
+        deadline: Instant,
+        head: bool,
+        keep_headers: bool,
+        max_body: usize,
+    ) -> Result<(Answer, bool), String> {
+        let mut timer = self
+            .timer
+            .take()
+            .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let done = tokio::select! {
+            biased;
+            done = self.exchange(head, keep_headers, max_body) => done,
+            () = expiry(&mut timer, deadline) => Err("timeout".into()),
+        };
+        self.timer = Some(timer);
+        done
+    }
+
     /// Whether an idle connection can carry a request: the store has neither closed it nor
-    /// sent anything unasked, and it belongs to the runtime now running. The last read of an
-    /// exchange left the socket marked readable, so this asks the kernel (one `recv`, which
-    /// the next answer's first read would have cost anyway).
+    /// sent anything unasked, and it belongs to the runtime now running. tokio asks the kernel
+    /// (one `recv`) only when its reactor has seen the socket become readable since the last
+    /// read came up short; otherwise the answer costs no system call.
     pub(super) fn still_open(&self) -> bool {
         let here = tokio::runtime::Handle::try_current().map(|h| h.id());
         if here.ok() != Some(self.runtime) {
@@ -243,6 +277,19 @@ impl Conn {
             .read_buf(&mut self.read)
             .await
             .map_err(|e| io_text(&e))
+    }
+}
+
+/// Resolves at `deadline` on `timer`, which may be set for an earlier or a later one.
+async fn expiry(timer: &mut Pin<Box<Sleep>>, deadline: Instant) {
+    loop {
+        if timer.is_elapsed() || timer.deadline() > deadline {
+            timer.as_mut().reset(deadline);
+        }
+        timer.as_mut().await;
+        if timer.deadline() >= deadline {
+            return;
+        }
     }
 }
 
