@@ -113,46 +113,49 @@ fn serve() -> u16 {
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = std_listener.local_addr().unwrap().port();
     std_listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        pin_to_cpu(0);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-            loop {
-                let Ok((mut conn, _)) = listener.accept().await else {
-                    continue;
-                };
-                let _ = conn.set_nodelay(true);
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 16384];
-                    let mut filled = 0;
-                    loop {
-                        let Ok(n) = conn.read(&mut buf[filled..]).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            return;
-                        }
-                        filled += n;
-                        // Answer each complete request (headers, then Content-Length bytes).
-                        while let Some(end) = request_end(&buf[..filled]) {
-                            if conn.write_all(RESPONSE).await.is_err() {
+    let server = std::thread::Builder::new().name("bench-server".into());
+    server
+        .spawn(move || {
+            pin_to_cpu(0);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                loop {
+                    let Ok((mut conn, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let _ = conn.set_nodelay(true);
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 16384];
+                        let mut filled = 0;
+                        loop {
+                            let Ok(n) = conn.read(&mut buf[filled..]).await else {
+                                return;
+                            };
+                            if n == 0 {
                                 return;
                             }
-                            buf.copy_within(end..filled, 0);
-                            filled -= end;
+                            filled += n;
+                            // Answer each complete request (headers, then Content-Length bytes).
+                            while let Some(end) = request_end(&buf[..filled]) {
+                                if conn.write_all(RESPONSE).await.is_err() {
+                                    return;
+                                }
+                                buf.copy_within(end..filled, 0);
+                                filled -= end;
+                            }
+                            if filled == buf.len() {
+                                return;
+                            }
                         }
-                        if filled == buf.len() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-    });
+                    });
+                }
+            });
+        })
+        .unwrap();
     port
 }
 
@@ -191,6 +194,9 @@ struct Round {
     /// CPU time of the load generator per operation, in microseconds: its threads' time on
     /// a core, which a busy machine does not inflate the way it stretches wall time.
     cpu_us_per_op: f64,
+    /// The server's CPU time per operation in the same round, in microseconds: the same
+    /// answers cost it more when the requests come less bunched (more wake-ups).
+    server_us_per_op: f64,
     /// The history's size in bytes (faultline only).
     history_bytes: u64,
     /// Seconds to read the history back for the check, per million events (faultline only).
@@ -254,6 +260,7 @@ fn faultline_round(
     let generator = Arc::new(Mutex::new(Generator::new(&spec.workload, 1)));
     let path = dir.join("history.jsonl");
     let cpu_before = threads_cpu_ns("bench-worker") + threads_cpu_ns("recorder");
+    let server_before = threads_cpu_ns("bench-server");
     let start = Instant::now();
     let (rec, writer) = recorder::create(&path, start).unwrap();
     let counters = rec.counters().clone();
@@ -271,6 +278,7 @@ fn faultline_round(
         }
     });
     let elapsed = start.elapsed().as_secs_f64();
+    let server_ns = threads_cpu_ns("bench-server") - server_before;
     drop(rec);
     // The recorder thread's time is read while it still exists: just before it ends.
     let recorder_ns = threads_cpu_ns("recorder");
@@ -296,6 +304,7 @@ fn faultline_round(
     Round {
         ops_per_s: completed as f64 / elapsed,
         cpu_us_per_op: cpu_ns as f64 / 1000.0 / completed as f64,
+        server_us_per_op: server_ns as f64 / 1000.0 / completed as f64,
         history_bytes: std::fs::metadata(&path).unwrap().len(),
         read_back_s_per_m: read_back_s / recorded.event_count as f64 * 1e6,
     }
@@ -303,6 +312,7 @@ fn faultline_round(
 
 fn wrk_round(port: u16, connections: usize, seconds: u64) -> Option<Round> {
     let cpu_before = children_cpu_ns();
+    let server_before = threads_cpu_ns("bench-server");
     let out = Command::new("wrk")
         .args([
             "-t1",
@@ -313,14 +323,17 @@ fn wrk_round(port: u16, connections: usize, seconds: u64) -> Option<Round> {
         .output()
         .ok()?;
     let cpu_ns = children_cpu_ns() - cpu_before;
+    let server_ns = threads_cpu_ns("bench-server") - server_before;
     let text = String::from_utf8_lossy(&out.stdout);
     let ops_per_s: f64 = text
         .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse().ok())?;
+    let requests = ops_per_s * seconds as f64;
     Some(Round {
         ops_per_s,
-        cpu_us_per_op: cpu_ns as f64 / 1000.0 / (ops_per_s * seconds as f64),
+        cpu_us_per_op: cpu_ns as f64 / 1000.0 / requests,
+        server_us_per_op: server_ns as f64 / 1000.0 / requests,
         history_bytes: 0,
         read_back_s_per_m: 0.0,
     })
@@ -343,7 +356,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 fn main() {
     let connections = arg("--connections", 10) as usize;
     let seconds = arg("--seconds", 3);
-    let rounds = arg("--rounds", 3).max(1);
+    let rounds = arg("--rounds", 5).max(1);
     let port = serve();
     // The runtime's worker, the recorder and wrk all start from this thread.
     pin_to_cpu(1);
@@ -356,9 +369,9 @@ fn main() {
         // One round of faultline alone, for a profiler (perf, callgrind) to look at.
         let r = faultline_round(port, connections, seconds, dir.path(), false);
         println!(
-            "faultline only: {:.0} ops/s, {:.2} µs cpu/op, history read back at {:.2} s per \
-             million events",
-            r.ops_per_s, r.cpu_us_per_op, r.read_back_s_per_m
+            "faultline only: {:.0} ops/s, {:.2} µs cpu/op (the server {:.2}), history read back \
+             at {:.2} s per million events",
+            r.ops_per_s, r.cpu_us_per_op, r.server_us_per_op, r.read_back_s_per_m
         );
         return;
     }
@@ -369,18 +382,19 @@ fn main() {
         let on = faultline_round(port, connections, seconds, dir.path(), true);
         let wrk = wrk_round(port, connections, seconds);
         println!(
-            "  round {round}: faultline {:>8.0} ops/s {:>5.2} µs cpu/op ({:.1} MB of history), \
-             with capture {:>8.0} ops/s {:>5.2} µs cpu/op ({:.1} MB), wrk {}",
+            "  round {round}: faultline {:>6.0} ops/s {:>5.2} µs cpu/op (server {:.2}, {:.0} MB of \
+             history) | with capture {:>6.0} ops/s {:>5.2} µs cpu/op ({:.0} MB) | wrk {}",
             off.ops_per_s,
             off.cpu_us_per_op,
+            off.server_us_per_op,
             mb(off.history_bytes),
             on.ops_per_s,
             on.cpu_us_per_op,
             mb(on.history_bytes),
             wrk.as_ref()
                 .map(|w| format!(
-                    "{:>8.0} req/s {:>5.2} µs cpu/req",
-                    w.ops_per_s, w.cpu_us_per_op
+                    "{:>6.0} req/s {:>5.2} µs cpu/req (server {:.2})",
+                    w.ops_per_s, w.cpu_us_per_op, w.server_us_per_op
                 ))
                 .unwrap_or_else(|| "-".into())
         );
@@ -390,6 +404,7 @@ fn main() {
     }
     let rate = |rounds: &[Round]| median(rounds.iter().map(|r| r.ops_per_s).collect());
     let cpu = |rounds: &[Round]| median(rounds.iter().map(|r| r.cpu_us_per_op).collect());
+    let server = |rounds: &[Round]| median(rounds.iter().map(|r| r.server_us_per_op).collect());
     let wrk = (!theirs.is_empty()).then(|| (rate(&theirs), cpu(&theirs)));
     let of_wrk = |x: f64| {
         wrk.map(|(w, _)| format!("  {:>3.0} % of wrk", 100.0 * x / w))
@@ -398,9 +413,10 @@ fn main() {
     println!("medians ({CAPTURE}):");
     let (off, on) = (rate(&ours), rate(&kept));
     println!(
-        "  faultline, capture off  {off:>8.0} ops/s{}  {:>5.2} µs cpu/op",
+        "  faultline, capture off  {off:>8.0} ops/s{}  {:>5.2} µs cpu/op  (server {:.2})",
         of_wrk(off),
-        cpu(&ours)
+        cpu(&ours),
+        server(&ours)
     );
     println!(
         "  faultline, capture on   {on:>8.0} ops/s{}  {:>5.2} µs cpu/op  ({:.0} % of capture off)",
@@ -413,10 +429,28 @@ fn main() {
         "  the history read back for the check (after the run): {read_back:.2} s per million events"
     );
     match wrk {
-        Some((w, c)) => println!(
-            "  wrk -t1 -c{connections:<12} {w:>8.0} req/s            {c:>5.2} µs cpu/req  \
-             (target: faultline at least 90 %)"
-        ),
+        Some((w, c)) => {
+            println!(
+                "  wrk -t1 -c{connections:<12} {w:>8.0} req/s            {c:>5.2} µs cpu/req  \
+                 (server {:.2}; target: faultline at least 90 %)",
+                server(&theirs)
+            );
+            // Each round's own ratio: a stall of the host that hits one tool's turn moves
+            // one of these, where it can move a median of rates more.
+            let ratios = ours
+                .iter()
+                .zip(&theirs)
+                .map(|(o, w)| o.ops_per_s / w.ops_per_s);
+            println!(
+                "  faultline over wrk, round by round: {}; median {:.0} %",
+                ratios
+                    .clone()
+                    .map(|r| format!("{:.0} %", 100.0 * r))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                100.0 * median(ratios.collect())
+            );
+        }
         None => println!("wrk is not installed (apt-get install wrk): no comparison"),
     }
 }

@@ -72,6 +72,8 @@ fn array_index(token: &str) -> Option<usize> {
 pub(super) struct Pointers {
     texts: Vec<String>,
     pointers: Vec<Pointer>,
+    /// The numbers of those that are pointers at all, where every pass starts.
+    valid: Vec<usize>,
 }
 
 /// What each of an op's pointers found in one answer, by number.
@@ -89,8 +91,12 @@ impl Pointers {
         if let Some(i) = self.texts.iter().position(|t| t == text) {
             return i;
         }
+        let pointer = Pointer::new(text);
+        if pointer.tokens.is_some() {
+            self.valid.push(self.pointers.len());
+        }
         self.texts.push(text.to_string());
-        self.pointers.push(Pointer::new(text));
+        self.pointers.push(pointer);
         self.pointers.len() - 1
     }
 
