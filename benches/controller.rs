@@ -22,20 +22,21 @@
 //! `perf` on the same round puts about half of the load generator's time in `sendto` alone,
 //! which on loopback carries the server's side of the delivery and its wake-up):
 //!
-//! | step | first | then | now |
-//! |---|---|---|---|
-//! | HTTP exchange: hyper's connection task and channels / `client::wire`, tokio's I/O | ~20k | ~4.5k | ~3.2k |
-//! | of which the answer's head (`httparse` and the framing headers) | | 1.7k | 1.4k |
-//! | request from templates (`encode`: path, host line, headers, body) | ~2.7k | 1.3k | 1.05k |
-//! | rules: the answer's JSON parsed and dropped, pointers followed | 2.7k | 1.6k | 1.05k on average |
-//! | recorder, worker side | 1.4k | 1.4k | 1.75k |
-//! | recorder thread | 4.7k | 1.8k | 0.06k |
-//! | generator (the next op, under its lock) | 0.5k | 0.7k | 0.4k |
-//! | all, with malloc/free | ~35k | ~14.4k (12 allocations) | ~10.5k (7 allocations) |
+//! | step | first | then | `d56a08d` | now |
+//! |---|---|---|---|---|
+//! | HTTP exchange: hyper's connection task and channels / `client::wire`, tokio's I/O | ~20k | ~4.5k | ~3.2k | ~3.0k |
+//! | of which the answer's head (`httparse` and the framing headers) | | 1.7k | 1.4k | 1.4k |
+//! | of which the op's timeout (tokio's timer wheel) | | | ~0.8k | ~0.2k |
+//! | request from templates (`encode`: path, host line, headers, body) | ~2.7k | 1.3k | 1.05k | 1.25k |
+//! | rules: the answer's JSON read, pointers followed | 2.7k | 1.6k | 1.05k on average | 0.85k on average |
+//! | recorder, worker side | 1.4k | 1.4k | 1.75k | 1.75k |
+//! | recorder thread | 4.7k | 1.8k | 0.06k | 0.06k |
+//! | generator (the next op, under its lock) | 0.5k | 0.7k | 0.4k | 0.37k |
+//! | all, with malloc/free | ~35k | ~14.4k (12 allocations) | ~10.5–10.75k (7 allocations) | ~10.2–10.35k (5.7 allocations) |
 //!
 //! "First" was counted on the hyper client (`9ad3013`) and on its first replacement; the JSON
 //! pointers were then compiled once, the line encoder written by hand, and the host line
-//! made once per node ("then"; its total counted again at `6bdbdee`). For "now" (`d56a08d`):
+//! made once per node ("then"; its total counted again at `6bdbdee`). For `d56a08d`:
 //! - the recorder no longer keeps events: the sending thread encodes each line straight from
 //!   the invocation and the completion into a buffer the writer swaps out, so nothing is
 //!   copied into an `Event`, memory does not grow with the run (the page faults and heap
@@ -50,16 +51,33 @@
 //! - the op is looked up by a word-at-a-time hash, the recorder reads the monotonic clock
 //!   directly, and one timer ends a stint instead of a clock read per op.
 //!
+//! "Now" (the rows' figures move by about 3 % from one callgrind run to the next):
+//! - each pooled connection keeps one timer for all its exchanges and moves it only when it
+//!   goes off (`wire::Conn::exchange_by`); a fresh timer per op had taken the runtime's timer
+//!   lock and two updates of its wheel, to set it and to cancel it;
+//! - the rules' pointers are followed in one pass over the answer (`client::pointer`), which
+//!   keeps only the values they end at instead of building and freeing the whole tree: one
+//!   map and one key fewer per object on the way. serde_json's parser still reads every
+//!   byte, so a read's answer costs ~0.9k instead of ~2k.
+//!
 //! Measured on the shared 2-core machine, three to five alternating rounds of 3 s, capture
 //! off: the hyper client made 49,209 ops/s against wrk's 121,620 req/s (40 %); the
 //! hand-rolled exchange 109,210 ops/s against 114,713 (95 %) on a quiet machine and 53,409
 //! against 54,366 (98 %) under a load of about 3, at 8.7–10.7 µs of CPU per op against wrk's
 //! 6.2–7.2 µs. Later, under CPU pressure from other work, medians of 53–70 % (single rounds
-//! 32–95 %), at 8.8–12.4 µs of CPU per op against wrk's 6.6–8.5 µs. The ratio follows the
-//! CPU per op when the load generator's core is the limit: each µs of work between a
-//! receive and the next send also leaves the server idle longer, so more of the sends pay
-//! for waking it. With the steps above: see the README's benchmark section for the latest
-//! medians. The ratio swings with the load: compare figures of one run only.
+//! 32–95 %), at 8.8–12.4 µs of CPU per op against wrk's 6.6–8.5 µs. With the steps above:
+//! see the README's benchmark section for the latest medians. The ratio swings with the
+//! load: compare figures of one run only.
+//!
+//! Where the rest of the gap is. Both load generators keep their core about 92 % busy, so
+//! the ratio is the inverse ratio of their CPU per op. The server spends the same per answer
+//! for both (6.2–6.8 µs, printed as `server`). System calls per op, counted with `perf stat
+//! -e 'syscalls:sys_enter_*' --per-thread`: faultline's worker makes one `sendto`, one
+//! `recvfrom` and 0.29 `epoll_wait`, and is switched out about once per 60 ops; wrk makes one
+//! `write`, one `read`, two `epoll_ctl` and 0.37 `epoll_wait`. So faultline asks less of the
+//! kernel than wrk does, and the difference is user-space work: the ~10k instructions above
+//! against wrk's parse of the answer and its event loop (this machine has no hardware
+//! counters, so instructions cannot be turned into cycles here).
 
 use std::path::Path;
 use std::process::Command;
