@@ -198,11 +198,21 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
             depth,
             found,
         } = self;
-        while let Some(next) = map.next_key_seed(KeyMatch {
+        let mut first = true;
+        while let Some(key) = map.next_key_seed(KeyMatch {
             pointers,
             live,
             depth,
         })? {
+            if std::mem::take(&mut first) && key.raw && *RAW_VALUE {
+                let value = raw_value(&mut map)?;
+                for &i in live {
+                    let tokens = pointers[i].tokens.as_deref().unwrap_or_default();
+                    found[i] = find_tokens(&value, &tokens[depth..]).cloned();
+                }
+                return Ok(());
+            }
+            let next = key.next;
             if next.is_empty() {
                 map.next_value_seed(Skip)?;
                 continue;
@@ -271,8 +281,16 @@ struct KeyMatch<'p> {
     depth: usize,
 }
 
+/// A key as [`KeyMatch`] read it.
+struct Key {
+    /// The pointers that go on through it.
+    next: SmallVec<[usize; 4]>,
+    /// Whether it is serde_json's raw-value marker (see [`RAW_VALUE`]).
+    raw: bool,
+}
+
 impl<'de> DeserializeSeed<'de> for KeyMatch<'_> {
-    type Value = SmallVec<[usize; 4]>;
+    type Value = Key;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
@@ -280,14 +298,14 @@ impl<'de> DeserializeSeed<'de> for KeyMatch<'_> {
 }
 
 impl<'de> Visitor<'de> for KeyMatch<'_> {
-    type Value = SmallVec<[usize; 4]>;
+    type Value = Key;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object key")
     }
 
     fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self
+        let next = self
             .live
             .iter()
             .copied()
@@ -295,7 +313,11 @@ impl<'de> Visitor<'de> for KeyMatch<'_> {
                 let tokens = self.pointers[i].tokens.as_deref().unwrap_or_default();
                 tokens[self.depth] == key
             })
-            .collect())
+            .collect();
+        Ok(Key {
+            next,
+            raw: key == RAW_TOKEN,
+        })
     }
 }
 
@@ -319,7 +341,12 @@ impl<'de> Visitor<'de> for Skip {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_key_seed(Skip)?.is_some() {
+        let mut first = true;
+        while let Some(raw) = map.next_key_seed(RawKey)? {
+            if std::mem::take(&mut first) && raw && *RAW_VALUE {
+                raw_value(&mut map)?;
+                return Ok(());
+            }
             map.next_value_seed(Skip)?;
         }
         Ok(())
@@ -331,6 +358,48 @@ impl<'de> Visitor<'de> for Skip {
     }
 
     scalars_pass!();
+}
+
+/// The key by which serde_json's `raw_value` feature marks an object that stands for the
+/// JSON text in its value.
+const RAW_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// Whether this build of serde_json has the `raw_value` feature (another crate of the build
+/// can turn it on): then `Value` reads an object whose first key is [`RAW_TOKEN`] as the JSON
+/// in that key's string, and leaves the object's other entries unread (so that they make
+/// the text an error). The pass does the same, to accept and find what the tree does.
+static RAW_VALUE: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+    let marked = format!(r#"{{"{RAW_TOKEN}":"7"}}"#);
+    serde_json::from_str::<Value>(&marked).is_ok_and(|v| v == 7)
+});
+
+/// Reads a raw-value object's first value the way `Value` does: a string, itself JSON.
+fn raw_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Value, A::Error> {
+    let text: String = map.next_value()?;
+    serde_json::from_str(&text).map_err(serde::de::Error::custom)
+}
+
+/// A key read only to tell whether it is [`RAW_TOKEN`].
+struct RawKey;
+
+impl<'de> DeserializeSeed<'de> for RawKey {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RawKey {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<bool, E> {
+        Ok(key == RAW_TOKEN)
+    }
 }
 
 #[cfg(test)]
@@ -406,6 +475,9 @@ mod tests {
             "no-slash",
             "/",
             "/kvs/-",
+            "/0",
+            "/x/0",
+            "/$serde_json::private::RawValue",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -429,6 +501,12 @@ mod tests {
             "",
             "   ",
             r#"{"value":1,}"#,
+            // serde_json's raw-value marker, first in an object and not.
+            r#"{"$serde_json::private::RawValue":"[7]"}"#,
+            r#"{"x":{"$serde_json::private::RawValue":"oops"},"value":1}"#,
+            r#"{"x":{"$serde_json::private::RawValue":"[1]"},"value":1}"#,
+            r#"{"$serde_json::private::RawValue":"1","x":2}"#,
+            r#"{"a":1,"$serde_json::private::RawValue":"1"}"#,
         ];
         for body in bodies {
             assert_eq!(by_pass(&texts, body), by_tree(&texts, body), "{body}");
@@ -455,12 +533,18 @@ mod tests {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4)
                     .prop_map(|v| format!("[{}]", v.join(","))),
-                prop::collection::vec((prop_oneof![3 => Just("a"), 1 => Just("b")], inner), 0..4)
-                    .prop_map(|v| {
-                        let fields: Vec<String> =
-                            v.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
-                        format!("{{{}}}", fields.join(","))
-                    }),
+                prop::collection::vec(
+                    (
+                        prop_oneof![6 => Just("a"), 2 => Just("b"), 1 => Just(RAW_TOKEN)],
+                        inner
+                    ),
+                    0..4
+                )
+                .prop_map(|v| {
+                    let fields: Vec<String> =
+                        v.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                    format!("{{{}}}", fields.join(","))
+                }),
             ]
         })
     }
