@@ -40,6 +40,11 @@ impl Pointer {
         Pointer { tokens }
     }
 
+    /// The tokens; none for what is not a pointer (the pass never follows one).
+    fn path(&self) -> &[String] {
+        self.tokens.as_deref().unwrap_or_default()
+    }
+
     /// What the pointer points at in `root`, as `serde_json::Value::pointer` finds it.
     pub(super) fn find<'v>(&self, root: &'v Value) -> Option<&'v Value> {
         find_tokens(root, self.tokens.as_deref()?)
@@ -102,14 +107,12 @@ impl Pointers {
 
     /// Follows every pointer into `body` in one pass; `None` if the body is not JSON.
     pub(super) fn resolve(&self, body: &str) -> Option<Found> {
-        let mut found: SmallVec<[Option<Value>; 4]> = self.pointers.iter().map(|_| None).collect();
-        let live: SmallVec<[usize; 4]> = (0..self.pointers.len())
-            .filter(|&i| self.pointers[i].tokens.is_some())
-            .collect();
+        let mut found: SmallVec<[Option<Value>; 4]> =
+            smallvec::smallvec![None; self.pointers.len()];
         let mut de = serde_json::Deserializer::from_str(body);
         let walk = Walk {
             pointers: &self.pointers,
-            live: &live,
+            live: &self.valid,
             depth: 0,
             found: &mut found,
         };
@@ -154,7 +157,7 @@ struct Walk<'p, 'f> {
 
 impl Walk<'_, '_> {
     fn tokens(&self, pointer: usize) -> &[String] {
-        self.pointers[pointer].tokens.as_deref().unwrap_or_default()
+        self.pointers[pointer].path()
     }
 }
 
@@ -207,8 +210,7 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
             if std::mem::take(&mut first) && key.raw && *RAW_VALUE {
                 let value = raw_value(&mut map)?;
                 for &i in live {
-                    let tokens = pointers[i].tokens.as_deref().unwrap_or_default();
-                    found[i] = find_tokens(&value, &tokens[depth..]).cloned();
+                    found[i] = find_tokens(&value, &pointers[i].path()[depth..]).cloned();
                 }
                 return Ok(());
             }
@@ -309,10 +311,7 @@ impl<'de> Visitor<'de> for KeyMatch<'_> {
             .live
             .iter()
             .copied()
-            .filter(|&i| {
-                let tokens = self.pointers[i].tokens.as_deref().unwrap_or_default();
-                tokens[self.depth] == key
-            })
+            .filter(|&i| self.pointers[i].path()[self.depth] == key)
             .collect();
         Ok(Key {
             next,
@@ -507,6 +506,8 @@ mod tests {
             r#"{"x":{"$serde_json::private::RawValue":"[1]"},"value":1}"#,
             r#"{"$serde_json::private::RawValue":"1","x":2}"#,
             r#"{"a":1,"$serde_json::private::RawValue":"1"}"#,
+            r#"{"$serde_json::private::RawValue":null}"#,
+            r#"{"":"\ud800"}"#,
         ];
         for body in bodies {
             assert_eq!(by_pass(&texts, body), by_tree(&texts, body), "{body}");
