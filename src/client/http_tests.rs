@@ -286,6 +286,48 @@ fn an_answer_that_never_comes_times_out_as_info_for_a_write_and_fail_for_a_read(
 }
 
 #[test]
+fn a_reused_connection_times_out_at_its_own_operations_deadline() {
+    // One connection: two answers, then a request that is never answered.
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        for _ in 0..2 {
+            let _ = s.read(&mut buf);
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
+        }
+        let _ = s.read(&mut buf);
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = s.read(&mut buf);
+    });
+    let client = client_for(port);
+    let waited = block_on(async {
+        // The first op opens the connection; the second arms its timer for 1 s later.
+        for _ in 0..2 {
+            let c = client.perform(0, &inv("write", json!(1))).await;
+            assert_eq!(c.outcome, Outcome::Ok, "{c:?}");
+        }
+        // That timer goes off 0.6 s into the third op, which must wait its own full second.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let started = std::time::Instant::now();
+        let c = client.perform(0, &inv("write", json!(2))).await;
+        assert_eq!(
+            (c.outcome, c.error.as_deref()),
+            (Outcome::Info, Some("timeout"))
+        );
+        started.elapsed()
+    });
+    assert!(
+        waited >= Duration::from_millis(1000) && waited < Duration::from_secs(5),
+        "the client's timeout_ms is 1000; the op waited {waited:?}"
+    );
+    server.join().unwrap();
+}
+
+#[test]
 fn an_answer_that_never_ends_is_cut_at_the_limit_and_recorded_as_lost() {
     let (port, server) = crate::testing::endless_answers(2);
     let client = client_for(port);
