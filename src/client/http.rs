@@ -82,6 +82,41 @@ fn key_value(inv: &Invocation) -> Value {
     inv.key.clone().map(Value::String).unwrap_or(Value::Null)
 }
 
+thread_local! {
+    /// The key as a template's value while a request is encoded, kept from one request to
+    /// the next so that encoding one does not allocate a copy of its key.
+    static KEY: std::cell::RefCell<Value> = const { std::cell::RefCell::new(Value::Null) };
+}
+
+/// Makes `key` what [`key_value`] makes of `inv`, reusing its string.
+fn set_key(key: &mut Value, inv: &Invocation) {
+    match (&inv.key, &mut *key) {
+        (Some(k), Value::String(s)) => {
+            s.clear();
+            s.push_str(k);
+        }
+        (Some(k), _) => *key = Value::String(k.clone()),
+        (None, _) => *key = Value::Null,
+    }
+}
+
+/// The head's end, written into `buf`: `content-length` when there is a body or the
+/// method takes one, then the empty line.
+fn head_end(len: usize, takes_body: bool, buf: &mut [u8; 40]) -> &str {
+    let mut n = 0;
+    let mut put = |part: &[u8]| {
+        buf[n..n + part.len()].copy_from_slice(part);
+        n += part.len();
+    };
+    if len > 0 || takes_body {
+        put(b"content-length: ");
+        put(itoa::Buffer::new().format(len).as_bytes());
+        put(b"\r\n");
+    }
+    put(b"\r\n");
+    std::str::from_utf8(&buf[..n]).unwrap_or_default()
+}
+
 /// Every variable of [`OP_VARS`]: `key` (as [`key_value`] made it), the invocation's value
 /// and, for a pair, its two halves (`expected`, `new`), and the node's own.
 fn scope_of<'a>(key: &'a Value, inv: &'a Invocation, node: &'a NodeValues) -> Scope<'a> {
@@ -268,9 +303,24 @@ impl HttpClient {
         json_body: Option<&str>,
         out: &mut String,
     ) -> Result<(), String> {
+        KEY.with_borrow_mut(|key| {
+            set_key(key, inv);
+            self.encode_with(op, node, inv, key, json_body, out)
+        })
+    }
+
+    /// [`HttpClient::encode`], with the key already a template's value.
+    fn encode_with(
+        &self,
+        op: &CompiledOp,
+        node: usize,
+        inv: &Invocation,
+        key: &Value,
+        json_body: Option<&str>,
+        out: &mut String,
+    ) -> Result<(), String> {
         let node_values = &self.node_values[node];
-        let key = key_value(inv);
-        let vars = scope_of(&key, inv, node_values);
+        let vars = scope_of(key, inv, node_values);
         out.clear();
         out.push_str(op.method.as_str());
         out.push(' ');
@@ -298,25 +348,20 @@ impl HttpClient {
             wire::valid_header_value(&out[value..])?;
             out.push_str("\r\n");
         }
-        let rendered;
-        let body = match json_body {
-            Some(body) => {
-                out.push_str("content-type: application/json\r\n");
-                body
-            }
-            None => {
-                rendered = op.body_text(&vars);
-                &rendered
-            }
-        };
         let takes_body = matches!(op.method, Method::POST | Method::PUT | Method::PATCH);
-        if !body.is_empty() || takes_body {
-            out.push_str("content-length: ");
-            out.push_str(itoa::Buffer::new().format(body.len()));
-            out.push_str("\r\n");
+        if let Some(body) = json_body {
+            out.push_str("content-type: application/json\r\n");
+            out.push_str(head_end(body.len(), takes_body, &mut [0; 40]));
+            out.push_str(body);
+            return Ok(());
         }
-        out.push_str("\r\n");
-        out.push_str(body);
+        // The body is rendered where it goes and its length then put in front of it: no
+        // string of its own per request.
+        let start = out.len();
+        if let Some(body) = &op.body {
+            body.render_into(&vars, out);
+        }
+        out.insert_str(start, head_end(out.len() - start, takes_body, &mut [0; 40]));
         Ok(())
     }
 
@@ -506,14 +551,6 @@ impl CompiledOp {
             pointers,
             builtin: op.builtin,
         })
-    }
-
-    /// The body the op sends with `vars`; empty without a `body`.
-    fn body_text(&self, vars: &Scope) -> String {
-        self.body
-            .as_ref()
-            .map(|b| b.render(vars))
-            .unwrap_or_default()
     }
 
     /// The answer was lost after the request may have been sent (timeout, reset, garbage):

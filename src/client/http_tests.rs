@@ -472,3 +472,53 @@ fn without_capture_a_completion_keeps_no_answer() {
     assert_eq!(read.response, None);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }
+
+#[test]
+fn a_request_is_encoded_whole_with_its_key_body_and_length_from_one_op_to_the_next() {
+    let client = client_for(9);
+    let encode = |f: &str, key: Option<&str>, value: Value| {
+        let inv = Invocation {
+            f: f.into(),
+            key: key.map(String::from),
+            value,
+        };
+        let mut out = String::from("left over from the request before");
+        client
+            .encode(&client.ops[f], 0, &inv, None, &mut out)
+            .unwrap();
+        out
+    };
+    let head = " HTTP/1.1\r\nhost: 127.0.0.1:9\r\n";
+    assert_eq!(
+        encode(
+            "txn",
+            Some("a long key, longer than the next"),
+            json!([1, "x"])
+        ),
+        format!("POST /txn{head}content-length: 7\r\n\r\n[1,\"x\"]")
+    );
+    // The key kept from the request before is replaced, not appended to.
+    assert_eq!(
+        encode("write", Some("k2"), json!(3)),
+        format!("PUT /kv/k2{head}content-length: 0\r\n\r\n")
+    );
+    assert_eq!(
+        encode("write", None, json!(3)),
+        format!("PUT /kv/{head}content-length: 0\r\n\r\n")
+    );
+    let big = "é".repeat(600);
+    assert_eq!(
+        encode("txn", Some("k3"), json!(big)),
+        format!("POST /txn{head}content-length: 1202\r\n\r\n\"{big}\"")
+    );
+    // A builtin's step sends its own JSON body.
+    let inv = inv("txn", json!(null));
+    let mut out = String::new();
+    client
+        .encode(&client.ops["txn"], 0, &inv, Some("{}"), &mut out)
+        .unwrap();
+    assert_eq!(
+        out,
+        format!("POST /txn{head}content-type: application/json\r\ncontent-length: 2\r\n\r\n{{}}")
+    );
+}
