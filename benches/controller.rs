@@ -215,6 +215,8 @@ struct Round {
     /// The server's CPU time per operation in the same round, in microseconds: the same
     /// answers cost it more when the requests come less bunched (more wake-ups).
     server_us_per_op: f64,
+    /// Of `cpu_us_per_op`, the recorder's writer thread (faultline only).
+    recorder_us_per_op: f64,
     /// The history's size in bytes (faultline only).
     history_bytes: u64,
     /// Seconds to read the history back for the check, per million events (faultline only).
@@ -277,7 +279,8 @@ fn faultline_round(
         Arc::new(HttpClient::new(&spec.client, vec![target.clone()]).unwrap());
     let generator = Arc::new(Mutex::new(Generator::new(&spec.workload, 1)));
     let path = dir.join("history.jsonl");
-    let cpu_before = threads_cpu_ns("bench-worker") + threads_cpu_ns("recorder");
+    let recorder_before = threads_cpu_ns("recorder");
+    let cpu_before = threads_cpu_ns("bench-worker") + recorder_before;
     let server_before = threads_cpu_ns("bench-server");
     let start = Instant::now();
     let (rec, writer) = recorder::create(&path, start).unwrap();
@@ -322,6 +325,7 @@ fn faultline_round(
     Round {
         ops_per_s: completed as f64 / elapsed,
         cpu_us_per_op: cpu_ns as f64 / 1000.0 / completed as f64,
+        recorder_us_per_op: (recorder_ns - recorder_before) as f64 / 1000.0 / completed as f64,
         server_us_per_op: server_ns as f64 / 1000.0 / completed as f64,
         history_bytes: std::fs::metadata(&path).unwrap().len(),
         read_back_s_per_m: read_back_s / recorded.event_count as f64 * 1e6,
@@ -352,6 +356,7 @@ fn wrk_round(port: u16, connections: usize, seconds: u64) -> Option<Round> {
         ops_per_s,
         cpu_us_per_op: cpu_ns as f64 / 1000.0 / requests,
         server_us_per_op: server_ns as f64 / 1000.0 / requests,
+        recorder_us_per_op: 0.0,
         history_bytes: 0,
         read_back_s_per_m: 0.0,
     })
@@ -374,7 +379,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 fn main() {
     let connections = arg("--connections", 10) as usize;
     let seconds = arg("--seconds", 3);
-    let rounds = arg("--rounds", 5).max(1);
+    let rounds = arg("--rounds", 7).max(1);
     let port = serve();
     // The runtime's worker, the recorder and wrk all start from this thread.
     pin_to_cpu(1);
@@ -396,14 +401,25 @@ fn main() {
     let (mut ours, mut kept, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
     let mb = |bytes: u64| bytes as f64 / 1e6;
     for round in 1..=rounds {
-        let off = faultline_round(port, connections, seconds, dir.path(), false);
+        // The two compared runs are next to each other, and take turns going first, so that
+        // a slow spell of the host falls on both alike as often as it can.
+        let (off, wrk) = if round % 2 == 1 {
+            let off = faultline_round(port, connections, seconds, dir.path(), false);
+            (off, wrk_round(port, connections, seconds))
+        } else {
+            let wrk = wrk_round(port, connections, seconds);
+            (
+                faultline_round(port, connections, seconds, dir.path(), false),
+                wrk,
+            )
+        };
         let on = faultline_round(port, connections, seconds, dir.path(), true);
-        let wrk = wrk_round(port, connections, seconds);
         println!(
-            "  round {round}: faultline {:>6.0} ops/s {:>5.2} µs cpu/op (server {:.2}, {:.0} MB of \
-             history) | with capture {:>6.0} ops/s {:>5.2} µs cpu/op ({:.0} MB) | wrk {}",
+            "  round {round}: faultline {:>6.0} ops/s {:>5.2} µs cpu/op (recorder {:.2}, server {:.2}, \
+             {:.0} MB of history) | with capture {:>6.0} ops/s {:>5.2} µs cpu/op ({:.0} MB) | wrk {}",
             off.ops_per_s,
             off.cpu_us_per_op,
+            off.recorder_us_per_op,
             off.server_us_per_op,
             mb(off.history_bytes),
             on.ops_per_s,
