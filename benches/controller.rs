@@ -4,9 +4,9 @@
 //! same number of connections. Target: at least 90 % of wrk.
 //!
 //! `cargo bench --bench controller` (options after `--`: `--connections C --seconds S
-//! --rounds N`, and `--faultline-only`, one round of faultline alone for a profiler). Rounds
-//! alternate faultline and wrk and the medians are compared, since a shared machine's load
-//! shifts from second to second. The server runs on one thread pinned to the first CPU;
+//! --rounds N`, and `--faultline-only`, one round of faultline alone for a profiler). Each
+//! round runs faultline and wrk back to back, taking turns at going first, and the medians
+//! of the rounds are compared, since a shared machine's load shifts from second to second. The server runs on one thread pinned to the first CPU;
 //! the load generators (faultline's runtime worker and recorder, or wrk) are pinned to the
 //! second, so the comparison is the same on a small machine whatever the scheduler would
 //! do. Without `wrk` installed the bench prints faultline's figure alone and says so.
@@ -22,17 +22,17 @@
 //! `perf` on the same round puts about half of the load generator's time in `sendto` alone,
 //! which on loopback carries the server's side of the delivery and its wake-up):
 //!
-//! | step | first | then | `d56a08d` | now |
-//! |---|---|---|---|---|
-//! | HTTP exchange: hyper's connection task and channels / `client::wire`, tokio's I/O | ~20k | ~4.5k | ~3.2k | ~3.0k |
-//! | of which the answer's head (`httparse` and the framing headers) | | 1.7k | 1.4k | 1.4k |
-//! | of which the op's timeout (tokio's timer wheel) | | | ~0.8k | ~0.2k |
-//! | request from templates (`encode`: path, host line, headers, body) | ~2.7k | 1.3k | 1.05k | 1.25k |
-//! | rules: the answer's JSON read, pointers followed | 2.7k | 1.6k | 1.05k on average | 0.85k on average |
-//! | recorder, worker side | 1.4k | 1.4k | 1.75k | 1.75k |
-//! | recorder thread | 4.7k | 1.8k | 0.06k | 0.06k |
-//! | generator (the next op, under its lock) | 0.5k | 0.7k | 0.4k | 0.37k |
-//! | all, with malloc/free | ~35k | ~14.4k (12 allocations) | ~10.5–10.75k (7 allocations) | ~10.2–10.35k (5.7 allocations) |
+//! | step | first | then | `d56a08d` | `a8109ec` | now |
+//! |---|---|---|---|---|---|
+//! | HTTP exchange: hyper's connection task and channels / `client::wire`, tokio's I/O | ~20k | ~4.5k | ~3.2k | ~3.0k | ~3.0k |
+//! | of which the answer's head (`httparse` and the framing headers) | | 1.7k | 1.4k | 1.4k | 1.4k |
+//! | of which the op's timeout (tokio's timer wheel) | | | ~0.8k | ~0.2k | ~0.2k |
+//! | request from templates (`encode`: path, host line, headers, body) | ~2.7k | 1.3k | 1.05k | 1.25k | 0.8k |
+//! | rules: the answer's JSON read, pointers followed | 2.7k | 1.6k | 1.05k on average | 0.85k on average | 0.8k on average |
+//! | recorder, worker side | 1.4k | 1.4k | 1.75k | 1.75k | 1.75–1.9k |
+//! | recorder thread | 4.7k | 1.8k | 0.06k | 0.06k | 0.006k |
+//! | generator (the next op, under its lock) | 0.5k | 0.7k | 0.4k | 0.37k | 0.37k |
+//! | all, with malloc/free | ~35k | ~14.4k (12 allocations) | ~10.5–10.75k (7 allocations) | ~10.2–10.35k (5.7 allocations) | ~10.0k |
 //!
 //! "First" was counted on the hyper client (`9ad3013`) and on its first replacement; the JSON
 //! pointers were then compiled once, the line encoder written by hand, and the host line
@@ -51,7 +51,7 @@
 //! - the op is looked up by a word-at-a-time hash, the recorder reads the monotonic clock
 //!   directly, and one timer ends a stint instead of a clock read per op.
 //!
-//! "Now" (the rows' figures move by about 3 % from one callgrind run to the next):
+//! `a8109ec` (the rows' figures move by about 3 % from one callgrind run to the next):
 //! - each pooled connection keeps one timer for all its exchanges and moves it only when it
 //!   goes off (`wire::Conn::exchange_by`); a fresh timer per op had taken the runtime's timer
 //!   lock and two updates of its wheel, to set it and to cancel it;
@@ -59,6 +59,16 @@
 //!   keeps only the values they end at instead of building and freeing the whole tree: one
 //!   map and one key fewer per object on the way. serde_json's parser still reads every
 //!   byte, so a read's answer costs ~0.9k instead of ~2k.
+//!
+//! Now:
+//! - the recorder's writer sleeps 10 ms after every write instead of 1 ms and only when it
+//!   found nothing. It shares the workers' core, and had woken about 770 times a second, a
+//!   switch away from the workers and back each time: its thread cost 0.63–0.69 µs of CPU
+//!   per op, half of it in those switches (`perf record -t`), and now costs 0.12–0.15 µs
+//!   (printed as `recorder`). No instruction count shows this: it is the kernel's work, and
+//!   the largest single step since the hand-rolled exchange;
+//! - the key and the body are encoded into the request without a string of their own each,
+//!   and a template's scope is copied as one slice.
 //!
 //! Measured on the shared 2-core machine, three to five alternating rounds of 3 s, capture
 //! off: the hyper client made 49,209 ops/s against wrk's 121,620 req/s (40 %); the
@@ -69,15 +79,17 @@
 //! see the README's benchmark section for the latest medians. The ratio swings with the
 //! load: compare figures of one run only.
 //!
-//! Where the rest of the gap is. Both load generators keep their core about 92 % busy, so
-//! the ratio is the inverse ratio of their CPU per op. The server spends the same per answer
-//! for both (6.2–6.8 µs, printed as `server`). System calls per op, counted with `perf stat
-//! -e 'syscalls:sys_enter_*' --per-thread`: faultline's worker makes one `sendto`, one
-//! `recvfrom` and 0.29 `epoll_wait`, and is switched out about once per 60 ops; wrk makes one
-//! `write`, one `read`, two `epoll_ctl` and 0.37 `epoll_wait`. So faultline asks less of the
-//! kernel than wrk does, and the difference is user-space work: the ~10k instructions above
-//! against wrk's parse of the answer and its event loop (this machine has no hardware
-//! counters, so instructions cannot be turned into cycles here).
+//! Where the time goes now. Both load generators keep their core about 92 % busy, so the
+//! ratio is the inverse ratio of their CPU per op. The server spends the same per answer for
+//! both (6.2–7.3 µs, printed as `server`). System calls per op, counted with `perf stat -e
+//! 'syscalls:sys_enter_*' --per-thread`: faultline's worker makes one `sendto`, one
+//! `recvfrom` and 0.2–0.3 `epoll_wait`; wrk makes one `write`, one `read`, two `epoll_ctl`
+//! and 0.37 `epoll_wait`. The kernel has most of both tools' time: by the user and system
+//! ticks of their threads in `/proc`, wrk spends about 10 % of its time in user space and
+//! faultline's worker 25–30 % (the ~10k instructions above, against wrk's parse of the
+//! answer and its event loop); `perf record` on the worker puts 69 % of its samples in the
+//! kernel, 8 % of them waking the server as a request arrives. This machine has no hardware
+//! counters, so instructions cannot be turned into cycles here.
 
 use std::path::Path;
 use std::process::Command;
