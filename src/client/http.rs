@@ -78,8 +78,11 @@ impl OpValues {
     }
 }
 
+/// The key as a template's value: a string, or null for an op without one.
 fn key_value(inv: &Invocation) -> Value {
-    inv.key.clone().map(Value::String).unwrap_or(Value::Null)
+    let mut key = Value::Null;
+    set_key(&mut key, inv);
+    key
 }
 
 thread_local! {
@@ -88,7 +91,7 @@ thread_local! {
     static KEY: std::cell::RefCell<Value> = const { std::cell::RefCell::new(Value::Null) };
 }
 
-/// Makes `key` what [`key_value`] makes of `inv`, reusing its string.
+/// Makes `key` the key of `inv` as a template's value, reusing the string `key` holds.
 fn set_key(key: &mut Value, inv: &Invocation) {
     match (&inv.key, &mut *key) {
         (Some(k), Value::String(s)) => {
