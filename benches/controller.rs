@@ -6,10 +6,11 @@
 //! `cargo bench --bench controller` (options after `--`: `--connections C --seconds S
 //! --rounds N`, and `--faultline-only`, one round of faultline alone for a profiler). Each
 //! round runs faultline and wrk back to back, taking turns at going first, and the medians
-//! of the rounds are compared, since a shared machine's load shifts from second to second. The server runs on one thread pinned to the first CPU;
-//! the load generators (faultline's runtime worker and recorder, or wrk) are pinned to the
-//! second, so the comparison is the same on a small machine whatever the scheduler would
-//! do. Without `wrk` installed the bench prints faultline's figure alone and says so.
+//! of the rounds are compared, since a shared machine's load shifts from second to second.
+//! The server runs on one thread pinned to the first CPU; the load generators (faultline's
+//! runtime worker and recorder, or wrk) are pinned to the second, so the comparison is the
+//! same on a small machine whatever the scheduler would do. Without `wrk` installed the
+//! bench prints faultline's figure alone and says so.
 //!
 //! Each round also runs faultline with `[client] capture` on (status, one header, 512 bytes
 //! of body kept in every completion), to state what keeping answers costs. Besides
@@ -86,7 +87,7 @@
 //! `recvfrom` and 0.2–0.3 `epoll_wait`; wrk makes one `write`, one `read`, two `epoll_ctl`
 //! and 0.37 `epoll_wait`. The kernel has most of both tools' time: by the user and system
 //! ticks of their threads in `/proc`, wrk spends about 10 % of its time in user space and
-//! faultline's worker 25–30 % (the ~10k instructions above, against wrk's parse of the
+//! faultline's worker 23–31 % (the ~10k instructions above, against wrk's parse of the
 //! answer and its event loop); `perf record` on the worker puts 69 % of its samples in the
 //! kernel, 8 % of them waking the server as a request arrives. This machine has no hardware
 //! counters, so instructions cannot be turned into cycles here.
